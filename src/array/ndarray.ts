@@ -1,0 +1,125 @@
+import { allocTypedArray, type DataType, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
+
+/**
+ * A strided n-d view over a typed array. `strides` are in ELEMENTS (not bytes), may be
+ * negative or zero, and `offset` is the element index of position [0, ..., 0].
+ * Arrays returned by `read()` are C-order contiguous with offset 0.
+ */
+export class NdArray<D extends DataType = DataType> {
+  constructor(
+    readonly dtype: D,
+    readonly data: TypedArrayFor[D],
+    readonly shape: readonly number[],
+    readonly strides: readonly number[] = cOrderStrides(shape),
+    readonly offset = 0,
+  ) {
+    if (strides.length !== shape.length) throw new RangeError('strides and shape differ in rank');
+  }
+
+  /** A zero-filled (or `fill`-filled) C-order array. */
+  static zeros<D extends DataType>(dtype: D, shape: readonly number[], fill?: Scalar): NdArray<D> {
+    const data = allocTypedArray(dtype, product(shape));
+    if (fill !== undefined) {
+      const e = toElement(dtype, fill);
+      if (e !== 0 && e !== 0n) (data as { fill(v: number | bigint): unknown }).fill(e);
+    }
+    return new NdArray(dtype, data, shape);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get size(): number {
+    return product(this.shape);
+  }
+
+  /** True if the elements are laid out in C order from `offset` with no gaps. */
+  get isCContiguous(): boolean {
+    return this.offset === 0 && this.data.length === this.size && sameStrides(this.strides, cOrderStrides(this.shape), this.shape);
+  }
+
+  /** Element at an index, as a JS scalar (boolean for bool, bigint for 64-bit ints). */
+  get(index: readonly number[]): Scalar {
+    let p = this.offset;
+    for (let i = 0; i < index.length; i++) p += index[i]! * this.strides[i]!;
+    return fromElement(this.dtype, this.data[p]!);
+  }
+
+  set(index: readonly number[], value: Scalar): void {
+    let p = this.offset;
+    for (let i = 0; i < index.length; i++) p += index[i]! * this.strides[i]!;
+    (this.data as unknown as (number | bigint)[])[p] = toElement(this.dtype, value);
+  }
+
+  /** Returns the elements as a nested JS array (for tests and small arrays). */
+  toNested(): unknown {
+    const rec = (dim: number, p: number): unknown => {
+      if (dim === this.rank) return fromElement(this.dtype, this.data[p]!);
+      const out: unknown[] = [];
+      for (let i = 0; i < this.shape[dim]!; i++) out.push(rec(dim + 1, p + i * this.strides[dim]!));
+      return out;
+    };
+    return rec(0, this.offset);
+  }
+
+  /** Elements in C order as a flat JS array of scalars. */
+  toFlat(): Scalar[] {
+    const out: Scalar[] = [];
+    forEachIndex(this.shape, (_idx, pos) => {
+      out.push(fromElement(this.dtype, this.data[this.offset + dot(pos, this.strides)]!));
+    });
+    return out;
+  }
+}
+
+export function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+export function cOrderStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+export function fOrderStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = 0; i < shape.length; i++) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+function sameStrides(a: readonly number[], b: readonly number[], shape: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (shape[i]! > 1 && a[i] !== b[i]) return false;
+  return true;
+}
+
+function dot(a: readonly number[], b: readonly number[]): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** Calls `fn` for every index of `shape` in C order (slow; for tests and small loops). */
+export function forEachIndex(shape: readonly number[], fn: (flat: number, index: readonly number[]) => void): void {
+  const n = product(shape);
+  if (n === 0) return;
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let flat = 0; flat < n; flat++) {
+    fn(flat, idx);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++idx[d]! < shape[d]!) break;
+      idx[d] = 0;
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import type { DataType, Scalar } from '../array/dtype.js';
+import type { NdArray } from '../array/ndarray.js';
+import { UnsupportedError } from '../errors.js';
+
+/**
+ * One codec registry serves every format. A zarr v2 compressor or filter, a zarr v3 codec, an
+ * N5 compression and a precomputed encoding are all codecs here, created from a canonical JSON
+ * `{name, configuration}` (zarr v3 style). Format drivers translate their own metadata to the
+ * canonical form; codecs never see format-specific JSON.
+ *
+ * Canonical names and configurations:
+ * - array -> array: `transpose{order: number[]}`, `delta{dtype}`,
+ *   `fixedscaleoffset{offset, scale, dtype, astype}`, `bitround{keepbits}` (decode = identity)
+ * - array -> bytes: `bytes{endian: 'little'|'big'}`, `sharding_indexed{...}`,
+ *   `compressed_segmentation{block_size}`, `jpeg{quality}`, `png{level}`
+ * - bytes -> bytes: `gzip{level}`, `zlib{level}`, `bz2{level}`, `lz4{acceleration}`,
+ *   `zstd{level, checksum}`, `blosc{cname, clevel, shuffle: 'noshuffle'|'shuffle'|'bitshuffle',
+ *   typesize, blocksize}`, `xz{preset}`, `crc32c`, `shuffle{elementsize}`
+ */
+export interface CodecJSON {
+  name: string;
+  configuration?: Record<string, unknown>;
+}
+
+/** What a codec in a chain sees as its decoded representation. */
+export interface ChunkSpec {
+  dtype: DataType;
+  shape: readonly number[];
+  fillValue: Scalar;
+}
+
+export interface CodecContext {
+  /** For messages: the key (or key prefix) of the chunk being coded. */
+  key?: string;
+  signal?: AbortSignal;
+}
+
+export interface ArrayArrayCodec {
+  readonly kind: 'array-array';
+  readonly name: string;
+  /** The representation this codec produces from `input` on encode. */
+  resolve(input: ChunkSpec): ChunkSpec;
+  encode(a: NdArray, input: ChunkSpec, ctx?: CodecContext): NdArray | Promise<NdArray>;
+  /** `a` has the representation `resolve(input)`; returns one with `input`'s. */
+  decode(a: NdArray, input: ChunkSpec, ctx?: CodecContext): NdArray | Promise<NdArray>;
+  toJSON(): CodecJSON;
+}
+
+export interface ArrayBytesCodec {
+  readonly kind: 'array-bytes';
+  readonly name: string;
+  encode(a: NdArray, spec: ChunkSpec, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
+  /** Returns an array of exactly `spec.shape` and `spec.dtype`. */
+  decode(b: Uint8Array, spec: ChunkSpec, ctx?: CodecContext): NdArray | Promise<NdArray>;
+  toJSON(): CodecJSON;
+}
+
+export interface BytesBytesCodec {
+  readonly kind: 'bytes-bytes';
+  readonly name: string;
+  encode(b: Uint8Array, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
+  decode(b: Uint8Array, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
+  /** Encoded size for a given decoded size when it is fixed (crc32c: +4), else undefined. */
+  encodedSize?(decodedSize: number): number | undefined;
+  toJSON(): CodecJSON;
+}
+
+export type Codec = ArrayArrayCodec | ArrayBytesCodec | BytesBytesCodec;
+
+/**
+ * Creates a codec from its canonical JSON. `spec` is the decoded representation the codec
+ * will see (array codecs need it; bytes codecs may use `spec.dtype` for defaults such as
+ * blosc's typesize).
+ */
+export type CodecFactory = (configuration: Record<string, unknown>, spec: ChunkSpec) => Codec | Promise<Codec>;
+
+const FACTORIES = new Map<string, () => Promise<CodecFactory>>();
+
+/**
+ * Registers a codec loader. Loaders are dynamic imports, so a browser bundle pulls in only the
+ * codecs it uses. Registration is explicit (see `registry.ts`), never an import side effect.
+ */
+export function registerCodec(name: string, load: () => Promise<CodecFactory>): void {
+  FACTORIES.set(name, load);
+}
+
+export function isCodecRegistered(name: string): boolean {
+  return FACTORIES.has(name);
+}
+
+/** Creates a codec from canonical JSON; throws UnsupportedError naming an unknown codec. */
+export async function createCodec(json: CodecJSON, spec: ChunkSpec): Promise<Codec> {
+  const load = FACTORIES.get(json.name);
+  if (!load) throw new UnsupportedError(`unsupported codec "${json.name}"`);
+  const factory = await load();
+  return factory(json.configuration ?? {}, spec);
+}

@@ -1,0 +1,116 @@
+/**
+ * Typed errors. Every error volstore throws is a {@link VolstoreError} with a stable `code`
+ * and a message naming what was wrong and where: the spec field, the key, the byte range,
+ * the codec. Callers switch on `err.code` or `instanceof`.
+ */
+export type ErrorCode =
+  | 'spec' // invalid or unknown spec key/value
+  | 'metadata' // malformed/incomplete/incompatible stored metadata
+  | 'not-found' // array/group/metadata does not exist where required
+  | 'already-exists' // create without open on an existing array
+  | 'unsupported' // valid for the format, not implemented here (dtype, filter, codec)
+  | 'corruption' // stored bytes inconsistent: checksum, truncated chunk, bad index
+  | 'codec' // a codec failed to encode/decode
+  | 'out-of-bounds' // index/region outside the domain
+  | 'byte-range' // byte range outside the stored value
+  | 'kvstore' // transport / storage failure
+  | 'condition-failed' // generation precondition not met (after retries)
+  | 'read-only' // write to a read-only store
+  | 'aborted'; // AbortSignal fired
+
+export class VolstoreError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A spec JSON key or value is invalid; `field` is its JSON path, e.g. `kvstore.path`. */
+export class SpecError extends VolstoreError {
+  constructor(readonly field: string, message: string, options?: { cause?: unknown }) {
+    super('spec', `spec field "${field}": ${message}`, options);
+  }
+}
+
+/** Stored metadata (zarr.json, .zarray, attributes.json, info) is malformed or incompatible. */
+export class MetadataError extends VolstoreError {
+  constructor(readonly key: string, message: string, options?: { cause?: unknown }) {
+    super('metadata', `metadata "${key}": ${message}`, options);
+  }
+}
+
+export class NotFoundError extends VolstoreError {
+  constructor(readonly key: string, message = 'not found') {
+    super('not-found', `"${key}": ${message}`);
+  }
+}
+
+export class AlreadyExistsError extends VolstoreError {
+  constructor(readonly key: string, message = 'already exists') {
+    super('already-exists', `"${key}": ${message}`);
+  }
+}
+
+export class UnsupportedError extends VolstoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('unsupported', message, options);
+  }
+}
+
+/** Stored bytes are inconsistent with their own framing: bad checksum, truncation, bad index. */
+export class CorruptionError extends VolstoreError {
+  constructor(readonly key: string, message: string, options?: { cause?: unknown }) {
+    super('corruption', `corrupt data at "${key}": ${message}`, options);
+  }
+}
+
+export class CodecError extends VolstoreError {
+  constructor(readonly codec: string, message: string, options?: { cause?: unknown }) {
+    super('codec', `codec "${codec}": ${message}`, options);
+  }
+}
+
+export class OutOfBoundsError extends VolstoreError {
+  constructor(message: string) {
+    super('out-of-bounds', message);
+  }
+}
+
+export class ByteRangeError extends VolstoreError {
+  constructor(readonly key: string, message: string) {
+    super('byte-range', `byte range of "${key}": ${message}`);
+  }
+}
+
+export class KvStoreError extends VolstoreError {
+  constructor(readonly key: string, message: string, options?: { cause?: unknown; status?: number }) {
+    super('kvstore', `"${key}": ${message}`, options);
+    this.status = options?.status;
+  }
+  readonly status: number | undefined;
+}
+
+export class ConditionFailedError extends VolstoreError {
+  constructor(readonly key: string, message = 'generation precondition failed') {
+    super('condition-failed', `"${key}": ${message}`);
+  }
+}
+
+export class ReadOnlyError extends VolstoreError {
+  constructor(message: string) {
+    super('read-only', message);
+  }
+}
+
+export class AbortError extends VolstoreError {
+  constructor(message = 'operation aborted', options?: { cause?: unknown }) {
+    super('aborted', message, options);
+  }
+}
+
+/** Throws {@link AbortError} if `signal` has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
+}

@@ -1,0 +1,109 @@
+/**
+ * The key-value store interface every format sits on. Small and honest, after TensorStore's
+ * kvstore: a read returns one of three states with a storage generation; writes and deletes
+ * take a generation precondition. A missing key is a value ("missing"), not an error.
+ *
+ * Generations are opaque non-empty strings, except the empty string `''`, which is the
+ * generation of a MISSING key. So `ifEqual: ''` on a write means "must not exist", and the
+ * generation returned by reading a missing key can be used directly as the precondition of
+ * a read-modify-write.
+ */
+
+/** The generation of a key that does not exist. */
+export const NO_GENERATION = '';
+
+/** `{offset, length?}`: bytes [offset, offset+length) (to the end if no length); `{suffix}`: last N bytes. */
+export type ByteRange = { offset: number; length?: number } | { suffix: number };
+
+export interface ReadOptions {
+  /**
+   * Bytes to return. A range whose start lies past the end of the value, or whose end
+   * (offset+length) lies past the end, throws ByteRangeError naming key and range.
+   */
+  byteRange?: ByteRange;
+  /** Return state 'unchanged' (no value) unless the stored generation equals this one. */
+  ifEqual?: string;
+  /** Return state 'unchanged' (no value) if the stored generation equals this one. */
+  ifNotEqual?: string;
+  signal?: AbortSignal;
+}
+
+export type ReadResult =
+  /** `size` is the total size of the stored value when the store knows it. */
+  | { state: 'value'; value: Uint8Array; generation: string; size?: number }
+  | { state: 'missing'; generation: typeof NO_GENERATION }
+  /** A condition was not met: `ifNotEqual` matched, or `ifEqual` did not. */
+  | { state: 'unchanged'; generation: string };
+
+export interface WriteOptions {
+  /** Write only if the current generation equals this (`''` = the key must not exist). */
+  ifEqual?: string;
+  signal?: AbortSignal;
+}
+
+/** `{ok: true, generation}` on success; `{ok: false}` when the precondition failed. */
+export type WriteResult = { ok: true; generation: string } | { ok: false };
+
+export interface ListOptions {
+  signal?: AbortSignal;
+}
+
+export interface KvStore {
+  /** A URL-ish description for messages, e.g. `file:///data/x/` or `gs://b/p/`. */
+  readonly url: string;
+  readonly readOnly: boolean;
+  read(key: string, options?: ReadOptions): Promise<ReadResult>;
+  write(key: string, value: Uint8Array, options?: WriteOptions): Promise<WriteResult>;
+  /** Deletes a key (a missing key is fine). Returns false only when `ifEqual` failed. */
+  delete(key: string, options?: WriteOptions): Promise<boolean>;
+  /** Deletes every key starting with `prefix`. */
+  deleteRange(prefix: string, options?: ListOptions): Promise<void>;
+  /** Every key starting with `prefix`, in no promised order. */
+  list(prefix: string, options?: ListOptions): AsyncIterable<string>;
+  /** The TensorStore kvstore spec JSON for this store (no credentials). */
+  spec(): Record<string, unknown>;
+  /** Releases sockets / handles. Optional. */
+  close?(): Promise<void>;
+}
+
+/** Resolves a ByteRange against a value size; throws ByteRangeError when it does not fit. */
+export function resolveByteRange(key: string, range: ByteRange | undefined, size: number): [number, number] {
+  if (!range) return [0, size];
+  if ('suffix' in range) {
+    if (!(range.suffix >= 0) || !Number.isInteger(range.suffix)) {
+      throw new ByteRangeErrorLazy(key, `invalid suffix length ${range.suffix}`);
+    }
+    return [Math.max(0, size - range.suffix), size];
+  }
+  const { offset, length } = range;
+  if (!Number.isInteger(offset) || offset < 0 || (length !== undefined && (!Number.isInteger(length) || length < 0))) {
+    throw new ByteRangeErrorLazy(key, `invalid range offset=${offset} length=${length}`);
+  }
+  const end = length === undefined ? size : offset + length;
+  if (offset > size || end > size) {
+    throw new ByteRangeErrorLazy(key, `[${offset}, ${end}) is outside the ${size}-byte value`);
+  }
+  return [offset, end];
+}
+
+import { ByteRangeError as ByteRangeErrorLazy } from '../errors.js';
+
+/** Joins a store prefix and a key with exactly one '/'. '' prefix returns key. */
+export function joinKey(prefix: string, key: string): string {
+  if (!prefix) return key;
+  if (!key) return prefix;
+  return prefix.endsWith('/') ? prefix + key : `${prefix}/${key}`;
+}
+
+/** Reads a key's whole value, or undefined when missing. */
+export async function readValue(store: KvStore, key: string, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  const r = await store.read(key, { signal });
+  return r.state === 'value' ? r.value : undefined;
+}
+
+/** Collects `list(prefix)` into a sorted array. */
+export async function listAll(store: KvStore, prefix: string, signal?: AbortSignal): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const k of store.list(prefix, { signal })) keys.push(k);
+  return keys.sort();
+}
