@@ -107,3 +107,63 @@ export async function listAll(store: KvStore, prefix: string, signal?: AbortSign
   for await (const k of store.list(prefix, { signal })) keys.push(k);
   return keys.sort();
 }
+
+/**
+ * Read-modify-write of one stored value: receives the current value (undefined when missing)
+ * and returns the new value, `null` to delete it, or `undefined` to leave it as it is.
+ */
+export type UpdateFn = (current: Uint8Array | undefined) => Promise<Uint8Array | null | undefined>;
+
+/**
+ * Optional capability of a store whose keys are grouped into cells that are written together
+ * (a shard). The I/O planner groups chunk updates by `cellOf(key)` and hands each group to
+ * `updateCell`, which applies them atomically: one conditional write per cell, retried on
+ * conflict. Stores without it get {@link updateKeysIndividually}.
+ */
+export interface BatchUpdatable {
+  cellOf(key: string): string;
+  updateCell(cell: string, updates: ReadonlyMap<string, UpdateFn>, signal?: AbortSignal): Promise<void>;
+}
+
+export function isBatchUpdatable(store: KvStore): store is KvStore & BatchUpdatable {
+  return typeof (store as Partial<BatchUpdatable>).updateCell === 'function';
+}
+
+/** Max attempts of a conditional read-modify-write before giving up with ConditionFailedError. */
+export const MAX_RMW_ATTEMPTS = 64;
+
+/**
+ * Applies one update to one key as a read-modify-write under a generation condition,
+ * retried on conflict. When `needsCurrent` is false the current value is not read and the
+ * write is unconditional (a full overwrite).
+ */
+export async function updateKey(
+  store: KvStore,
+  key: string,
+  fn: UpdateFn,
+  signal?: AbortSignal,
+  needsCurrent = true,
+): Promise<void> {
+  if (!needsCurrent) {
+    const v = await fn(undefined);
+    if (v === null) await store.delete(key, { signal });
+    else if (v !== undefined) await store.write(key, v, { signal });
+    return;
+  }
+  for (let attempt = 0; attempt < MAX_RMW_ATTEMPTS; attempt++) {
+    const r = await store.read(key, { signal });
+    const current = r.state === 'value' ? r.value : undefined;
+    const v = await fn(current);
+    if (v === undefined) return;
+    if (v === null) {
+      if (current === undefined) return;
+      if (await store.delete(key, { ifEqual: r.generation, signal })) return;
+    } else {
+      const w = await store.write(key, v, { ifEqual: r.generation, signal });
+      if (w.ok) return;
+    }
+  }
+  throw new ConditionFailedLazy(key, `gave up after ${MAX_RMW_ATTEMPTS} conflicting concurrent writes`);
+}
+
+import { ConditionFailedError as ConditionFailedLazy } from '../errors.js';
