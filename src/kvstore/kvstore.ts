@@ -122,7 +122,17 @@ export type UpdateFn = (current: Uint8Array | undefined) => Promise<Uint8Array |
  */
 export interface BatchUpdatable {
   cellOf(key: string): string;
-  updateCell(cell: string, updates: ReadonlyMap<string, UpdateFn>, signal?: AbortSignal): Promise<void>;
+  updateCell(cell: string, updates: ReadonlyMap<string, CellUpdate>, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * One key's update inside a cell. `overwrite` promises that `fn` ignores the current value,
+ * so a store may skip reading it (when every key of a cell is overwritten, the whole cell can
+ * be written without reading it first).
+ */
+export interface CellUpdate {
+  fn: UpdateFn;
+  overwrite: boolean;
 }
 
 export function isBatchUpdatable(store: KvStore): store is KvStore & BatchUpdatable {
