@@ -1,0 +1,397 @@
+import { allocTypedArray, bytesOf, type DataType, dtypeSize, toElement } from '../array/dtype.js';
+import { fOrderStrides, NdArray, product } from '../array/ndarray.js';
+import type { BytesBytesCodec, CodecJSON } from '../codecs/codec.js';
+import { createCodec } from '../codecs/codec.js';
+import { encodeN5BlockHeader, parseN5BlockHeader } from '../codecs/n5-block.js';
+import { registerBuiltinCodecs } from '../codecs/registry.js';
+import {
+  AlreadyExistsError,
+  CorruptionError,
+  MetadataError,
+  NotFoundError,
+  SpecError,
+  UnsupportedError,
+  ConditionFailedError,
+} from '../errors.js';
+import { copyStrided } from '../io/copy.js';
+import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
+import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest, Schema } from './driver.js';
+
+/**
+ * N5 driver (https://github.com/saalfeldlab/n5, TensorStore's `n5` driver).
+ *
+ * - Metadata: `attributes.json` with `dimensions`, `blockSize`, `dataType`, `compression`; every
+ *   other key is a user attribute, preserved and exposed as {@link N5Driver.attributes}.
+ * - Dimensions are exposed in attributes.json order (dimensions[0] is the fastest-varying axis on
+ *   disk), as TensorStore does. Block data is big-endian with dimension 0 fastest, so a decoded
+ *   block is returned as a Fortran-strided NdArray over the block: no transposing copy.
+ * - Block key: grid indices joined by '/', attributes.json order (`0/4/1`).
+ * - Edge blocks: written cropped (as the spec says); read cropped or padded (zarr-python pads).
+ * - Compressions map to canonical codecs: raw (none), gzip -> `gzip` (`useZlib` -> `zlib`),
+ *   bzip2 -> `bz2`, xz -> `xz`, lz4 -> `lz4`, blosc -> `blosc`, zstd -> `zstd`.
+ */
+
+export const ATTRIBUTES_KEY = 'attributes.json';
+
+export const N5_DATA_TYPES: readonly DataType[] = [
+  'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64', 'float32', 'float64',
+];
+
+/** The array keys of attributes.json; everything else is a user attribute. */
+const ARRAY_KEYS = ['dimensions', 'blockSize', 'dataType', 'compression'] as const;
+
+export interface N5Compression {
+  type: string;
+  [k: string]: unknown;
+}
+
+export interface N5Metadata {
+  dimensions: number[];
+  blockSize: number[];
+  dataType: DataType;
+  compression: N5Compression;
+}
+
+/** TensorStore's default compression for new N5 arrays. */
+export const DEFAULT_N5_COMPRESSION: N5Compression = { type: 'blosc', cname: 'lz4', clevel: 5, shuffle: 1 };
+
+const BLOSC_SHUFFLE = ['noshuffle', 'shuffle', 'bitshuffle'] as const;
+
+/**
+ * Translates an N5 `compression` object to the canonical codec JSON (null for raw).
+ * Throws MetadataError for malformed parameters, UnsupportedError for unknown types.
+ */
+export function n5CompressionToCodec(c: unknown, dtype: DataType, field = `${ATTRIBUTES_KEY} compression`): CodecJSON | null {
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new MetadataError(field, 'must be an object with a "type"');
+  const comp = c as Record<string, unknown>;
+  const int = (k: string, dflt: number, min: number, max: number): number => {
+    const v = comp[k] ?? dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new MetadataError(field, `"${k}" must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  switch (comp.type) {
+    case 'raw':
+      return null;
+    case 'gzip': {
+      let level = int('level', -1, -1, 9);
+      if (level === -1) level = 6; // zlib's default, what -1 means to Java's Deflater
+      const useZlib = comp.useZlib ?? false;
+      if (typeof useZlib !== 'boolean') throw new MetadataError(field, '"useZlib" must be a boolean');
+      return { name: useZlib ? 'zlib' : 'gzip', configuration: { level } };
+    }
+    case 'bzip2':
+      return { name: 'bz2', configuration: { level: int('blockSize', 9, 1, 9) } };
+    case 'xz':
+      return { name: 'xz', configuration: { preset: int('preset', 6, 0, 9) } };
+    case 'lz4':
+      // Note: n5-java frames lz4 as LZ4BlockOutputStream; zarr-python's N5Store uses numcodecs'
+      // LZ4 framing. The `lz4` codec decides what it accepts.
+      int('blockSize', 65536, 1, 2 ** 31 - 1);
+      return { name: 'lz4', configuration: {} };
+    case 'blosc': {
+      const cname = comp.cname ?? 'lz4';
+      if (typeof cname !== 'string') throw new MetadataError(field, '"cname" must be a string');
+      const shuffle = int('shuffle', 1, 0, 2);
+      return {
+        name: 'blosc',
+        configuration: {
+          cname,
+          clevel: int('clevel', 5, 0, 9),
+          shuffle: BLOSC_SHUFFLE[shuffle],
+          typesize: dtypeSize(dtype),
+          blocksize: int('blocksize', 0, 0, 2 ** 31 - 1),
+        },
+      };
+    }
+    case 'zstd':
+      return { name: 'zstd', configuration: { level: int('level', 3, -131072, 22) } };
+    default:
+      throw new UnsupportedError(`N5 compression type ${JSON.stringify(comp.type)} is not supported (${field})`);
+  }
+}
+
+function isIntArray(v: unknown, min: number): v is number[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= min);
+}
+
+/** Validates the array part of attributes.json. Throws MetadataError naming the field. */
+export function parseN5Metadata(json: unknown, key = ATTRIBUTES_KEY): { metadata: N5Metadata; attributes: Record<string, unknown> } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(key, 'must be a JSON object');
+  const j = json as Record<string, unknown>;
+  if (j.dimensions === undefined) throw new MetadataError(key, 'no "dimensions": this is a group, not a dataset');
+  if (!isIntArray(j.dimensions, 0)) throw new MetadataError(key, '"dimensions" must be an array of non-negative integers');
+  if (!isIntArray(j.blockSize, 1)) throw new MetadataError(key, '"blockSize" must be an array of positive integers');
+  if (j.blockSize.length !== j.dimensions.length) {
+    throw new MetadataError(key, `"blockSize" has rank ${j.blockSize.length}, "dimensions" has rank ${j.dimensions.length}`);
+  }
+  if (product(j.blockSize) > 2 ** 31) throw new MetadataError(key, `"blockSize" [${j.blockSize.join(', ')}] is too large`);
+  const dataType = j.dataType;
+  if (typeof dataType !== 'string' || !N5_DATA_TYPES.includes(dataType as DataType)) {
+    throw new MetadataError(key, `unsupported "dataType" ${JSON.stringify(dataType)}`);
+  }
+  const compression = (j.compression ?? { type: 'raw' }) as N5Compression;
+  n5CompressionToCodec(compression, dataType as DataType, `${key} compression`);
+  const attributes: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(j)) if (!(ARRAY_KEYS as readonly string[]).includes(k)) attributes[k] = v;
+  return {
+    metadata: { dimensions: j.dimensions, blockSize: j.blockSize, dataType: dataType as DataType, compression },
+    attributes,
+  };
+}
+
+function defaultBlockSize(dimensions: readonly number[]): number[] {
+  // About 1 Mi elements per block, capped by the extent.
+  const side = Math.max(1, Math.floor(2 ** (20 / Math.max(1, dimensions.length))));
+  return dimensions.map((d) => Math.max(1, Math.min(side, d)));
+}
+
+function sameJSON(a: unknown, b: unknown): boolean {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (typeof v === 'object' && v !== null) {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+  }
+  return v;
+}
+
+/** Checks stored metadata against the spec's `metadata` and `schema`; throws MetadataError. */
+function checkCompatible(m: N5Metadata, attrs: Record<string, unknown>, specMeta: Record<string, unknown>, schema: Schema): void {
+  for (const k of ARRAY_KEYS) {
+    const want = specMeta[k];
+    if (want === undefined) continue;
+    const have = m[k];
+    const equal = k === 'compression'
+      ? sameJSON(n5CompressionToCodec(want, m.dataType, 'metadata.compression'), n5CompressionToCodec(have, m.dataType))
+      : sameJSON(want, have);
+    if (!equal) {
+      throw new MetadataError(ATTRIBUTES_KEY, `"${k}" is ${JSON.stringify(have)}, the spec requires ${JSON.stringify(want)}`);
+    }
+  }
+  const rank = m.dimensions.length;
+  if (schema.dtype !== undefined && schema.dtype !== m.dataType) {
+    throw new MetadataError(ATTRIBUTES_KEY, `dtype is ${m.dataType}, the spec requires ${schema.dtype}`);
+  }
+  if (schema.rank !== undefined && schema.rank !== rank) {
+    throw new MetadataError(ATTRIBUTES_KEY, `rank is ${rank}, the spec requires ${schema.rank}`);
+  }
+  const dom = schema.domain;
+  if (dom?.shape && !sameJSON(dom.shape, m.dimensions)) {
+    throw new MetadataError(ATTRIBUTES_KEY, `shape is [${m.dimensions.join(', ')}], the spec requires [${dom.shape.join(', ')}]`);
+  }
+  if (dom?.inclusiveMin && dom.inclusiveMin.some((x) => x !== 0)) {
+    throw new MetadataError(ATTRIBUTES_KEY, 'N5 domains start at 0');
+  }
+  const axes = attrs.axes;
+  if (dom?.labels && Array.isArray(axes) && !sameJSON(dom.labels, axes)) {
+    throw new MetadataError(ATTRIBUTES_KEY, `axes are ${JSON.stringify(axes)}, the spec requires ${JSON.stringify(dom.labels)}`);
+  }
+  if (schema.readChunkShape && !sameJSON(schema.readChunkShape, m.blockSize)) {
+    throw new MetadataError(ATTRIBUTES_KEY, `blockSize is [${m.blockSize.join(', ')}], the spec requires [${schema.readChunkShape.join(', ')}]`);
+  }
+  if (schema.fillValue !== undefined && Number(schema.fillValue) !== 0) {
+    throw new MetadataError(ATTRIBUTES_KEY, 'N5 arrays have fill value 0');
+  }
+}
+
+/** Builds attributes.json for a new array from spec `metadata` and `schema`. */
+function createMetadata(specMeta: Record<string, unknown>, schema: Schema): Record<string, unknown> {
+  const dimensions = specMeta.dimensions ?? schema.domain?.shape;
+  if (!isIntArray(dimensions, 0)) throw new SpecError('metadata.dimensions', 'required to create an N5 array (or schema.domain.shape)');
+  if (schema.rank !== undefined && schema.rank !== dimensions.length) throw new SpecError('rank', `rank ${schema.rank} != ${dimensions.length}`);
+  if (schema.domain?.inclusiveMin?.some((x) => x !== 0)) throw new SpecError('schema.domain', 'N5 domains start at 0');
+  const dataType = specMeta.dataType ?? schema.dtype;
+  if (dataType === undefined) throw new SpecError('metadata.dataType', 'required to create an N5 array (or dtype)');
+  if (schema.dtype !== undefined && dataType !== schema.dtype) throw new SpecError('dtype', `${schema.dtype} != metadata.dataType ${dataType}`);
+  if (schema.fillValue !== undefined && Number(schema.fillValue) !== 0) {
+    throw new SpecError('schema.fill_value', 'N5 arrays have fill value 0');
+  }
+  const blockSize = specMeta.blockSize ?? schema.readChunkShape ?? schema.writeChunkShape ?? defaultBlockSize(dimensions);
+  const out: Record<string, unknown> = {
+    ...specMeta,
+    dimensions,
+    blockSize,
+    dataType,
+    compression: specMeta.compression ?? DEFAULT_N5_COMPRESSION,
+  };
+  if (schema.domain?.labels && out.axes === undefined) out.axes = schema.domain.labels;
+  try {
+    parseN5Metadata(out);
+  } catch (e) {
+    if (e instanceof MetadataError) throw new SpecError('metadata', e.message);
+    throw e;
+  }
+  return out;
+}
+
+function parseJSON(bytes: Uint8Array, key: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new MetadataError(key, `invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+function encodeJSON(v: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(v, null, 2));
+}
+
+/** The N5 implementation of {@link ChunkDriver}; `attributes` are the user attributes. */
+export class N5Driver implements ChunkDriver {
+  readonly driverName = 'n5';
+  readonly grid: ChunkGrid;
+  readonly codecs: readonly CodecJSON[];
+  private readonly elemSize: number;
+
+  constructor(
+    readonly store: KvStore,
+    readonly metadata: N5Metadata,
+    readonly attributes: Readonly<Record<string, unknown>>,
+    private readonly compressor: BytesBytesCodec | null,
+    readonly storeFillChunks: boolean,
+  ) {
+    const axes = attributes.axes;
+    const rank = metadata.dimensions.length;
+    this.grid = {
+      dtype: metadata.dataType,
+      shape: metadata.dimensions,
+      origin: new Array<number>(rank).fill(0),
+      chunkShape: metadata.blockSize,
+      writeChunkShape: metadata.blockSize,
+      fillValue: 0,
+      dimensionNames: Array.isArray(axes) && axes.length === rank
+        ? axes.map((a) => (typeof a === 'string' ? a : null))
+        : new Array<null>(rank).fill(null),
+    };
+    this.elemSize = dtypeSize(metadata.dataType);
+    this.codecs = [
+      { name: 'bytes', configuration: { endian: 'big' } },
+      ...(compressor ? [compressor.toJSON()] : []),
+    ];
+  }
+
+  keyOf(chunk: readonly number[]): string {
+    return chunk.join('/');
+  }
+
+  /** The in-bounds extent of a block (what the spec says a block header holds). */
+  blockExtent(chunk: readonly number[]): number[] {
+    const { dimensions, blockSize } = this.metadata;
+    return blockSize.map((b, d) => Math.max(0, Math.min(b, dimensions[d]! - chunk[d]! * b)));
+  }
+
+  async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
+    const key = this.keyOf(chunk);
+    const { blockSize, dataType } = this.metadata;
+    const size = this.elemSize;
+    const header = parseN5BlockHeader(bytes, key, blockSize);
+    let data = bytes.subarray(header.dataOffset);
+    if (this.compressor) data = await this.compressor.decode(data, { key, signal });
+    const needed = product(header.shape);
+    if (header.numElements < needed) {
+      throw new CorruptionError(key, `N5 varlength header counts ${header.numElements} elements for a [${header.shape.join(', ')}] block`);
+    }
+    if (header.numElements * size > data.byteLength) {
+      throw new CorruptionError(
+        key,
+        `N5 block header claims ${header.numElements} ${dataType} elements ([${header.shape.join(', ')}]), the block holds ${Math.floor(data.byteLength / size)}`,
+      );
+    }
+    const total = product(blockSize);
+    const out = allocTypedArray(dataType, total);
+    const strides = fOrderStrides(blockSize);
+    // Full (or zarr-python padded) blocks and cropped ones alike: copy the header's extent,
+    // byte-swapped, into a full F-order block; the rest stays at the fill value 0.
+    copyStrided(
+      bytesOf(out), 0, strides.map((s) => s * size),
+      data, 0, fOrderStrides(header.shape).map((s) => s * size),
+      header.shape, size, size > 1,
+    );
+    return new NdArray(dataType, out, blockSize, strides);
+  }
+
+  async encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
+    const key = this.keyOf(chunk);
+    const size = this.elemSize;
+    const extent = this.blockExtent(chunk);
+    const raw = new Uint8Array(product(extent) * size);
+    copyStrided(
+      raw, 0, fOrderStrides(extent).map((s) => s * size),
+      bytesOf(array.data), array.offset * size, array.strides.map((s) => s * size),
+      extent, size, size > 1,
+    );
+    const data = this.compressor ? await this.compressor.encode(raw, { key, signal }) : raw;
+    const header = encodeN5BlockHeader(extent);
+    const out = new Uint8Array(header.byteLength + data.byteLength);
+    out.set(header, 0);
+    out.set(data, header.byteLength);
+    return out;
+  }
+
+  spec(): Record<string, unknown> {
+    return { driver: 'n5', kvstore: this.store.spec(), metadata: { ...this.metadata } };
+  }
+}
+
+async function createCompressor(m: N5Metadata): Promise<BytesBytesCodec | null> {
+  const json = n5CompressionToCodec(m.compression, m.dataType);
+  if (!json) return null;
+  registerBuiltinCodecs();
+  const codec = await createCodec(json, { dtype: m.dataType, shape: m.blockSize, fillValue: toElement(m.dataType, 0) });
+  if (codec.kind !== 'bytes-bytes') throw new UnsupportedError(`N5 compression maps to non-bytes codec "${codec.name}"`);
+  return codec;
+}
+
+async function openN5(request: DriverOpenRequest): Promise<N5Driver> {
+  const { store, mode, schema, signal } = request;
+  const specMetaRaw = request.spec.metadata ?? {};
+  if (typeof specMetaRaw !== 'object' || specMetaRaw === null || Array.isArray(specMetaRaw)) {
+    throw new SpecError('metadata', 'must be an object (attributes.json fields)');
+  }
+  const specMeta = specMetaRaw as Record<string, unknown>;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    let r = await store.read(ATTRIBUTES_KEY, { signal });
+    if (r.state === 'value' && mode.deleteExisting) {
+      await store.deleteRange('', { signal });
+      r = { state: 'missing', generation: NO_GENERATION };
+    }
+    let existing: Record<string, unknown> | undefined;
+    if (r.state === 'value') {
+      const json = parseJSON(r.value, ATTRIBUTES_KEY);
+      const isDataset = typeof json === 'object' && json !== null && (json as Record<string, unknown>).dimensions !== undefined;
+      if (isDataset) {
+        if (!mode.open) throw new AlreadyExistsError(joinUrl(store, ATTRIBUTES_KEY), 'N5 dataset already exists');
+        const { metadata, attributes } = parseN5Metadata(json);
+        checkCompatible(metadata, attributes, specMeta, schema);
+        return new N5Driver(store, metadata, attributes, await createCompressor(metadata), request.storeFillChunks);
+      }
+      existing = json as Record<string, unknown>; // a group's attributes.json: keep its attributes
+    }
+    if (!mode.create) throw new NotFoundError(joinUrl(store, ATTRIBUTES_KEY), 'N5 dataset not found');
+    if (mode.assumeMetadata) {
+      const { metadata, attributes } = parseN5Metadata(createMetadata(specMeta, schema));
+      return new N5Driver(store, metadata, attributes, await createCompressor(metadata), request.storeFillChunks);
+    }
+    const json = { ...(existing ?? {}), ...createMetadata(specMeta, schema) };
+    const { metadata, attributes } = parseN5Metadata(json);
+    const compressor = await createCompressor(metadata);
+    const w = await store.write(ATTRIBUTES_KEY, encodeJSON(json), { ifEqual: r.generation, signal });
+    if (w.ok) return new N5Driver(store, metadata, attributes, compressor, request.storeFillChunks);
+    // Lost a race with another creator: re-read and open (or fail) on the next round.
+  }
+  throw new ConditionFailedError(joinUrl(store, ATTRIBUTES_KEY), 'concurrent creation of the N5 dataset kept conflicting');
+}
+
+function joinUrl(store: KvStore, key: string): string {
+  return store.url.endsWith('/') ? store.url + key : `${store.url}/${key}`;
+}
+
+export const driver: DriverModule = {
+  name: 'n5',
+  specKeys: ['metadata'],
+  open: openN5,
+};
