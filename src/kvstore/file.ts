@@ -1,0 +1,434 @@
+/**
+ * Local filesystem store (Node only). Keys are `/`-separated paths relative to a root
+ * directory; each key is one file.
+ *
+ * - Writes are atomic: bytes go to a temporary file in the target's directory (named
+ *   `.volstore-tmp-<pid>-<random>-<counter>`, never listed), then `rename()` replaces the target,
+ *   so a reader sees the old value or the new one, never a mix.
+ * - Generations are `dev.ino.mtimeNs.size` of the file (see {@link FileStore.write} on why they
+ *   cannot repeat within a process).
+ * - Conditional writes: all writes and deletes of one file take an in-process per-path lock,
+ *   shared by every FileStore in the process. "Must not exist" (`ifEqual: ''`) is also safe
+ *   across processes: the temporary file is `link()`ed to the target name, which fails with
+ *   EEXIST atomically. LIMITATION: a generation match (`ifEqual: '<gen>'`) is check-then-rename,
+ *   safe within one process but not against another process writing the same key in between
+ *   (POSIX has no compare-and-rename).
+ * - Every filesystem call runs under a {@link Limiter} (TensorStore's `file_io_concurrency`).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import * as path from 'node:path';
+import { Limiter } from '../context/limiter.js';
+import { KvStoreError, SpecError, throwIfAborted, VolstoreError } from '../errors.js';
+import {
+  type KvStore,
+  type ListOptions,
+  NO_GENERATION,
+  type ReadOptions,
+  type ReadResult,
+  resolveByteRange,
+  type WriteOptions,
+  type WriteResult,
+} from './kvstore.js';
+
+/** Name prefix of in-flight temporary files; keys with a segment starting with it are refused. */
+export const TEMP_PREFIX = '.volstore-tmp-';
+
+export interface FileStoreOptions {
+  /** Bounds concurrent filesystem calls. Default: one limiter shared by the process, max(4, cores). */
+  limiter?: Limiter;
+  /** fsync the file before rename and the directory after. Default false (rename is still atomic). */
+  fsync?: boolean;
+}
+
+let defaultLimiter: Limiter | undefined;
+/** The process-wide default `file_io_concurrency` limiter: max(4, available cores). */
+export function defaultFileIoLimiter(): Limiter {
+  return (defaultLimiter ??= new Limiter(Math.max(4, availableParallelism())));
+}
+
+/** Per-path locks shared by every FileStore in the process (two stores may share a root). */
+const pathLocks = new Map<string, Promise<void>>();
+let tempCounter = 0;
+/** Largest mtime (ns) given to a file written by this process; keeps generations unique. */
+let lastMtimeNs = 0n;
+
+export class FileStore implements KvStore {
+  readonly readOnly = false;
+  /** Absolute root directory, without trailing `/` (except for `/` itself). */
+  readonly root: string;
+  readonly limiter: Limiter;
+  private readonly fsync: boolean;
+
+  /**
+   * @param root absolute directory; created on first write if missing.
+   * @param options a {@link Limiter} or {@link FileStoreOptions}.
+   * @throws SpecError when `root` is not absolute or contains NUL.
+   */
+  constructor(root: string, options: Limiter | FileStoreOptions = {}) {
+    if (typeof root !== 'string' || !path.isAbsolute(root) || root.includes('\0')) {
+      throw new SpecError('path', `file store root must be an absolute path, got ${JSON.stringify(root)}`);
+    }
+    this.root = path.resolve(root);
+    const opts = options instanceof Limiter ? { limiter: options } : options;
+    this.limiter = opts.limiter ?? defaultFileIoLimiter();
+    this.fsync = opts.fsync ?? false;
+  }
+
+  private get rootSlash(): string {
+    return this.root.endsWith('/') ? this.root : `${this.root}/`;
+  }
+
+  get url(): string {
+    return `file://${this.rootSlash}`;
+  }
+
+  spec(): Record<string, unknown> {
+    return { driver: 'file', path: this.rootSlash };
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
+    const file = this.pathOf(key);
+    const { signal } = options;
+    return this.io(signal, async () => {
+      throwIfAborted(signal);
+      let fh: fsp.FileHandle;
+      try {
+        fh = await fsp.open(file, 'r');
+      } catch (e) {
+        if (isMissing(e)) return checkConditions(options, NO_GENERATION) ?? missing();
+        throw wrap(key, 'open', e);
+      }
+      try {
+        throwIfAborted(signal);
+        const st = await fh.stat({ bigint: true }).catch((e) => {
+          throw wrap(key, 'stat', e);
+        });
+        // A directory opens fine on Linux; it is not a value.
+        const generation = st.isFile() ? generationOf(st) : NO_GENERATION;
+        const unchanged = checkConditions(options, generation);
+        if (unchanged) return unchanged;
+        if (!st.isFile()) return missing();
+        const size = Number(st.size);
+        const [start, end] = resolveByteRange(key, options.byteRange, size);
+        const value = new Uint8Array(end - start);
+        let filled = 0;
+        while (filled < value.length) {
+          throwIfAborted(signal);
+          const { bytesRead } = await fh.read(value, filled, value.length - filled, start + filled).catch((e) => {
+            throw wrap(key, 'read', e);
+          });
+          if (bytesRead === 0) {
+            throw new KvStoreError(key, `file shrank while reading (expected ${size} bytes); written outside volstore?`);
+          }
+          filled += bytesRead;
+        }
+        return { state: 'value', value, generation, size };
+      } finally {
+        await fh.close().catch(() => {});
+      }
+    });
+  }
+
+  /**
+   * Writes atomically (temporary file + rename). Parent directories are created as needed.
+   *
+   * Why generations cannot repeat: the new file is a new inode, so it always differs from the
+   * file it replaces; but the inode of an older, already-replaced file can be reused while the
+   * coarse kernel clock (a few ms on ext4) still shows the same mtime, which would let a stale
+   * generation match again. So each file this process writes gets an mtime strictly above every
+   * earlier one it wrote (bumped by 1 µs via futimes only when the clock has not moved).
+   */
+  async write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
+    const file = this.pathOf(key);
+    const { signal, ifEqual } = options;
+    const data = value.slice(); // the caller may mutate `value` while we wait for a slot
+    return withPathLock(file, signal, () =>
+      this.io(signal, async () => {
+        if (ifEqual !== undefined && (await this.currentGeneration(key, file, signal)) !== ifEqual) {
+          return { ok: false };
+        }
+        const dir = path.dirname(file);
+        const tmp = await this.writeTemp(key, dir, data, signal);
+        try {
+          throwIfAborted(signal);
+          if (ifEqual === NO_GENERATION) {
+            // Atomic "create if absent", also against other processes.
+            try {
+              await fsp.link(tmp.path, file);
+            } catch (e) {
+              if (errnoOf(e) !== 'EEXIST') throw wrap(key, 'link', e);
+              if (await isDirectory(file)) throw wrap(key, 'link', e);
+              return { ok: false };
+            }
+          } else {
+            await fsp.rename(tmp.path, file).catch((e) => {
+              throw wrap(key, 'rename', e);
+            });
+          }
+          if (this.fsync) await syncDir(dir);
+          return { ok: true, generation: tmp.generation };
+        } finally {
+          // After rename this is ENOENT; after link it removes the extra name.
+          await fsp.unlink(tmp.path).catch(() => {});
+        }
+      }),
+    );
+  }
+
+  async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
+    const file = this.pathOf(key);
+    const { signal, ifEqual } = options;
+    return withPathLock(file, signal, () =>
+      this.io(signal, async () => {
+        if (ifEqual !== undefined && (await this.currentGeneration(key, file, signal)) !== ifEqual) return false;
+        if (ifEqual === NO_GENERATION) return true; // already missing
+        throwIfAborted(signal);
+        try {
+          await fsp.unlink(file);
+        } catch (e) {
+          // EISDIR/EPERM: a directory sits at the key, which reads as missing.
+          if (!isMissing(e) && !(await isDirectory(file))) throw wrap(key, 'unlink', e);
+        }
+        return true;
+      }),
+    );
+  }
+
+  /** Deletes every key starting with `prefix`, then removes the directories that became empty. */
+  async deleteRange(prefix: string, options: ListOptions = {}): Promise<void> {
+    const { signal } = options;
+    const keys: string[] = [];
+    for await (const k of this.list(prefix, { signal })) keys.push(k);
+    const dirs = new Set<string>();
+    await Promise.all(
+      keys.map(async (k) => {
+        await this.delete(k, { signal });
+        dirs.add(path.dirname(this.pathOf(k)));
+      }),
+    );
+    // Deepest first, climbing toward (never removing) the root; stop at the first non-empty one.
+    const sorted = [...dirs].sort((a, b) => b.length - a.length);
+    const removed = new Set<string>();
+    for (let dir of sorted) {
+      while (dir !== this.root && dir.startsWith(this.rootSlash) && !removed.has(dir)) {
+        throwIfAborted(signal);
+        const ok = await this.limiter.run(
+          () => fsp.rmdir(dir).then(
+            () => true,
+            () => false, // ENOTEMPTY (e.g. a concurrent write), ENOENT: leave it
+          ),
+          signal,
+        );
+        if (!ok) break;
+        removed.add(dir);
+        dir = path.dirname(dir);
+      }
+    }
+  }
+
+  /** Walks only the directory named by `prefix`'s directory part; skips temporary files. */
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<string> {
+    const { signal } = options;
+    throwIfAborted(signal);
+    const slash = prefix.lastIndexOf('/');
+    const dirPart = prefix.slice(0, slash + 1); // '' or 'a/b/'
+    const namePrefix = prefix.slice(slash + 1);
+    if (prefix.includes('\\') || prefix.includes('\0') || (dirPart && !validSegments(dirPart.slice(0, -1)))) {
+      throw new KvStoreError(prefix, 'invalid list prefix: it must be a relative "/"-separated path inside the root');
+    }
+    const stack: string[] = [dirPart];
+    let top = true;
+    while (stack.length) {
+      const rel = stack.pop()!;
+      throwIfAborted(signal);
+      const dirPath = path.join(this.root, rel);
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await this.limiter.run(() => fsp.readdir(dirPath, { withFileTypes: true }), signal);
+      } catch (e) {
+        if (isMissing(e)) entries = [];
+        else if (e instanceof VolstoreError) throw e;
+        else throw wrap(rel || prefix, 'readdir', e);
+      }
+      for (const ent of entries) {
+        if (top && !ent.name.startsWith(namePrefix)) continue;
+        if (ent.name.startsWith(TEMP_PREFIX) || ent.name.includes('\\')) continue;
+        const relKey = rel + ent.name;
+        let isDir = ent.isDirectory();
+        let isFile = ent.isFile();
+        if (ent.isSymbolicLink()) {
+          // Follow links to files; never descend into linked directories (cycles).
+          const st = await this.limiter.run(() => fsp.stat(path.join(this.root, relKey)), signal).catch(() => undefined);
+          isFile = st?.isFile() ?? false;
+          isDir = false;
+        }
+        if (isDir) stack.push(`${relKey}/`);
+        else if (isFile) yield relKey;
+      }
+      top = false;
+    }
+  }
+
+  /** Maps a key to its absolute path, refusing anything that could leave the root. */
+  private pathOf(key: string): string {
+    if (typeof key !== 'string' || key === '') throw new KvStoreError(String(key), 'invalid key: empty');
+    if (key.includes('\0') || key.includes('\\')) {
+      throw new KvStoreError(key, 'invalid key: NUL and backslash are not allowed');
+    }
+    if (key.startsWith('/')) throw new KvStoreError(key, 'invalid key: absolute paths are not allowed');
+    if (!validSegments(key)) {
+      throw new KvStoreError(key, `invalid key: empty, ".", ".." or "${TEMP_PREFIX}*" path segment`);
+    }
+    const full = path.resolve(this.root, key);
+    if (!full.startsWith(this.rootSlash)) throw new KvStoreError(key, 'invalid key: escapes the store root');
+    return full;
+  }
+
+  /** Runs `fn` under the I/O limiter. */
+  private io<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    throwIfAborted(signal);
+    return this.limiter.run(fn, signal);
+  }
+
+  private async currentGeneration(key: string, file: string, signal: AbortSignal | undefined): Promise<string> {
+    throwIfAborted(signal);
+    try {
+      const st = await fsp.stat(file, { bigint: true });
+      return st.isFile() ? generationOf(st) : NO_GENERATION;
+    } catch (e) {
+      if (isMissing(e)) return NO_GENERATION;
+      throw wrap(key, 'stat', e);
+    }
+  }
+
+  /** Writes `data` to a fresh temporary file in `dir`; returns its path and generation. */
+  private async writeTemp(
+    key: string,
+    dir: string,
+    data: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<{ path: string; generation: string }> {
+    const tmp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}-${++tempCounter}`);
+    let fh: fsp.FileHandle | undefined;
+    // A concurrent deleteRange may remove the freshly made parent; retry a few times.
+    for (let attempt = 0; !fh; attempt++) {
+      throwIfAborted(signal);
+      await fsp.mkdir(dir, { recursive: true }).catch((e) => {
+        throw wrap(key, 'mkdir', e);
+      });
+      try {
+        fh = await fsp.open(tmp, 'wx');
+      } catch (e) {
+        if (errnoOf(e) !== 'ENOENT' || attempt >= 5) throw wrap(key, 'open', e);
+      }
+    }
+    try {
+      let off = 0;
+      while (off < data.length) {
+        throwIfAborted(signal);
+        const { bytesWritten } = await fh.write(data, off, data.length - off);
+        off += bytesWritten;
+      }
+      let st = await fh.stat({ bigint: true });
+      if (st.mtimeNs <= lastMtimeNs) {
+        const want = (lastMtimeNs += 1000n); // reserve synchronously so parallel writes differ
+        await fh.utimes(nsToSeconds(st.atimeNs), nsToSeconds(want));
+        st = await fh.stat({ bigint: true });
+        if (st.mtimeNs > lastMtimeNs) lastMtimeNs = st.mtimeNs;
+      } else {
+        lastMtimeNs = st.mtimeNs;
+      }
+      if (this.fsync) await fh.sync();
+      await fh.close();
+      fh = undefined;
+      return { path: tmp, generation: generationOf(st) };
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      await fsp.unlink(tmp).catch(() => {});
+      throw e instanceof VolstoreError ? e : wrap(key, 'write', e);
+    }
+  }
+}
+
+interface BigStat {
+  dev: bigint;
+  ino: bigint;
+  mtimeNs: bigint;
+  size: bigint;
+}
+
+function generationOf(st: BigStat): string {
+  return `${st.dev.toString(36)}.${st.ino.toString(36)}.${st.mtimeNs.toString(36)}.${st.size.toString(36)}`;
+}
+
+function nsToSeconds(ns: bigint): number {
+  return Number(ns / 1000n) / 1e6;
+}
+
+function missing(): ReadResult {
+  return { state: 'missing', generation: NO_GENERATION };
+}
+
+/** The 'unchanged' result when a read condition is not met, else undefined. */
+function checkConditions(options: ReadOptions, generation: string): ReadResult | undefined {
+  if (options.ifEqual !== undefined && options.ifEqual !== generation) return { state: 'unchanged', generation };
+  if (options.ifNotEqual !== undefined && options.ifNotEqual === generation) return { state: 'unchanged', generation };
+  return undefined;
+}
+
+/** Segments must be non-empty, not `.`/`..`, and not look like our temporary files. */
+function validSegments(rel: string): boolean {
+  return rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !s.startsWith(TEMP_PREFIX));
+}
+
+function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+}
+
+function isMissing(e: unknown): boolean {
+  const code = errnoOf(e);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return fsp.lstat(p).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function wrap(key: string, op: string, e: unknown): Error {
+  if (e instanceof VolstoreError) return e;
+  const code = errnoOf(e) ?? 'error';
+  const msg = e instanceof Error ? e.message : String(e);
+  return new KvStoreError(key, `file ${op} failed (${code}): ${msg}`, { cause: e });
+}
+
+/** Serialises async work on one path within the process (FIFO). */
+async function withPathLock<T>(p: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  throwIfAborted(signal);
+  const prev = pathLocks.get(p) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  const tail = prev.then(() => mine);
+  pathLocks.set(p, tail);
+  try {
+    await prev;
+    throwIfAborted(signal);
+    return await fn();
+  } finally {
+    release();
+    if (pathLocks.get(p) === tail) pathLocks.delete(p);
+  }
+}

@@ -1,0 +1,378 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Limiter } from '../../src/context/limiter.js';
+import { KvStoreError, SpecError } from '../../src/errors.js';
+import { FileStore, TEMP_PREFIX } from '../../src/kvstore/file.js';
+import { listAll } from '../../src/kvstore/kvstore.js';
+import { describeKvStoreConformance } from './conformance.js';
+
+/**
+ * Test hooks on the filesystem calls FileStore makes: a passthrough mock of node:fs/promises
+ * whose `rename`, `link`, `open` and `readdir` first call `hooks.before(op)` when set.
+ */
+const hooks = vi.hoisted(() => ({ before: undefined as undefined | ((op: string, args: unknown[]) => Promise<void> | void) }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const wrap =
+    <A extends unknown[], R>(op: string, f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      await hooks.before?.(op, a);
+      return f(...a);
+    };
+  return {
+    ...real,
+    default: real,
+    rename: wrap('rename', real.rename),
+    link: wrap('link', real.link),
+    open: wrap('open', real.open),
+    readdir: wrap('readdir', real.readdir as (...a: unknown[]) => Promise<unknown>),
+    unlink: wrap('unlink', real.unlink),
+  };
+});
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function tempRoot(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'volstore-file-'));
+}
+
+/** Every file (relative path) under `dir`, including temporary ones. */
+async function allFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(path.relative(dir, path.join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+describeKvStoreConformance('file', async () => {
+  const root = await tempRoot();
+  return { store: new FileStore(root), cleanup: () => fs.rm(root, { recursive: true, force: true }) };
+});
+
+describe('FileStore', () => {
+  let root: string;
+  let store: FileStore;
+  beforeEach(async () => {
+    root = await tempRoot();
+    store = new FileStore(root);
+  });
+  afterEach(async () => {
+    hooks.before = undefined;
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it('url and spec name the root with a trailing slash', () => {
+    expect(store.url).toBe(`file://${root}/`);
+    expect(store.spec()).toEqual({ driver: 'file', path: `${root}/` });
+    expect(new FileStore(`${root}/`).spec()).toEqual({ driver: 'file', path: `${root}/` });
+  });
+
+  it('refuses a relative root', () => {
+    expect(() => new FileStore('relative/dir')).toThrow(SpecError);
+  });
+
+  it('stores keys as files under the root', async () => {
+    await store.write('a/b/c', enc('abc'));
+    expect(await fs.readFile(path.join(root, 'a/b/c'), 'utf8')).toBe('abc');
+  });
+
+  it.each([
+    '../x',
+    '/abs',
+    'a//b',
+    'a/../../b',
+    'a/../b',
+    'a/./b',
+    '.',
+    '..',
+    '',
+    'a/',
+    'a\\b',
+    '..\\x',
+    'a\0b',
+    `a/${TEMP_PREFIX}1`,
+  ])('refuses the key %j with a KvStoreError naming it', async (key) => {
+    for (const op of [
+      () => store.read(key),
+      () => store.write(key, enc('x')),
+      () => store.delete(key),
+    ]) {
+      const err = await op().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(KvStoreError);
+      expect((err as KvStoreError).key).toBe(key);
+    }
+    // Nothing escaped into the parent of the root.
+    await expect(fs.access(path.join(root, '..', 'x'))).rejects.toThrow();
+    await expect(fs.access('/abs')).rejects.toThrow();
+  });
+
+  it('refuses list prefixes that would leave the root', async () => {
+    for (const prefix of ['../', '/etc/', 'a//', 'a/../../', 'a\\']) {
+      await expect(listAll(store, prefix)).rejects.toBeInstanceOf(KvStoreError);
+    }
+  });
+
+  it('a directory at the key reads as missing; a file as a parent reads as missing', async () => {
+    await store.write('dir/child', enc('v'));
+    expect(await store.read('dir')).toEqual({ state: 'missing', generation: '' });
+    expect(await store.read('dir/child/deeper')).toEqual({ state: 'missing', generation: '' });
+    expect(await store.delete('dir')).toBe(true);
+    expect(dec((await store.read('dir/child')).state === 'value' ? enc('ok') : enc('gone'))).toBe('ok');
+  });
+
+  it('an fs error other than ENOENT is a KvStoreError naming key and errno', async () => {
+    await store.write('file', enc('v'));
+    const err = await store.write('file/below', enc('x')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KvStoreError);
+    expect((err as KvStoreError).key).toBe('file/below');
+    expect((err as Error).message).toMatch(/E(EXIST|NOTDIR)/);
+  });
+
+  it('a successful write leaves no temporary files', async () => {
+    await store.write('a/b', enc('1'));
+    await store.write('a/b', enc('2'));
+    await store.write('a/c', enc('3'), { ifEqual: '' });
+    await store.write('a/c', enc('4'), { ifEqual: '' }); // fails: exists
+    expect(await allFiles(root)).toEqual(['a/b', 'a/c']);
+  });
+
+  it('a failed write (target is a directory) throws and leaves no temporary files', async () => {
+    await fs.mkdir(path.join(root, 'a/target'), { recursive: true });
+    await fs.writeFile(path.join(root, 'a/target/inner'), 'x');
+    await expect(store.write('a/target', enc('v'))).rejects.toBeInstanceOf(KvStoreError);
+    await expect(store.write('a/target', enc('v'), { ifEqual: '' })).rejects.toBeInstanceOf(KvStoreError);
+    expect(await allFiles(root)).toEqual(['a/target/inner']);
+  });
+
+  it('a write failing at rename (e.g. ENOSPC) keeps the old value and leaves no temp file', async () => {
+    await store.write('k', enc('old'));
+    hooks.before = (op) => {
+      if (op === 'rename') throw Object.assign(new Error('no space left'), { code: 'ENOSPC' });
+    };
+    const err = await store.write('k', enc('new')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KvStoreError);
+    expect((err as Error).message).toContain('ENOSPC');
+    hooks.before = undefined;
+    expect(dec((await store.read('k')).state === 'value' ? ((await store.read('k')) as { value: Uint8Array }).value : enc(''))).toBe('old');
+    expect(await allFiles(root)).toEqual(['k']);
+  });
+
+  it('crash safety: the old value stays readable until the rename', async () => {
+    await store.write('k', enc('old value'));
+    let release!: () => void;
+    const paused = new Promise<void>((r) => (release = r));
+    let reachedRename!: () => void;
+    const atRename = new Promise<void>((r) => (reachedRename = r));
+    hooks.before = async (op) => {
+      if (op === 'rename') {
+        reachedRename();
+        await paused;
+      }
+    };
+    const reader = new FileStore(root, new Limiter(4)); // its own limiter: the writer holds a slot
+    const writing = store.write('k', enc('new value, longer'));
+    await atRename;
+    // The new bytes are fully on disk under a temporary name; readers still see the old value.
+    const during = await reader.read('k');
+    expect(during.state === 'value' && dec(during.value)).toBe('old value');
+    expect((await allFiles(root)).some((f) => f.startsWith(TEMP_PREFIX))).toBe(true);
+    expect(await listAll(reader, '')).toEqual(['k']);
+    hooks.before = undefined;
+    release();
+    await writing;
+    const after = await reader.read('k');
+    expect(after.state === 'value' && dec(after.value)).toBe('new value, longer');
+  });
+
+  it('a leftover temporary file from a crashed writer is not listed and does not affect reads', async () => {
+    await store.write('d/k', enc('v'));
+    await fs.writeFile(path.join(root, 'd', `${TEMP_PREFIX}999-dead-1`), 'partial');
+    expect(await listAll(store, '')).toEqual(['d/k']);
+    expect(await listAll(store, 'd/')).toEqual(['d/k']);
+    await store.deleteRange('d/');
+    expect(await allFiles(root)).toEqual([`d/${TEMP_PREFIX}999-dead-1`]);
+  });
+
+  it('readers never see a partial value while writers replace it', async () => {
+    const size = 1 << 20;
+    const vals = [1, 2, 3, 4].map((b) => new Uint8Array(size).fill(b));
+    await store.write('big', vals[0]!);
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; i < 12; i++) await store.write('big', vals[i % 4]!);
+      stop = true;
+    })();
+    let reads = 0;
+    while (!stop) {
+      const r = await store.read('big');
+      expect(r.state).toBe('value');
+      if (r.state === 'value') {
+        expect(r.value.length).toBe(size);
+        expect(r.value.every((b) => b === r.value[0])).toBe(true);
+      }
+      reads++;
+    }
+    await writer;
+    expect(reads).toBeGreaterThan(0);
+  });
+
+  it('reads with a byte range read only the needed bytes', async () => {
+    const big = new Uint8Array(4 << 20).map((_, i) => i & 0xff);
+    await store.write('big', big);
+    const r = await store.read('big', { byteRange: { offset: 3_000_000, length: 10 } });
+    expect(r.state === 'value' && [...r.value]).toEqual([...big.subarray(3_000_000, 3_000_010)]);
+    expect(r.state === 'value' && r.value.buffer.byteLength).toBe(10);
+    expect(r.state === 'value' && r.size).toBe(4 << 20);
+  });
+
+  it('generation changes on rewrite of the same size within one clock tick, and never repeats', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const w = await store.write('k', enc('same'));
+      if (!w.ok) throw new Error('write failed');
+      expect(seen.has(w.generation)).toBe(false);
+      seen.add(w.generation);
+    }
+    // A stale generation must not match again after inode reuse.
+    const first = [...seen][0]!;
+    expect(await store.write('k', enc('x'), { ifEqual: first })).toEqual({ ok: false });
+  });
+
+  it('deleteRange removes the directories it emptied, and only those', async () => {
+    await store.write('a/b/c/d', enc('1'));
+    await store.write('a/b/e', enc('2'));
+    await store.write('a/f', enc('3'));
+    await fs.mkdir(path.join(root, 'untouched/empty'), { recursive: true });
+    await store.deleteRange('a/b/');
+    const entries = (await fs.readdir(root, { recursive: true })).sort();
+    expect(entries).toEqual(['a', 'a/f', 'untouched', 'untouched/empty']);
+    await store.deleteRange('a/');
+    expect((await fs.readdir(root)).sort()).toEqual(['untouched']);
+    await expect(fs.access(root)).resolves.toBeUndefined(); // the root itself stays
+  });
+
+  it('list walks only the directory under the prefix', async () => {
+    await store.write('p/q/r', enc('1'));
+    await store.write('other/deep/tree/x', enc('2'));
+    const dirs: string[] = [];
+    hooks.before = (op, args) => {
+      if (op === 'readdir') dirs.push(path.relative(root, String(args[0])));
+    };
+    expect(await listAll(store, 'p/q/')).toEqual(['p/q/r']);
+    hooks.before = undefined;
+    expect(dirs).toEqual(['p/q']);
+  });
+
+  it('honours the concurrency limit of its Limiter', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    class CountingLimiter extends Limiter {
+      override run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+        return super.run(async () => {
+          inFlight++;
+          peak = Math.max(peak, inFlight);
+          try {
+            return await fn();
+          } finally {
+            inFlight--;
+          }
+        }, signal);
+      }
+    }
+    const limiter = new CountingLimiter(2);
+    const limited = new FileStore(root, { limiter });
+    let fsCallsOverLimit = 0;
+    hooks.before = () => {
+      if (limiter.active > 2) fsCallsOverLimit++;
+    };
+    await Promise.all(Array.from({ length: 40 }, (_, i) => limited.write(`c/${i % 10}/${i}`, enc(`v${i}`))));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => limited.read(`c/${i % 10}/${i}`)));
+    expect((await listAll(limited, 'c/')).length).toBe(40);
+    await limited.deleteRange('c/');
+    expect(peak).toBe(2);
+    expect(fsCallsOverLimit).toBe(0);
+    expect(limiter.active).toBe(0);
+  });
+
+  it('two FileStores on the same root serialise conditional writes to a key', async () => {
+    const other = new FileStore(root);
+    const w0 = await store.write('k', enc('0'));
+    if (!w0.ok) throw new Error('setup');
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => (i % 2 ? store : other).write('k', enc(`${i}`), { ifEqual: w0.generation })),
+    );
+    expect(results.filter((r) => r.ok).length).toBe(1);
+  });
+
+  it('two processes racing to create the same keys (ifEqual ""): exactly one wins each', async () => {
+    const fileTs = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/kvstore/file.ts')).href;
+    const child = path.join(root, '..', `${path.basename(root)}-child.mjs`);
+    const N = 30;
+    await fs.writeFile(
+      child,
+      `import { FileStore } from ${JSON.stringify(fileTs)};
+const [root, id, n] = process.argv.slice(2);
+const store = new FileStore(root);
+process.stdout.write('ready\\n');
+await new Promise((r) => process.stdin.once('data', r));
+const won = [];
+await Promise.all(Array.from({ length: Number(n) }, async (_, i) => {
+  const r = await store.write('race/' + i, new TextEncoder().encode(id), { ifEqual: '' });
+  if (r.ok) won.push(i);
+}));
+process.stdout.write(JSON.stringify(won) + '\\n');
+process.exit(0);
+`,
+    );
+    try {
+      const procs = ['A', 'B'].map((id) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', child, root, id, String(N)], {
+          cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'),
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d: Buffer) => (out += d));
+        p.stderr.on('data', (d: Buffer) => (err += d));
+        const ready = new Promise<void>((res, rej) => {
+          p.stdout.on('data', () => out.includes('ready') && res());
+          p.on('exit', (code) => rej(new Error(`child ${id} exited ${code} before ready: ${err}`)));
+        });
+        const done = new Promise<number[]>((res, rej) =>
+          p.on('exit', (code) => {
+            if (code !== 0) return rej(new Error(`child ${id} exited ${code}: ${err}`));
+            res(JSON.parse(out.split('\n').filter(Boolean).at(-1)!) as number[]);
+          }),
+        );
+        return { id, p, ready, done };
+      });
+      await Promise.all(procs.map((c) => c.ready));
+      for (const c of procs) c.p.stdin.write('go\n');
+      const [a, b] = await Promise.all(procs.map((c) => c.done));
+      const winners = new Map<number, string>();
+      for (const [id, won] of [['A', a!], ['B', b!]] as const) {
+        for (const i of won) {
+          expect(winners.has(i), `key ${i} won twice`).toBe(false);
+          winners.set(i, id);
+        }
+      }
+      expect(winners.size).toBe(N);
+      for (const [i, id] of winners) {
+        const r = await store.read(`race/${i}`);
+        expect(r.state === 'value' && dec(r.value)).toBe(id);
+      }
+      expect((await allFiles(root)).filter((f) => f.includes(TEMP_PREFIX))).toEqual([]);
+    } finally {
+      await fs.rm(child, { force: true });
+    }
+  });
+});
