@@ -1,0 +1,198 @@
+import { CodecError, CorruptionError, SpecError, UnsupportedError, VolstoreError, throwIfAborted } from '../errors.js';
+import type { CodecContext } from './codec.js';
+
+/** Shared helpers for the bytes->bytes codecs: config parsing, error wrapping, checksums. */
+
+/** Reads an integer option of a codec configuration, with a default and an inclusive range. */
+export function intOption(
+  codec: string,
+  config: Record<string, unknown>,
+  key: string,
+  dflt: number,
+  min: number,
+  max: number,
+): number {
+  const v = config[key] ?? dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new SpecError(`codecs.${codec}.${key}`, `expected an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+export function keyOf(ctx: CodecContext | undefined): string {
+  return ctx?.key ?? '<chunk>';
+}
+
+/** A CorruptionError for input that is truncated or inconsistent with its own framing. */
+export function corrupt(codec: string, ctx: CodecContext | undefined, message: string, cause?: unknown): CorruptionError {
+  return new CorruptionError(keyOf(ctx), `${codec}: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Runs a decode step, turning any non-volstore failure (a library throwing a string, an Error,
+ * a wasm abort) into a CodecError naming the codec and the key.
+ */
+export async function guardDecode<T>(codec: string, ctx: CodecContext | undefined, fn: () => T | Promise<T>): Promise<T> {
+  throwIfAborted(ctx?.signal);
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof VolstoreError) throw e;
+    throw new CodecError(codec, `cannot decode "${keyOf(ctx)}": ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+/** As guardDecode, for encode. */
+export async function guardEncode<T>(codec: string, ctx: CodecContext | undefined, fn: () => T | Promise<T>): Promise<T> {
+  throwIfAborted(ctx?.signal);
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof VolstoreError) throw e;
+    throw new CodecError(codec, `cannot encode "${keyOf(ctx)}": ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export function unsupported(codec: string, what: string): UnsupportedError {
+  return new UnsupportedError(`codec "${codec}": ${what}`);
+}
+
+// ---- checksums ----
+
+let CRC_TABLE: Int32Array | undefined;
+
+function crcTable(): Int32Array {
+  if (CRC_TABLE) return CRC_TABLE;
+  // 8 tables for slicing-by-8 over the reflected IEEE polynomial 0xEDB88320.
+  const t = new Int32Array(256 * 8);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = t[n]!;
+    for (let s = 1; s < 8; s++) {
+      c = t[c & 0xff]! ^ (c >>> 8);
+      t[s * 256 + n] = c;
+    }
+  }
+  return (CRC_TABLE = t);
+}
+
+/** CRC-32 (IEEE, as in gzip), continuing from `crc` (0 to start). */
+export function crc32(data: Uint8Array, crc = 0): number {
+  const t = crcTable();
+  let c = ~crc;
+  let i = 0;
+  const n = data.length;
+  for (; i + 8 <= n; i += 8) {
+    const a = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
+    c =
+      t[7 * 256 + (a & 0xff)]! ^
+      t[6 * 256 + ((a >>> 8) & 0xff)]! ^
+      t[5 * 256 + ((a >>> 16) & 0xff)]! ^
+      t[4 * 256 + (a >>> 24)]! ^
+      t[3 * 256 + data[i + 4]!]! ^
+      t[2 * 256 + data[i + 5]!]! ^
+      t[256 + data[i + 6]!]! ^
+      t[data[i + 7]!]!;
+  }
+  for (; i < n; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** Adler-32 (as in zlib streams). */
+export function adler32(data: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  const n = data.length;
+  for (let i = 0; i < n; ) {
+    const end = Math.min(i + 5552, n); // largest run before the sums can overflow 2^32
+    for (; i < end; i++) {
+      a += data[i]!;
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+export function readU32LE(b: Uint8Array, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
+}
+
+export function writeU32LE(b: Uint8Array, p: number, v: number): void {
+  b[p] = v & 0xff;
+  b[p + 1] = (v >>> 8) & 0xff;
+  b[p + 2] = (v >>> 16) & 0xff;
+  b[p + 3] = (v >>> 24) & 0xff;
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+// ---- optional Node fast path for inflate ----
+
+/** The subset of node:zlib the gzip/zlib codecs use. */
+export interface NodeZlib {
+  gunzip(b: Uint8Array, cb: (err: Error | null, out: Uint8Array) => void): void;
+  inflate(b: Uint8Array, cb: (err: Error | null, out: Uint8Array) => void): void;
+}
+
+let nodeZlibEnabled = true;
+let nodeZlibPromise: Promise<NodeZlib | undefined> | undefined;
+
+/**
+ * Turns the Node inflate fast path on or off (on by default under Node). For tests and
+ * benchmarks comparing it with the portable fflate path.
+ */
+export function setNodeZlibEnabled(enabled: boolean): void {
+  nodeZlibEnabled = enabled;
+}
+
+/**
+ * Node's zlib, or undefined outside Node. The specifier is built at run time and the import is
+ * marked ignorable, so browser bundlers neither resolve nor bundle it; the guard keeps browsers
+ * from ever evaluating it.
+ */
+export function nodeZlib(): Promise<NodeZlib | undefined> {
+  if (!nodeZlibEnabled) return Promise.resolve(undefined);
+  if (nodeZlibPromise) return nodeZlibPromise;
+  const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+  if (!isNode) return (nodeZlibPromise = Promise.resolve(undefined));
+  const specifier = ['node', 'zlib'].join(':');
+  nodeZlibPromise = import(/* webpackIgnore: true */ /* @vite-ignore */ specifier).then(
+    (m: { default?: NodeZlib } & NodeZlib) => (m.default ?? m) as NodeZlib,
+    () => undefined,
+  );
+  return nodeZlibPromise;
+}
+
+export function callNode(
+  fn: (b: Uint8Array, cb: (err: Error | null, out: Uint8Array) => void) => void,
+  data: Uint8Array,
+): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    fn(data, (err, out) => {
+      if (err) reject(err);
+      else resolve(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    });
+  });
+}

@@ -1,0 +1,47 @@
+import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
+import { corrupt, guardDecode, guardEncode, intOption, readU32LE } from './compression-util.js';
+
+/**
+ * `lz4{acceleration}`: numcodecs' LZ4 framing, a uint32 LE decoded size followed by one LZ4
+ * block. Uses numcodecs' wasm build, loaded and initialised on first use.
+ */
+export class Lz4Codec implements BytesBytesCodec {
+  readonly kind = 'bytes-bytes';
+  readonly name = 'lz4';
+  constructor(readonly acceleration: number) {}
+
+  encode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
+    return guardEncode('lz4', ctx, async () => (await lz4(this.acceleration)).encode(b));
+  }
+
+  decode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
+    return guardDecode('lz4', ctx, async () => {
+      if (b.length < 5) throw corrupt('lz4', ctx, `${b.length} bytes is too short for an LZ4 chunk`);
+      const size = readU32LE(b, 0);
+      // An LZ4 block expands at most ~255x; a larger claim is a garbled header, not data.
+      if (size > 255 * (b.length - 4) + 16) throw corrupt('lz4', ctx, `header claims ${size} bytes from ${b.length - 4} compressed bytes`);
+      const out = await (await lz4(this.acceleration)).decode(b);
+      if (out.length !== size) throw corrupt('lz4', ctx, `decoded ${out.length} bytes, header says ${size}`);
+      return out;
+    });
+  }
+
+  toJSON(): CodecJSON {
+    return { name: 'lz4', configuration: { acceleration: this.acceleration } };
+  }
+}
+
+type Codec = { encode(b: Uint8Array): Promise<Uint8Array> | Uint8Array; decode(b: Uint8Array): Promise<Uint8Array> | Uint8Array };
+const instances = new Map<number, Promise<Codec>>();
+
+/** A numcodecs LZ4 instance (the wasm module initialises on its first call). */
+export function lz4(acceleration = 1): Promise<Codec> {
+  let p = instances.get(acceleration);
+  if (!p) {
+    p = import('numcodecs/lz4').then((m) => m.default.fromConfig({ id: 'lz4', acceleration }));
+    instances.set(acceleration, p);
+  }
+  return p;
+}
+
+export const factory: CodecFactory = (config) => new Lz4Codec(intOption('lz4', config, 'acceleration', 1, 1, 65537));

@@ -1,0 +1,52 @@
+import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
+import { concatBytes, corrupt, guardDecode, intOption, unsupported } from './compression-util.js';
+
+/**
+ * `xz{preset}`: .xz containers (as Python's lzma and N5 write). Read-only: decoded with the
+ * xz-decompress wasm build (loaded on first use); encoding throws UnsupportedError since no
+ * browser-safe xz encoder is available.
+ */
+export class XzCodec implements BytesBytesCodec {
+  readonly kind = 'bytes-bytes';
+  readonly name = 'xz';
+  constructor(readonly preset: number) {}
+
+  encode(_b: Uint8Array, _ctx?: CodecContext): Uint8Array {
+    throw unsupported('xz', 'encoding (writing) xz is not supported; xz chunks are read-only');
+  }
+
+  decode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
+    return guardDecode('xz', ctx, async () => {
+      const magic = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+      if (b.length < 32 || magic.some((m, i) => b[i] !== m)) throw corrupt('xz', ctx, 'not an xz stream (bad magic or too short)');
+      const mod = (await import('xz-decompress')) as unknown as { XzReadableStream?: XzCtor; default?: { XzReadableStream: XzCtor } };
+      const Xz = mod.XzReadableStream ?? mod.default!.XzReadableStream;
+      const input = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(b);
+          c.close();
+        },
+      });
+      const parts: Uint8Array[] = [];
+      try {
+        const reader = new Xz(input).getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          parts.push(value);
+        }
+      } catch (e) {
+        throw corrupt('xz', ctx, e instanceof Error ? e.message : String(e), e);
+      }
+      return concatBytes(parts);
+    });
+  }
+
+  toJSON(): CodecJSON {
+    return { name: 'xz', configuration: { preset: this.preset } };
+  }
+}
+
+type XzCtor = new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+
+export const factory: CodecFactory = (config) => new XzCodec(intOption('xz', config, 'preset', 6, 0, 9));
