@@ -1,0 +1,276 @@
+/**
+ * The emulator's object store: buckets of objects with GCS-style generations, shared by the GCS
+ * and S3 front ends. Everything is held in memory; with a directory, every change is also written
+ * through to disk and reloaded at start, so a restarted emulator sees the same objects.
+ *
+ * Disk layout under `dir`:
+ *   <bucket>/bucket.json                    bucket resource (name, timeCreated)
+ *   <bucket>/o/<sha256(name)>.bin           object bytes
+ *   <bucket>/o/<sha256(name)>.json          sidecar: name, generation, metageneration, metadata...
+ * Object names are hashed because GCS names may be 1024 bytes long and contain any character.
+ * Files are written to a temporary name and renamed, data before sidecar.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32cBase64 } from './crc32c.js';
+
+/** Mutable, user-settable object metadata. */
+export interface ObjectMeta {
+  contentType?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  contentLanguage?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface StoredObject extends ObjectMeta {
+  bucket: string;
+  name: string;
+  data: Buffer;
+  generation: number;
+  metageneration: number;
+  contentType: string;
+  timeCreated: string;
+  updated: string;
+  /** base64 big-endian CRC-32C */
+  crc32c: string;
+  /** base64 MD5 */
+  md5Hash: string;
+}
+
+export interface StoredBucket {
+  name: string;
+  timeCreated: string;
+}
+
+type Sidecar = Omit<StoredObject, 'data'> & { size: number };
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+
+export function isValidBucketName(name: string): boolean {
+  return BUCKET_NAME.test(name);
+}
+
+function byteCompare(a: string, b: string): number {
+  // GCS and S3 list in UTF-8 byte order; for the BMP, code-unit order differs only for surrogates.
+  return a === b ? 0 : Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+export class ObjectStore {
+  private readonly buckets = new Map<string, { info: StoredBucket; objects: Map<string, StoredObject>; sorted?: StoredObject[] }>();
+  private lastGeneration = 0;
+  private readonly writes = new Map<string, Promise<void>>();
+
+  constructor(readonly dir?: string) {}
+
+  /** Loads persisted buckets and objects (no-op in memory mode). */
+  async init(): Promise<void> {
+    if (!this.dir) return;
+    await mkdir(this.dir, { recursive: true });
+    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const bdir = join(this.dir, entry.name);
+      let info: StoredBucket;
+      try {
+        info = JSON.parse(await readFile(join(bdir, 'bucket.json'), 'utf8')) as StoredBucket;
+      } catch {
+        continue; // not a bucket directory
+      }
+      const b = { info, objects: new Map<string, StoredObject>() };
+      this.buckets.set(info.name, b);
+      let files: string[] = [];
+      try {
+        files = await readdir(join(bdir, 'o'));
+      } catch {
+        /* empty bucket */
+      }
+      for (const f of files) {
+        if (!f.endsWith('.json')) continue;
+        try {
+          const side = JSON.parse(await readFile(join(bdir, 'o', f), 'utf8')) as Sidecar;
+          const data = await readFile(join(bdir, 'o', f.slice(0, -5) + '.bin'));
+          if (data.length !== side.size) continue; // torn write: data and sidecar disagree
+          const { size: _size, ...rest } = side;
+          b.objects.set(side.name, { ...rest, data });
+          this.lastGeneration = Math.max(this.lastGeneration, side.generation);
+        } catch {
+          /* skip unreadable sidecars */
+        }
+      }
+    }
+  }
+
+  /** A fresh generation: microseconds since the epoch, strictly increasing. */
+  nextGeneration(): number {
+    this.lastGeneration = Math.max(this.lastGeneration + 1, Date.now() * 1000);
+    return this.lastGeneration;
+  }
+
+  getBucket(name: string): StoredBucket | undefined {
+    return this.buckets.get(name)?.info;
+  }
+
+  listBuckets(): StoredBucket[] {
+    return [...this.buckets.values()].map((b) => b.info).sort((a, b) => byteCompare(a.name, b.name));
+  }
+
+  /** Creates a bucket; returns undefined if it already exists. */
+  async createBucket(name: string): Promise<StoredBucket | undefined> {
+    if (this.buckets.has(name)) return undefined;
+    const info: StoredBucket = { name, timeCreated: new Date().toISOString() };
+    this.buckets.set(name, { info, objects: new Map() });
+    if (this.dir) {
+      const bdir = join(this.dir, name);
+      await mkdir(join(bdir, 'o'), { recursive: true });
+      await atomicWrite(join(bdir, 'bucket.json'), JSON.stringify(info));
+    }
+    return info;
+  }
+
+  /** Deletes an empty bucket: 'missing' | 'not-empty' | 'ok'. */
+  async deleteBucket(name: string): Promise<'missing' | 'not-empty' | 'ok'> {
+    const b = this.buckets.get(name);
+    if (!b) return 'missing';
+    if (b.objects.size > 0) return 'not-empty';
+    this.buckets.delete(name);
+    if (this.dir) await rm(join(this.dir, name), { recursive: true, force: true });
+    return 'ok';
+  }
+
+  get(bucket: string, name: string): StoredObject | undefined {
+    return this.buckets.get(bucket)?.objects.get(name);
+  }
+
+  /** All objects of a bucket in UTF-8 byte order of their names (undefined if no bucket). */
+  list(bucket: string): StoredObject[] | undefined {
+    const b = this.buckets.get(bucket);
+    if (!b) return undefined;
+    if (!b.sorted) b.sorted = [...b.objects.values()].sort((x, y) => byteCompare(x.name, y.name));
+    return b.sorted;
+  }
+
+  /**
+   * Stores a new generation of an object. `check` runs synchronously against the current object
+   * right before the swap, so preconditions and the write are atomic; if it returns a value the
+   * write is abandoned and that value is returned instead.
+   */
+  async put<F>(
+    bucket: string,
+    name: string,
+    data: Buffer,
+    meta: ObjectMeta,
+    check?: (existing: StoredObject | undefined) => F | undefined,
+  ): Promise<StoredObject | { failed: F }> {
+    const b = this.buckets.get(bucket);
+    if (!b) throw new Error(`no bucket ${bucket}`);
+    const existing = b.objects.get(name);
+    const failed = check?.(existing);
+    if (failed !== undefined) return { failed };
+    const now = new Date().toISOString();
+    const obj: StoredObject = {
+      bucket,
+      name,
+      data,
+      generation: this.nextGeneration(),
+      metageneration: 1,
+      contentType: meta.contentType ?? 'application/octet-stream',
+      ...(meta.cacheControl !== undefined && { cacheControl: meta.cacheControl }),
+      ...(meta.contentDisposition !== undefined && { contentDisposition: meta.contentDisposition }),
+      ...(meta.contentLanguage !== undefined && { contentLanguage: meta.contentLanguage }),
+      ...(meta.metadata !== undefined && { metadata: { ...meta.metadata } }),
+      timeCreated: now,
+      updated: now,
+      crc32c: crc32cBase64(data),
+      md5Hash: createHash('md5').update(data).digest('base64'),
+    };
+    b.objects.set(name, obj);
+    b.sorted = undefined;
+    await this.persist(obj, true);
+    return obj;
+  }
+
+  /** Replaces the metadata of the current generation and bumps its metageneration. */
+  async patch(obj: StoredObject, meta: ObjectMeta): Promise<StoredObject> {
+    const next: StoredObject = { ...obj, metageneration: obj.metageneration + 1, updated: new Date().toISOString() };
+    for (const k of ['contentType', 'cacheControl', 'contentDisposition', 'contentLanguage'] as const) {
+      if (meta[k] !== undefined) next[k] = meta[k]!;
+    }
+    if (meta.metadata !== undefined) {
+      const merged: Record<string, string> = { ...(obj.metadata ?? {}) };
+      for (const [k, v] of Object.entries(meta.metadata)) {
+        if (v === null) delete merged[k];
+        else merged[k] = String(v);
+      }
+      next.metadata = merged;
+    }
+    const b = this.buckets.get(obj.bucket)!;
+    b.objects.set(obj.name, next);
+    b.sorted = undefined;
+    await this.persist(next, false);
+    return next;
+  }
+
+  /** Deletes the current generation if `check` passes; returns the check failure, or whether it existed. */
+  async delete<F>(
+    bucket: string,
+    name: string,
+    check?: (existing: StoredObject | undefined) => F | undefined,
+  ): Promise<boolean | { failed: F }> {
+    const b = this.buckets.get(bucket);
+    if (!b) return false;
+    const existing = b.objects.get(name);
+    const failed = check?.(existing);
+    if (failed !== undefined) return { failed };
+    if (!existing) return false;
+    b.objects.delete(name);
+    b.sorted = undefined;
+    if (this.dir) {
+      const base = this.objectBase(bucket, name);
+      await this.chain(base, async () => {
+        await rm(base + '.json', { force: true });
+        await rm(base + '.bin', { force: true });
+      });
+    }
+    return true;
+  }
+
+  /** Waits for every pending disk write. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.writes.values()]);
+  }
+
+  private objectBase(bucket: string, name: string): string {
+    const h = createHash('sha256').update(name, 'utf8').digest('hex');
+    return join(this.dir!, bucket, 'o', h);
+  }
+
+  private async persist(obj: StoredObject, withData: boolean): Promise<void> {
+    if (!this.dir) return;
+    const base = this.objectBase(obj.bucket, obj.name);
+    const { data, ...rest } = obj;
+    const side: Sidecar = { ...rest, size: data.length };
+    await this.chain(base, async () => {
+      if (withData) await atomicWrite(base + '.bin', data);
+      await atomicWrite(base + '.json', JSON.stringify(side));
+    });
+  }
+
+  /** Serialises disk writes per object so that the last write wins on disk too. */
+  private chain(key: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.writes.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tracked = next.finally(() => {
+      if (this.writes.get(key) === tracked) this.writes.delete(key);
+    });
+    this.writes.set(key, tracked);
+    return next;
+  }
+}
+
+let tmpCounter = 0;
+async function atomicWrite(path: string, data: string | Buffer): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
