@@ -1,8 +1,18 @@
+import { tryCoreSync } from '../wasm/core.js';
+import { copyStridedWasm, WASM_COPY_MAX_RANK } from '../wasm/copy.js';
+
 /**
  * n-d strided copy between two byte buffers: for every index i of `shape`,
  * the `elemSize` bytes at `src[srcOffset + Σ i_d·srcStrides[d]]` go to
  * `dst[dstOffset + Σ i_d·dstStrides[d]]`, byte-swapped when `swap` is set.
  * Strides and offsets are in BYTES and may be negative. Every read and write uses it.
+ *
+ * Paths (chosen per call; numbers in bench/kernels.ts):
+ * - contiguous inner runs without swap: `TypedArray.set` per run (memcpy speed; wasm cannot beat
+ *   it because it would need to copy the bytes in and out);
+ * - element-wise (transposed, strided or byte-swapped), when the touched spans are dense enough
+ *   that moving them through wasm memory pays: the wasm kernel (SIMD swaps, tiled transposes);
+ * - everything else (small or sparse copies, or no wasm available synchronously): a TS loop.
  */
 export function copyStrided(
   dst: Uint8Array,
@@ -15,30 +25,117 @@ export function copyStrided(
   elemSize: number,
   swap = false,
 ): void {
-  const rank = shape.length;
   for (const s of shape) if (s === 0) return;
+  if (elemSize === 1) swap = false;
+  const l = normalizeLayout(dstOffset, dstStrides, srcOffset, srcStrides, shape);
+  const rank = l.shape.length;
   if (rank === 0) {
-    copyRun(dst, dstOffset, elemSize, src, srcOffset, elemSize, 1, elemSize, swap);
+    copyRun(dst, l.dstOffset, elemSize, src, l.srcOffset, elemSize, 1, elemSize, swap);
     return;
   }
-  // Merge the innermost dimension into a run; iterate the outer ones with an odometer.
-  const inner = rank - 1;
-  const n = shape[inner]!;
-  const ds = dstStrides[inner]!;
-  const ss = srcStrides[inner]!;
-  const idx = new Array<number>(rank).fill(0);
-  let d = dstOffset;
-  let s = srcOffset;
+  const n = l.shape[rank - 1]!;
+  const ds = l.dstStrides[rank - 1]!;
+  const ss = l.srcStrides[rank - 1]!;
+  if (!swap && ds === elemSize && ss === elemSize && n * elemSize >= MIN_SET_RUN) {
+    forEachRun(l, (d, s) => dst.set(src.subarray(s, s + n * elemSize), d));
+    return;
+  }
+  let count = 1;
+  for (const e of l.shape) count *= e;
+  const bytes = count * elemSize;
+  if (bytes >= WASM_MIN_BYTES && rank <= WASM_COPY_MAX_RANK) {
+    const core = tryCoreSync();
+    if (core) {
+      let sLo = l.srcOffset, sHi = l.srcOffset + elemSize, dHi = l.dstOffset + elemSize;
+      let dense = ds === elemSize;
+      for (let k = 0; k < rank; k++) {
+        const e = l.shape[k]! - 1, s = l.srcStrides[k]!;
+        if (s < 0) sLo += s * e; else sHi += s * e;
+        dHi += l.dstStrides[k]! * e;
+        if (k > 0 && l.dstStrides[k - 1] !== l.dstStrides[k]! * l.shape[k]!) dense = false;
+      }
+      const dLen = dHi - l.dstOffset;
+      // Moving spans through wasm memory costs ~ a memcpy per byte moved: only when the spans
+      // are not much bigger than what is actually copied.
+      if (sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
+        copyStridedWasm(core, dst, l.dstOffset, l.dstStrides, l.dstOffset, dHi, dense,
+          src, l.srcOffset, l.srcStrides, sLo, sHi, l.shape, elemSize, swap);
+        return;
+      }
+    }
+  }
+  forEachRun(l, (d, s) => copyRun(dst, d, ds, src, s, ss, n, elemSize, swap));
+}
+
+/** Runs shorter than this go element-wise (a subarray+set per tiny run costs more than a loop). */
+const MIN_SET_RUN = 64;
+/** Copies smaller than this stay in TS: the wasm call and span copies cost more. */
+const WASM_MIN_BYTES = 2048;
+/** Max (bytes moved in/out of wasm) / (bytes copied) for the wasm path. */
+const SPAN_BUDGET = 4;
+
+interface Layout {
+  dstOffset: number;
+  srcOffset: number;
+  shape: number[];
+  dstStrides: number[];
+  srcStrides: number[];
+}
+
+/**
+ * Same copy, simpler layout: extent-1 dims dropped, destination strides made positive (flipping
+ * the matching source stride), dims ordered by decreasing destination stride, and dims that are
+ * contiguous on both sides merged. The set of (dst, src) byte pairs is unchanged.
+ */
+function normalizeLayout(
+  dstOffset: number, dstStrides: readonly number[], srcOffset: number, srcStrides: readonly number[], shape: readonly number[],
+): Layout {
+  const dims: { n: number; d: number; s: number }[] = [];
+  for (let i = 0; i < shape.length; i++) {
+    const n = shape[i]!;
+    if (n === 1) continue;
+    let d = dstStrides[i]!, s = srcStrides[i]!;
+    if (d < 0) {
+      dstOffset += d * (n - 1);
+      srcOffset += s * (n - 1);
+      d = -d;
+      s = -s;
+    }
+    dims.push({ n, d, s });
+  }
+  dims.sort((a, b) => b.d - a.d);
+  const out: Layout = { dstOffset, srcOffset, shape: [], dstStrides: [], srcStrides: [] };
+  for (const e of dims) {
+    const k = out.shape.length - 1;
+    if (k >= 0 && out.dstStrides[k] === e.d * e.n && out.srcStrides[k] === e.s * e.n) {
+      out.shape[k]! *= e.n;
+      out.dstStrides[k] = e.d;
+      out.srcStrides[k] = e.s;
+    } else {
+      out.shape.push(e.n);
+      out.dstStrides.push(e.d);
+      out.srcStrides.push(e.s);
+    }
+  }
+  return out;
+}
+
+/** Calls `f(dstByte, srcByte)` for the start of every innermost run, outer dims as an odometer. */
+function forEachRun(l: Layout, f: (d: number, s: number) => void): void {
+  const inner = l.shape.length - 1;
+  const idx = new Array<number>(inner).fill(0);
+  let d = l.dstOffset;
+  let s = l.srcOffset;
   for (;;) {
-    copyRun(dst, d, ds, src, s, ss, n, elemSize, swap);
+    f(d, s);
     let k = inner - 1;
     for (; k >= 0; k--) {
       idx[k]!++;
-      d += dstStrides[k]!;
-      s += srcStrides[k]!;
-      if (idx[k]! < shape[k]!) break;
-      d -= dstStrides[k]! * shape[k]!;
-      s -= srcStrides[k]! * shape[k]!;
+      d += l.dstStrides[k]!;
+      s += l.srcStrides[k]!;
+      if (idx[k]! < l.shape[k]!) break;
+      d -= l.dstStrides[k]! * l.shape[k]!;
+      s -= l.srcStrides[k]! * l.shape[k]!;
       idx[k] = 0;
     }
     if (k < 0) return;
@@ -50,10 +147,6 @@ function copyRun(
   src: Uint8Array, s: number, ss: number,
   n: number, size: number, swap: boolean,
 ): void {
-  if (!swap && ds === size && ss === size) {
-    dst.set(src.subarray(s, s + n * size), d);
-    return;
-  }
   if (swap) {
     for (let i = 0; i < n; i++, d += ds, s += ss) for (let b = 0; b < size; b++) dst[d + b] = src[s + size - 1 - b]!;
   } else if (size === 1) {
