@@ -14,7 +14,11 @@ import { describeKvStoreConformance } from './conformance.js';
  * Test hooks on the filesystem calls FileStore makes: a passthrough mock of node:fs/promises
  * whose `rename`, `link`, `open` and `readdir` first call `hooks.before(op)` when set.
  */
-const hooks = vi.hoisted(() => ({ before: undefined as undefined | ((op: string, args: unknown[]) => Promise<void> | void) }));
+const hooks = vi.hoisted(() => ({
+  before: undefined as undefined | ((op: string, args: unknown[]) => Promise<void> | void),
+  /** When set (seconds), every temporary file's mtime is pinned to it after each write: a frozen clock. */
+  frozenMtime: undefined as undefined | number,
+}));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
   const wrap =
@@ -28,7 +32,20 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     default: real,
     rename: wrap('rename', real.rename),
     link: wrap('link', real.link),
-    open: wrap('open', real.open),
+    open: async (...a: Parameters<typeof real.open>) => {
+      await hooks.before?.('open', a);
+      const h = await real.open(...a);
+      const frozen = hooks.frozenMtime;
+      if (frozen !== undefined && a[1] === 'wx') {
+        const write = h.write.bind(h) as (...w: unknown[]) => Promise<unknown>;
+        (h as { write: unknown }).write = async (...w: unknown[]) => {
+          const r = await write(...w);
+          await h.utimes(frozen, frozen);
+          return r;
+        };
+      }
+      return h;
+    },
     readdir: wrap('readdir', real.readdir as (...a: unknown[]) => Promise<unknown>),
     unlink: wrap('unlink', real.unlink),
   };
@@ -64,6 +81,7 @@ describe('FileStore', () => {
   });
   afterEach(async () => {
     hooks.before = undefined;
+    hooks.frozenMtime = undefined;
     await fs.rm(root, { recursive: true, force: true });
   });
 
@@ -245,6 +263,56 @@ describe('FileStore', () => {
     // A stale generation must not match again after inode reuse.
     const first = [...seen][0]!;
     expect(await store.write('k', enc('x'), { ifEqual: first })).toEqual({ ok: false });
+  });
+
+  it('generations never repeat even when the clock does not move (inode reuse)', async () => {
+    hooks.frozenMtime = 1_000_000_000; // every new file gets the same mtime, as within one coarse tick
+    const seen = new Set<string>();
+    const inodes = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const w = await store.write('k', enc('same'));
+      if (!w.ok) throw new Error('write failed');
+      expect(seen.has(w.generation), `generation repeated at write ${i}`).toBe(false);
+      seen.add(w.generation);
+      inodes.add(w.generation.split('.')[1]!);
+      expect((await store.read('k')).generation).toBe(w.generation);
+    }
+    // On ext4/tmpfs `inodes.size` is 2 here: the replaced file's inode is reused by the next
+    // temporary file, which is exactly the case the mtime bump exists for.
+    expect(inodes.size).toBeGreaterThan(0);
+    const first = [...seen][0]!;
+    expect(await store.write('k', enc('x'), { ifEqual: first })).toEqual({ ok: false });
+  });
+
+  it('fsync mode round-trips', async () => {
+    const synced = new FileStore(root, { fsync: true });
+    const w = await synced.write('s/k', enc('durable'));
+    const r = await synced.read('s/k');
+    expect(r.state === 'value' && dec(r.value)).toBe('durable');
+    expect(w.ok && w.generation).toBe(r.generation);
+  });
+
+  it('an operation waiting for a limiter slot rejects with AbortError when aborted', async () => {
+    const limited = new FileStore(root, new Limiter(1));
+    let release!: () => void;
+    const paused = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const atRename = new Promise<void>((r) => (reached = r));
+    hooks.before = async (op) => {
+      if (op === 'rename') {
+        reached();
+        await paused;
+      }
+    };
+    const writing = limited.write('k', enc('v'));
+    await atRename; // the writer holds the only slot
+    const ac = new AbortController();
+    const reading = limited.read('other', { signal: ac.signal });
+    ac.abort();
+    await expect(reading).rejects.toMatchObject({ code: 'aborted' });
+    release();
+    expect(await writing).toMatchObject({ ok: true });
+    expect(limited.limiter.active).toBe(0);
   });
 
   it('deleteRange removes the directories it emptied, and only those', async () => {
