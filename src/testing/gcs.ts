@@ -221,10 +221,10 @@ export function parseRange(h: string | undefined, size: number): [number, number
     return [start, size - 1];
   }
   const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Number(m[2]);
-  if (end < start) return 'ignore';
+  if (m[2] !== '' && Number(m[2]) < start) return 'ignore'; // inverted
   if (start >= size) return 416;
-  return [start, Math.min(end, size - 1)];
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return [start, end];
 }
 
 export class GcsApi implements FrontEnd {
