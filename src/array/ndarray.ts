@@ -123,3 +123,19 @@ export function forEachIndex(shape: readonly number[], fn: (flat: number, index:
     }
   }
 }
+
+/** A C-contiguous array with offset 0 holding `a`'s elements (returns `a` itself when it already is one). */
+export function toCOrder<D extends DataType>(a: NdArray<D>): NdArray<D> {
+  if (a.isCContiguous) return a;
+  const out = NdArray.zeros(a.dtype, a.shape);
+  const size = out.data.BYTES_PER_ELEMENT;
+  copyStrided(
+    bytesOf(out.data), 0, out.strides.map((s) => s * size),
+    bytesOf(a.data), a.offset * size, a.strides.map((s) => s * size),
+    a.shape, size,
+  );
+  return out;
+}
+
+import { copyStrided } from '../io/copy.js';
+import { bytesOf } from './dtype.js';

@@ -1,0 +1,89 @@
+import type { NdArray } from '../array/ndarray.js';
+import { MetadataError, VolstoreError } from '../errors.js';
+import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON } from './codec.js';
+import { createCodec } from './codec.js';
+import { registerBuiltinCodecs } from './registry.js';
+
+/**
+ * A validated codec pipeline: array->array*, exactly one array->bytes, bytes->bytes*.
+ * Built from canonical codec JSON by every format driver.
+ */
+export class CodecChain {
+  private constructor(
+    readonly spec: ChunkSpec,
+    private readonly arrayArray: { codec: ArrayArrayCodec; input: ChunkSpec }[],
+    readonly arrayBytes: { codec: ArrayBytesCodec; input: ChunkSpec },
+    private readonly bytesBytes: BytesBytesCodec[],
+  ) {}
+
+  /** `field` names where the codecs came from, for errors (e.g. `.zarray compressor`). */
+  static async create(codecs: readonly CodecJSON[], spec: ChunkSpec, field = 'codecs'): Promise<CodecChain> {
+    registerBuiltinCodecs();
+    const aa: { codec: ArrayArrayCodec; input: ChunkSpec }[] = [];
+    let ab: { codec: ArrayBytesCodec; input: ChunkSpec } | undefined;
+    const bb: BytesBytesCodec[] = [];
+    let cur = spec;
+    for (const [i, json] of codecs.entries()) {
+      let codec;
+      try {
+        codec = await createCodec(json, cur);
+      } catch (e) {
+        if (e instanceof VolstoreError) throw e;
+        throw new MetadataError(`${field}[${i}]`, `invalid codec ${JSON.stringify(json)}: ${(e as Error).message}`, { cause: e });
+      }
+      if (codec.kind === 'array-array') {
+        if (ab) throw new MetadataError(`${field}[${i}]`, `array->array codec "${codec.name}" after the array->bytes codec`);
+        aa.push({ codec, input: cur });
+        cur = codec.resolve(cur);
+      } else if (codec.kind === 'array-bytes') {
+        if (ab) throw new MetadataError(`${field}[${i}]`, `second array->bytes codec "${codec.name}" (only one allowed)`);
+        ab = { codec, input: cur };
+      } else {
+        if (!ab) throw new MetadataError(`${field}[${i}]`, `bytes->bytes codec "${codec.name}" before the array->bytes codec`);
+        bb.push(codec);
+      }
+    }
+    if (!ab) throw new MetadataError(field, 'no array->bytes codec (e.g. "bytes")');
+    return new CodecChain(spec, aa, ab, bb);
+  }
+
+  async encode(a: NdArray, ctx?: CodecContext): Promise<Uint8Array> {
+    for (const { codec, input } of this.arrayArray) a = await codec.encode(a, input, ctx);
+    let b = await this.arrayBytes.codec.encode(a, this.arrayBytes.input, ctx);
+    for (const codec of this.bytesBytes) b = await codec.encode(b, ctx);
+    return b;
+  }
+
+  async decode(b: Uint8Array, ctx?: CodecContext): Promise<NdArray> {
+    for (let i = this.bytesBytes.length - 1; i >= 0; i--) b = await this.bytesBytes[i]!.decode(b, ctx);
+    let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, ctx);
+    for (let i = this.arrayArray.length - 1; i >= 0; i--) {
+      const { codec, input } = this.arrayArray[i]!;
+      a = await codec.decode(a, input, ctx);
+    }
+    return a;
+  }
+
+  /** The encoded size when every codec has a fixed size (e.g. a shard index), else undefined. */
+  fixedEncodedSize(decodedBytes: number): number | undefined {
+    let n = decodedBytes;
+    for (const c of this.bytesBytes) {
+      const m = c.encodedSize?.(n);
+      if (m === undefined) return undefined;
+      n = m;
+    }
+    return n;
+  }
+
+  get arrayArrayCodecs(): readonly ArrayArrayCodec[] {
+    return this.arrayArray.map((x) => x.codec);
+  }
+
+  get bytesBytesCodecs(): readonly BytesBytesCodec[] {
+    return this.bytesBytes;
+  }
+
+  toJSON(): CodecJSON[] {
+    return [...this.arrayArray.map((x) => x.codec.toJSON()), this.arrayBytes.codec.toJSON(), ...this.bytesBytes.map((c) => c.toJSON())];
+  }
+}

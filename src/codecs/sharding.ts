@@ -1,0 +1,245 @@
+import { type Scalar, bytesOf, dtypeSize } from '../array/dtype.js';
+import { NdArray, cOrderStrides, product, toCOrder } from '../array/ndarray.js';
+import { CorruptionError, MetadataError } from '../errors.js';
+import { copyStrided } from '../io/copy.js';
+import { CodecChain } from './chain.js';
+import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
+
+/** An empty inner chunk's index entry: offset = nbytes = 2^64 - 1. */
+export const EMPTY = 0xffff_ffff_ffff_ffffn;
+
+const DEFAULT_INDEX_CODECS: CodecJSON[] = [
+  { name: 'bytes', configuration: { endian: 'little' } },
+  { name: 'crc32c' },
+];
+
+/**
+ * zarr v3 `sharding_indexed`: the shard geometry, the inner chunk codec chain and the index
+ * codec chain. Shared by the whole-shard codec below and the sharded store adapter
+ * (`src/kvstore/zarr3-sharded.ts`) that reads inner chunks with byte ranges.
+ * https://zarr-specs.readthedocs.io/en/latest/v3/codecs/sharding-indexed/v1.0.html
+ */
+export class ShardFormat {
+  private constructor(
+    readonly shardShape: readonly number[],
+    readonly chunkShape: readonly number[],
+    readonly chunksPerShard: readonly number[],
+    readonly innerCodecs: readonly CodecJSON[],
+    readonly inner: CodecChain,
+    readonly indexCodecs: readonly CodecJSON[],
+    readonly index: CodecChain,
+    readonly indexLocation: 'start' | 'end',
+    readonly indexSize: number,
+  ) {}
+
+  get numChunks(): number {
+    return product(this.chunksPerShard);
+  }
+
+  static async create(config: Record<string, unknown>, spec: ChunkSpec, field = 'sharding_indexed'): Promise<ShardFormat> {
+    const allowed = new Set(['chunk_shape', 'codecs', 'index_codecs', 'index_location']);
+    for (const k of Object.keys(config)) if (!allowed.has(k)) throw new MetadataError(`${field}.${k}`, 'unknown sharding_indexed option');
+    const chunkShape = config.chunk_shape;
+    const rank = spec.shape.length;
+    if (!Array.isArray(chunkShape) || chunkShape.length !== rank || !chunkShape.every((c) => Number.isInteger(c) && c > 0)) {
+      throw new MetadataError(`${field}.chunk_shape`, `must be ${rank} positive integers, got ${JSON.stringify(chunkShape)}`);
+    }
+    const cps = spec.shape.map((s, i) => {
+      if (s % chunkShape[i] !== 0) {
+        throw new MetadataError(`${field}.chunk_shape`, `inner chunk shape ${chunkShape} does not divide the shard shape ${spec.shape}`);
+      }
+      return s / chunkShape[i];
+    });
+    const loc = config.index_location ?? 'end';
+    if (loc !== 'start' && loc !== 'end') throw new MetadataError(`${field}.index_location`, `must be "start" or "end", got ${JSON.stringify(loc)}`);
+    if (!Array.isArray(config.codecs)) throw new MetadataError(`${field}.codecs`, 'must be a list of codecs');
+    const innerCodecs = config.codecs as CodecJSON[];
+    const indexCodecs = (config.index_codecs as CodecJSON[] | undefined) ?? DEFAULT_INDEX_CODECS;
+    if (!Array.isArray(indexCodecs)) throw new MetadataError(`${field}.index_codecs`, 'must be a list of codecs');
+    const inner = await CodecChain.create(innerCodecs, { ...spec, shape: chunkShape as number[] }, `${field}.codecs`);
+    const indexSpec: ChunkSpec = { dtype: 'uint64', shape: [...cps, 2], fillValue: EMPTY };
+    const index = await CodecChain.create(indexCodecs, indexSpec, `${field}.index_codecs`);
+    const indexSize = index.fixedEncodedSize(product(cps) * 16);
+    if (indexSize === undefined) {
+      throw new MetadataError(`${field}.index_codecs`, 'index codecs must have a fixed encoded size (bytes, crc32c)');
+    }
+    return new ShardFormat(spec.shape, chunkShape as number[], cps, innerCodecs, inner, indexCodecs, index, loc, indexSize);
+  }
+
+  /** Decodes an encoded index into a flat C-order [offset, nbytes] array of 2 * numChunks. */
+  async decodeIndex(bytes: Uint8Array, key: string): Promise<BigUint64Array> {
+    if (bytes.byteLength !== this.indexSize) {
+      throw new CorruptionError(key, `shard index is ${bytes.byteLength} bytes, expected ${this.indexSize}`);
+    }
+    const arr = toCOrder(await this.index.decode(bytes, { key: `${key} (shard index)` }));
+    return arr.data as BigUint64Array;
+  }
+
+  async encodeIndex(entries: BigUint64Array): Promise<Uint8Array> {
+    return this.index.encode(new NdArray('uint64', entries, [...this.chunksPerShard, 2]));
+  }
+
+  /**
+   * Parses a whole shard's index and checks every entry lies within the shard's data region.
+   * Returns the entries (flat [offset, nbytes] pairs).
+   */
+  async parseShard(shard: Uint8Array, key: string): Promise<BigUint64Array> {
+    if (shard.byteLength < this.indexSize) {
+      throw new CorruptionError(key, `shard is ${shard.byteLength} bytes, smaller than its ${this.indexSize}-byte index`);
+    }
+    const indexBytes = this.indexLocation === 'start' ? shard.subarray(0, this.indexSize) : shard.subarray(shard.byteLength - this.indexSize);
+    const entries = await this.decodeIndex(indexBytes, key);
+    this.checkEntries(entries, shard.byteLength, key);
+    return entries;
+  }
+
+  /** Throws CorruptionError for an entry outside [dataStart, dataEnd) of a shard of `size` bytes. */
+  checkEntries(entries: BigUint64Array, size: number | undefined, key: string): void {
+    const lo = this.indexLocation === 'start' ? this.indexSize : 0;
+    const hi = size === undefined ? Number.MAX_SAFE_INTEGER : this.indexLocation === 'end' ? size - this.indexSize : size;
+    for (let i = 0; i < entries.length; i += 2) {
+      const off = entries[i]!;
+      const n = entries[i + 1]!;
+      if (off === EMPTY && n === EMPTY) continue;
+      if (off + n > BigInt(hi) || off < BigInt(lo)) {
+        throw new CorruptionError(key, `shard index entry ${i / 2} points at bytes [${off}, ${off + n}), outside the shard's data region [${lo}, ${hi})`);
+      }
+    }
+  }
+
+  /** Assembles a shard from encoded inner chunks (by C-order local index); undefined = empty. */
+  async assemble(chunks: readonly (Uint8Array | undefined)[]): Promise<Uint8Array> {
+    const entries = new BigUint64Array(this.numChunks * 2).fill(EMPTY);
+    let dataBytes = 0;
+    for (const c of chunks) if (c) dataBytes += c.byteLength;
+    const out = new Uint8Array(dataBytes + this.indexSize);
+    let pos = this.indexLocation === 'start' ? this.indexSize : 0;
+    for (let i = 0; i < this.numChunks; i++) {
+      const c = chunks[i];
+      if (!c) continue;
+      out.set(c, pos);
+      entries[2 * i] = BigInt(pos);
+      entries[2 * i + 1] = BigInt(c.byteLength);
+      pos += c.byteLength;
+    }
+    const index = await this.encodeIndex(entries);
+    out.set(index, this.indexLocation === 'start' ? 0 : dataBytes);
+    return out;
+  }
+
+  /** Local C-order index of an inner chunk within its shard, and the shard position. */
+  locate(chunk: readonly number[]): { shard: number[]; local: number } {
+    const shard: number[] = [];
+    let local = 0;
+    for (let d = 0; d < chunk.length; d++) {
+      const c = this.chunksPerShard[d]!;
+      shard.push(Math.floor(chunk[d]! / c));
+      local = local * c + (chunk[d]! - shard[d]! * c);
+    }
+    return { shard, local };
+  }
+}
+
+/**
+ * The whole-shard codec: encodes/decodes a shard-shaped array in one go. The I/O planner does
+ * not use it for reads (it goes through the sharded store adapter to fetch only the inner
+ * chunks it needs); it serves callers that hold whole shard bytes.
+ */
+export class ShardingCodec implements ArrayBytesCodec {
+  readonly kind = 'array-bytes';
+  readonly name = 'sharding_indexed';
+  constructor(readonly format: ShardFormat, private readonly spec: ChunkSpec) {}
+
+  async encode(a: NdArray, spec: ChunkSpec, ctx?: CodecContext): Promise<Uint8Array> {
+    const f = this.format;
+    const size = dtypeSize(spec.dtype);
+    const parts: (NdArray | undefined)[] = [];
+    const cStr = cOrderStrides(f.chunkShape).map((s) => s * size);
+    forEachChunk(f.chunksPerShard, (pos) => {
+      const part = NdArray.zeros(spec.dtype, f.chunkShape);
+      const off = pos.reduce((s, p, d) => s + p * f.chunkShape[d]! * a.strides[d]!, a.offset);
+      copyStrided(bytesOf(part.data), 0, cStr, bytesOf(a.data), off * size, a.strides.map((s) => s * size), f.chunkShape, size);
+      parts.push(isAllFill(part, spec.fillValue) ? undefined : part);
+    });
+    const encoded: (Uint8Array | undefined)[] = [];
+    for (const p of parts) encoded.push(p ? await f.inner.encode(p, ctx) : undefined);
+    return f.assemble(encoded);
+  }
+
+  async decode(b: Uint8Array, spec: ChunkSpec, ctx?: CodecContext): Promise<NdArray> {
+    const f = this.format;
+    const key = ctx?.key ?? '?';
+    const entries = await f.parseShard(b, key);
+    const out = NdArray.zeros(spec.dtype, spec.shape, spec.fillValue);
+    const size = dtypeSize(spec.dtype);
+    let i = 0;
+    const jobs: Promise<void>[] = [];
+    forEachChunk(f.chunksPerShard, (pos) => {
+      const off = entries[2 * i]!;
+      const n = entries[2 * i + 1]!;
+      i++;
+      if (off === EMPTY && n === EMPTY) return;
+      const p = [...pos];
+      jobs.push(
+        f.inner.decode(b.subarray(Number(off), Number(off + n)), { ...ctx, key: `${key}[${p}]` }).then((c) => {
+          const dOff = p.reduce((s, q, d) => s + q * f.chunkShape[d]! * out.strides[d]!, 0);
+          copyStrided(bytesOf(out.data), dOff * size, out.strides.map((s) => s * size), bytesOf(c.data), c.offset * size, c.strides.map((s) => s * size), f.chunkShape, size);
+        }),
+      );
+    });
+    await Promise.all(jobs);
+    return out;
+  }
+
+  toJSON(): CodecJSON {
+    const f = this.format;
+    return {
+      name: 'sharding_indexed',
+      configuration: { chunk_shape: [...f.chunkShape], codecs: f.innerCodecs, index_codecs: f.indexCodecs, index_location: f.indexLocation },
+    };
+  }
+}
+
+function forEachChunk(grid: readonly number[], fn: (pos: readonly number[]) => void): void {
+  const n = product(grid);
+  const idx = new Array<number>(grid.length).fill(0);
+  for (let k = 0; k < n; k++) {
+    fn(idx);
+    for (let d = grid.length - 1; d >= 0; d--) {
+      if (++idx[d]! < grid[d]!) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+/**
+ * True when every element of `a` equals `fill` bit for bit (for a NaN fill, any NaN matches).
+ * Used to skip storing chunks equal to the fill value.
+ */
+export function isAllFill(a: NdArray, fill: Scalar): boolean {
+  const f = NdArray.zeros(a.dtype, [1], fill).data[0]!;
+  const c = toCOrder(a);
+  if (typeof f === 'number' && Number.isNaN(f)) {
+    const d = c.data as Float32Array | Float64Array | Uint16Array;
+    if (a.dtype === 'float16') {
+      for (let i = 0; i < d.length; i++) if ((d[i]! & 0x7c00) !== 0x7c00 || (d[i]! & 0x3ff) === 0) return false;
+      return true;
+    }
+    for (let i = 0; i < d.length; i++) if (!Number.isNaN(d[i]!)) return false;
+    return true;
+  }
+  const size = dtypeSize(a.dtype);
+  const pattern = bytesOf(NdArray.zeros(a.dtype, [1], fill).data);
+  const b = bytesOf(c.data);
+  if (pattern.every((x) => x === 0) && b.byteOffset % 4 === 0) {
+    const words = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+    for (let i = words.length * 4; i < b.length; i++) if (b[i] !== 0) return false;
+    return true;
+  }
+  for (let i = 0; i < b.length; i++) if (b[i] !== pattern[i % size]) return false;
+  return true;
+}
+
+export const factory: CodecFactory = async (config, spec) => new ShardingCodec(await ShardFormat.create(config, spec), spec);
+

@@ -1,0 +1,82 @@
+import { ChunkCache } from '../cache/chunk-cache.js';
+import { SpecError } from '../errors.js';
+import { Limiter } from './limiter.js';
+
+/**
+ * TensorStore's Context: shared resources (cache pool, concurrency limits, retry policies)
+ * that every array opened with the same Context shares. Pass one Context to many `open()`
+ * calls to share a cache and limits; each `open()` without one gets a fresh Context.
+ *
+ * Resource keys (TensorStore names, `name#id` accepted): `cache_pool{total_bytes_limit}`
+ * (default 0 = no cache), `data_copy_concurrency{limit}` (default: cores),
+ * `file_io_concurrency{limit}` (default max(4, cores)), `gcs_request_concurrency{limit}` (32),
+ * `gcs_request_retries{max_retries, initial_delay, max_delay}`, `gcs_user_project{project_id}`,
+ * and the same `http_*` / `s3_*` request resources.
+ */
+export class Context {
+  readonly json: Readonly<Record<string, Record<string, unknown>>>;
+  readonly cachePool: ChunkCache;
+  readonly dataCopyConcurrency: number;
+  private readonly limiters = new Map<string, Limiter>();
+
+  constructor(json: Record<string, unknown> = {}, field = 'context') {
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SpecError(field, 'must be a JSON object');
+    const resources: Record<string, Record<string, unknown>> = {};
+    for (const [k, v] of Object.entries(json)) {
+      const name = k.split('#')[0]!;
+      const schema = RESOURCES[name];
+      if (!schema) throw new SpecError(`${field}.${k}`, `unknown context resource (known: ${Object.keys(RESOURCES).join(', ')})`);
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SpecError(`${field}.${k}`, 'must be a JSON object');
+      for (const [mk, mv] of Object.entries(v as Record<string, unknown>)) {
+        const check = schema[mk];
+        if (!check) throw new SpecError(`${field}.${k}.${mk}`, `unknown member (known: ${Object.keys(schema).join(', ')})`);
+        if (!check(mv)) throw new SpecError(`${field}.${k}.${mk}`, `invalid value ${JSON.stringify(mv)}`);
+      }
+      resources[name] = v as Record<string, unknown>;
+    }
+    this.json = resources;
+    this.cachePool = new ChunkCache((resources.cache_pool?.total_bytes_limit as number | undefined) ?? 0);
+    this.dataCopyConcurrency = limitOf(resources.data_copy_concurrency, cores());
+  }
+
+  /** The shared limiter of a `*_concurrency` resource (created once per Context). */
+  limiter(resource: string, defaultLimit: number): Limiter {
+    let l = this.limiters.get(resource);
+    if (!l) this.limiters.set(resource, (l = new Limiter(limitOf(this.json[resource], defaultLimit))));
+    return l;
+  }
+
+  resource(name: string): Record<string, unknown> | undefined {
+    return this.json[name];
+  }
+}
+
+function cores(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof n === 'number' && n > 0 ? n : 4;
+}
+
+function limitOf(r: Record<string, unknown> | undefined, dflt: number): number {
+  const l = r?.limit;
+  return typeof l === 'number' ? l : dflt;
+}
+
+const isLimit = (v: unknown): boolean => v === 'shared' || (Number.isInteger(v) && (v as number) >= 1);
+const isDuration = (v: unknown): boolean => typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?(ms|s|m|h|us|ns)$/.test(v));
+const isCount = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
+const concurrency = { limit: isLimit };
+const retries = { max_retries: isCount, initial_delay: isDuration, max_delay: isDuration };
+
+const RESOURCES: Record<string, Record<string, (v: unknown) => boolean>> = {
+  cache_pool: { total_bytes_limit: isCount },
+  data_copy_concurrency: concurrency,
+  file_io_concurrency: concurrency,
+  gcs_request_concurrency: concurrency,
+  gcs_request_retries: retries,
+  gcs_user_project: { project_id: (v) => typeof v === 'string' },
+  http_request_concurrency: concurrency,
+  http_request_retries: retries,
+  s3_request_concurrency: concurrency,
+  s3_request_retries: retries,
+  memory_key_value_store: {},
+};

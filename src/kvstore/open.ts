@@ -1,0 +1,76 @@
+import type { Context } from '../context/context.js';
+import { joinPath, type KvStoreSpec } from '../spec/spec.js';
+import type { KvStore } from './kvstore.js';
+import { MemoryStore } from './memory.js';
+import { PrefixedStore } from './prefixed.js';
+import { retryPolicyFromJson } from './retry.js';
+
+const SHARED_MEMORY = new MemoryStore('');
+
+function cores(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof n === 'number' && n > 0 ? n : 4;
+}
+
+/**
+ * Node-only modules are loaded through a computed specifier so browser bundlers never follow
+ * them into `node:fs`. The main entry stays browser-safe; `file://` works in Node only.
+ */
+async function importNodeOnly<T>(rel: string): Promise<T> {
+  const url = new URL(rel, import.meta.url).href;
+  return (await import(/* @vite-ignore */ /* webpackIgnore: true */ url)) as T;
+}
+
+function withSlash(p: string): string {
+  return p === '' || p.endsWith('/') ? p : `${p}/`;
+}
+
+/**
+ * Opens the store rooted at `kvstore.path` + `subPath` (with a trailing '/'), using the
+ * context's shared limits. Memory stores are process-wide: `memory://name/` opened twice in one
+ * process sees the same data.
+ */
+export async function openKvStore(spec: KvStoreSpec, subPath: string, context: Context): Promise<KvStore> {
+  const path = withSlash(joinPath(spec.path, subPath));
+  switch (spec.driver) {
+    case 'memory':
+      return path ? new PrefixedStore(SHARED_MEMORY, path) : SHARED_MEMORY;
+    case 'file': {
+      const { FileStore } = await importNodeOnly<typeof import('./file.js')>('./file.js');
+      return new FileStore(path.replace(/\/+$/, '') || '/', {
+        limiter: context.limiter('file_io_concurrency', Math.max(4, cores())),
+      });
+    }
+    case 'gcs': {
+      const { GcsStore } = await import('./gcs.js');
+      return new GcsStore({
+        bucket: spec.bucket as string,
+        path,
+        endpoint: spec.endpoint as string | undefined,
+        userProject: context.resource('gcs_user_project')?.project_id as string | undefined,
+        concurrency: context.limiter('gcs_request_concurrency', 32),
+        retries: retryPolicyFromJson(context.resource('gcs_request_retries'), 'context.gcs_request_retries'),
+      });
+    }
+    case 's3': {
+      const { S3Store } = await import('./s3.js');
+      return new S3Store({
+        bucket: spec.bucket as string,
+        path,
+        endpoint: spec.endpoint as string | undefined,
+        region: spec.aws_region as string | undefined,
+        concurrency: context.limiter('s3_request_concurrency', 32),
+        retries: retryPolicyFromJson(context.resource('s3_request_retries'), 'context.s3_request_retries'),
+      });
+    }
+    case 'http': {
+      const { HttpStore } = await import('./http.js');
+      return new HttpStore({
+        baseUrl: withSlash(joinPath(spec.base_url as string, path)),
+        headers: spec.headers as Record<string, string> | undefined,
+        concurrency: context.limiter('http_request_concurrency', 32),
+        retries: retryPolicyFromJson(context.resource('http_request_retries'), 'context.http_request_retries'),
+      });
+    }
+  }
+}

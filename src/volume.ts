@@ -1,0 +1,140 @@
+import type { DataType, Scalar } from './array/dtype.js';
+import type { NdArray } from './array/ndarray.js';
+import type { CodecJSON } from './codecs/codec.js';
+import type { Context } from './context/context.js';
+import type { ChunkDriver } from './drivers/driver.js';
+import { type IndexDomain, IndexTransform, type Selection } from './index-space/index.js';
+import { readRegion, writeRegion } from './io/planner.js';
+
+/** Chunk layout as TensorStore reports it: write chunk = shard, read chunk = inner chunk. */
+export interface ChunkLayout {
+  gridOrigin: readonly number[];
+  readChunk: { shape: readonly number[] };
+  writeChunk: { shape: readonly number[] };
+}
+
+export interface IoOptions {
+  signal?: AbortSignal;
+}
+
+export interface VolumeOptions {
+  recheckCachedData: boolean;
+  fillMissingDataReads: boolean;
+}
+
+/**
+ * An open array, seen through an index transform. Slicing, translating, transposing and
+ * labelling compose the transform and do no I/O; `read()` and `write()` do the I/O.
+ */
+export class Volume {
+  /** @internal use `open()`. */
+  constructor(
+    readonly driver: ChunkDriver,
+    readonly transform: IndexTransform,
+    readonly context: Context,
+    private readonly options: VolumeOptions,
+    private readonly baseSpec: Record<string, unknown>,
+  ) {}
+
+  get dtype(): DataType {
+    return this.driver.grid.dtype;
+  }
+
+  /** The view's domain (coordinates, shape, labels). */
+  get domain(): IndexDomain {
+    return this.transform.inputDomain;
+  }
+
+  get shape(): number[] {
+    return this.domain.shape;
+  }
+
+  get rank(): number {
+    return this.domain.rank;
+  }
+
+  /** The underlying array's chunk layout (in the array's own dimension order). */
+  get chunkLayout(): ChunkLayout {
+    const g = this.driver.grid;
+    return { gridOrigin: g.origin, readChunk: { shape: g.chunkShape }, writeChunk: { shape: g.writeChunkShape } };
+  }
+
+  /** The codec chain as canonical JSON. */
+  get codec(): readonly CodecJSON[] {
+    return this.driver.codecs;
+  }
+
+  get fillValue(): Scalar {
+    return this.driver.grid.fillValue;
+  }
+
+  /** The view's dimension labels ('' = unlabelled). */
+  get dimensionNames(): readonly string[] {
+    return this.domain.labels;
+  }
+
+  private with(t: IndexTransform): Volume {
+    return new Volume(this.driver, t, this.context, this.options, this.baseSpec);
+  }
+
+  /**
+   * NumPy-like indexing in the view's coordinates: per dim an integer (drops the dim),
+   * `[start, stop]` / `[start, stop, step]` (stop exclusive, null = open), or null for all;
+   * or an object keyed by dimension label. No I/O.
+   * @throws OutOfBoundsError when the selection leaves the domain.
+   */
+  slice(selection: Selection): Volume {
+    return this.with(this.transform.slice(selection));
+  }
+
+  translateBy(offsets: readonly number[] | Record<string, number>): Volume {
+    return this.with(this.transform.translateBy(offsets));
+  }
+
+  translateTo(origins: readonly number[] | Record<string, number>): Volume {
+    return this.with(this.transform.translateTo(origins));
+  }
+
+  transpose(order: readonly (number | string)[]): Volume {
+    return this.with(this.transform.transpose(order));
+  }
+
+  label(labels: readonly string[] | Record<number, string>): Volume {
+    return this.with(this.transform.label(labels));
+  }
+
+  stride(strides: readonly number[] | Record<string, number>): Volume {
+    return this.with(this.transform.stride(strides));
+  }
+
+  /** Reads the view into a new C-order array of the view's shape. */
+  read(options: IoOptions = {}): Promise<NdArray> {
+    return readRegion(this.driver, this.transform, this.planOptions(options));
+  }
+
+  /**
+   * Writes an array of the view's shape and dtype, or a scalar, into the view. Partial chunks
+   * are read-modify-written under a generation condition and retried on conflict.
+   */
+  write(source: NdArray | Scalar, options: IoOptions = {}): Promise<void> {
+    return writeRegion(this.driver, this.transform, source, this.planOptions(options));
+  }
+
+  private planOptions(o: IoOptions) {
+    return {
+      signal: o.signal,
+      cache: this.context.cachePool.totalBytesLimit > 0 ? this.context.cachePool : undefined,
+      cacheKeyPrefix: this.driver.store.url,
+      recheckCachedData: this.options.recheckCachedData,
+      fillMissing: this.options.fillMissingDataReads,
+      concurrency: Math.max(8, this.context.dataCopyConcurrency * 8),
+    };
+  }
+
+  /** TensorStore spec JSON for this view (driver, kvstore, metadata, transform). */
+  spec(): Record<string, unknown> {
+    return { ...this.driver.spec(), ...this.baseSpec, transform: this.transform.toJSON() };
+  }
+}
+
+export { IndexTransform };
