@@ -25,7 +25,7 @@ export class Bz2Codec implements BytesBytesCodec {
       // @ts-expect-error seek-bzip ships no type declarations (shape declared below)
       const { default: bunzip } = (await import('seek-bzip')) as { default: SeekBzip };
       try {
-        const out = bunzip.decode(b);
+        const out = bunzip.decode(b, undefined, true); // all concatenated streams, like Python
         return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       } catch (e) {
         throw corrupt('bz2', ctx, e instanceof Error ? e.message : String(e), e);
@@ -42,7 +42,7 @@ interface CompressJs {
   Bzip2: { compressFile(input: Uint8Array, output: null, blockSize: number): ArrayLike<number> };
 }
 interface SeekBzip {
-  decode(input: Uint8Array): Uint8Array;
+  decode(input: Uint8Array, output: undefined, multistream: boolean): Uint8Array;
 }
 
 export const factory: CodecFactory = (config) => new Bz2Codec(intOption('bz2', config, 'level', 9, 1, 9));
