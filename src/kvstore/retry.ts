@@ -115,9 +115,15 @@ export function isIdempotent(method: string, conditional: boolean): boolean {
 
 /** Sleeps `ms`, rejecting with AbortError as soon as `signal` fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  throwIfAborted(signal);
-  if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new AbortError('operation aborted', { cause: signal.reason }));
+      return;
+    }
+    if (ms <= 0) {
+      resolve();
+      return;
+    }
     const onAbort = () => {
       clearTimeout(timer);
       reject(new AbortError('operation aborted during retry backoff', { cause: signal?.reason }));

@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { AbortError, KvStoreError, SpecError } from '../../src/errors.js';
+import {
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  isIdempotent,
+  isRetryableStatus,
+  parseDuration,
+  retryPolicyFromJson,
+  sleep,
+  TransientError,
+  withRetries,
+} from '../../src/kvstore/retry.js';
+import { HttpClient } from '../../src/kvstore/http-common.js';
+
+describe('backoff', () => {
+  const p = { maxRetries: 32, initialDelayMs: 1000, maxDelayMs: 32000 };
+
+  it('doubles from the initial delay and caps at max_delay', () => {
+    const zero = () => 0;
+    expect([0, 1, 2, 3, 4, 5, 6, 10].map((a) => backoffDelay(a, p, zero))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000,
+    ]);
+    expect(backoffDelay(1000, p, zero)).toBe(32000); // no overflow for huge attempts
+  });
+
+  it('adds jitter in [0, min(1s, initial))', () => {
+    const almostOne = () => 0.999999;
+    expect(backoffDelay(0, p, almostOne)).toBeCloseTo(1999.999, 2);
+    const small = { maxRetries: 5, initialDelayMs: 100, maxDelayMs: 10_000 };
+    expect(backoffDelay(0, small, almostOne)).toBeLessThan(200);
+    expect(backoffDelay(2, small, () => 0.5)).toBe(450);
+    for (let i = 0; i < 1000; i++) {
+      const d = backoffDelay(1, p);
+      expect(d).toBeGreaterThanOrEqual(2000);
+      expect(d).toBeLessThan(3000);
+      const c = backoffDelay(8, p);
+      expect(c).toBe(32000);
+    }
+  });
+
+  it('parses durations and the context resource JSON', () => {
+    expect(parseDuration('1s')).toBe(1000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDuration('1m30s')).toBe(90000);
+    expect(parseDuration('250us')).toBeCloseTo(0.25);
+    expect(parseDuration('0')).toBe(0);
+    expect(() => parseDuration('1 s')).toThrow(SpecError);
+    expect(() => parseDuration('fast')).toThrow(/invalid duration/);
+    expect(retryPolicyFromJson(undefined)).toEqual(DEFAULT_RETRY_POLICY);
+    expect(retryPolicyFromJson({ max_retries: 32, initial_delay: '1s', max_delay: '32s' })).toEqual({
+      maxRetries: 32,
+      initialDelayMs: 1000,
+      maxDelayMs: 32000,
+    });
+    expect(retryPolicyFromJson({ max_retries: 2 })).toEqual({ ...DEFAULT_RETRY_POLICY, maxRetries: 2 });
+    expect(() => retryPolicyFromJson({ max_retries: -1 })).toThrow(/max_retries/);
+    expect(() => retryPolicyFromJson({ retries: 3 })).toThrow(/unknown member/);
+  });
+
+  it('classifies statuses and idempotence', () => {
+    for (const s of [408, 429, 500, 502, 503, 504]) expect(isRetryableStatus(s)).toBe(true);
+    for (const s of [200, 304, 400, 401, 403, 404, 409, 412, 416]) expect(isRetryableStatus(s)).toBe(false);
+    expect(isIdempotent('GET', false)).toBe(true);
+    expect(isIdempotent('HEAD', false)).toBe(true);
+    expect(isIdempotent('PUT', false)).toBe(false);
+    expect(isIdempotent('POST', false)).toBe(false);
+    expect(isIdempotent('DELETE', false)).toBe(false);
+    expect(isIdempotent('PUT', true)).toBe(true);
+    expect(isIdempotent('DELETE', true)).toBe(true);
+  });
+});
+
+describe('withRetries', () => {
+  const fast = { maxRetries: 3, initialDelayMs: 1, maxDelayMs: 2 };
+  const transient = () => new TransientError(new KvStoreError('k', 'boom', { status: 503 }));
+
+  it('retries transient failures up to maxRetries, then throws the final error', async () => {
+    let n = 0;
+    const e = await withRetries(async () => {
+      n++;
+      throw transient();
+    }, { policy: fast, idempotent: true }).catch((x: unknown) => x);
+    expect(n).toBe(4);
+    expect(e).toBeInstanceOf(KvStoreError);
+    expect((e as KvStoreError).status).toBe(503);
+  });
+
+  it('returns once an attempt succeeds; non-transient errors are not retried', async () => {
+    let n = 0;
+    expect(await withRetries(async () => (++n < 3 ? Promise.reject(transient()) : 'ok'), { policy: fast, idempotent: true })).toBe('ok');
+    expect(n).toBe(3);
+    let m = 0;
+    await expect(
+      withRetries(async () => {
+        m++;
+        throw new KvStoreError('k', 'forbidden', { status: 403 });
+      }, { policy: fast, idempotent: true }),
+    ).rejects.toMatchObject({ status: 403 });
+    expect(m).toBe(1);
+  });
+
+  it('does not retry non-idempotent requests', async () => {
+    let n = 0;
+    await expect(
+      withRetries(async () => {
+        n++;
+        throw transient();
+      }, { policy: fast, idempotent: false }),
+    ).rejects.toBeInstanceOf(KvStoreError);
+    expect(n).toBe(1);
+  });
+
+  it('abort during the backoff sleep rejects promptly with AbortError', async () => {
+    const ac = new AbortController();
+    const t0 = performance.now();
+    const p = withRetries(async () => {
+      throw transient();
+    }, { policy: { maxRetries: 5, initialDelayMs: 10_000, maxDelayMs: 10_000 }, idempotent: true, signal: ac.signal });
+    setTimeout(() => ac.abort(), 30);
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await expect(sleep(10, AbortSignal.abort())).rejects.toBeInstanceOf(AbortError);
+  });
+});
+
+describe('HttpClient retry behaviour (injected fetch)', () => {
+  function scripted(statuses: (number | 'reset')[]) {
+    const calls: { method: string; headers: Headers }[] = [];
+    let i = 0;
+    const fetchFn = async (_u: string, init: RequestInit) => {
+      calls.push({ method: init.method!, headers: new Headers(init.headers) });
+      const s = statuses[Math.min(i++, statuses.length - 1)]!;
+      if (s === 'reset') throw new TypeError('fetch failed', { cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
+      return new Response(s === 204 ? null : 'x', { status: s });
+    };
+    return { calls, client: new HttpClient({ fetch: fetchFn, retries: { maxRetries: 5, initialDelayMs: 1, maxDelayMs: 2 } }) };
+  }
+
+  it('retries 408/429/5xx and resets on GET; counts retries', async () => {
+    const { calls, client } = scripted([503, 'reset', 429, 408, 500, 200]);
+    const r = await client.send({ method: 'GET', url: 'http://h/x', key: 'x' });
+    expect(r.status).toBe(200);
+    expect(calls.length).toBe(6);
+    expect(client.stats).toEqual({ requests: 6, retries: 5 });
+  });
+
+  it('retries an unconditional PUT/DELETE never, a conditional one yes', async () => {
+    for (const method of ['PUT', 'DELETE', 'POST']) {
+      const a = scripted([503, 200]);
+      await expect(a.client.send({ method, url: 'http://h/x', key: 'x' })).rejects.toMatchObject({ status: 503 });
+      expect(a.calls.length).toBe(1);
+      const b = scripted([503, 'reset', 200]);
+      expect((await b.client.send({ method, url: 'http://h/x', key: 'x', conditional: true })).status).toBe(200);
+      expect(b.calls.length).toBe(3);
+    }
+  });
+
+  it('maps a reset to a KvStoreError naming the key once retries run out', async () => {
+    const { client } = scripted(['reset']);
+    const e = (await client.send({ method: 'GET', url: 'http://h/x?secret=1', key: 'the/key' }).catch((x: unknown) => x)) as KvStoreError;
+    expect(e).toBeInstanceOf(KvStoreError);
+    expect(e.message).toContain('"the/key"');
+    expect(e.message).toContain('network error');
+    expect(e.message).not.toContain('secret=1');
+  });
+});
