@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 const obj = (name: string) => `${emu.url}/storage/v1/b/b/o/${encodeURIComponent(name)}`;
-async function upload(name: string, body: string | Buffer, query = ''): Promise<Response> {
+async function upload(name: string, body: string, query = ''): Promise<Response> {
   return fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=media&name=${encodeURIComponent(name)}${query}`, {
     method: 'POST',
     body,
