@@ -1,0 +1,159 @@
+import { type DataType, dtypeSize } from '../array/dtype.js';
+import type { CodecJSON } from '../codecs/codec.js';
+import { SpecError, VolstoreError } from '../errors.js';
+import { chunksInBox } from '../io/planner.js';
+import { open } from '../open.js';
+import { parseUrl } from '../spec/spec.js';
+import type { Volume } from '../volume.js';
+import { parseArgs, parseShapeArg, parseSpecArg } from './args.js';
+
+/** `--codec zstd:3 | gzip:5 | blosc:zstd:5 | raw` as canonical bytes->bytes codecs. */
+export function codecArg(s: string, dtype: DataType): CodecJSON[] {
+  const [name, a, b] = s.split(':');
+  const level = (v: string | undefined, dflt: number): number => {
+    const n = v === undefined ? dflt : Number(v);
+    if (!Number.isInteger(n)) throw new SpecError('--codec', `bad level in "${s}"`);
+    return n;
+  };
+  switch (name) {
+    case 'raw':
+      return [];
+    case 'zstd':
+      return [{ name: 'zstd', configuration: { level: level(a, 3), checksum: false } }];
+    case 'gzip':
+      return [{ name: 'gzip', configuration: { level: level(a, 5) } }];
+    case 'blosc':
+      return [{ name: 'blosc', configuration: { cname: a ?? 'zstd', clevel: level(b, 5), shuffle: dtypeSize(dtype) === 1 ? 'bitshuffle' : 'shuffle', typesize: dtypeSize(dtype), blocksize: 0 } }];
+    default:
+      throw new SpecError('--codec', `unknown codec "${s}" (zstd:L, gzip:L, blosc:CNAME:L, raw)`);
+  }
+}
+
+const BYTES_LE: CodecJSON = { name: 'bytes', configuration: { endian: 'little' } };
+
+function typestr(d: DataType): string {
+  if (d === 'bool') return '|b1';
+  const size = dtypeSize(d);
+  return `${size === 1 ? '|' : '<'}${d.startsWith('float') ? 'f' : d.startsWith('uint') ? 'u' : 'i'}${size}`;
+}
+
+export interface CopyOptions {
+  driver?: string;
+  chunkShape?: number[];
+  shardShape?: number[];
+  codec?: string;
+  encoding?: string;
+  sharding?: string;
+}
+
+/** The spec that creates the destination array from the source's dtype and shape. */
+export async function destinationSpec(dst: string, src: Volume, o: CopyOptions): Promise<Record<string, unknown>> {
+  const parsed = parseSpecArg(dst);
+  const base: Record<string, unknown> = typeof parsed === 'string' ? parseUrl(parsed) : { ...parsed };
+  const driver = o.driver ?? (base.driver as string | undefined) ?? 'zarr3';
+  const shape = src.shape;
+  const rank = shape.length;
+  const chunk = o.chunkShape ?? [...src.chunkLayout.readChunk.shape];
+  for (const [flag, s] of [['--chunk-shape', chunk], ['--shard-shape', o.shardShape]] as const) {
+    if (s && s.length !== rank) throw new SpecError(flag, `has ${s.length} entries, the array has rank ${rank}`);
+  }
+  const dtype = src.dtype;
+  const codecs = codecArg(o.codec ?? 'zstd:3', dtype);
+  const labels = src.dimensionNames.some((l) => l) ? src.dimensionNames.map((l) => l || null) : undefined;
+  const fill = typeof src.fillValue === 'bigint' ? Number(src.fillValue) : src.fillValue;
+  const common = { ...base, driver, create: true, delete_existing: true, open: false };
+  switch (driver) {
+    case 'zarr3': {
+      const shard = o.shardShape;
+      if (shard) {
+        shard.forEach((s, i) => {
+          if (s % chunk[i]! !== 0) throw new SpecError('--shard-shape', `${shard} is not a multiple of the chunk shape ${chunk}`);
+        });
+      }
+      return {
+        ...common,
+        metadata: {
+          shape,
+          data_type: dtype,
+          chunk_grid: { name: 'regular', configuration: { chunk_shape: shard ?? chunk } },
+          codecs: shard
+            ? [{ name: 'sharding_indexed', configuration: { chunk_shape: chunk, codecs: [BYTES_LE, ...codecs], index_codecs: [BYTES_LE, { name: 'crc32c' }], index_location: 'end' } }]
+            : [BYTES_LE, ...codecs],
+          fill_value: typeof fill === 'number' && Number.isNaN(fill) ? 'NaN' : fill,
+          ...(labels ? { dimension_names: labels } : {}),
+        },
+      };
+    }
+    case 'zarr': {
+      if (o.shardShape) throw new SpecError('--shard-shape', 'zarr v2 has no sharding');
+      const c = codecs[0];
+      const compressor = !c ? null : c.name === 'blosc' ? { id: 'blosc', cname: c.configuration!.cname, clevel: c.configuration!.clevel, shuffle: dtypeSize(dtype) === 1 ? 2 : 1, blocksize: 0 } : { id: c.name, level: c.configuration!.level };
+      return { ...common, metadata: { shape, chunks: chunk, dtype: typestr(dtype), compressor, fill_value: fill, order: 'C', filters: null } };
+    }
+    case 'n5': {
+      if (o.shardShape) throw new SpecError('--shard-shape', 'N5 has no sharding');
+      const c = codecs[0];
+      const compression = !c ? { type: 'raw' } : c.name === 'blosc' ? { type: 'blosc', cname: c.configuration!.cname, clevel: c.configuration!.clevel, shuffle: 1 } : { type: c.name === 'gzip' ? 'gzip' : c.name, level: c.configuration!.level };
+      return { ...common, metadata: { dimensions: shape, blockSize: chunk, dataType: dtype, compression } };
+    }
+    case 'neuroglancer_precomputed': {
+      const { precomputedCopySpec } = await import('../drivers/precomputed-cli.js');
+      return precomputedCopySpec(common, src, { chunkShape: o.chunkShape, shardShape: o.shardShape, encoding: o.encoding, sharding: o.sharding });
+    }
+    default:
+      throw new SpecError('--driver', `unknown driver "${driver}"`);
+  }
+}
+
+/**
+ * Copies every element of `src` into `dst` (same shape), one destination write chunk (shard) at
+ * a time, a few in flight, so each destination shard is written exactly once.
+ */
+export async function copyVolume(src: Volume, dst: Volume, options: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<void> {
+  if (src.rank !== dst.rank || src.shape.some((s, i) => s !== dst.shape[i])) {
+    throw new VolstoreError('spec', `source shape [${src.shape}] differs from destination shape [${dst.shape}]`);
+  }
+  const lo = dst.domain.inclusiveMin;
+  const hi = dst.domain.exclusiveMax;
+  const srcView = src.translateTo(lo);
+  const grid = dst.driver.grid;
+  const cells = chunksInBox({ ...grid, chunkShape: grid.writeChunkShape }, lo, hi);
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < cells.length) {
+      const cell = cells[next++]!;
+      const region = cell.map((c, d) => {
+        const a = grid.origin[d]! + c * grid.writeChunkShape[d]!;
+        return [Math.max(a, lo[d]!), Math.min(a + grid.writeChunkShape[d]!, hi[d]!)] as const;
+      });
+      const data = await srcView.slice(region).read();
+      await dst.slice(region).write(data);
+      options.onProgress?.(++done, cells.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, cells.length) }, worker));
+}
+
+export async function copyCommand(args: string[]): Promise<number> {
+  const { positional, flags } = parseArgs(args, { values: ['driver', 'chunk-shape', 'shard-shape', 'codec', 'encoding', 'sharding', 'concurrency'], booleans: ['quiet'] });
+  if (positional.length !== 2) throw new VolstoreError('spec', 'usage: volstore copy <src> <dst> [options]');
+  const src = await open(parseSpecArg(positional[0]!));
+  const spec = await destinationSpec(positional[1]!, src, {
+    driver: flags.driver as string | undefined,
+    chunkShape: typeof flags['chunk-shape'] === 'string' ? parseShapeArg(flags['chunk-shape'], '--chunk-shape') : undefined,
+    shardShape: typeof flags['shard-shape'] === 'string' ? parseShapeArg(flags['shard-shape'], '--shard-shape') : undefined,
+    codec: flags.codec as string | undefined,
+    encoding: flags.encoding as string | undefined,
+    sharding: flags.sharding as string | undefined,
+  });
+  const dst = await open(spec);
+  const t0 = performance.now();
+  await copyVolume(src, dst, {
+    concurrency: flags.concurrency ? Number(flags.concurrency) : undefined,
+    onProgress: flags.quiet ? undefined : (d, n) => process.stderr.write(`\rcopied ${d}/${n} write chunks`),
+  });
+  const bytes = src.shape.reduce((a, b) => a * b, 1) * dtypeSize(src.dtype);
+  if (!flags.quiet) process.stderr.write(`\ncopied ${(bytes / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
+  return 0;
+}
