@@ -77,6 +77,8 @@ const MESSAGES: Record<number, string> = {
  * out of bounds: a channel offset, block header, encoded values or lookup-table entry that points
  * outside `encoded`, or encoded bits not in {0,1,2,4,8,16,32}, throws CorruptionError naming `key`,
  * the byte offset of the offending word and its value. A length not a multiple of 4 is corrupt too.
+ * `key` names the chunk in errors; `out` (optional, `dtype` and x*y*z*channels long) receives the
+ * result instead of a new array. Returns the decoded array.
  */
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -84,6 +86,7 @@ export function decodeCompressedSegmentation(
   blockSize: readonly [number, number, number] | readonly number[],
   dtype: 'uint32',
   key?: string,
+  out?: Uint32Array,
 ): Uint32Array;
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -91,6 +94,7 @@ export function decodeCompressedSegmentation(
   blockSize: readonly [number, number, number] | readonly number[],
   dtype: 'uint64',
   key?: string,
+  out?: BigUint64Array,
 ): BigUint64Array;
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -98,6 +102,7 @@ export function decodeCompressedSegmentation(
   blockSize: readonly number[],
   dtype: CompressedSegmentationDType,
   key?: string,
+  out?: Uint32Array | BigUint64Array,
 ): Uint32Array | BigUint64Array;
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -105,6 +110,7 @@ export function decodeCompressedSegmentation(
   blockSize: readonly number[],
   dtype: CompressedSegmentationDType,
   key = 'compressed_segmentation',
+  out?: Uint32Array | BigUint64Array,
 ): Uint32Array | BigUint64Array {
   checkSizes(volumeSize, blockSize);
   if (dtype !== 'uint32' && dtype !== 'uint64') throw new RangeError(`compressed_segmentation: dtype ${String(dtype)} is not uint32 or uint64`);
@@ -112,7 +118,9 @@ export function decodeCompressedSegmentation(
   const [x, y, z, c] = volumeSize as [number, number, number, number];
   const count = x * y * z * c;
   const wpv = dtype === 'uint64' ? 2 : 1;
-  const out = wpv === 2 ? new BigUint64Array(count) : new Uint32Array(count);
+  if (out) {
+    if (out.length !== count || (wpv === 2) !== out instanceof BigUint64Array) throw new RangeError(`compressed_segmentation: out must be a ${dtype} array of ${count} elements`);
+  } else out = wpv === 2 ? new BigUint64Array(count) : new Uint32Array(count);
   if (count === 0) return out;
   const core = coreSync();
   const pin = core.alloc(encoded.length);
@@ -126,7 +134,7 @@ export function decodeCompressedSegmentation(
       const e = core.lastError();
       throw new CorruptionError(key, `compressed_segmentation: ${MESSAGES[e.code] ?? `error ${e.code}`} (byte offset ${e.offset}, value ${e.value})`);
     }
-    new Uint8Array(out.buffer).set(core.u8().subarray(pout, pout + out.byteLength));
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(core.u8().subarray(pout, pout + out.byteLength));
     return out;
   } finally {
     if (pout) core.free(pout);

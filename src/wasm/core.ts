@@ -77,9 +77,9 @@ export class Core {
   }
 }
 
-function moduleBytes(): Uint8Array {
+function moduleBytes(): Uint8Array<ArrayBuffer> {
   const s = atob(CORE_WASM_BASE64);
-  const bytes = new Uint8Array(s.length);
+  const bytes = new Uint8Array(new ArrayBuffer(s.length));
   for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
   return bytes;
 }

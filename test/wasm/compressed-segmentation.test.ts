@@ -47,8 +47,8 @@ const segCase = fc.record({
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
 });
 
-function makeData(c: fc.RecordValue<typeof segCase extends fc.Arbitrary<infer T> ? T : never> | any) {
-  const n = c.vol[0] * c.vol[1] * c.vol[2] * c.vol[3];
+function makeData(c: { vol: readonly number[]; labels: number; wide: boolean; seed: number }) {
+  const n = c.vol.reduce((a, b) => a * b, 1);
   let s = c.seed;
   const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % c.labels;
   const ids = Array.from({ length: n }, rnd);
@@ -134,5 +134,17 @@ describe('compressed_segmentation hostile input', () => {
         expect(e).toBeInstanceOf(CorruptionError);
       }
     }), { numRuns: 500 });
+  });
+});
+
+describe('compressed_segmentation decode into a caller array', () => {
+  it('fills `out` and rejects a wrong-sized one', () => {
+    const data = BigUint64Array.from({ length: 6 * 5 * 4 * 2 }, (_, i) => BigInt(i % 7) << 40n);
+    const vol = [6, 5, 4, 2];
+    const enc = encodeCompressedSegmentation(data, vol, [4, 4, 4]);
+    const out = new BigUint64Array(data.length);
+    expect(decodeCompressedSegmentation(enc, vol, [4, 4, 4], 'uint64', 'k', out)).toBe(out);
+    sameArray(out, data);
+    expect(() => decodeCompressedSegmentation(enc, vol, [4, 4, 4], 'uint64', 'k', new BigUint64Array(3))).toThrow(RangeError);
   });
 });

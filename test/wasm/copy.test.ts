@@ -54,7 +54,8 @@ function expectSame(a: Uint8Array, b: Uint8Array): void {
 
 describe('copyStrided', () => {
   it('matches the TS reference for random layouts, element sizes, flips and swaps', () => {
-    fc.assert(fc.property(copyCase, ({ c, shape, dperm, sperm, dflip, sflip, dpad, spad, extra }) => {
+    fc.assert(fc.property(copyCase, ({ c, shape: shapeRO, dperm, sperm, dflip, sflip, dpad, spad, extra }) => {
+      const shape = [...shapeRO];
       const d = layout(shape, dperm, dflip, dpad, c.elemSize);
       const s = layout(shape, sperm, sflip, spad, c.elemSize);
       const src = new Uint8Array(s.size + extra).map((_, i) => (i * 131 + c.seed) & 255);

@@ -33,7 +33,7 @@ function randomArray(name: Name, n: number, seed: number, labels: number): Downs
     a[i] = name.startsWith('float') ? (r / 2 ** 32 - 0.5) * 1e6 : labels ? (r % labels) * 3 - 4 : r;
   }
   // integer typed arrays wrap the raw uint32 draws into their range
-  return name.startsWith('float') ? a : (new C(a as unknown as ArrayLike<number> & number[]) as DownsampleArray);
+  return name.startsWith('float') ? a : (new (C as unknown as new (x: ArrayLike<number>) => DownsampleArray)(a));
 }
 
 describe('downsample', () => {

@@ -136,29 +136,37 @@ export function csegEncodeRef(data: Seg, vol: readonly number[], blk: readonly n
   return new Uint8Array(Uint32Array.from(words).buffer);
 }
 
-/** Straightforward compressed_segmentation decoder (trusts its input; for valid data only). */
-export function csegDecodeRef(enc: Uint8Array, vol: readonly number[], blk: readonly number[], dtype: 'uint32' | 'uint64'): Seg {
+/**
+ * Block-wise TS compressed_segmentation decoder (trusts its input; for valid data only). Written
+ * the way a careful TS port would be (number bit ops, uint64 output through a uint32 view) so the
+ * benchmark ratio against wasm is honest.
+ */
+export function csegDecodeRef(enc: Uint8Array, vol: readonly number[], blk: readonly number[], dtype: 'uint32' | 'uint64', into?: Seg): Seg {
   const w = new Uint32Array(enc.buffer, enc.byteOffset, enc.length >> 2);
   const [X, Y, Z, C] = vol as [number, number, number, number];
   const [bx, by, bz] = blk as [number, number, number];
   const wpv = dtype === 'uint64' ? 2 : 1;
-  const out = wpv === 2 ? new BigUint64Array(X * Y * Z * C) : new Uint32Array(X * Y * Z * C);
-  const gx = Math.ceil(X / bx), gy = Math.ceil(Y / by);
+  const out = into ?? (wpv === 2 ? new BigUint64Array(X * Y * Z * C) : new Uint32Array(X * Y * Z * C));
+  const o32 = new Uint32Array(out.buffer, out.byteOffset, out.length * wpv);
+  const gx = Math.ceil(X / bx), gy = Math.ceil(Y / by), gz = Math.ceil(Z / bz);
   for (let c = 0; c < C; c++) {
     const base = w[c]!;
-    for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) {
-      const kx = Math.floor(x / bx), ky = Math.floor(y / by), kz = Math.floor(z / bz);
+    for (let kz = 0; kz < gz; kz++) for (let ky = 0; ky < gy; ky++) for (let kx = 0; kx < gx; kx++) {
       const h = base + 2 * (kx + gx * (ky + gy * kz));
-      const bits = w[h]! >>> 24, tOff = w[h]! & 0xffffff, vOff = w[h + 1]!;
-      let idx = 0;
-      if (bits) {
-        const bit = bits * ((x - kx * bx) + bx * ((y - ky * by) + by * (z - kz * bz)));
-        idx = Number((BigInt(w[base + vOff + (bit >> 5)]!) >> BigInt(bit & 31)) & ((1n << BigInt(bits)) - 1n));
+      const bits = w[h]! >>> 24, table = base + (w[h]! & 0xffffff), vals = base + w[h + 1]!;
+      const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+      const ex = Math.min(bx, X - kx * bx), ey = Math.min(by, Y - ky * by), ez = Math.min(bz, Z - kz * bz);
+      for (let z = 0; z < ez; z++) for (let y = 0; y < ey; y++) {
+        let o = kx * bx + X * (ky * by + y + Y * (kz * bz + z + Z * c));
+        let bit = bits * bx * (y + by * z);
+        for (let x = 0; x < ex; x++, o++, bit += bits) {
+          const idx = bits ? ((w[vals + (bit >>> 5)]! >>> (bit & 31)) & mask) >>> 0 : 0;
+          if (wpv === 2) {
+            o32[2 * o] = w[table + 2 * idx]!;
+            o32[2 * o + 1] = w[table + 2 * idx + 1]!;
+          } else o32[o] = w[table + idx]!;
+        }
       }
-      const t = base + tOff + idx * wpv;
-      const o = x + X * (y + Y * (z + Z * c));
-      if (wpv === 2) (out as BigUint64Array)[o] = BigInt(w[t]!) | (BigInt(w[t + 1]!) << 32n);
-      else (out as Uint32Array)[o] = w[t]!;
     }
   }
   return out;
@@ -208,6 +216,16 @@ export function downsampleRef<T extends Num>(data: T, shape: readonly number[], 
       let sum = 0;
       for (const v of vals) sum += v as number;
       out[o] = sum / vals.length;
+    } else if (!isBig) {
+      // exact in float64: |sum| < 2^32 * window
+      let sum = 0;
+      for (const v of vals) sum += v as number;
+      const n = vals.length;
+      const a = Math.abs(sum);
+      let q = Math.floor(a / n);
+      const rem = a - q * n;
+      if (2 * rem > n || (2 * rem === n && q % 2 === 1)) q++;
+      out[o] = sum < 0 ? -q : q;
     } else {
       let sum = 0n;
       for (const v of vals) sum += BigInt(v);
