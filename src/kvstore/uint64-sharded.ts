@@ -1,0 +1,529 @@
+import { GzipCodec } from '../codecs/gzip.js';
+import { ByteRangeError, ConditionFailedError, CorruptionError, MetadataError, ReadOnlyError } from '../errors.js';
+import { murmurhash3_x86_128_uint64 } from '../wasm/kernels.js';
+import {
+  type BatchUpdatable,
+  type CellUpdate,
+  type KvStore,
+  type ListOptions,
+  MAX_RMW_ATTEMPTS,
+  NO_GENERATION,
+  type ReadOptions,
+  type ReadResult,
+  resolveByteRange,
+  type WriteOptions,
+  type WriteResult,
+} from './kvstore.js';
+
+/**
+ * `neuroglancer_uint64_sharded_v1` as a store adapter, as in TensorStore
+ * (https://github.com/google/neuroglancer/blob/master/src/datasource/precomputed/sharded.md).
+ *
+ * Keys are chunk ids written as exactly 16 lowercase hex digits (`chunkIdKey(id)`), e.g. the
+ * compressed Morton code 5n is `"0000000000000005"`. A chunk id maps to
+ * `h = hash(id >> preshift_bits)`, minishard `h & (2^minishard_bits - 1)` and shard
+ * `(h >> minishard_bits) & (2^shard_bits - 1)`, stored in `<prefix><shard hex>.shard` (hex
+ * zero-padded to ceil(shard_bits/4) digits).
+ *
+ * Shard layout: shard index (2^minishard_bits x [start, end) uint64 LE, offsets relative to the
+ * end of the shard index) locating each minishard index; a minishard index is uint64 LE [3][n]:
+ * chunk-id deltas, offset deltas (relative to the end of the previous chunk) and sizes.
+ *
+ * Reads: shard and minishard indexes are cached by shard generation; every data read is
+ * conditional on it (`ifEqual`), so a warm read costs one ranged request and a shard rewritten
+ * behind our back is noticed and re-indexed. Writes (`updateCell`) rewrite a shard whole with one
+ * conditional write, keeping the stored bytes of untouched chunks; retried on conflict.
+ */
+
+export interface Uint64ShardingSpec {
+  '@type': 'neuroglancer_uint64_sharded_v1';
+  preshift_bits: number;
+  hash: 'identity' | 'murmurhash3_x86_128';
+  minishard_bits: number;
+  shard_bits: number;
+  minishard_index_encoding?: 'raw' | 'gzip';
+  data_encoding?: 'raw' | 'gzip';
+}
+
+/** Validates a `sharding` object of a precomputed scale; throws MetadataError naming `field`. */
+export function parseShardingSpec(json: unknown, field = 'sharding'): Uint64ShardingSpec {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(field, 'must be an object');
+  const j = json as Record<string, unknown>;
+  if (j['@type'] !== 'neuroglancer_uint64_sharded_v1') {
+    throw new MetadataError(field, `"@type" must be "neuroglancer_uint64_sharded_v1", got ${JSON.stringify(j['@type'])}`);
+  }
+  const int = (k: string, max: number): number => {
+    const v = j[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+      throw new MetadataError(field, `"${k}" must be an integer in [0, ${max}], got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const oneOf = <T extends string>(k: string, values: readonly T[], dflt?: T): T => {
+    const v = j[k] ?? dflt;
+    if (!values.includes(v as T)) throw new MetadataError(field, `"${k}" must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  };
+  const spec: Uint64ShardingSpec = {
+    '@type': 'neuroglancer_uint64_sharded_v1',
+    preshift_bits: int('preshift_bits', 64),
+    hash: oneOf('hash', ['identity', 'murmurhash3_x86_128'] as const),
+    minishard_bits: int('minishard_bits', 32),
+    shard_bits: int('shard_bits', 64),
+    minishard_index_encoding: oneOf('minishard_index_encoding', ['raw', 'gzip'] as const, 'raw'),
+    data_encoding: oneOf('data_encoding', ['raw', 'gzip'] as const, 'raw'),
+  };
+  if (spec.minishard_bits + spec.shard_bits > 64) throw new MetadataError(field, 'minishard_bits + shard_bits exceeds 64');
+  return spec;
+}
+
+/** The adapter key of a chunk id: 16 lowercase hex digits. */
+export function chunkIdKey(id: bigint): string {
+  return id.toString(16).padStart(16, '0');
+}
+
+const KEY_RE = /^[0-9a-f]{16}$/;
+
+/** Parses a key made by {@link chunkIdKey}; throws RangeError otherwise. */
+export function parseChunkIdKey(key: string): bigint {
+  if (!KEY_RE.test(key)) throw new RangeError(`sharded chunk key "${key}" is not 16 lowercase hex digits`);
+  return BigInt(`0x${key}`);
+}
+
+const MASK64 = (1n << 64n) - 1n;
+
+/** The shard and minishard numbers of a chunk id. */
+export function shardOf(spec: Uint64ShardingSpec, id: bigint): { shard: bigint; minishard: number } {
+  const shifted = spec.preshift_bits >= 64 ? 0n : (id & MASK64) >> BigInt(spec.preshift_bits);
+  const h = spec.hash === 'identity' ? shifted : murmurhash3_x86_128_uint64(shifted);
+  const minishard = Number(h & ((1n << BigInt(spec.minishard_bits)) - 1n));
+  const shard = (h >> BigInt(spec.minishard_bits)) & ((1n << BigInt(spec.shard_bits)) - 1n);
+  return { shard, minishard };
+}
+
+/** The file name of a shard: lowercase hex zero-padded to ceil(shard_bits/4) digits + `.shard`. */
+export function shardFileName(spec: Uint64ShardingSpec, shard: bigint): string {
+  return `${shard.toString(16).padStart(Math.ceil(spec.shard_bits / 4), '0')}.shard`;
+}
+
+const SHARD_FILE_RE = /^[0-9a-f]+\.shard$/;
+
+interface MinishardEntry {
+  /** Byte offset of the chunk data relative to the end of the shard index. */
+  offset: number;
+  size: number;
+}
+
+interface CachedShard {
+  generation: string;
+  index: BigUint64Array;
+  minishards: Map<number, Map<bigint, MinishardEntry>>;
+}
+
+export interface Uint64ShardedStoreOptions {
+  /** Prefix of shard keys in the base store (e.g. `"8_8_40/"`). Default `""`. */
+  prefix?: string;
+  /** Shards whose indexes stay cached (least recently used dropped). Default 4096. */
+  cacheShards?: number;
+  /**
+   * How many chunks a shard holds when every chunk is present (rectangular shards), or
+   * undefined when unknown. When an `updateCell` overwrites that many chunks, the shard is
+   * written without reading it first.
+   */
+  chunksInShard?: (cell: string) => number | undefined;
+}
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function toSafe(v: bigint, key: string, what: string): number {
+  if (v > SAFE) throw new CorruptionError(key, `${what} ${v} is too large`);
+  return Number(v);
+}
+
+export class Uint64ShardedStore implements KvStore, BatchUpdatable {
+  readonly readOnly: boolean;
+  readonly prefix: string;
+  private readonly cache = new Map<string, CachedShard>();
+  private readonly cacheShards: number;
+  private readonly gzip = new GzipCodec(6);
+  private readonly indexBytes: number;
+
+  constructor(
+    readonly base: KvStore,
+    readonly sharding: Uint64ShardingSpec,
+    private readonly options: Uint64ShardedStoreOptions = {},
+  ) {
+    this.readOnly = base.readOnly;
+    this.prefix = options.prefix ?? '';
+    this.cacheShards = options.cacheShards ?? 4096;
+    this.indexBytes = 16 * 2 ** sharding.minishard_bits;
+  }
+
+  get url(): string {
+    return `${this.base.url}${this.prefix}|neuroglancer_uint64_sharded_v1`;
+  }
+
+  spec(): Record<string, unknown> {
+    return { driver: 'neuroglancer_uint64_sharded', base: this.base.spec(), path: this.prefix, metadata: this.sharding };
+  }
+
+  private locate(key: string): { id: bigint; cell: string; minishard: number } {
+    const id = parseChunkIdKey(key);
+    const { shard, minishard } = shardOf(this.sharding, id);
+    return { id, cell: this.prefix + shardFileName(this.sharding, shard), minishard };
+  }
+
+  /** The base-store key of the shard holding `key`. */
+  cellOf(key: string): string {
+    return this.locate(key).cell;
+  }
+
+  private remember(cell: string, c: CachedShard): void {
+    this.cache.delete(cell);
+    this.cache.set(cell, c);
+    if (this.cache.size > this.cacheShards) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  private cached(cell: string): CachedShard | undefined {
+    const c = this.cache.get(cell);
+    if (c) this.remember(cell, c);
+    return c;
+  }
+
+  /** Reads and validates a shard index; undefined when the shard is missing. */
+  private async fetchIndex(cell: string, signal?: AbortSignal): Promise<CachedShard | undefined> {
+    let r: ReadResult;
+    try {
+      r = await this.base.read(cell, { byteRange: { offset: 0, length: this.indexBytes }, signal });
+    } catch (e) {
+      if (e instanceof ByteRangeError) {
+        throw new CorruptionError(cell, `shard is shorter than its ${this.indexBytes}-byte shard index`, { cause: e });
+      }
+      throw e;
+    }
+    if (r.state !== 'value') return undefined;
+    if (r.value.byteLength !== this.indexBytes) {
+      throw new CorruptionError(cell, `shard index has ${r.value.byteLength} bytes, expected ${this.indexBytes}`);
+    }
+    const c: CachedShard = { generation: r.generation, index: this.parseIndex(r.value, cell, r.size), minishards: new Map() };
+    this.remember(cell, c);
+    return c;
+  }
+
+  private parseIndex(bytes: Uint8Array, cell: string, shardSize: number | undefined): BigUint64Array {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, this.indexBytes);
+    const n = this.indexBytes / 8;
+    const index = new BigUint64Array(n);
+    const limit = shardSize === undefined ? undefined : BigInt(shardSize - this.indexBytes);
+    for (let i = 0; i < n; i += 2) {
+      const start = view.getBigUint64(8 * i, true), end = view.getBigUint64(8 * i + 8, true);
+      if (end < start || (limit !== undefined && end > limit)) {
+        throw new CorruptionError(cell, `shard index entry ${i / 2} [${start}, ${end}) is outside the ${shardSize}-byte shard`);
+      }
+      index[i] = start;
+      index[i + 1] = end;
+    }
+    return index;
+  }
+
+  /** Decodes a minishard index into id -> entry; validates it against the shard size if known. */
+  private async parseMinishard(bytes: Uint8Array, cell: string, minishard: number, dataLimit: number | undefined): Promise<Map<bigint, MinishardEntry>> {
+    if (this.sharding.minishard_index_encoding === 'gzip') bytes = await this.gzip.decode(bytes, { key: cell });
+    if (bytes.byteLength % 24 !== 0) {
+      throw new CorruptionError(cell, `minishard ${minishard} index has ${bytes.byteLength} bytes, not a multiple of 24`);
+    }
+    const n = bytes.byteLength / 24;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out = new Map<bigint, MinishardEntry>();
+    let id = 0n;
+    let pos = 0n;
+    for (let i = 0; i < n; i++) {
+      id = (id + view.getBigUint64(8 * i, true)) & MASK64;
+      const offset = pos + view.getBigUint64(8 * (n + i), true);
+      const size = view.getBigUint64(8 * (2 * n + i), true);
+      pos = offset + size;
+      if (dataLimit !== undefined && pos > BigInt(dataLimit)) {
+        throw new CorruptionError(cell, `minishard ${minishard} index puts chunk ${chunkIdKey(id)} at [${offset}, ${pos}), past the end of the shard data (${dataLimit} bytes)`);
+      }
+      out.set(id, { offset: toSafe(offset, cell, 'chunk offset'), size: toSafe(size, cell, 'chunk size') });
+    }
+    return out;
+  }
+
+  /** The minishard index from cache or one ranged read; 'stale' if the shard changed. */
+  private async minishard(c: CachedShard, cell: string, minishard: number, signal?: AbortSignal): Promise<Map<bigint, MinishardEntry> | 'stale'> {
+    const hit = c.minishards.get(minishard);
+    if (hit) return hit;
+    const start = toSafe(c.index[2 * minishard]!, cell, 'minishard offset');
+    const end = toSafe(c.index[2 * minishard + 1]!, cell, 'minishard offset');
+    let m = new Map<bigint, MinishardEntry>();
+    if (end > start) {
+      let r: ReadResult;
+      try {
+        r = await this.base.read(cell, { byteRange: { offset: this.indexBytes + start, length: end - start }, ifEqual: c.generation, signal });
+      } catch (e) {
+        if (e instanceof ByteRangeError) throw new CorruptionError(cell, `minishard ${minishard} index [${start}, ${end}) lies past the end of the shard`, { cause: e });
+        throw e;
+      }
+      if (r.state !== 'value') return 'stale';
+      m = await this.parseMinishard(r.value, cell, minishard, r.size === undefined ? undefined : r.size - this.indexBytes);
+    }
+    c.minishards.set(minishard, m);
+    return m;
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
+    const { id, cell, minishard } = this.locate(key);
+    const { signal } = options;
+    for (let attempt = 0; attempt < MAX_RMW_ATTEMPTS; attempt++) {
+      let c = this.cached(cell);
+      const warm = c !== undefined;
+      if (c && options.ifNotEqual === c.generation) {
+        // The caller holds this generation: one tiny conditional read revalidates it.
+        const r = await this.base.read(cell, { ifNotEqual: c.generation, byteRange: { offset: 0, length: 1 }, signal });
+        if (r.state === 'unchanged') return { state: 'unchanged', generation: c.generation };
+        this.cache.delete(cell);
+        continue;
+      }
+      c ??= await this.fetchIndex(cell, signal);
+      if (!c) return this.conditioned({ state: 'missing', generation: NO_GENERATION }, options);
+      const m = await this.minishard(c, cell, minishard, signal);
+      if (m === 'stale') {
+        this.cache.delete(cell);
+        continue;
+      }
+      const entry = m.get(id);
+      if (!entry) {
+        if (warm) {
+          // Absent from a cached index: make sure the shard was not rewritten since.
+          const r = await this.base.read(cell, { ifNotEqual: c.generation, byteRange: { offset: 0, length: 1 }, signal });
+          if (r.state !== 'unchanged') {
+            this.cache.delete(cell);
+            continue;
+          }
+        }
+        return this.conditioned({ state: 'missing', generation: NO_GENERATION }, options);
+      }
+      let r: ReadResult;
+      try {
+        r = await this.base.read(cell, { byteRange: { offset: this.indexBytes + entry.offset, length: entry.size }, ifEqual: c.generation, signal });
+      } catch (e) {
+        if (e instanceof ByteRangeError) {
+          throw new CorruptionError(`${cell}:${key}`, `chunk data [${entry.offset}, ${entry.offset + entry.size}) lies past the end of the shard`, { cause: e });
+        }
+        throw e;
+      }
+      if (r.state !== 'value') {
+        this.cache.delete(cell);
+        continue;
+      }
+      let value = r.value;
+      if (this.sharding.data_encoding === 'gzip') value = await this.gzip.decode(value, { key: `${cell}:${key}`, signal });
+      const cond = this.conditioned({ state: 'value', value, generation: c.generation, size: value.byteLength }, options);
+      if (cond.state !== 'value' || !options.byteRange) return cond;
+      const [s, e] = resolveByteRange(key, options.byteRange, value.byteLength);
+      return { ...cond, value: value.subarray(s, e) };
+    }
+    throw new ConditionFailedError(cell, 'shard kept changing while being read');
+  }
+
+  private conditioned(r: ReadResult, options: ReadOptions): ReadResult {
+    if (options.ifEqual !== undefined && options.ifEqual !== r.generation) return { state: 'unchanged', generation: r.generation };
+    if (options.ifNotEqual !== undefined && options.ifNotEqual === r.generation) return { state: 'unchanged', generation: r.generation };
+    return r;
+  }
+
+  /** Every chunk of a whole shard: id -> stored (still data-encoded) bytes. */
+  private async parseShard(bytes: Uint8Array, cell: string): Promise<{ chunks: Map<bigint, Uint8Array>; index: BigUint64Array }> {
+    if (bytes.byteLength < this.indexBytes) {
+      throw new CorruptionError(cell, `shard of ${bytes.byteLength} bytes is shorter than its ${this.indexBytes}-byte shard index`);
+    }
+    const index = this.parseIndex(bytes, cell, bytes.byteLength);
+    const data = bytes.subarray(this.indexBytes);
+    const chunks = new Map<bigint, Uint8Array>();
+    for (let ms = 0; ms < index.length / 2; ms++) {
+      const start = Number(index[2 * ms]!), end = Number(index[2 * ms + 1]!);
+      if (end === start) continue;
+      const m = await this.parseMinishard(data.subarray(start, end), cell, ms, data.byteLength);
+      for (const [id, e] of m) chunks.set(id, data.subarray(e.offset, e.offset + e.size));
+    }
+    return { chunks, index };
+  }
+
+  /** Serialises chunks (id -> stored bytes) into a shard; returns the bytes and its cache entry. */
+  private async buildShard(chunks: Map<bigint, Uint8Array>): Promise<{ bytes: Uint8Array; index: BigUint64Array; minishards: Map<number, Map<bigint, MinishardEntry>> }> {
+    const groups = new Map<number, bigint[]>();
+    for (const id of chunks.keys()) {
+      const { minishard } = shardOf(this.sharding, id);
+      let g = groups.get(minishard);
+      if (!g) groups.set(minishard, (g = []));
+      g.push(id);
+    }
+    const index = new BigUint64Array(this.indexBytes / 8);
+    const parts: Uint8Array[] = [];
+    const minishards = new Map<number, Map<bigint, MinishardEntry>>();
+    let pos = 0;
+    for (const ms of [...groups.keys()].sort((a, b) => a - b)) {
+      const ids = groups.get(ms)!.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const n = ids.length;
+      const table = new BigUint64Array(3 * n);
+      const entries = new Map<bigint, MinishardEntry>();
+      let prevId = 0n, prevEnd = 0;
+      ids.forEach((id, i) => {
+        const b = chunks.get(id)!;
+        table[i] = id - prevId;
+        table[n + i] = BigInt(pos - prevEnd);
+        table[2 * n + i] = BigInt(b.byteLength);
+        entries.set(id, { offset: pos, size: b.byteLength });
+        parts.push(b);
+        prevId = id;
+        pos += b.byteLength;
+        prevEnd = pos;
+      });
+      let tableBytes = new Uint8Array(table.buffer);
+      if (this.sharding.minishard_index_encoding === 'gzip') tableBytes = await this.gzip.encode(tableBytes);
+      index[2 * ms] = BigInt(pos);
+      parts.push(tableBytes);
+      pos += tableBytes.byteLength;
+      index[2 * ms + 1] = BigInt(pos);
+      minishards.set(ms, entries);
+    }
+    // Empty minishards: [pos, pos) anywhere is fine; keep them at 0.
+    const bytes = new Uint8Array(this.indexBytes + pos);
+    bytes.set(new Uint8Array(index.buffer), 0);
+    let o = this.indexBytes;
+    for (const p of parts) {
+      bytes.set(p, o);
+      o += p.byteLength;
+    }
+    for (let ms = 0; ms < index.length / 2; ms++) if (!groups.has(ms)) minishards.set(ms, new Map());
+    return { bytes, index, minishards };
+  }
+
+  /**
+   * Applies chunk updates to one shard: reads it (unless every chunk of a rectangular shard is
+   * overwritten), applies each update, and writes the shard whole under a generation condition,
+   * retrying on conflict. `check` may veto the update from the current state (write/delete
+   * preconditions); returns the new generation, `false` when vetoed, or undefined if unchanged.
+   */
+  private async modify(
+    cell: string,
+    updates: ReadonlyMap<string, CellUpdate>,
+    signal?: AbortSignal,
+    check?: (shardGeneration: string, chunks: Map<bigint, Uint8Array>) => boolean,
+  ): Promise<string | false | undefined> {
+    if (this.readOnly) throw new ReadOnlyError(`${this.url}: store is read-only`);
+    const parsed: [bigint, CellUpdate][] = [];
+    for (const [key, u] of updates) {
+      const loc = this.locate(key);
+      if (loc.cell !== cell) throw new RangeError(`chunk "${key}" belongs to shard "${loc.cell}", not "${cell}"`);
+      parsed.push([loc.id, u]);
+    }
+    const full = this.options.chunksInShard?.(cell);
+    const blind = !check && full !== undefined && parsed.length >= full && parsed.every(([, u]) => u.overwrite);
+    for (let attempt = 0; attempt < MAX_RMW_ATTEMPTS; attempt++) {
+      let generation = NO_GENERATION;
+      let chunks = new Map<bigint, Uint8Array>();
+      if (!blind) {
+        const r = await this.base.read(cell, { signal });
+        if (r.state === 'value') {
+          generation = r.generation;
+          chunks = (await this.parseShard(r.value, cell)).chunks;
+        }
+        if (check && !check(generation, chunks)) return false;
+      }
+      let changed = false;
+      for (const [id, u] of parsed) {
+        let current = u.overwrite ? undefined : chunks.get(id);
+        if (current && this.sharding.data_encoding === 'gzip') current = await this.gzip.decode(current, { key: `${cell}:${chunkIdKey(id)}`, signal });
+        const v = await u.fn(current);
+        if (v === undefined) continue;
+        if (v === null) {
+          changed = chunks.delete(id) || changed;
+          continue;
+        }
+        chunks.set(id, this.sharding.data_encoding === 'gzip' ? await this.gzip.encode(v) : v);
+        changed = true;
+      }
+      if (!changed) return undefined;
+      const cond = blind ? {} : { ifEqual: generation };
+      if (chunks.size === 0) {
+        if (generation === NO_GENERATION && !blind) return undefined;
+        if (await this.base.delete(cell, { ...cond, signal })) {
+          this.cache.delete(cell);
+          return NO_GENERATION;
+        }
+        continue;
+      }
+      const { bytes, index, minishards } = await this.buildShard(chunks);
+      const w = await this.base.write(cell, bytes, { ...cond, signal });
+      if (w.ok) {
+        this.remember(cell, { generation: w.generation, index, minishards });
+        return w.generation;
+      }
+    }
+    throw new ConditionFailedError(cell, `gave up after ${MAX_RMW_ATTEMPTS} conflicting concurrent shard writes`);
+  }
+
+  async updateCell(cell: string, updates: ReadonlyMap<string, CellUpdate>, signal?: AbortSignal): Promise<void> {
+    await this.modify(cell, updates, signal);
+  }
+
+  async write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
+    const { id, cell } = this.locate(key);
+    const check = options.ifEqual === undefined
+      ? undefined
+      : (gen: string, chunks: Map<bigint, Uint8Array>) => (chunks.has(id) ? gen : NO_GENERATION) === options.ifEqual;
+    const r = await this.modify(cell, new Map([[key, { fn: async () => value, overwrite: true }]]), options.signal, check);
+    if (r === false) return { ok: false };
+    return { ok: true, generation: r ?? NO_GENERATION };
+  }
+
+  async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
+    const { id, cell } = this.locate(key);
+    const check = options.ifEqual === undefined
+      ? undefined
+      : (gen: string, chunks: Map<bigint, Uint8Array>) => (chunks.has(id) ? gen : NO_GENERATION) === options.ifEqual;
+    const r = await this.modify(cell, new Map([[key, { fn: async () => null, overwrite: true }]]), options.signal, check);
+    return r !== false;
+  }
+
+  /** Shard keys present in the base store. */
+  private async *shards(signal?: AbortSignal): AsyncIterable<string> {
+    for await (const k of this.base.list(this.prefix, { signal })) {
+      const name = k.slice(this.prefix.length);
+      if (SHARD_FILE_RE.test(name)) yield k;
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<string> {
+    for await (const cell of this.shards(options.signal)) {
+      const r = await this.base.read(cell, { signal: options.signal });
+      if (r.state !== 'value') continue;
+      const { chunks } = await this.parseShard(r.value, cell);
+      for (const id of chunks.keys()) {
+        const key = chunkIdKey(id);
+        if (key.startsWith(prefix)) yield key;
+      }
+    }
+  }
+
+  async deleteRange(prefix: string, options: ListOptions = {}): Promise<void> {
+    if (prefix === '') {
+      const cells: string[] = [];
+      for await (const cell of this.shards(options.signal)) cells.push(cell);
+      for (const cell of cells) {
+        await this.base.delete(cell, { signal: options.signal });
+        this.cache.delete(cell);
+      }
+      return;
+    }
+    const byCell = new Map<string, Map<string, CellUpdate>>();
+    for await (const key of this.list(prefix, options)) {
+      const cell = this.cellOf(key);
+      if (!byCell.has(cell)) byCell.set(cell, new Map());
+      byCell.get(cell)!.set(key, { fn: async () => null, overwrite: true });
+    }
+    for (const [cell, u] of byCell) await this.modify(cell, u, options.signal);
+  }
+}

@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import { CorruptionError } from '../../src/errors.js';
+import type { KvStore, ReadOptions, ReadResult, WriteOptions } from '../../src/kvstore/kvstore.js';
+import { MemoryStore } from '../../src/kvstore/memory.js';
+import {
+  chunkIdKey,
+  parseShardingSpec,
+  shardFileName,
+  shardOf,
+  Uint64ShardedStore,
+  type Uint64ShardingSpec,
+} from '../../src/kvstore/uint64-sharded.js';
+import { loadCore } from '../../src/wasm/core.js';
+import { compressedMortonCode } from '../../src/wasm/kernels.js';
+
+await loadCore();
+
+const spec = (s: Partial<Uint64ShardingSpec>): Uint64ShardingSpec =>
+  parseShardingSpec({ '@type': 'neuroglancer_uint64_sharded_v1', preshift_bits: 0, hash: 'identity', minishard_bits: 0, shard_bits: 0, ...s });
+
+/** A MemoryStore that counts reads and writes. */
+class CountingStore extends MemoryStore {
+  reads = 0;
+  writes = 0;
+  override async read(key: string, options?: ReadOptions): Promise<ReadResult> {
+    this.reads++;
+    return super.read(key, options);
+  }
+  override async write(key: string, value: Uint8Array, options?: WriteOptions) {
+    this.writes++;
+    return super.write(key, value, options);
+  }
+}
+
+const bytes = (...v: number[]): Uint8Array => new Uint8Array(v);
+
+describe('neuroglancer_uint64_sharded_v1 golden vectors (FORMATS.md)', () => {
+  it('murmurhash3 shard hash of chunk id 0', () => {
+    const s = spec({ hash: 'murmurhash3_x86_128', minishard_bits: 0, shard_bits: 64 });
+    expect(shardOf(s, 0n).shard).toBe(0x4772b084e028ae41n);
+  });
+  it("cloud-volume's murmurhash case: shard \"42\", minishard 18", () => {
+    const s = spec({ hash: 'murmurhash3_x86_128', preshift_bits: 6, minishard_bits: 11, shard_bits: 7 });
+    const { shard, minishard } = shardOf(s, 1822975381n);
+    expect(minishard).toBe(18);
+    expect(shardFileName(s, shard)).toBe('42.shard');
+  });
+  it('identity case: minishard 0b010, shard 0b101', () => {
+    const s = spec({ preshift_bits: 2, minishard_bits: 3, shard_bits: 3 });
+    expect(shardOf(s, 0b10101010n)).toEqual({ shard: 0b101n, minishard: 0b010 });
+    expect(shardFileName(s, 0b101n)).toBe('5.shard');
+  });
+  it('the "458d" case: identity, preshift 9, minishard 6, shard 16, 128x128x16 chunks', () => {
+    const s = spec({ preshift_bits: 9, minishard_bits: 6, shard_bits: 16 });
+    const grid = [248832 / 128, 134144 / 128, Math.ceil(7063 / 16)];
+    const id = compressedMortonCode([1131, 411, 177], grid);
+    expect(shardFileName(s, shardOf(s, id).shard)).toBe('458d.shard');
+  });
+  it('compressed Morton codes', () => {
+    expect(compressedMortonCode([1, 0, 0], [3, 3, 3])).toBe(0b1n);
+    expect(compressedMortonCode([2, 0, 0], [3, 3, 3])).toBe(0b001000n);
+    expect(compressedMortonCode([2, 2, 0], [3, 3, 3])).toBe(0b011000n);
+    expect(compressedMortonCode([2, 2, 1], [3, 3, 3])).toBe(0b011100n);
+    expect(compressedMortonCode([1, 2, 0], [2, 3, 1])).toBe(0b000101n);
+    expect(compressedMortonCode([3, 3, 0], [4, 4, 1])).toBe(0b1111n);
+    expect(compressedMortonCode([5, 5, 0], [8, 8, 2])).toBe(0b1100011n);
+  });
+  it('shard names are zero padded to ceil(shard_bits/4) hex digits', () => {
+    expect(shardFileName(spec({ shard_bits: 0 }), 0n)).toBe('0.shard');
+    expect(shardFileName(spec({ shard_bits: 9 }), 5n)).toBe('005.shard');
+    expect(chunkIdKey(5n)).toBe('0000000000000005');
+  });
+});
+
+describe('Uint64ShardedStore', () => {
+  for (const enc of [['raw', 'raw'], ['gzip', 'gzip'], ['raw', 'gzip'], ['gzip', 'raw']] as const) {
+    for (const hash of ['identity', 'murmurhash3_x86_128'] as const) {
+      it(`writes by shard and reads back (${hash}, index ${enc[0]}, data ${enc[1]})`, async () => {
+        const base = new CountingStore();
+        const s = spec({ hash, preshift_bits: 1, minishard_bits: 2, shard_bits: 2, minishard_index_encoding: enc[0], data_encoding: enc[1] });
+        const st = new Uint64ShardedStore(base, s, { prefix: 'scale/' });
+        const ids = Array.from({ length: 40 }, (_, i) => BigInt(i * 7 + (i % 3)));
+        const value = (id: bigint): Uint8Array => new Uint8Array(Number(id % 50n) + 1).fill(Number(id % 251n));
+        const byCell = new Map<string, Map<string, { fn: () => Promise<Uint8Array>; overwrite: boolean }>>();
+        for (const id of ids) {
+          const key = chunkIdKey(id);
+          const cell = st.cellOf(key);
+          if (!byCell.has(cell)) byCell.set(cell, new Map());
+          byCell.get(cell)!.set(key, { fn: async () => value(id), overwrite: true });
+        }
+        for (const [cell, u] of byCell) await st.updateCell(cell, u);
+        expect(base.writes).toBe(byCell.size); // one write per shard
+        for (const k of await collect(base.list('scale/'))) expect(k).toMatch(/^scale\/[0-9a-f]\.shard$/);
+        const fresh = new Uint64ShardedStore(base, s, { prefix: 'scale/' });
+        for (const id of ids) {
+          const r = await fresh.read(chunkIdKey(id));
+          expect(r.state).toBe('value');
+          expect(Array.from((r as { value: Uint8Array }).value)).toEqual(Array.from(value(id)));
+        }
+        expect((await fresh.read(chunkIdKey(3n))).state).toBe('missing');
+        expect((await collect(fresh.list(''))).sort()).toEqual(ids.map(chunkIdKey).sort());
+        // Partial update keeps other chunks of the shard.
+        const k0 = chunkIdKey(ids[0]!);
+        await fresh.write(k0, bytes(9, 9));
+        for (const id of ids.slice(1)) expect(((await fresh.read(chunkIdKey(id))) as { value: Uint8Array }).value.length).toBe(value(id).length);
+        expect(Array.from(((await st.read(k0)) as { value: Uint8Array }).value)).toEqual([9, 9]);
+        await fresh.delete(k0);
+        expect((await fresh.read(k0)).state).toBe('missing');
+      });
+    }
+  }
+
+  it('a warm read costs one ranged request; a shard rewritten elsewhere is noticed', async () => {
+    const base = new CountingStore();
+    const s = spec({ preshift_bits: 0, minishard_bits: 3, shard_bits: 2 });
+    const writer = new Uint64ShardedStore(base, s);
+    const reader = new Uint64ShardedStore(base, s);
+    for (let i = 0n; i < 16n; i++) await writer.write(chunkIdKey(i), bytes(Number(i)));
+    base.reads = 0;
+    await reader.read(chunkIdKey(1n)); // cold: shard index, minishard index, data
+    expect(base.reads).toBe(3);
+    base.reads = 0;
+    await reader.read(chunkIdKey(1n));
+    expect(base.reads).toBe(1);
+    base.reads = 0;
+    await reader.read(chunkIdKey(2n)); // same shard 0, other minishard (2): index + data
+    expect(base.reads).toBe(2);
+    await writer.write(chunkIdKey(1n), bytes(42, 42));
+    const r = await reader.read(chunkIdKey(1n));
+    expect(Array.from((r as { value: Uint8Array }).value)).toEqual([42, 42]);
+    // ifNotEqual on the held generation revalidates with one small request.
+    base.reads = 0;
+    const again = await reader.read(chunkIdKey(1n), { ifNotEqual: r.generation });
+    expect(again.state).toBe('unchanged');
+    expect(base.reads).toBe(1);
+  });
+
+  it('RMW retries on a conflicting concurrent shard write and keeps both updates', async () => {
+    const base = new MemoryStore();
+    const s = spec({ minishard_bits: 1, shard_bits: 0 });
+    const a = new Uint64ShardedStore(base, s);
+    const b = new Uint64ShardedStore(base, s);
+    let sneaked = false;
+    const cell = a.cellOf(chunkIdKey(0n));
+    await a.updateCell(cell, new Map([[chunkIdKey(0n), {
+      overwrite: false,
+      fn: async () => {
+        if (!sneaked) {
+          sneaked = true;
+          await b.write(chunkIdKey(1n), bytes(1)); // lands between a's read and a's write
+        }
+        return bytes(0);
+      },
+    }]]));
+    expect(((await a.read(chunkIdKey(1n))) as { value: Uint8Array }).value[0]).toBe(1);
+    expect(((await b.read(chunkIdKey(0n))) as { value: Uint8Array }).value[0]).toBe(0);
+  });
+
+  it('conditional writes: ifEqual "" means the chunk must not exist', async () => {
+    const st = new Uint64ShardedStore(new MemoryStore(), spec({ minishard_bits: 1 }));
+    expect((await st.write(chunkIdKey(2n), bytes(1), { ifEqual: '' })).ok).toBe(true);
+    expect((await st.write(chunkIdKey(2n), bytes(2), { ifEqual: '' })).ok).toBe(false);
+    const g = (await st.read(chunkIdKey(2n))).generation;
+    expect((await st.write(chunkIdKey(2n), bytes(3), { ifEqual: g })).ok).toBe(true);
+  });
+
+  describe('hostile shards', () => {
+    const s = spec({ minishard_bits: 1, shard_bits: 0 });
+    const setup = async (): Promise<{ base: MemoryStore; shard: Uint8Array }> => {
+      const base = new MemoryStore();
+      const st = new Uint64ShardedStore(base, s);
+      await st.write(chunkIdKey(0n), bytes(1, 2, 3));
+      await st.write(chunkIdKey(2n), bytes(4, 5));
+      const shard = ((await base.read('0.shard')) as { value: Uint8Array }).value;
+      return { base, shard };
+    };
+    const fresh = (base: KvStore): Uint64ShardedStore => new Uint64ShardedStore(base, s);
+
+    it('a shard shorter than its index', async () => {
+      const base = new MemoryStore();
+      await base.write('0.shard', bytes(1, 2, 3));
+      await expect(fresh(base).read(chunkIdKey(0n))).rejects.toThrow(CorruptionError);
+      await expect(fresh(base).read(chunkIdKey(0n))).rejects.toThrow(/"0\.shard".*shard index/);
+    });
+    it('a shard index pointing past the end', async () => {
+      const { base, shard } = await setup();
+      const bad = shard.slice();
+      new DataView(bad.buffer).setBigUint64(8, 10_000n, true); // minishard 0 end
+      await base.write('0.shard', bad);
+      await expect(fresh(base).read(chunkIdKey(0n))).rejects.toThrow(/"0\.shard".*outside/);
+    });
+    it('a minishard index with offsets past the shard', async () => {
+      const { base, shard } = await setup();
+      const bad = shard.slice();
+      const v = new DataView(bad.buffer);
+      const start = Number(v.getBigUint64(0, true));
+      // minishard 0 holds ids 0 and 2: [ids(2), offsets(2), sizes(2)]; blow up the first size.
+      v.setBigUint64(32 + start + 32, 1n << 40n, true);
+      await base.write('0.shard', bad);
+      await expect(fresh(base).read(chunkIdKey(0n))).rejects.toThrow(CorruptionError);
+      await expect(fresh(base).read(chunkIdKey(0n))).rejects.toThrow(/"0\.shard".*past the end/);
+      // Updating the shard refuses to build on it too.
+      await expect(fresh(base).write(chunkIdKey(4n), bytes(1))).rejects.toThrow(CorruptionError);
+    });
+    it('a minishard index whose size is not a multiple of 24', async () => {
+      const { base, shard } = await setup();
+      const bad = shard.slice();
+      const v = new DataView(bad.buffer);
+      v.setBigUint64(8, v.getBigUint64(8, true) - 1n, true);
+      await base.write('0.shard', bad);
+      await expect(fresh(base).read(chunkIdKey(0n))).rejects.toThrow(/multiple of 24/);
+    });
+  });
+});
+
+async function collect(it: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const k of it) out.push(k);
+  return out;
+}
