@@ -12,3 +12,4 @@ export { IndexDomain, IndexTransform, type Selection } from './index-space/index
 export type { KvStore, ReadResult, ReadOptions, WriteOptions, WriteResult, ByteRange } from './kvstore/kvstore.js';
 export { MemoryStore } from './kvstore/memory.js';
 export * from './errors.js';
+export { openGroup, Group, type GroupMember, type GroupFormat } from './group.js';

@@ -68,6 +68,11 @@ export class Volume {
     return this.driver.grid.fillValue;
   }
 
+  /** User attributes stored with the array ({} when the format has none). */
+  get attributes(): Readonly<Record<string, unknown>> {
+    return this.driver.attributes ?? {};
+  }
+
   /** The view's dimension labels ('' = unlabelled). */
   get dimensionNames(): readonly string[] {
     return this.domain.labels;

@@ -49,6 +49,8 @@ export interface ChunkDriver {
   spec(): Record<string, unknown>;
   /** Driver name: 'zarr' | 'zarr3' | 'n5' | 'neuroglancer_precomputed'. */
   readonly driverName: string;
+  /** User attributes stored with the array (zarr attributes / .zattrs, N5 extra attributes). */
+  readonly attributes?: Readonly<Record<string, unknown>>;
 }
 
 /** How to open: TensorStore's `open`, `create`, `delete_existing`, `assume_metadata` flags. */

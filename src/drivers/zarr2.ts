@@ -162,6 +162,7 @@ class Zarr2Driver implements ChunkDriver {
     readonly storeFillChunks: boolean,
     readonly metadata: Zarr2Metadata,
     readonly codecs: readonly CodecJSON[],
+    readonly attributes: Readonly<Record<string, unknown>>,
   ) {}
 
   keyOf(chunk: readonly number[]): string {
@@ -213,7 +214,13 @@ function buildMetadata(req: DriverOpenRequest): Zarr2Metadata {
   return parseZarr2Metadata(json, 'metadata');
 }
 
-export async function zarr2ChunkDriver(store: KvStore, m: Zarr2Metadata, storeFillChunks: boolean, labels?: readonly (string | null)[]): Promise<ChunkDriver> {
+export async function zarr2ChunkDriver(
+  store: KvStore,
+  m: Zarr2Metadata,
+  storeFillChunks: boolean,
+  labels?: readonly (string | null)[],
+  attributes: Record<string, unknown> = {},
+): Promise<ChunkDriver> {
   const codecs = zarr2Codecs(m);
   const chain = await CodecChain.create(codecs, { dtype: m.dtype, shape: m.chunks, fillValue: m.fillValue }, KEY);
   const grid: ChunkGrid = {
@@ -225,13 +232,15 @@ export async function zarr2ChunkDriver(store: KvStore, m: Zarr2Metadata, storeFi
     fillValue: m.fillValue,
     dimensionNames: labels ?? m.shape.map(() => null),
   };
-  return new Zarr2Driver(grid, store, chain, storeFillChunks, m, codecs);
+  return new Zarr2Driver(grid, store, chain, storeFillChunks, m, codecs, attributes);
 }
 
 export const driver: DriverModule = {
   name: 'zarr',
   specKeys: ['metadata', 'key_encoding', 'metadata_key'],
   async open(req: DriverOpenRequest): Promise<ChunkDriver> {
+    // .zattrs is read alongside .zarray (one round trip, not two).
+    const attrsP = req.mode.open ? readJson(req.store, '.zattrs', req.signal).catch(() => undefined) : Promise.resolve(undefined);
     const m = await openOrCreate({
       store: req.store,
       metadataKey: KEY,
@@ -242,10 +251,10 @@ export const driver: DriverModule = {
       serialize: serializeZarr2Metadata,
     });
     // xarray convention: dimension names in .zattrs["_ARRAY_DIMENSIONS"].
-    const attrs = await readJson(req.store, '.zattrs', req.signal).catch(() => undefined);
+    const attrs = await attrsP;
     const dims = attrs?.json._ARRAY_DIMENSIONS;
     const labels = Array.isArray(dims) && dims.length === m.shape.length && dims.every((d) => typeof d === 'string') ? (dims as string[]) : undefined;
     checkSchema(req.schema, KEY, { dtype: m.dtype, shape: m.shape, chunkShape: m.chunks });
-    return zarr2ChunkDriver(req.store, m, req.storeFillChunks, labels);
+    return zarr2ChunkDriver(req.store, m, req.storeFillChunks, labels, attrs?.json ?? {});
   },
 };

@@ -147,6 +147,10 @@ class Zarr3Driver implements ChunkDriver {
     return this.metadata.codecs;
   }
 
+  get attributes(): Readonly<Record<string, unknown>> {
+    return this.metadata.attributes;
+  }
+
   decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
     return this.inner.decode(bytes, { key: this.keyOf(chunk), signal });
   }
