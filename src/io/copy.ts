@@ -10,9 +10,13 @@ import { copyStridedWasm, WASM_COPY_MAX_RANK } from '../wasm/copy.js';
  * Paths (chosen per call; numbers in bench/kernels.ts):
  * - contiguous inner runs without swap: `TypedArray.set` per run (memcpy speed; wasm cannot beat
  *   it because it would need to copy the bytes in and out);
- * - element-wise (transposed, strided or byte-swapped), when the touched spans are dense enough
- *   that moving them through wasm memory pays: the wasm kernel (SIMD swaps, tiled transposes);
- * - everything else (small or sparse copies, or no wasm available synchronously): a TS loop.
+ * - element-wise (transposed, strided or byte-swapped) or short runs, when the touched spans are
+ *   dense enough that moving them through wasm memory pays: the wasm kernel (SIMD swaps, tiled
+ *   transposes);
+ * - swapped/transposed into a sparse destination with rows >= 32 bytes: wasm into a packed
+ *   staging area, then one set() per destination row;
+ * - everything else (small or sparse copies, or no wasm available synchronously): `set` per run
+ *   if runs are contiguous, else a TS element loop.
  */
 export function copyStrided(
   dst: Uint8Array,
@@ -36,39 +40,53 @@ export function copyStrided(
   const n = l.shape[rank - 1]!;
   const ds = l.dstStrides[rank - 1]!;
   const ss = l.srcStrides[rank - 1]!;
-  if (!swap && ds === elemSize && ss === elemSize && n * elemSize >= MIN_SET_RUN) {
-    forEachRun(l, (d, s) => dst.set(src.subarray(s, s + n * elemSize), d));
-    return;
-  }
+  const contiguous = !swap && ds === elemSize && ss === elemSize;
+  const setRuns = () => forEachRun(l, (d, s) => dst.set(src.subarray(s, s + n * elemSize), d));
+  if (contiguous && n * elemSize >= MIN_SET_RUN) return setRuns();
   let count = 1;
   for (const e of l.shape) count *= e;
   const bytes = count * elemSize;
-  if (bytes >= WASM_MIN_BYTES && rank <= WASM_COPY_MAX_RANK) {
-    const core = tryCoreSync();
-    if (core) {
-      let sLo = l.srcOffset, sHi = l.srcOffset + elemSize, dHi = l.dstOffset + elemSize;
-      let dense = ds === elemSize;
-      for (let k = 0; k < rank; k++) {
-        const e = l.shape[k]! - 1, s = l.srcStrides[k]!;
-        if (s < 0) sLo += s * e; else sHi += s * e;
-        dHi += l.dstStrides[k]! * e;
-        if (k > 0 && l.dstStrides[k - 1] !== l.dstStrides[k]! * l.shape[k]!) dense = false;
-      }
-      const dLen = dHi - l.dstOffset;
-      // Moving spans through wasm memory costs ~ a memcpy per byte moved: only when the spans
-      // are not much bigger than what is actually copied.
-      if (sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
-        copyStridedWasm(core, dst, l.dstOffset, l.dstStrides, l.dstOffset, dHi, dense,
-          src, l.srcOffset, l.srcStrides, sLo, sHi, l.shape, elemSize, swap);
-        return;
-      }
+  const core = bytes >= WASM_MIN_BYTES && rank <= WASM_COPY_MAX_RANK ? tryCoreSync() : undefined;
+  if (core) {
+    let sLo = l.srcOffset, sHi = l.srcOffset + elemSize, dHi = l.dstOffset + elemSize;
+    let dense = ds === elemSize;
+    for (let k = 0; k < rank; k++) {
+      const e = l.shape[k]! - 1, s = l.srcStrides[k]!;
+      if (s < 0) sLo += s * e; else sHi += s * e;
+      dHi += l.dstStrides[k]! * e;
+      if (k > 0 && l.dstStrides[k - 1] !== l.dstStrides[k]! * l.shape[k]!) dense = false;
+    }
+    const dLen = dHi - l.dstOffset;
+    // Moving spans through wasm memory costs ~ a memcpy per byte moved: only when the spans
+    // are not much bigger than what is actually copied.
+    if (sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
+      copyStridedWasm(core, dst, l.dstOffset, l.dstStrides, l.dstOffset, dHi, dense,
+        src, l.srcOffset, l.srcStrides, sLo, sHi, l.shape, elemSize, swap);
+      return;
+    }
+    // Sparse destination with contiguous rows of useful length (a chunk into a big array):
+    // transform into a packed staging area in wasm, then place each row with one set().
+    const rowBytes = n * elemSize;
+    if (!contiguous && ds === elemSize && rowBytes >= MIN_SCATTER_ROW && sHi - sLo <= SPAN_BUDGET * bytes) {
+      const packed = new Array<number>(rank);
+      let acc = elemSize;
+      for (let k = rank - 1; k >= 0; k--) { packed[k] = acc; acc *= l.shape[k]!; }
+      copyStridedWasm(core, dst, 0, packed, 0, bytes, true, src, l.srcOffset, l.srcStrides, sLo, sHi, l.shape, elemSize, swap,
+        (mem, base) => {
+          let p = base;
+          forEachRun(l, (d) => { dst.set(mem.subarray(p, p + rowBytes), d); p += rowBytes; });
+        });
+      return;
     }
   }
+  if (contiguous) return setRuns();
   forEachRun(l, (d, s) => copyRun(dst, d, ds, src, s, ss, n, elemSize, swap));
 }
 
-/** Runs shorter than this go element-wise (a subarray+set per tiny run costs more than a loop). */
-const MIN_SET_RUN = 64;
+/** Contiguous runs at least this long always use TypedArray.set; shorter ones try wasm first. */
+const MIN_SET_RUN = 256;
+/** Shortest destination row worth a set() when scattering from a wasm staging area. */
+const MIN_SCATTER_ROW = 32;
 /** Copies smaller than this stay in TS: the wasm call and span copies cost more. */
 const WASM_MIN_BYTES = 2048;
 /** Max (bytes moved in/out of wasm) / (bytes copied) for the wasm path. */

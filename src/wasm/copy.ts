@@ -12,13 +12,16 @@ export const WASM_COPY_MAX_RANK = 32;
  * `shape`, `dstStrides`, `srcStrides` are normalised dims (byte strides; destination strides
  * positive); `dstOffset`/`srcOffset` address element 0. `[dstLo, dstHi)` / `[srcLo, srcHi)` are
  * the byte spans touched; `dstDense` says every byte of the destination span is written (so it
- * need not be copied in first).
+ * need not be copied in first). With `scatter`, the destination layout is a packed staging area
+ * in wasm memory instead and `scatter(mem, base)` moves it out (byte `x` of the staging area's
+ * layout is at `mem[base + x]`), for destinations too sparse to copy in and out whole.
  */
 export function copyStridedWasm(
   core: Core,
   dst: Uint8Array, dstOffset: number, dstStrides: readonly number[], dstLo: number, dstHi: number, dstDense: boolean,
   src: Uint8Array, srcOffset: number, srcStrides: readonly number[], srcLo: number, srcHi: number,
   shape: readonly number[], elemSize: number, swap: boolean,
+  scatter?: (mem: Uint8Array, base: number) => void,
 ): void {
   const rank = shape.length;
   const dLen = dstHi - dstLo;
@@ -37,7 +40,8 @@ export function copyStridedWasm(
     }
     const base = core.params;
     core.exports.vs_copy_strided(pd + (dstOffset - dstLo), base + 128, ps + (srcOffset - srcLo), base + 256, base, rank, elemSize, swap ? 1 : 0);
-    dst.set(core.u8().subarray(pd, pd + dLen), dstLo);
+    if (scatter) scatter(core.u8(), pd - dstLo);
+    else dst.set(core.u8().subarray(pd, pd + dLen), dstLo);
   } finally {
     core.free(pd);
   }

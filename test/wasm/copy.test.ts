@@ -85,6 +85,20 @@ describe('copyStrided', () => {
     }
   });
 
+  it('swaps/transposes a chunk into a sparse big array (wasm staging + row scatter)', () => {
+    for (const elem of [2, 4, 8]) for (const transpose of [false, true]) {
+      const [c0, c1, c2] = [5, 6, 40], [b1, b2] = [50, 300];
+      const src = new Uint8Array(c0 * c1 * c2 * elem).map((_, i) => (i * 13) & 255);
+      const a = new Uint8Array(c0 * b1 * b2 * elem).fill(9), b = a.slice();
+      const dS = [b1 * b2 * elem, b2 * elem, elem];
+      const sS = transpose ? [elem, c0 * elem, c0 * c1 * elem] : [c1 * c2 * elem, c2 * elem, elem];
+      const off = (3 * b2 + 7) * elem;
+      copyStrided(a, off, dS, src, 0, sS, [c0, c1, c2], elem, true);
+      copyStridedRef(b, off, dS, src, 0, sS, [c0, c1, c2], elem, true);
+      expectSame(a, b);
+    }
+  });
+
   it('copies rank 0 and empty shapes', () => {
     const a = new Uint8Array(4), src = Uint8Array.of(1, 2, 3, 4);
     copyStrided(a, 0, [], src, 0, [], [], 4, true);
