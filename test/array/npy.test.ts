@@ -28,7 +28,7 @@ describe('npy', () => {
 
   it('copies non-contiguous arrays into C order', () => {
     const a = sample('int16', [3, 4]);
-    const t = new NdArray('int16', a.data, [4, 3], [1, 4]); // transposed view
+    const t = new NdArray('int16', a.data as Int16Array, [4, 3], [1, 4]); // transposed view
     expect(decodeNpy(encodeNpy(t)).toNested()).toEqual(t.toNested());
   });
 
