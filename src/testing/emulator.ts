@@ -263,7 +263,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const server = createServer((req, res) => {
     onRequest(req, res).catch((err: unknown) => {
       // A bug in a handler: answer 500 if we still can, else drop the connection.
-      if (!res.headersSent && !res.destroyed) {
+      if (!res.headersSent && !res.destroyed && !req.socket.destroyed) {
         const message = err instanceof Error ? err.message : String(err);
         const body = JSON.stringify({ error: { code: 500, message, errors: [{ domain: 'global', reason: 'internalError', message }] } });
         res.writeHead(500, { 'Content-Type': 'application/json; charset=UTF-8', 'Content-Length': Buffer.byteLength(body) });

@@ -336,10 +336,9 @@ export class GcsApi implements FrontEnd {
   }
 
   private noBucket(ex: Exchange, bucket: string, plain = false): Promise<void> {
-    const msg = `The specified bucket does not exist.`;
+    const msg = `The specified bucket ${bucket} does not exist.`;
     if (plain) return ex.send(404, { 'Content-Type': 'text/plain; charset=utf-8' }, msg);
     return this.error(ex, 404, msg);
-    void bucket;
   }
 
   // ---- objects ---------------------------------------------------------------------------
