@@ -333,7 +333,13 @@ export class GcsStore implements KvStore {
       if (status === 308) return { done: false, offset: parseRange(headers) };
       if (status === 412) return { done: true, result: { ok: false } };
       if (status === 200 || status === 201) {
-        return { done: true, result: { ok: true, generation: this.uploadedGeneration(key, JSON.parse(text) as ObjectResource) } };
+        let json: ObjectResource | undefined;
+        try {
+          json = JSON.parse(text) as ObjectResource;
+        } catch (e) {
+          throw new KvStoreError(key, 'GCS resumable upload: malformed JSON in the final response', { cause: e });
+        }
+        return { done: true, result: { ok: true, generation: this.uploadedGeneration(key, json) } };
       }
       throw new KvStoreError(key, `GCS resumable upload failed: HTTP ${status}`, { status });
     };

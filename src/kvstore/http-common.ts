@@ -368,10 +368,22 @@ export class HttpClient {
     });
   }
 
-  /** A request answered by status + headers (+ small text body). Statuses in `answers` are returned; others throw. */
+  /** A request whose (text) body is the result, e.g. S3 list XML; `ok` statuses only. */
+  async text(req: HttpRequest, limit = 64 << 20): Promise<string> {
+    return this.request(req, async (res, secret) => {
+      if (res.ok) return readText(res, req.key, limit);
+      const text = redact(await errorBody(res, req.key), secret);
+      throw statusError(req, res.status, res.statusText, text);
+    });
+  }
+
+  /**
+   * A request answered by status + headers (+ text body: up to 1 MiB for answers, 4 KiB of
+   * error detail otherwise). Statuses in `answers` are returned; others throw.
+   */
   async send(req: HttpRequest, answers: ReadonlySet<number> = new Set()): Promise<{ status: number; headers: Headers; text: string }> {
     return this.request(req, async (res, secret) => {
-      const text = redact(await errorBody(res, req.key), secret);
+      const text = redact(await errorBody(res, req.key, res.ok || answers.has(res.status) ? 1 << 20 : ERROR_BODY_LIMIT), secret);
       if (res.ok || answers.has(res.status)) return { status: res.status, headers: res.headers, text };
       throw statusError(req, res.status, res.statusText, text);
     });
@@ -398,9 +410,9 @@ export function statusError(req: { method: string; url: string; key: string }, s
   );
 }
 
-async function errorBody(res: Response, key: string): Promise<string> {
+async function errorBody(res: Response, key: string, limit = ERROR_BODY_LIMIT): Promise<string> {
   try {
-    const { bytes } = await readBodyBounded(res, ERROR_BODY_LIMIT, key);
+    const { bytes } = await readBodyBounded(res, limit, key);
     return new TextDecoder().decode(bytes);
   } catch (e) {
     if (isAbortLike(e)) throw e;

@@ -26,7 +26,7 @@ import {
   planRange,
   sliceRaw,
 } from './http-common.js';
-import { type KvStore, type ReadOptions, type ReadResult, resolveByteRange, type WriteResult } from './kvstore.js';
+import { type KvStore, type ListOptions, type ReadOptions, type ReadResult, resolveByteRange, type WriteOptions, type WriteResult } from './kvstore.js';
 import type { RetryPolicy } from './retry.js';
 
 export interface HttpStoreOptions {
@@ -237,20 +237,20 @@ export class HttpStore implements KvStore {
     return { state: 'value', value, generation, ...(size !== undefined ? { size } : {}) };
   }
 
-  write(): Promise<WriteResult> {
+  write(_key: string, _value: Uint8Array, _options?: WriteOptions): Promise<WriteResult> {
     return Promise.reject(new ReadOnlyError(`the http kvstore ${this.baseUrl} is read-only`));
   }
 
-  delete(): Promise<boolean> {
+  delete(_key: string, _options?: WriteOptions): Promise<boolean> {
     return Promise.reject(new ReadOnlyError(`the http kvstore ${this.baseUrl} is read-only`));
   }
 
-  deleteRange(): Promise<void> {
+  deleteRange(_prefix: string, _options?: ListOptions): Promise<void> {
     return Promise.reject(new ReadOnlyError(`the http kvstore ${this.baseUrl} is read-only`));
   }
 
   // eslint-disable-next-line require-yield
-  async *list(): AsyncIterable<string> {
+  async *list(_prefix: string, _options?: ListOptions): AsyncIterable<string> {
     throw new UnsupportedError(`the http kvstore ${this.baseUrl} cannot list keys`);
   }
 }

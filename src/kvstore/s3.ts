@@ -69,6 +69,8 @@ export interface S3StoreOptions {
   retries?: Partial<RetryPolicy>;
   fetch?: FetchLike;
   requestTimeoutMs?: number;
+  /** ListObjectsV2 `max-keys` (1..1000); default: the server's (1000). */
+  listPageSize?: number;
 }
 
 const TOKEN_HEADER = 'x-amz-meta-vs-write';
@@ -123,6 +125,7 @@ export class S3Store implements KvStore {
   private readonly listBase: string;
   private readonly client: HttpClient;
   private readonly treat403AsMissing: boolean;
+  private readonly listPageSize: number | undefined;
 
   constructor(options: S3StoreOptions) {
     if (!options.bucket || !/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/.test(options.bucket)) {
@@ -151,6 +154,7 @@ export class S3Store implements KvStore {
       this.listBase = this.bucketBase;
     }
     this.treat403AsMissing = options.treat403AsMissing ?? false;
+    this.listPageSize = options.listPageSize;
 
     let creds = options.credentials;
     if (creds === undefined) {
@@ -339,9 +343,10 @@ export class S3Store implements KvStore {
       throwIfAborted(options.signal);
       const q = new URLSearchParams({ 'list-type': '2', prefix: listPrefix });
       if (token) q.set('continuation-token', token);
+      if (this.listPageSize !== undefined) q.set('max-keys', String(this.listPageSize));
       const url = `${this.listBase}?${q}`;
-      const r = await this.client.send({ method: 'GET', key: prefix, url, signal: options.signal });
-      const page = parseListObjectsV2(r.text);
+      const xml = await this.client.text({ method: 'GET', key: prefix, url, signal: options.signal });
+      const page = parseListObjectsV2(xml);
       for (const k of page.keys) yield k.slice(strip);
       if (!page.truncated || !page.nextToken) break;
       token = page.nextToken;
