@@ -1,4 +1,4 @@
-import { type DataType, type Scalar, bytesOf, dtypeSize } from '../array/dtype.js';
+import { type DataType, type Scalar, allocTypedArray, bytesOf, dtypeSize, toElement } from '../array/dtype.js';
 import { NdArray, cOrderStrides } from '../array/ndarray.js';
 import type { ChunkCache } from '../cache/chunk-cache.js';
 import { isAllFill } from '../codecs/sharding.js';
@@ -224,8 +224,11 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
     }
     src = source;
   } else {
-    // A scalar broadcast over the view: one element, zero strides.
-    src = new NdArray(grid.dtype, NdArray.zeros(grid.dtype, [1], source).data, viewShape, viewShape.map(() => 0));
+    // A scalar broadcast over the view: one element, zero strides. Set the element directly:
+    // NdArray.zeros(dtype, shape, fill) skips a fill equal to 0, which loses -0.0.
+    const one = allocTypedArray(grid.dtype, 1);
+    (one as unknown as (number | bigint)[])[0] = toElement(grid.dtype, source);
+    src = new NdArray(grid.dtype, one, viewShape, viewShape.map(() => 0));
   }
   const dlo = t.inputDomain.inclusiveMin;
   const chunkCStrides = cOrderStrides(grid.chunkShape);
