@@ -7,9 +7,10 @@ import { checkImageDtype, imageLayout, toInterleaved } from './png.js';
 /**
  * `jpeg{quality}` array->bytes codec (neuroglancer precomputed `jpeg` encoding): uint8 chunks
  * with 1 or 3 channels, laid out as an image `x` wide and `y*z` high (see `imageLayout`).
- * Decoding and colour encoding use npm `jpeg-js` (pure JS, Node and browsers). 1-channel
- * chunks are written as true 1-component (grayscale) baseline JPEGs, which TensorStore and
- * Neuroglancer require, by this module's own baseline encoder (below).
+ * Decoding uses npm `jpeg-js` (pure JS, Node and browsers). Encoding uses this module's own
+ * baseline encoder: 1-channel chunks become true 1-component (grayscale) JPEGs, which TensorStore
+ * and Neuroglancer require (jpeg-js only writes 3 components, and rebuilds its tables on every
+ * call); 3-channel chunks become YCbCr 4:4:4.
  */
 
 /** The number of colour components a JPEG declares in its frame header (SOFn). */
@@ -43,17 +44,8 @@ export class JpegCodec implements ArrayBytesCodec {
     const layout = imageLayout(spec.shape, 'jpeg');
     const pixels = toInterleaved(a, layout);
     const { width, height, channels } = layout;
-    if (channels === 1) return encodeGrayJpeg(pixels, width, height, this.quality);
-    const rgba = new Uint8Array(width * height * 4);
-    for (let p = 0; p < width * height; p++) {
-      rgba[4 * p] = pixels[3 * p]!;
-      rgba[4 * p + 1] = pixels[3 * p + 1]!;
-      rgba[4 * p + 2] = pixels[3 * p + 2]!;
-      rgba[4 * p + 3] = 255;
-    }
     try {
-      const out = jpegjs.encode({ width, height, data: rgba }, this.quality).data;
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      return encodeBaselineJpeg(pixels, width, height, channels as 1 | 3, this.quality);
     } catch (e) {
       throw new CodecError('jpeg', `encode failed for "${ctx?.key ?? '<chunk>'}": ${(e as Error).message}`, { cause: e });
     }
@@ -170,8 +162,12 @@ class BitWriter {
   }
 }
 
-/** Encodes an 8-bit grayscale image (row-major) as a baseline 1-component JFIF-less JPEG. */
-export function encodeGrayJpeg(pixels: Uint8Array, width: number, height: number, quality: number): Uint8Array {
+/**
+ * Encodes an 8-bit image (row-major, channels interleaved) as a baseline JPEG: 1 channel as one
+ * grayscale component, 3 channels (RGB) as YCbCr without subsampling. All components share the
+ * standard luminance quantisation and Huffman tables (valid: the tables are declared in the file).
+ */
+export function encodeBaselineJpeg(pixels: Uint8Array, width: number, height: number, channels: 1 | 3, quality: number): Uint8Array {
   tables ??= {
     dc: huffmanCodes(DC_COUNTS, DC_VALUES),
     ac: huffmanCodes(AC_COUNTS, AC_VALUES),
@@ -185,61 +181,81 @@ export function encodeGrayJpeg(pixels: Uint8Array, width: number, height: number
   const block = new Float64Array(64);
   const rows = new Float64Array(64);
   const coef = new Int32Array(64);
-  let prevDc = 0;
+  const prevDc = [0, 0, 0];
   const category = (v: number): number => (v === 0 ? 0 : 32 - Math.clz32(Math.abs(v)));
   const emitValue = (v: number, size: number): void => {
     if (size) bits.write(v < 0 ? v + (1 << size) - 1 : v, size);
   };
+  // Component planes (level-shifted): Y for gray; Y, Cb, Cr (JFIF conversion) for RGB.
+  const n = width * height;
+  const planes: Float64Array[] = [];
+  if (channels === 1) planes.push(Float64Array.from(pixels.subarray(0, n), (v) => v - 128));
+  else {
+    const Y = new Float64Array(n), Cb = new Float64Array(n), Cr = new Float64Array(n);
+    for (let p = 0; p < n; p++) {
+      const r = pixels[3 * p]!, g = pixels[3 * p + 1]!, b = pixels[3 * p + 2]!;
+      Y[p] = 0.299 * r + 0.587 * g + 0.114 * b - 128;
+      Cb[p] = -0.168736 * r - 0.331264 * g + 0.5 * b;
+      Cr[p] = 0.5 * r - 0.418688 * g - 0.081312 * b;
+    }
+    planes.push(Y, Cb, Cr);
+  }
   for (let by = 0; by < height; by += 8) {
     for (let bx = 0; bx < width; bx += 8) {
-      for (let y = 0; y < 8; y++) {
-        const yy = Math.min(by + y, height - 1); // replicate the edge into partial blocks
-        for (let x = 0; x < 8; x++) block[y * 8 + x] = pixels[yy * width + Math.min(bx + x, width - 1)]! - 128;
+      for (let comp = 0; comp < planes.length; comp++) {
+        const plane = planes[comp]!;
+        for (let y = 0; y < 8; y++) {
+          const yy = Math.min(by + y, height - 1); // replicate the edge into partial blocks
+          for (let x = 0; x < 8; x++) block[y * 8 + x] = plane[yy * width + Math.min(bx + x, width - 1)]!;
+        }
+        encodeBlock(comp);
       }
-      // Separable 8x8 forward DCT-II (T.81 A.3.3), then quantisation.
-      for (let y = 0; y < 8; y++) {
-        for (let u = 0; u < 8; u++) {
-          let r = 0;
-          for (let x = 0; x < 8; x++) r += block[y * 8 + x]! * cos[x * 8 + u]!;
-          rows[y * 8 + u] = r;
-        }
+    }
+  }
+  function encodeBlock(comp: number): void {
+    // Separable 8x8 forward DCT-II (T.81 A.3.3), then quantisation.
+    for (let y = 0; y < 8; y++) {
+      for (let u = 0; u < 8; u++) {
+        let r = 0;
+        for (let x = 0; x < 8; x++) r += block[y * 8 + x]! * cos[x * 8 + u]!;
+        rows[y * 8 + u] = r;
       }
-      for (let v = 0; v < 8; v++) {
-        for (let u = 0; u < 8; u++) {
-          let s = 0;
-          for (let y = 0; y < 8; y++) s += rows[y * 8 + u]! * cos[y * 8 + v]!;
-          const cu = u === 0 ? Math.SQRT1_2 : 1, cv = v === 0 ? Math.SQRT1_2 : 1;
-          coef[v * 8 + u] = Math.round((0.25 * cu * cv * s) / qt[v * 8 + u]!);
-        }
+    }
+    for (let v = 0; v < 8; v++) {
+      for (let u = 0; u < 8; u++) {
+        let s = 0;
+        for (let y = 0; y < 8; y++) s += rows[y * 8 + u]! * cos[y * 8 + v]!;
+        const cu = u === 0 ? Math.SQRT1_2 : 1, cv = v === 0 ? Math.SQRT1_2 : 1;
+        coef[v * 8 + u] = Math.round((0.25 * cu * cv * s) / qt[v * 8 + u]!);
       }
-      const diff = coef[0]! - prevDc;
-      prevDc = coef[0]!;
-      const dcCat = category(diff);
-      const [dcCode, dcLen] = dc.get(dcCat)!;
-      bits.write(dcCode, dcLen);
-      emitValue(diff, dcCat);
-      let run = 0;
-      for (let k = 1; k < 64; k++) {
-        const v = coef[ZIGZAG[k]!]!;
-        if (v === 0) {
-          run++;
-          continue;
-        }
-        while (run > 15) {
-          const [c, l] = ac.get(0xf0)!;
-          bits.write(c, l);
-          run -= 16;
-        }
-        const cat = category(v);
-        const [c, l] = ac.get((run << 4) | cat)!;
+    }
+    const diff = coef[0]! - prevDc[comp]!;
+    prevDc[comp] = coef[0]!;
+    const dcCat = category(diff);
+    const [dcCode, dcLen] = dc.get(dcCat)!;
+    bits.write(dcCode, dcLen);
+    emitValue(diff, dcCat);
+    let run = 0;
+    for (let k = 1; k < 64; k++) {
+      const v = coef[ZIGZAG[k]!]!;
+      if (v === 0) {
+        run++;
+        continue;
+      }
+      while (run > 15) {
+        const [c, l] = ac.get(0xf0)!;
         bits.write(c, l);
-        emitValue(v, cat);
-        run = 0;
+        run -= 16;
       }
-      if (run > 0) {
-        const [c, l] = ac.get(0x00)!;
-        bits.write(c, l);
-      }
+      const cat = category(v);
+      const [c, l] = ac.get((run << 4) | cat)!;
+      bits.write(c, l);
+      emitValue(v, cat);
+      run = 0;
+    }
+    if (run > 0) {
+      const [c, l] = ac.get(0x00)!;
+      bits.write(c, l);
     }
   }
   const scan = bits.finish();
@@ -248,10 +264,11 @@ export function encodeGrayJpeg(pixels: Uint8Array, width: number, height: number
     out.push(0xff, marker, (body.length + 2) >> 8, (body.length + 2) & 255, ...body);
   };
   segment(0xdb, [0, ...ZIGZAG.map((i) => qt[i]!)]);
-  segment(0xc0, [8, height >> 8, height & 255, width >> 8, width & 255, 1, 1, 0x11, 0]);
+  const comps = planes.map((_, i) => [i + 1, 0x11, 0]).flat();
+  segment(0xc0, [8, height >> 8, height & 255, width >> 8, width & 255, planes.length, ...comps]);
   segment(0xc4, [0x00, ...DC_COUNTS, ...DC_VALUES]);
   segment(0xc4, [0x10, ...AC_COUNTS, ...AC_VALUES]);
-  segment(0xda, [1, 1, 0x00, 0, 63, 0]);
+  segment(0xda, [planes.length, ...planes.map((_, i) => [i + 1, 0x00]).flat(), 0, 63, 0]);
   const result = new Uint8Array(out.length + scan.length + 2);
   result.set(out, 0);
   result.set(scan, out.length);

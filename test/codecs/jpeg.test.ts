@@ -59,6 +59,30 @@ describe('jpeg codec', () => {
     expect(maxErr).toBeLessThanOrEqual(24); // lossy, but close at quality 95
   });
 
+  it.skipIf(!hasPil)('writes 3-component YCbCr JPEGs that libjpeg (PIL) and jpeg-js decode alike', async () => {
+    const shape = [40, 12, 2, 3];
+    const spec = { dtype: 'uint8' as const, shape, fillValue: 0 };
+    const codec = (await factory({ quality: 90 }, spec)) as JpegCodec;
+    const a = NdArray.zeros('uint8', shape);
+    for (let x = 0; x < 40; x++) for (let y = 0; y < 12; y++) for (let z = 0; z < 2; z++) {
+      a.set([x, y, z, 0], (x * 6) & 255);
+      a.set([x, y, z, 1], (y * 20 + z * 30) & 255);
+      a.set([x, y, z, 2], 100);
+    }
+    const bytes = codec.encode(a, spec);
+    expect(jpegComponents(bytes, 'k').components).toBe(3);
+    const ref = pil(bytes, 'RGB');
+    const ours = codec.decode(bytes, spec);
+    let maxRef = 0, maxErr = 0;
+    for (let z = 0; z < 2; z++) for (let y = 0; y < 12; y++) for (let x = 0; x < 40; x++) for (let c = 0; c < 3; c++) {
+      const v = Number(ours.get([x, y, z, c]));
+      maxRef = Math.max(maxRef, Math.abs(v - ref[((z * 12 + y) * 40 + x) * 3 + c]!));
+      maxErr = Math.max(maxErr, Math.abs(v - Number(a.get([x, y, z, c]))));
+    }
+    expect(maxRef).toBeLessThanOrEqual(3);
+    expect(maxErr).toBeLessThanOrEqual(40);
+  });
+
   it('round trips 3-channel chunks approximately; flat images exactly', async () => {
     const shape = [16, 8, 2, 3];
     const spec = { dtype: 'uint8' as const, shape, fillValue: 0 };

@@ -1,0 +1,284 @@
+import { bytesOf, type DataType, dtypeSize } from '../array/dtype.js';
+import { cOrderStrides, fOrderStrides, NdArray } from '../array/ndarray.js';
+import type { ArrayBytesCodec, ChunkSpec, CodecJSON } from '../codecs/codec.js';
+import { createCodec } from '../codecs/codec.js';
+import { registerBuiltinCodecs } from '../codecs/registry.js';
+import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError, SpecError } from '../errors.js';
+import { copyStrided } from '../io/copy.js';
+import type { KvStore } from '../kvstore/kvstore.js';
+import { chunkIdKey, Uint64ShardedStore } from '../kvstore/uint64-sharded.js';
+import { loadCore } from '../wasm/core.js';
+import { compressedMortonCode } from '../wasm/kernels.js';
+import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
+import {
+  checkInfoCompatible,
+  createMultiscale,
+  createScale,
+  INFO_KEY,
+  parseInfo,
+  parseMultiscaleMetadataSpec,
+  parseScaleMetadataSpec,
+  type PrecomputedInfo,
+  type PrecomputedScale,
+  scaleGridShape,
+  scaleMismatch,
+  selectScale,
+} from './precomputed-info.js';
+import { chunksInBoxShard, shardShapeInChunks } from './sharding-params.js';
+
+/**
+ * Neuroglancer precomputed driver (TensorStore's `neuroglancer_precomputed`): one scale of a
+ * multiscale volume, exposed as rank 4 `[x, y, z, channel]` with origin `[...voxel_offset, 0]`.
+ *
+ * Keys: unsharded chunks are `<scale key>/<x0>-<x1>_<y0>-<y1>_<z0>-<z1>` (voxel coordinates
+ * including voxel_offset, clipped to the volume). Sharded scales go through a
+ * {@link Uint64ShardedStore} rooted at `<scale key>/`, whose keys are the chunk's compressed
+ * Morton code as 16 hex digits.
+ *
+ * Edge chunks are stored cropped: `decodeChunk` pads them to the full chunk (fill 0) and
+ * `encodeChunk` crops. Encodings: raw (`bytes` little-endian, F order), compressed_segmentation,
+ * jpeg, png — all codecs of the one registry.
+ */
+
+const MAX_INFO_ATTEMPTS = 16;
+
+export class PrecomputedDriver implements ChunkDriver {
+  readonly driverName = 'neuroglancer_precomputed';
+  readonly grid: ChunkGrid;
+  readonly codecs: readonly CodecJSON[];
+  readonly scale: PrecomputedScale;
+  /** Chunk grid extent [gx, gy, gz]. */
+  readonly gridShape: [number, number, number];
+
+  constructor(
+    /** The store at the volume root (where `info` lives). */
+    readonly baseStore: KvStore,
+    readonly store: KvStore,
+    readonly info: PrecomputedInfo,
+    readonly scaleIndex: number,
+    private readonly codec: ArrayBytesCodec,
+    readonly storeFillChunks: boolean,
+  ) {
+    const scale = info.scales[scaleIndex]!;
+    this.scale = scale;
+    const nc = info.num_channels;
+    const chunk = scale.chunk_sizes[0]!;
+    this.gridShape = scaleGridShape(scale);
+    const box = scale.sharding ? shardShapeInChunks(this.gridShape, scale.sharding) : undefined;
+    this.grid = {
+      dtype: info.data_type,
+      shape: [...scale.size, nc],
+      origin: [...scale.voxel_offset, 0],
+      chunkShape: [...chunk, nc],
+      writeChunkShape: box ? [...box.map((b, i) => b * chunk[i]!), nc] : [...chunk, nc],
+      fillValue: 0,
+      dimensionNames: ['x', 'y', 'z', 'channel'],
+    };
+    this.codecs = [codec.toJSON()];
+  }
+
+  /** The voxel box [start, end) of a chunk, clipped to the volume, in voxel_offset coordinates. */
+  chunkBox(chunk: readonly number[]): { start: number[]; end: number[] } {
+    const { voxel_offset, size } = this.scale;
+    const c = this.scale.chunk_sizes[0]!;
+    const start = [0, 1, 2].map((d) => voxel_offset[d]! + chunk[d]! * c[d]!);
+    const end = [0, 1, 2].map((d) => Math.min(start[d]! + c[d]!, voxel_offset[d]! + size[d]!));
+    return { start, end };
+  }
+
+  keyOf(chunk: readonly number[]): string {
+    if (this.scale.sharding) return chunkIdKey(compressedMortonCode(chunk.slice(0, 3), this.gridShape));
+    const { start, end } = this.chunkBox(chunk);
+    return `${this.scale.key}/${start[0]}-${end[0]}_${start[1]}-${end[1]}_${start[2]}-${end[2]}`;
+  }
+
+  /** The stored (cropped) extent [x, y, z, channel] of a chunk. */
+  private extent(chunk: readonly number[]): number[] {
+    const { start, end } = this.chunkBox(chunk);
+    return [end[0]! - start[0]!, end[1]! - start[1]!, end[2]! - start[2]!, this.info.num_channels];
+  }
+
+  private spec4(shape: number[]): ChunkSpec {
+    return { dtype: this.info.data_type, shape, fillValue: 0 };
+  }
+
+  async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
+    const key = this.keyOf(chunk);
+    const ext = this.extent(chunk);
+    const full = this.grid.chunkShape;
+    const a = await this.codec.decode(bytes, this.spec4(ext), { key, signal });
+    if (ext.every((e, i) => e === full[i])) return a;
+    // Cropped edge chunk: pad to the full chunk with the fill value 0.
+    const size = dtypeSize(a.dtype);
+    const out = NdArray.zeros(a.dtype, full);
+    copyStrided(
+      bytesOf(out.data), 0, cOrderStrides(full).map((s) => s * size),
+      bytesOf(a.data), a.offset * size, a.strides.map((s) => s * size),
+      ext, size,
+    );
+    return out;
+  }
+
+  async encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
+    const ext = this.extent(chunk);
+    // The in-bounds corner of the full chunk, as a view (no copy).
+    const view = new NdArray(array.dtype, array.data, ext, array.strides, array.offset);
+    return this.codec.encode(view, this.spec4(ext), { key: this.keyOf(chunk), signal });
+  }
+
+  spec(): Record<string, unknown> {
+    const { key, size, voxel_offset, resolution, chunk_sizes, encoding, sharding } = this.scale;
+    const scale_metadata: Record<string, unknown> = { key, size, voxel_offset, resolution, chunk_size: chunk_sizes[0], encoding };
+    if (this.scale.compressed_segmentation_block_size) scale_metadata.compressed_segmentation_block_size = this.scale.compressed_segmentation_block_size;
+    if (this.scale.jpeg_quality !== undefined) scale_metadata.jpeg_quality = this.scale.jpeg_quality;
+    if (this.scale.png_level !== undefined) scale_metadata.png_level = this.scale.png_level;
+    scale_metadata.sharding = sharding ?? null;
+    return {
+      driver: 'neuroglancer_precomputed',
+      kvstore: this.baseStore.spec(),
+      scale_index: this.scaleIndex,
+      multiscale_metadata: { type: this.info.type, data_type: this.info.data_type, num_channels: this.info.num_channels },
+      scale_metadata,
+    };
+  }
+}
+
+/** Raw encoding: `bytes` little-endian over the F-order chunk (C order of the reversed dims). */
+class RawFOrderCodec implements ArrayBytesCodec {
+  readonly kind = 'array-bytes';
+  readonly name = 'bytes';
+  constructor(private readonly bytes: ArrayBytesCodec) {}
+
+  encode(a: NdArray, spec: ChunkSpec): Uint8Array | Promise<Uint8Array> {
+    const rev = new NdArray(a.dtype, a.data, [...a.shape].reverse(), [...a.strides].reverse(), a.offset);
+    return this.bytes.encode(rev, { ...spec, shape: [...spec.shape].reverse() });
+  }
+
+  async decode(b: Uint8Array, spec: ChunkSpec, ctx?: { key?: string; signal?: AbortSignal }): Promise<NdArray> {
+    const rev = await this.bytes.decode(b, { ...spec, shape: [...spec.shape].reverse() }, ctx);
+    return new NdArray(spec.dtype, rev.data, spec.shape, fOrderStrides(spec.shape), 0);
+  }
+
+  toJSON(): CodecJSON {
+    return this.bytes.toJSON();
+  }
+}
+
+/** Canonical codec JSON of a scale's encoding. */
+export function scaleCodecJSON(scale: PrecomputedScale): CodecJSON {
+  switch (scale.encoding) {
+    case 'raw':
+      return { name: 'bytes', configuration: { endian: 'little' } };
+    case 'compressed_segmentation':
+      return { name: 'compressed_segmentation', configuration: { block_size: scale.compressed_segmentation_block_size ?? [8, 8, 8] } };
+    case 'jpeg':
+      return { name: 'jpeg', configuration: { quality: scale.jpeg_quality ?? 75 } };
+    case 'png':
+      return { name: 'png', configuration: scale.png_level === undefined ? {} : { level: scale.png_level } };
+  }
+}
+
+async function makeCodec(info: PrecomputedInfo, scale: PrecomputedScale): Promise<ArrayBytesCodec> {
+  registerBuiltinCodecs();
+  const json = scaleCodecJSON(scale);
+  const spec: ChunkSpec = { dtype: info.data_type as DataType, shape: [...scale.chunk_sizes[0]!, info.num_channels], fillValue: 0 };
+  const codec = await createCodec(json, scale.encoding === 'raw' ? { ...spec, shape: [...spec.shape].reverse() } : spec);
+  if (codec.kind !== 'array-bytes') throw new MetadataError(INFO_KEY, `encoding ${scale.encoding} is not an array->bytes codec`);
+  return scale.encoding === 'raw' ? new RawFOrderCodec(codec) : codec;
+}
+
+function decodeJSON(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new MetadataError(INFO_KEY, `invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedDriver> {
+  const { store, mode, schema, signal, spec } = request;
+  const sm = parseScaleMetadataSpec(spec.scale_metadata);
+  const mm = parseMultiscaleMetadataSpec(spec.multiscale_metadata);
+  const scaleIndex = spec.scale_index;
+  if (scaleIndex !== undefined && !(Number.isInteger(scaleIndex) && (scaleIndex as number) >= 0)) {
+    throw new SpecError('scale_index', 'must be a non-negative integer');
+  }
+  await loadCore(); // Morton codes and murmurhash run in the wasm core
+  const url = store.url.endsWith('/') ? `${store.url}${INFO_KEY}` : `${store.url}/${INFO_KEY}`;
+  let deleted = false;
+  for (let attempt = 0; attempt < MAX_INFO_ATTEMPTS; attempt++) {
+    const r = await store.read(INFO_KEY, { signal });
+    let info: PrecomputedInfo | undefined;
+    if (r.state === 'value') info = parseInfo(decodeJSON(r.value));
+    let index = info ? selectScale(info, scaleIndex as number | undefined, sm) : undefined;
+    if (info && index !== undefined && mode.deleteExisting && !deleted) {
+      // delete_existing: drop the scale's chunks and recreate the scale in place.
+      await store.deleteRange(`${info.scales[index]!.key}/`, { signal });
+      deleted = true;
+      const scales = info.scales.filter((_, i) => i !== index);
+      info = { ...info, scales };
+      index = undefined;
+    }
+    if (info && index !== undefined) {
+      if (!mode.open) throw new AlreadyExistsError(url, `scale ${index} ("${info.scales[index]!.key}") already exists`);
+      const scale = info.scales[index]!;
+      const why = scaleMismatch(scale, sm);
+      if (why) throw new MetadataError(INFO_KEY, `scale ${index} ("${scale.key}"): ${why}`);
+      checkInfoCompatible(info, scale, mm, schema);
+      return build(request, info, index);
+    }
+    if (!mode.create) {
+      throw new NotFoundError(url, info ? `no scale matches ${JSON.stringify({ scale_index: scaleIndex, ...sm })}` : 'precomputed info not found');
+    }
+    if (info && scaleIndex !== undefined && scaleIndex !== info.scales.length) {
+      throw new SpecError('scale_index', `scale ${scaleIndex} does not exist; a new scale gets index ${info.scales.length}`);
+    }
+    // Create the volume, or add a scale to an existing info (conditional on its generation).
+    let multi: Omit<PrecomputedInfo, 'scales'>;
+    if (info) {
+      const { scales: _scales, ...rest } = info; // keep every other member (mesh, skeletons, ...)
+      multi = rest;
+      checkMultiscale(info, mm, schema.dtype);
+    } else multi = createMultiscale(mm, sm, schema);
+    const scale = createScale(multi, sm, schema);
+    if (info?.scales.some((s) => s.key === scale.key)) throw new AlreadyExistsError(url, `a scale with key "${scale.key}" already exists`);
+    const next: PrecomputedInfo = { ...multi, scales: [...(info?.scales ?? []), scale] };
+    if (mode.assumeMetadata) return build(request, next, next.scales.length - 1);
+    const w = await store.write(INFO_KEY, new TextEncoder().encode(JSON.stringify(next, null, 2)), { ifEqual: r.generation, signal });
+    if (w.ok) return build(request, next, next.scales.length - 1);
+    // Someone else changed info meanwhile: re-read and decide again.
+  }
+  throw new ConditionFailedError(url, 'info kept changing while adding a scale');
+}
+
+function checkMultiscale(info: PrecomputedInfo, mm: { type?: string; data_type?: DataType; num_channels?: number }, dtype?: DataType): void {
+  const want = { type: mm.type, data_type: mm.data_type ?? dtype, num_channels: mm.num_channels };
+  for (const [k, v] of Object.entries(want)) {
+    if (v !== undefined && v !== info[k]) throw new MetadataError(INFO_KEY, `${k} is ${JSON.stringify(info[k])}, the spec requires ${JSON.stringify(v)}`);
+  }
+}
+
+async function build(request: DriverOpenRequest, info: PrecomputedInfo, index: number): Promise<PrecomputedDriver> {
+  const scale = info.scales[index]!;
+  const codec = await makeCodec(info, scale);
+  let store = request.store;
+  if (scale.sharding) {
+    const sharding = scale.sharding;
+    const grid = scaleGridShape(scale);
+    store = new Uint64ShardedStore(request.store, sharding, {
+      prefix: `${scale.key}/`,
+      chunksInShard: (cell) => {
+        const name = cell.slice(scale.key.length + 1, -'.shard'.length);
+        return chunksInBoxShard(grid, sharding, BigInt(`0x${name}`));
+      },
+    });
+  }
+  return new PrecomputedDriver(request.store, store, info, index, codec, request.storeFillChunks);
+}
+
+export const driver: DriverModule = {
+  name: 'neuroglancer_precomputed',
+  specKeys: ['scale_index', 'scale_metadata', 'multiscale_metadata'],
+  open: openPrecomputed,
+};
+
