@@ -1,0 +1,73 @@
+/** Timing helpers: repeated measurements reported as the median, with every sample kept. */
+
+export interface Timing {
+  /** Wall-clock milliseconds of each timed run (warm-ups excluded). */
+  samplesMs: number[];
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function summarize(samplesMs: number[]): Timing {
+  return { samplesMs, medianMs: median(samplesMs), minMs: Math.min(...samplesMs), maxMs: Math.max(...samplesMs) };
+}
+
+/** Runs `fn` once and returns [milliseconds, result]. */
+export async function timeOnce<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) gc(); // with --expose-gc, start each run from a collected heap
+  const t0 = performance.now();
+  const r = await fn();
+  return [performance.now() - t0, r];
+}
+
+export interface Contender<T> {
+  name: string;
+  run: () => Promise<T>;
+}
+
+/**
+ * Measures several contenders on the same task: `warmup` untimed runs of each, then `runs`
+ * rounds in which every contender runs once (interleaved, so background load on a shared
+ * machine hits them alike). `check(name, result)` sees the result of each contender's warm-up
+ * (or first timed run with no warm-up) so the caller can verify correctness.
+ */
+export async function measureInterleaved<T>(
+  contenders: readonly Contender<T>[],
+  opts: { runs: number; warmup: number; check?: (name: string, result: T) => void | Promise<void> },
+): Promise<Map<string, Timing>> {
+  const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const checked = new Set<string>();
+  for (let w = 0; w < opts.warmup; w++) {
+    for (const c of contenders) {
+      const r = await c.run();
+      if (!checked.has(c.name)) {
+        checked.add(c.name);
+        await opts.check?.(c.name, r);
+      }
+    }
+  }
+  for (let i = 0; i < opts.runs; i++) {
+    for (const c of contenders) {
+      const [ms, r] = await timeOnce(c.run);
+      samples.get(c.name)!.push(ms);
+      if (!checked.has(c.name)) {
+        checked.add(c.name);
+        await opts.check?.(c.name, r);
+      }
+    }
+  }
+  return new Map([...samples].map(([k, v]) => [k, summarize(v)]));
+}
+
+/** Decimal megabytes per second. */
+export function mbPerSec(bytes: number, ms: number): number {
+  return bytes / 1e6 / (ms / 1e3);
+}

@@ -1,0 +1,17 @@
+import type { Workload } from '../types.js';
+import { zarr3File } from './zarr3-file.js';
+
+/**
+ * The registry of bench workloads, in run order. A new workload (N5 / precomputed segmentation,
+ * the GCS/S3 emulator with latency, ...) is a module exporting a `Workload`, added here.
+ */
+export const WORKLOADS: readonly Workload[] = [zarr3File];
+
+export function findWorkloads(names: readonly string[] | undefined): Workload[] {
+  if (!names || names.length === 0) return [...WORKLOADS];
+  return names.map((n) => {
+    const w = WORKLOADS.find((x) => x.name === n);
+    if (!w) throw new Error(`unknown workload "${n}" (known: ${WORKLOADS.map((x) => x.name).join(', ')})`);
+    return w;
+  });
+}

@@ -1,0 +1,286 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { NdArray } from '../../array/ndarray.js';
+import { open } from '../../open.js';
+import type { Volume } from '../../volume.js';
+import { allDataFiles, executeReads, planReads, type Box, type FileRead, type Zarr3Layout } from '../io-ceiling.js';
+import { cpuProfile, summarizeProfile } from '../profile.js';
+import { mbPerSec, measureInterleaved, type Contender } from '../timing.js';
+import type { BenchOptions, Measured, ProfileSummary, ResultRow, Workload, WorkloadResult } from '../types.js';
+import { generateVolume } from '../volume-gen.js';
+import { writeFile } from 'node:fs/promises';
+
+/** Thrown when two readers disagree: the bench must never report numbers for wrong results. */
+export class BenchVerificationError extends Error {
+  override name = 'BenchVerificationError';
+}
+
+const CHUNK = 64;
+const SHARD = 256;
+
+interface LayoutDef {
+  name: string;
+  compressed: boolean;
+  sharded: boolean;
+}
+
+const LAYOUTS: LayoutDef[] = [
+  { name: 'raw', compressed: false, sharded: false },
+  { name: 'zstd', compressed: true, sharded: false },
+  { name: 'raw, 256^3 shards', compressed: false, sharded: true },
+  { name: 'zstd, 256^3 shards', compressed: true, sharded: true },
+];
+
+function codecsFor(l: LayoutDef): unknown[] {
+  const bytes = { name: 'bytes', configuration: { endian: 'little' } };
+  const zstd = { name: 'zstd', configuration: { level: 3, checksum: false } };
+  const inner = l.compressed ? [bytes, zstd] : [bytes];
+  if (!l.sharded) return inner;
+  return [{
+    name: 'sharding_indexed',
+    configuration: {
+      chunk_shape: [CHUNK, CHUNK, CHUNK],
+      codecs: inner,
+      index_codecs: [bytes, { name: 'crc32c' }],
+      index_location: 'end',
+    },
+  }];
+}
+
+function specFor(dir: string, n: number, l: LayoutDef, create: boolean): Record<string, unknown> {
+  const base: Record<string, unknown> = { driver: 'zarr3', kvstore: { driver: 'file', path: `${dir}/` } };
+  if (!create) return base;
+  return {
+    ...base,
+    create: true,
+    delete_existing: true,
+    dtype: 'uint8',
+    metadata: {
+      shape: [n, n, n],
+      chunk_grid: { name: 'regular', configuration: { chunk_shape: l.sharded ? [SHARD, SHARD, SHARD] : [CHUNK, CHUNK, CHUNK] } },
+      codecs: codecsFor(l),
+    },
+  };
+}
+
+interface Op {
+  name: string;
+  box: Box;
+  volstore: (v: Volume) => Volume;
+  zarrita: (n: number) => (number | null)[];
+  expected: (src: Uint8Array) => Uint8Array;
+}
+
+function opsFor(n: number): Op[] {
+  const k = n > 100 ? 100 : n >> 1; // the issue's slice index, or the middle for tiny volumes
+  return [
+    {
+      name: 'full read',
+      box: [[0, n], [0, n], [0, n]],
+      volstore: (v) => v,
+      zarrita: () => [null, null, null],
+      expected: (src) => src,
+    },
+    {
+      name: `XY slice (z=${k})`,
+      box: [[k, k + 1], [0, n], [0, n]],
+      volstore: (v) => v.slice([k, [0, n], [0, n]]),
+      zarrita: () => [k, null, null],
+      expected: (src) => src.subarray(k * n * n, (k + 1) * n * n),
+    },
+    {
+      name: `XZ slice (y=${k})`,
+      box: [[0, n], [k, k + 1], [0, n]],
+      volstore: (v) => v.slice([[0, n], k, [0, n]]),
+      zarrita: () => [null, k, null],
+      expected: (src) => {
+        const out = new Uint8Array(n * n);
+        for (let z = 0; z < n; z++) out.set(src.subarray((z * n + k) * n, (z * n + k + 1) * n), z * n);
+        return out;
+      },
+    },
+  ];
+}
+
+/** Throws BenchVerificationError naming the first differing byte. */
+export function assertBytesEqual(what: string, actual: Uint8Array, expected: Uint8Array): void {
+  if (actual.length !== expected.length) {
+    throw new BenchVerificationError(`${what}: ${actual.length} bytes, expected ${expected.length}`);
+  }
+  if (Buffer.from(actual.buffer, actual.byteOffset, actual.length).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.length))) return;
+  let i = 0;
+  while (actual[i] === expected[i]) i++;
+  throw new BenchVerificationError(`${what}: first difference at byte ${i}: ${actual[i]} vs ${expected[i]}`);
+}
+
+type ZarritaModule = typeof import('zarrita');
+async function loadZarrita(): Promise<{ zarr: ZarritaModule; Store: new (root: string) => unknown } | undefined> {
+  try {
+    const zarr = await import('zarrita');
+    const fs = await import('@zarrita/storage/fs');
+    return { zarr, Store: fs.default as unknown as new (root: string) => unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+function asBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  throw new BenchVerificationError(`reader returned ${Object.prototype.toString.call(data)}, expected Uint8Array`);
+}
+
+const measured = (t: { medianMs: number; samplesMs: number[] }, bytes: number): Measured => ({
+  medianMs: t.medianMs,
+  samplesMs: t.samplesMs.map((x) => Math.round(x * 100) / 100),
+  bytes,
+  mbPerSec: mbPerSec(bytes, t.medianMs),
+});
+
+function targetFor(l: LayoutDef, op: Op, vsZarrita: number | undefined): ResultRow['target'] {
+  if (vsZarrita === undefined) return undefined;
+  if (op.name === 'full read') {
+    const need = l.compressed ? 3 : 7;
+    return { text: `>= ${need}x zarrita`, met: vsZarrita >= need };
+  }
+  return { text: '> 1x zarrita', met: vsZarrita > 1 };
+}
+
+async function run(opts: BenchOptions): Promise<WorkloadResult> {
+  const n = opts.size;
+  const log = opts.log;
+  const result: WorkloadResult = {
+    name: 'zarr3-file',
+    description: `zarr v3, ${n}^3 uint8, ${CHUNK}^3 chunks, raw and zstd(3), unsharded and in ${SHARD}^3 shards, file store`,
+    params: { size: n, chunk: CHUNK, shard: SHARD, seed: opts.seed, runs: opts.runs, warmup: opts.warmup },
+    rows: [],
+    notes: [],
+    profiles: [],
+  };
+  const root = await mkdtemp(path.join(opts.tmpRoot, 'volstore-bench-'));
+  try {
+    let t0 = performance.now();
+    const src = generateVolume([n, n, n], opts.seed);
+    log(`generated ${n}^3 volume in ${(performance.now() - t0).toFixed(0)} ms`);
+    const srcArray = new NdArray('uint8', src, [n, n, n]);
+    const zarrita = await loadZarrita();
+    if (!zarrita) result.notes.push('zarrita is not installed: no peer comparison (npm i -D zarrita @zarrita/storage)');
+    const { Zstd } = await import('numcodecs');
+    const zstd = Zstd.fromConfig({ level: 3, id: 'zstd' } as never) as { decode(b: Uint8Array): Promise<Uint8Array> };
+
+    for (const l of LAYOUTS) {
+      const dir = path.join(root, l.name.replace(/[^a-z0-9]+/gi, '-') + '.zarr');
+      t0 = performance.now();
+      const writer = await open(specFor(dir, n, l, true) as never);
+      await writer.write(srcArray);
+      const writeMs = performance.now() - t0;
+      const files = await allDataFiles(dir);
+      let stored = 0;
+      for (const f of files) stored += (await stat(f)).size;
+      const ratio = src.length / stored;
+      log(`[${l.name}] wrote ${files.length} files, ${(stored / 1e6).toFixed(1)} MB (ratio ${ratio.toFixed(2)}) in ${writeMs.toFixed(0)} ms`);
+      result.notes.push(
+        `${l.name}: ${files.length} files, ${(stored / 1e6).toFixed(1)} MB stored, compression ratio ${ratio.toFixed(2)}; volstore wrote it at ${mbPerSec(src.length, writeMs).toFixed(0)} MB/s`,
+      );
+
+      const vol = await open(specFor(dir, n, l, false) as never);
+      const layout: Zarr3Layout = { dir, shape: [n, n, n], chunk: [CHUNK, CHUNK, CHUNK], shard: l.sharded ? [SHARD, SHARD, SHARD] : undefined };
+      const zarr = zarrita?.zarr;
+      const zarr1 = zarr ? await zarr.open(new zarrita!.Store(dir) as never, { kind: 'array' }) : undefined;
+
+      for (const op of opsFor(n)) {
+        const expected = op.expected(src);
+        const reads: FileRead[] = op.name === 'full read' ? files.map((file) => ({ file })) : planReads(layout, op.box);
+        const view = op.volstore(vol);
+        const contenders: Contender<Uint8Array | number>[] = [
+          { name: 'volstore', run: async () => asBytes((await view.read()).data) },
+        ];
+        if (zarr && zarr1) {
+          const sel = op.zarrita(n);
+          contenders.push({
+            name: 'zarrita',
+            run: async () => asBytes((await zarr.get(zarr1 as never, sel)).data),
+          });
+        }
+        let fileBytes = 0;
+        contenders.push({
+          name: 'readFile',
+          run: async () => (fileBytes = (await executeReads(layout, reads)).fileBytes),
+        });
+        if (l.compressed) {
+          contenders.push({
+            name: 'readDecode',
+            run: async () => (await executeReads(layout, reads, { decode: (b) => zstd.decode(b) })).decodedBytes,
+          });
+        }
+        let volstoreBytes: Uint8Array | undefined;
+        const checks: string[] = [];
+        const timings = await measureInterleaved(contenders, {
+          runs: opts.runs,
+          warmup: opts.warmup,
+          check: (name, r) => {
+            const what = `${result.name} [${l.name}] ${op.name}`;
+            if (name === 'volstore') {
+              assertBytesEqual(`${what}: volstore vs the generated volume`, r as Uint8Array, expected);
+              volstoreBytes = r as Uint8Array;
+              checks.push('volstore = expected');
+            } else if (name === 'zarrita') {
+              assertBytesEqual(`${what}: volstore vs zarrita`, volstoreBytes!, r as Uint8Array);
+              checks.push('zarrita = volstore');
+            } else if (name === 'readDecode' && op.name === 'full read' && r !== src.length) {
+              throw new BenchVerificationError(`${what}: decoding every chunk gave ${r} bytes, expected ${src.length}`);
+            }
+          },
+        });
+        volstoreBytes = undefined;
+        const v = measured(timings.get('volstore')!, expected.length);
+        const z = timings.get('zarrita');
+        const rf = timings.get('readFile')!;
+        const rd = timings.get('readDecode');
+        const row: ResultRow = {
+          layout: l.name,
+          op: op.name,
+          decodedBytes: expected.length,
+          fileBytes,
+          volstore: v,
+          zarrita: z && measured(z, expected.length),
+          readFile: measured(rf, fileBytes),
+          readDecode: rd && measured(rd, expected.length),
+          vsZarrita: z && z.medianMs / v.medianMs,
+          vsReadFile: rf.medianMs / v.medianMs,
+          vsReadDecode: rd && rd.medianMs / v.medianMs,
+          verified: checks.join(', '),
+        };
+        row.target = targetFor(l, op, row.vsZarrita);
+        result.rows.push(row);
+        log(
+          `[${l.name}] ${op.name}: volstore ${v.medianMs.toFixed(1)} ms (${v.mbPerSec.toFixed(0)} MB/s)` +
+            (row.zarrita ? `, zarrita ${row.zarrita.medianMs.toFixed(1)} ms (${row.vsZarrita!.toFixed(2)}x)` : '') +
+            `, readFile ${row.readFile!.medianMs.toFixed(1)} ms` +
+            (row.readDecode ? `, read+zstd ${row.readDecode.medianMs.toFixed(1)} ms` : ''),
+        );
+      }
+
+      if (opts.profile) {
+        const label = `volstore full read, ${l.name} (${opts.runs} runs)`;
+        const prof = await cpuProfile(async () => {
+          for (let i = 0; i < Math.max(1, opts.runs); i++) await vol.read();
+        });
+        const file = path.join(opts.outDir, `profile-${result.name}-${l.name.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
+        await writeFile(file, JSON.stringify(prof));
+        const s: ProfileSummary = { ...summarizeProfile(label, prof), file: path.basename(file) };
+        result.profiles.push(s);
+        log(`[${l.name}] profiled: top self time ${s.top.slice(0, 3).map((e) => `${e.function} ${e.selfPct.toFixed(0)}%`).join(', ')}`);
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+  return result;
+}
+
+export const zarr3File: Workload = {
+  name: 'zarr3-file',
+  description: 'zarr v3 on the local file store: full read, XY and XZ slices; raw/zstd x unsharded/sharded; volstore vs zarrita vs fs.readFile',
+  run,
+};
