@@ -254,6 +254,12 @@ export class S3Store implements KvStore {
         return h ? { state: 'unchanged', generation: h.generation } : missingResult(options);
       }
       if (raw.status === 416) return this.readEmpty(key, options);
+      if (raw.status === 301 || raw.status === 307) {
+        const region = raw.headers.get('x-amz-bucket-region');
+        throw new KvStoreError(key, `S3 redirected (HTTP ${raw.status}): bucket ${this.bucket} is served from ${region ? `region ${region}` : 'another endpoint'}; set region/endpoint`, {
+          status: raw.status,
+        });
+      }
       throw new KvStoreError(key, `GET ${this.objectUrl(key)} failed: HTTP ${raw.status}${raw.status === 403 ? ' (check credentials / permissions)' : ''}`, {
         status: raw.status,
       });

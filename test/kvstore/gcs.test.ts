@@ -247,6 +247,20 @@ describe('gcs: faults, fail-fast, abort', () => {
     }
   });
 
+  it('per-attempt timeouts are retried, then reported', async () => {
+    const store = new GcsStore({ bucket: 'faulty', endpoint: emu.url, retries: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 2 }, requestTimeoutMs: 100 });
+    emu.setLatency(1000);
+    try {
+      const before = store.stats.requests;
+      const e = (await store.read('slow').catch((x: unknown) => x)) as KvStoreError;
+      expect(e).toBeInstanceOf(KvStoreError);
+      expect(e.message).toMatch(/timed out after 100 ms/);
+      expect(store.stats.requests - before).toBe(3);
+    } finally {
+      emu.setLatency(0);
+    }
+  });
+
   it('an AbortSignal stops the retry backoff', async () => {
     const store = new GcsStore({
       bucket: 'faulty',
@@ -328,6 +342,28 @@ describe('gcs: auth', () => {
       expect(e.message).toContain('[redacted]');
     } finally {
       await echo.close();
+    }
+  });
+
+  it("explicit 'adc' without credentials fails clearly; the default falls back to anonymous", async () => {
+    const saved = { ...process.env };
+    const seen: (string | null)[] = [];
+    const fake = async (_u: string, init: RequestInit) => (seen.push(new Headers(init.headers).get('authorization')), new Response(null, { status: 404 }));
+    try {
+      process.env.GOOGLE_APPLICATION_CREDENTIALS = '/nonexistent/volstore-test-credentials.json';
+      delete process.env.STORAGE_EMULATOR_HOST;
+      delete process.env.TENSORSTORE_GCS_HTTP_URL;
+      const adc = new GcsStore({ bucket: 'b', auth: 'adc', fetch: fake, retries: FAST });
+      await expect(adc.read('k')).rejects.toThrow(/Application Default Credentials/);
+      const dflt = new GcsStore({ bucket: 'b', fetch: fake, retries: FAST });
+      expect(dflt.endpoint).toBe('https://storage.googleapis.com');
+      expect(await dflt.read('k')).toEqual({ state: 'missing', generation: '' });
+      expect(seen).toEqual([null]);
+    } finally {
+      for (const k of ['GOOGLE_APPLICATION_CREDENTIALS', 'STORAGE_EMULATOR_HOST', 'TENSORSTORE_GCS_HTTP_URL']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
   });
 

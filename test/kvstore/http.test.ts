@@ -279,3 +279,23 @@ describe('http: URLs', () => {
     expect(new HttpStore({ baseUrl: 'https://host/p/?sig=1' }).keyUrl('k')).toBe('https://host/p/k?sig=1');
   });
 });
+
+describe('browser safety', () => {
+  it('the GCS, HTTP and S3 store files import no node: modules', async () => {
+    const { readFile } = await import('node:fs/promises');
+    for (const f of ['gcs', 'http', 's3', 'http-common', 'auth', 'retry']) {
+      const src = await readFile(new URL(`../../src/kvstore/${f}.ts`, import.meta.url), 'utf8');
+      expect(src, f).not.toMatch(/from ['"]node:|require\(|import\(['"]node:/);
+      expect(src, f).not.toMatch(/\bBuffer\b/);
+    }
+  });
+});
+
+describe('http: context', () => {
+  it('maps http_request_* resources', async () => {
+    const { httpOptionsFromContext } = await import('../../src/kvstore/http.js');
+    const o = httpOptionsFromContext({ http_request_concurrency: { limit: 3 }, http_request_retries: { initial_delay: '10ms' } });
+    expect(o.concurrency!.limit).toBe(3);
+    expect(o.retries!.initialDelayMs).toBe(10);
+  });
+});
