@@ -141,6 +141,21 @@ export function parseN5Metadata(json: unknown, key = ATTRIBUTES_KEY): { metadata
   };
 }
 
+/** Spells out the defaults of a compression (zarr-python's N5Store needs e.g. gzip's "level"). */
+function withDefaults(c: unknown): unknown {
+  if (typeof c !== 'object' || c === null) return c;
+  const comp = c as Record<string, unknown>;
+  const defaults: Record<string, Record<string, unknown>> = {
+    gzip: { level: -1, useZlib: false },
+    bzip2: { blockSize: 9 },
+    xz: { preset: 6 },
+    lz4: { blockSize: 65536 },
+    blosc: { cname: 'lz4', clevel: 5, shuffle: 1, blocksize: 0 },
+    zstd: { level: 3 },
+  };
+  return { ...(defaults[comp.type as string] ?? {}), ...comp };
+}
+
 function defaultBlockSize(dimensions: readonly number[]): number[] {
   // About 1 Mi elements per block, capped by the extent.
   const side = Math.max(1, Math.floor(2 ** (20 / Math.max(1, dimensions.length))));
@@ -216,7 +231,7 @@ function createMetadata(specMeta: Record<string, unknown>, schema: Schema): Reco
     dimensions,
     blockSize,
     dataType,
-    compression: specMeta.compression ?? DEFAULT_N5_COMPRESSION,
+    compression: withDefaults(specMeta.compression ?? DEFAULT_N5_COMPRESSION),
   };
   if (schema.domain?.labels && out.axes === undefined) out.axes = schema.domain.labels;
   try {
