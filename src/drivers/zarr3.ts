@@ -76,6 +76,7 @@ export function parseZarr3Metadata(json: Record<string, unknown>, key = KEY): Za
   }
   const shape = expectShape(json.shape, key, 'shape');
   const dt = json.data_type;
+  if (dt === undefined) throw new MetadataError(key, 'missing "data_type"');
   if (!isDataType(dt)) {
     throw new UnsupportedError(`metadata "${key}": unsupported data_type ${JSON.stringify(dt)} (volstore supports bool, int8-64, uint8-64, float16/32/64)`);
   }
