@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../../src/testing/emulator.js';
+import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import { AbortError, KvStoreError } from '../../src/errors.js';
 import { Limiter } from '../../src/context/limiter.js';
 import { GcsStore, gcsEndpoint, gcsOptionsFromContext, gcsStoreFromUrl, parseGcsUrl } from '../../src/kvstore/gcs.js';

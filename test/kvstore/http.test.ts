@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../../src/testing/emulator.js';
+import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import { KvStoreError, ReadOnlyError, UnsupportedError } from '../../src/errors.js';
 import { HttpStore, httpStoreFromUrl, parseHttpUrl } from '../../src/kvstore/http.js';
 import { S3Store } from '../../src/kvstore/s3.js';

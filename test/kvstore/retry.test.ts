@@ -166,3 +166,26 @@ describe('HttpClient retry behaviour (injected fetch)', () => {
     expect(e.message).not.toContain('secret=1');
   });
 });
+
+describe('HttpClient concurrency', () => {
+  it('holds at most `limit` attempts in flight and frees the slot during backoff', async () => {
+    const { Limiter } = await import('../../src/context/limiter.js');
+    let inFlight = 0;
+    let peak = 0;
+    let calls = 0;
+    const fetchFn = async () => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      calls++;
+      await new Promise((r) => setTimeout(r, 5));
+      inFlight--;
+      // Every third call fails once, to exercise backoff while others wait.
+      return new Response('x', { status: calls % 3 === 0 ? 503 : 200 });
+    };
+    const client = new HttpClient({ fetch: fetchFn, concurrency: new Limiter(2), retries: { maxRetries: 5, initialDelayMs: 20, maxDelayMs: 20 } });
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => client.send({ method: 'GET', url: `http://h/${i}`, key: String(i) })));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(peak).toBe(2);
+    expect(client.stats.retries).toBeGreaterThan(0);
+  });
+});

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../../src/testing/emulator.js';
+import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import { S3Store } from '../../src/kvstore/s3.js';
 import { describeKvStoreConformance } from './conformance.js';
 
