@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { SourceMap, type SourceMapPayload } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { ProfileSummary } from './types.js';
 
 interface CpuProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  callFrame: { functionName: string; scriptId: string; url: string; lineNumber: number; columnNumber: number };
   hitCount?: number;
   children?: number[];
 }
@@ -34,11 +37,55 @@ export async function cpuProfile(fn: () => Promise<void>, intervalUs = 200): Pro
     }
     const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
     if (failure !== undefined) throw failure;
+    await mapToSources(session, profile).catch(() => undefined);
     return profile;
   } finally {
     await session.post('Profiler.disable').catch(() => undefined);
     session.disconnect();
   }
+}
+
+/**
+ * Rewrites call frames of transpiled scripts (tsx compiles each .ts file to one line) to the
+ * original source line / column, using the script's source map (inline, as tsx writes it, or a
+ * .map file next to a built .js).
+ */
+async function mapToSources(session: Session, profile: CpuProfile): Promise<void> {
+  const maps = new Map<string, SourceMap | undefined>();
+  let debuggerOn = false;
+  for (const node of profile.nodes) {
+    const cf = node.callFrame;
+    if (!cf.url.startsWith('file://') || cf.url.includes('/node_modules/')) continue;
+    if (!maps.has(cf.scriptId)) {
+      let map: SourceMap | undefined;
+      try {
+        if (!debuggerOn) {
+          await session.post('Debugger.enable');
+          debuggerOn = true;
+        }
+        const { scriptSource } = (await session.post('Debugger.getScriptSource', { scriptId: cf.scriptId })) as { scriptSource: string };
+        const m = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(scriptSource);
+        if (m) {
+          const ref = m[1]!;
+          const json = ref.startsWith('data:')
+            ? Buffer.from(ref.slice(ref.indexOf(',') + 1), ref.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
+            : readFileSync(fileURLToPath(new URL(ref, cf.url)), 'utf8');
+          map = new SourceMap(JSON.parse(json) as SourceMapPayload);
+        }
+      } catch {
+        map = undefined;
+      }
+      maps.set(cf.scriptId, map);
+    }
+    const map = maps.get(cf.scriptId);
+    if (!map) continue;
+    const e = map.findEntry(cf.lineNumber, cf.columnNumber) as { originalLine?: number; originalColumn?: number };
+    if (typeof e.originalLine === 'number') {
+      cf.lineNumber = e.originalLine;
+      cf.columnNumber = e.originalColumn ?? 0;
+    }
+  }
+  if (debuggerOn) await session.post('Debugger.disable');
 }
 
 function shortUrl(url: string): string {
