@@ -189,3 +189,39 @@ describe('HttpClient concurrency', () => {
     expect(client.stats.retries).toBeGreaterThan(0);
   });
 });
+
+describe('HttpClient.getBytes validation', () => {
+  const body = (n: number) => new Uint8Array(n).fill(7);
+  function client(responses: (() => Response)[]) {
+    let i = 0;
+    const c = new HttpClient({
+      fetch: async () => responses[Math.min(i++, responses.length - 1)]!(),
+      retries: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 1 },
+    });
+    return { c, count: () => i };
+  }
+  const req = { method: 'GET', url: 'http://h/k', key: 'k', range: { start: 10, end: 20 } };
+
+  it('retries a short 206 body and returns the complete one', async () => {
+    const { c, count } = client([
+      () => new Response(body(5), { status: 206, headers: { 'content-range': 'bytes 10-19/100' } }),
+      () => new Response(body(10), { status: 206, headers: { 'content-range': 'bytes 10-19/100' } }),
+    ]);
+    const r = await c.getBytes(req);
+    expect(r.kind === 'bytes' && r.data.length).toBe(10);
+    expect(r.kind === 'bytes' && r.total).toBe(100);
+    expect(count()).toBe(2);
+  });
+
+  it('rejects a 206 for another range, a missing Content-Range and an overlong body', async () => {
+    for (const bad of [
+      () => new Response(body(10), { status: 206, headers: { 'content-range': 'bytes 0-9/100' } }),
+      () => new Response(body(10), { status: 206 }),
+      () => new Response(body(50), { status: 206, headers: { 'content-range': 'bytes 10-19/100' } }),
+    ]) {
+      const { c, count } = client([bad]);
+      await expect(c.getBytes(req)).rejects.toThrow(/invalid 206|truncated/);
+      expect(count()).toBe(3); // retried, never returned
+    }
+  });
+});
