@@ -112,6 +112,35 @@ export function n5CompressionToCodec(c: unknown, dtype: DataType, field = `${ATT
   }
 }
 
+/**
+ * The N5 `compression` object for a canonical bytes->bytes codec (null/undefined = raw): the
+ * inverse of {@link n5CompressionToCodec}, for tools that pick codecs by canonical name
+ * (`volstore copy --driver n5`). Throws UnsupportedError for codecs N5 cannot name.
+ */
+export function codecToN5Compression(codec: CodecJSON | null | undefined): N5Compression {
+  if (!codec) return { type: 'raw' };
+  const c = codec.configuration ?? {};
+  switch (codec.name) {
+    case 'gzip':
+    case 'zlib':
+      return { type: 'gzip', level: (c.level as number | undefined) ?? -1, useZlib: codec.name === 'zlib' };
+    case 'bz2':
+      return { type: 'bzip2', blockSize: (c.level as number | undefined) ?? 9 };
+    case 'xz':
+      return { type: 'xz', preset: (c.preset as number | undefined) ?? 6 };
+    case 'lz4':
+      return { type: 'lz4', blockSize: 65536 };
+    case 'zstd':
+      return { type: 'zstd', level: (c.level as number | undefined) ?? 3 };
+    case 'blosc': {
+      const shuffle = BLOSC_SHUFFLE.indexOf((c.shuffle as (typeof BLOSC_SHUFFLE)[number] | undefined) ?? 'shuffle');
+      return { type: 'blosc', cname: c.cname ?? 'lz4', clevel: c.clevel ?? 5, shuffle: shuffle < 0 ? 1 : shuffle, blocksize: c.blocksize ?? 0 };
+    }
+    default:
+      throw new UnsupportedError(`codec "${codec.name}" has no N5 compression type`);
+  }
+}
+
 function isIntArray(v: unknown, min: number): v is number[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= min);
 }

@@ -30,13 +30,17 @@ export interface PrecomputedScale {
   [extra: string]: unknown;
 }
 
-export interface PrecomputedInfo {
+/** The multiscale members of `info` (everything but `scales`; other members are kept). */
+export interface MultiscaleInfo {
   '@type'?: 'neuroglancer_multiscale_volume';
   type: string;
   data_type: DataType;
   num_channels: number;
-  scales: PrecomputedScale[];
   [extra: string]: unknown;
+}
+
+export interface PrecomputedInfo extends MultiscaleInfo {
+  scales: PrecomputedScale[];
 }
 
 /** TensorStore's `scale_metadata` spec member (every field optional). */
@@ -136,7 +140,7 @@ export function parseInfo(json: unknown): PrecomputedInfo {
   if (!Array.isArray(j.scales)) throw new MetadataError(INFO_KEY, '"scales" must be an array');
   const dtype = j.data_type as DataType;
   const scales = j.scales.map((s, i) => parseScale(s, i, dtype, j.num_channels as number));
-  return { ...j, type: j.type, data_type: dtype, num_channels: j.num_channels, scales };
+  return { ...j, type: j.type, data_type: dtype, num_channels: j.num_channels as number, scales };
 }
 
 /** Validates the `scale_metadata` spec member. */
@@ -251,7 +255,7 @@ function codecFromSchema(schema: Schema): Partial<ScaleMetadataSpec> {
  * Builds the multiscale part of a new info from `multiscale_metadata` and the schema.
  * `data_type` comes from multiscale_metadata or `dtype`; `num_channels` from it or the domain.
  */
-export function createMultiscale(mm: MultiscaleMetadataSpec, sm: ScaleMetadataSpec, schema: Schema): Omit<PrecomputedInfo, 'scales'> {
+export function createMultiscale(mm: MultiscaleMetadataSpec, sm: ScaleMetadataSpec, schema: Schema): MultiscaleInfo {
   const dtype = mm.data_type ?? schema.dtype;
   if (dtype === undefined) throw new SpecError('multiscale_metadata.data_type', 'required to create a volume (or dtype)');
   if (!PRECOMPUTED_DATA_TYPES.includes(dtype)) throw new SpecError('dtype', `${dtype} is not a precomputed data type`);
@@ -267,7 +271,7 @@ function formatRes(r: number): string {
 }
 
 /** Builds a new scale from `scale_metadata` and the schema, validated against the multiscale part. */
-export function createScale(multi: Omit<PrecomputedInfo, 'scales'>, sm: ScaleMetadataSpec, schema: Schema): PrecomputedScale {
+export function createScale(multi: MultiscaleInfo, sm: ScaleMetadataSpec, schema: Schema): PrecomputedScale {
   const dom = schema.domain;
   if (schema.rank !== undefined && schema.rank !== 4) throw new SpecError('rank', 'precomputed volumes have rank 4 [x, y, z, channel]');
   if (dom?.shape && dom.shape.length !== 4) throw new SpecError('schema.domain', 'precomputed volumes have rank 4 [x, y, z, channel]');

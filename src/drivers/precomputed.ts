@@ -15,6 +15,7 @@ import {
   createMultiscale,
   createScale,
   INFO_KEY,
+  type MultiscaleInfo,
   parseInfo,
   parseMultiscaleMetadataSpec,
   parseScaleMetadataSpec,
@@ -234,7 +235,7 @@ async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedD
       throw new SpecError('scale_index', `scale ${scaleIndex} does not exist; a new scale gets index ${info.scales.length}`);
     }
     // Create the volume, or add a scale to an existing info (conditional on its generation).
-    let multi: Omit<PrecomputedInfo, 'scales'>;
+    let multi: MultiscaleInfo;
     if (info) {
       const { scales: _scales, ...rest } = info; // keep every other member (mesh, skeletons, ...)
       multi = rest;

@@ -380,7 +380,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable {
         pos += b.byteLength;
         prevEnd = pos;
       });
-      let tableBytes = new Uint8Array(table.buffer);
+      let tableBytes: Uint8Array = new Uint8Array(table.buffer);
       if (this.sharding.minishard_index_encoding === 'gzip') tableBytes = await this.gzip.encode(tableBytes);
       index[2 * ms] = BigInt(pos);
       parts.push(tableBytes);

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NdArray } from '../../src/array/ndarray.js';
-import { driver as n5, N5Driver } from '../../src/drivers/n5.js';
+import { codecToN5Compression, driver as n5, N5Driver, n5CompressionToCodec } from '../../src/drivers/n5.js';
 import type { OpenMode } from '../../src/drivers/driver.js';
 import { CorruptionError, UnsupportedError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
@@ -144,5 +144,21 @@ describe('n5 driver: hostile blocks', () => {
     await expect(d.decodeChunk(new Uint8Array([0, 2, 0, 2]), [0, 0])).rejects.toThrow(UnsupportedError);
     const a = await d.decodeChunk(new Uint8Array([...header(1, [1, 2], 2), 0, 7, 1, 0]), [1, 1]);
     expect(a.toNested()).toEqual([[7, 256], [0, 0], [0, 0]]);
+  });
+});
+
+describe('n5 compression <-> canonical codec', () => {
+  it('round trips every compression', () => {
+    for (const c of [
+      { type: 'raw' }, { type: 'gzip', level: 4, useZlib: false }, { type: 'gzip', level: 2, useZlib: true },
+      { type: 'bzip2', blockSize: 7 }, { type: 'xz', preset: 3 }, { type: 'zstd', level: 5 },
+      { type: 'blosc', cname: 'zstd', clevel: 3, shuffle: 2, blocksize: 0 },
+    ]) {
+      expect(codecToN5Compression(n5CompressionToCodec(c, 'uint16'))).toEqual(c);
+    }
+    expect(n5CompressionToCodec({ type: 'blosc', cname: 'lz4', clevel: 5, shuffle: 1 }, 'uint64')).toEqual({
+      name: 'blosc', configuration: { cname: 'lz4', clevel: 5, shuffle: 'shuffle', typesize: 8, blocksize: 0 },
+    });
+    expect(() => n5CompressionToCodec({ type: 'snappy' }, 'uint8')).toThrow(UnsupportedError);
   });
 });
