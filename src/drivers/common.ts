@@ -8,17 +8,44 @@ export async function readJson(store: KvStore, key: string, signal?: AbortSignal
   const r = await store.read(key, { signal });
   if (r.state !== 'value') return undefined;
   let json: unknown;
+  let text = '';
   try {
-    json = JSON.parse(new TextDecoder().decode(r.value));
+    json = JSON.parse((text = new TextDecoder().decode(r.value)));
   } catch (e) {
     throw new MetadataError(key, `not valid JSON: ${(e as Error).message}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(key, 'must be a JSON object');
+  keepExactFillValue(json as Record<string, unknown>, text);
   return { json: json as Record<string, unknown>, generation: r.generation };
 }
 
+const BIG_FILL = /"fill_value"\s*:\s*(-?\d+)\s*[,}]/g;
+
+/**
+ * JSON.parse rounds integers beyond 2^53: an int64/uint64 `fill_value` such as
+ * 9223372036854775807 (numpy's iinfo max, as zarr-python writes it) would come back as 2^63
+ * and wrap. Keep the literal digits as a string instead; parseFillValue reads them exactly.
+ */
+function keepExactFillValue(json: Record<string, unknown>, text: string): void {
+  const v = json.fill_value;
+  if (typeof v !== 'number' || !Number.isInteger(v) || Number.isSafeInteger(v)) return;
+  for (const m of text.matchAll(BIG_FILL)) {
+    if (Number(m[1]) === v) {
+      json.fill_value = m[1];
+      return;
+    }
+  }
+}
+
+/**
+ * JSON text of metadata. An integer `fill_value` beyond 2^53 (held as a decimal string, see
+ * fillValueToJson) is written as a JSON number literal, as zarr and TensorStore expect.
+ */
 export function encodeJson(json: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(json, null, 2));
+  let text = JSON.stringify(json, null, 2);
+  const fv = (json as { fill_value?: unknown } | null)?.fill_value;
+  if (typeof fv === 'string' && /^-?\d+$/.test(fv)) text = text.replace(`"fill_value": "${fv}"`, `"fill_value": ${fv}`);
+  return new TextEncoder().encode(text);
 }
 
 /**
@@ -90,6 +117,7 @@ export function parseFillValue(v: unknown, dtype: DataType, key: string, field =
     if (v === 'NaN') return NaN;
     if (v === 'Infinity') return Infinity;
     if (v === '-Infinity') return -Infinity;
+    if (typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v);
     if (typeof v === 'string' && /^0x[0-9a-fA-F]+$/.test(v)) {
       const bits = BigInt(v);
       if (dtype === 'float16') return float16BitsToNumber(Number(bits));
