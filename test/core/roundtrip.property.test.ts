@@ -16,6 +16,7 @@ import { type DataType, type Scalar, dtypeSize } from '../../src/array/dtype.js'
 import { product } from '../../src/array/ndarray.js';
 import { open, type Volume } from '../../src/index.js';
 import { fillValueToJson } from '../../src/drivers/common.js';
+import type { SelectionTerm } from '../../src/index-space/index.js';
 import {
   ALL_DTYPES, firstMismatch, freshName, fromFlat, keysUnder, randomFill, randomValue, rng, same,
 } from './helpers.js';
@@ -59,7 +60,7 @@ function randomRegion(shape: readonly number[], r: () => number): Region {
 }
 
 function applyRegion(v: Volume, reg: Region): Volume {
-  let out = v.slice(reg.terms.map((t) => (t.k === 'all' ? null : t.k === 'idx' ? t.i : [t.start, t.stop, t.step])));
+  let out = v.slice(reg.terms.map((t): SelectionTerm => (t.k === 'all' ? null : t.k === 'idx' ? t.i : [t.start, t.stop, t.step] as const)));
   if (reg.perm) out = out.transpose(reg.perm);
   return out;
 }
