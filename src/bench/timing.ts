@@ -1,4 +1,21 @@
 /** Timing helpers: repeated measurements reported as the median, with every sample kept. */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * A full GC between runs, so one run's garbage (a 134 MB result) is not collected on the next
+ * run's clock. Uses `gc` when node runs with --expose-gc, else enables it at runtime.
+ */
+const collect: (() => void) | undefined = (() => {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) return g;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+})();
 
 export interface Timing {
   /** Wall-clock milliseconds of each timed run (warm-ups excluded). */
@@ -21,8 +38,7 @@ export function summarize(samplesMs: number[]): Timing {
 
 /** Runs `fn` once and returns [milliseconds, result]. */
 export async function timeOnce<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc) gc(); // with --expose-gc, start each run from a collected heap
+  collect?.();
   const t0 = performance.now();
   const r = await fn();
   return [performance.now() - t0, r];

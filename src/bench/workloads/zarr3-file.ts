@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NdArray } from '../../array/ndarray.js';
 import { open } from '../../open.js';
@@ -8,7 +8,6 @@ import { cpuProfile, summarizeProfile } from '../profile.js';
 import { mbPerSec, measureInterleaved, type Contender } from '../timing.js';
 import type { BenchOptions, Measured, ProfileSummary, ResultRow, Workload, WorkloadResult } from '../types.js';
 import { generateVolume } from '../volume-gen.js';
-import { writeFile } from 'node:fs/promises';
 
 /** Thrown when two readers disagree: the bench must never report numbers for wrong results. */
 export class BenchVerificationError extends Error {
@@ -162,6 +161,21 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
     const src = generateVolume([n, n, n], opts.seed);
     log(`generated ${n}^3 volume in ${(performance.now() - t0).toFixed(0)} ms`);
     const srcArray = new NdArray('uint8', src, [n, n, n]);
+
+    // The floor under any reader that returns a new array: the kernel zero-fills each page of a
+    // fresh large allocation on first write. Measured here so the report can say how much of a
+    // full read is that (in a profile it shows as self time of whatever writes first).
+    const touch = (await measureInterleaved([{
+      name: 'touch',
+      run: async () => new Uint8Array(src.length).fill(1).length,
+    }], { runs: Math.max(3, opts.runs), warmup: 0 })).get('touch')!;
+    result.params.firstTouchMs = Math.round(touch.medianMs);
+    result.notes.push(
+      `allocating and first-touching a fresh ${(src.length / 1e6).toFixed(1)} MB output (new Uint8Array + fill) takes ` +
+        `${touch.medianMs.toFixed(0)} ms (${mbPerSec(src.length, touch.medianMs).toFixed(0)} MB/s) here: page faults that every full read ` +
+        'returning a new array pays (volstore and zarrita alike); readFile / read+zstd do not',
+    );
+    log(`first touch of a fresh ${n}^3 output: ${touch.medianMs.toFixed(0)} ms`);
     const zarrita = await loadZarrita();
     if (!zarrita) result.notes.push('zarrita is not installed: no peer comparison (npm i -D zarrita @zarrita/storage)');
     const { Zstd } = await import('numcodecs');
