@@ -92,9 +92,8 @@ export async function destinationSpec(dst: string, src: Volume, o: CopyOptions):
     }
     case 'n5': {
       if (o.shardShape) throw new SpecError('--shard-shape', 'N5 has no sharding');
-      const c = codecs[0];
-      const compression = !c ? { type: 'raw' } : c.name === 'blosc' ? { type: 'blosc', cname: c.configuration!.cname, clevel: c.configuration!.clevel, shuffle: 1 } : { type: c.name === 'gzip' ? 'gzip' : c.name, level: c.configuration!.level };
-      return { ...common, metadata: { dimensions: shape, blockSize: chunk, dataType: dtype, compression } };
+      const { codecToN5Compression } = await import('../drivers/n5.js');
+      return { ...common, metadata: { dimensions: shape, blockSize: chunk, dataType: dtype, compression: codecToN5Compression(codecs[0]) } };
     }
     case 'neuroglancer_precomputed': {
       const { precomputedCopySpec } = await import('../drivers/precomputed-cli.js');
@@ -116,16 +115,26 @@ export async function copyVolume(src: Volume, dst: Volume, options: { concurrenc
   const lo = dst.domain.inclusiveMin;
   const hi = dst.domain.exclusiveMax;
   const srcView = src.translateTo(lo);
+  // The destination's write chunks (shards) in the view's coordinates: the view is the array
+  // itself, or the array transposed / with integer-indexed dims (unit strides).
   const grid = dst.driver.grid;
-  const cells = chunksInBox({ ...grid, chunkShape: grid.writeChunkShape }, lo, hi);
+  const cell = lo.map(() => 1);
+  const origin = [...lo];
+  dst.transform.outputs.forEach((m, k) => {
+    if (m.kind !== 'dim') return;
+    if (m.stride !== 1) throw new VolstoreError('spec', 'copy destination views must have unit strides');
+    cell[m.inputDim] = grid.writeChunkShape[k]!;
+    origin[m.inputDim] = grid.origin[k]! - m.offset;
+  });
+  const cells = chunksInBox({ ...grid, origin, chunkShape: cell }, lo, hi);
   let next = 0;
   let done = 0;
   const worker = async (): Promise<void> => {
     while (next < cells.length) {
-      const cell = cells[next++]!;
-      const region = cell.map((c, d) => {
-        const a = grid.origin[d]! + c * grid.writeChunkShape[d]!;
-        return [Math.max(a, lo[d]!), Math.min(a + grid.writeChunkShape[d]!, hi[d]!)] as const;
+      const c = cells[next++]!;
+      const region = c.map((p, d) => {
+        const a = origin[d]! + p * cell[d]!;
+        return [Math.max(a, lo[d]!), Math.min(a + cell[d]!, hi[d]!)] as const;
       });
       const data = await srcView.slice(region).read();
       await dst.slice(region).write(data);
@@ -138,7 +147,14 @@ export async function copyVolume(src: Volume, dst: Volume, options: { concurrenc
 export async function copyCommand(args: string[]): Promise<number> {
   const { positional, flags } = parseArgs(args, { values: ['driver', 'chunk-shape', 'shard-shape', 'codec', 'encoding', 'sharding', 'concurrency'], booleans: ['quiet'] });
   if (positional.length !== 2) throw new VolstoreError('spec', 'usage: volstore copy <src> <dst> [options]');
-  const src = await open(parseSpecArg(positional[0]!));
+  let src = await open(parseSpecArg(positional[0]!));
+  const dstArg = parseSpecArg(positional[1]!);
+  const dstDriver = (flags.driver as string | undefined) ?? (typeof dstArg === 'string' ? (parseUrl(dstArg).driver as string | undefined) : (dstArg.driver as string | undefined));
+  if (dstDriver === 'neuroglancer_precomputed' && src.driver.driverName !== 'neuroglancer_precomputed' && src.rank === 3) {
+    // zarr / N5-from-zarr sources are [z, y, x] (C order) unless labelled: precomputed is [x, y, z].
+    const l = src.dimensionNames;
+    src = ['x', 'y', 'z'].every((n) => l.includes(n)) ? src.transpose(['x', 'y', 'z']) : src.transpose([2, 1, 0]);
+  }
   const spec = await destinationSpec(positional[1]!, src, {
     driver: flags.driver as string | undefined,
     chunkShape: typeof flags['chunk-shape'] === 'string' ? parseShapeArg(flags['chunk-shape'], '--chunk-shape') : undefined,
@@ -147,7 +163,8 @@ export async function copyCommand(args: string[]): Promise<number> {
     encoding: flags.encoding as string | undefined,
     sharding: flags.sharding as string | undefined,
   });
-  const dst = await open(spec);
+  let dst = await open(spec);
+  if (dst.rank === src.rank + 1 && dst.driver.driverName === 'neuroglancer_precomputed') dst = dst.slice([null, null, null, dst.domain.inclusiveMin[3]!]);
   const t0 = performance.now();
   await copyVolume(src, dst, {
     concurrency: flags.concurrency ? Number(flags.concurrency) : undefined,
