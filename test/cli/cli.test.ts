@@ -1,0 +1,116 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeNpy } from '../../src/array/npy.js';
+import { main } from '../../src/cli/main.js';
+import { NdArray, open } from '../../src/index.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve('bin/volstore');
+const FIX = path.resolve('../shared/fixtures');
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'volstore-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the CLI in-process (fast) and captures stdout. */
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const w1 = process.stdout.write.bind(process.stdout);
+  const w2 = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    process.stdout.write = w1;
+    process.stderr.write = w2;
+  }
+}
+
+async function readNpy(p: string): Promise<NdArray> {
+  return decodeNpy(new Uint8Array(await readFile(p)));
+}
+
+describe('volstore CLI', () => {
+  it('./bin/volstore runs from the clone (info on a zarr v3 fixture)', async () => {
+    const { stdout } = await run(BIN, ['info', `${FIX}/zarr-python/v3.zarr/3d.chunked.compressed.sharded.i2`]);
+    const info = JSON.parse(stdout);
+    expect(info).toMatchObject({ driver: 'zarr3', dtype: 'int16', domain: { shape: [4, 4, 4] }, fill_value: 0 });
+    expect(info.chunk_layout.write_chunk.shape).not.toEqual(info.chunk_layout.read_chunk.shape);
+    expect(info.codecs[0].name).toBe('sharding_indexed');
+  });
+
+  it('info works for N5 and names an unknown spec key', async () => {
+    const n5 = await cli(['info', `${FIX}/tensorstore-n5/gzip`]);
+    expect(n5.code).toBe(0);
+    expect(JSON.parse(n5.out)).toMatchObject({ driver: 'n5', dtype: 'uint16', domain: { shape: [5, 4] } });
+    const bad = await cli(['info', '{"driver":"zarr3","kvstore":"memory://x/","bogus":1}']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/"bogus"/);
+  });
+
+  it('read --region writes C-order .npy in the array\'s own dimension order', async () => {
+    const out = path.join(dir, 'f.npy');
+    const r = await cli(['read', `${FIX}/zarr-python/v2.zarr/3d.chunked.mixed.i2.F`, '--region', '1,0:2,:', '--out', out]);
+    expect(r.code).toBe(0);
+    const a = await readNpy(out);
+    expect(a.shape).toEqual([2, 3]);
+    expect(a.toFlat()).toEqual([9, 10, 11, 12, 13, 14]);
+    const bad = await cli(['read', `${FIX}/zarr-python/v2.zarr/3d.chunked.i2`, '--region', '0:9', '--out', out]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/out-of-bounds|outside/);
+  });
+
+  it('copy to zarr3 sharded, zarr v2, N5 and precomputed (raw, cseg, sharded) preserves every value', async () => {
+    // A 3-D uint32 source with structure.
+    const srcUrl = `file://${dir}/src.zarr/`;
+    const shape = [20, 18, 22];
+    const src = await open({ driver: 'zarr3', kvstore: srcUrl, create: true, dtype: 'uint32', schema: { domain: { shape }, chunk_layout: { chunk: { shape: [7, 9, 11] } } } });
+    const data = NdArray.zeros('uint32', shape);
+    (data.data as Uint32Array).forEach((_, i, a) => (a[i] = Math.floor(i / 97) % 13));
+    await src.write(data);
+    const cases: [string, string[]][] = [
+      ['zarr3', ['--chunk-shape', '4,6,8', '--shard-shape', '8,12,16', '--codec', 'zstd:3']],
+      ['zarr', ['--driver', 'zarr', '--chunk-shape', '5,5,5', '--codec', 'gzip:5']],
+      ['n5', ['--driver', 'n5', '--chunk-shape', '8,8,8', '--codec', 'blosc:lz4:5']],
+      ['pc-raw', ['--driver', 'neuroglancer_precomputed', '--chunk-shape', '8,8,8']],
+      ['pc-cseg', ['--driver', 'neuroglancer_precomputed', '--encoding', 'compressed_segmentation', '--sharding', 'auto']],
+      ['pc-box', ['--driver', 'neuroglancer_precomputed', '--encoding', 'compressed_segmentation', '--chunk-shape', '4,4,4', '--shard-shape', '8,8,8']],
+    ];
+    for (const [name, flags] of cases) {
+      const dst = `${dir}/${name}/`;
+      const r = await cli(['copy', srcUrl, dst, '--quiet', ...flags]);
+      expect(r.code, `${name}: ${r.err}`).toBe(0);
+      const out = path.join(dir, `${name}.npy`);
+      expect((await cli(['read', dst, '--out', out])).code).toBe(0);
+      const a = await readNpy(out);
+      let flat = a.toFlat();
+      if (name.startsWith('pc-')) {
+        // precomputed is [x, y, z, c]: back to [z, y, x].
+        expect(a.shape).toEqual([22, 18, 20, 1]);
+        flat = [];
+        for (let z = 0; z < 20; z++) for (let y = 0; y < 18; y++) for (let x = 0; x < 22; x++) flat.push(a.get([x, y, z, 0]));
+      } else {
+        expect(a.shape).toEqual(shape);
+      }
+      expect(flat, name).toEqual(data.toFlat());
+    }
+    const info = JSON.parse((await cli(['info', `${dir}/pc-box/`])).out);
+    expect(info.driver).toBe('neuroglancer_precomputed');
+  });
+
+  it('unknown command and bad flags exit non-zero with a message', async () => {
+    expect((await cli(['frobnicate'])).code).toBe(2);
+    const r = await cli(['copy', 'memory://a/', 'memory://b/', '--chunk-shape', 'x']);
+    expect(r.code).toBe(1);
+  });
+});
