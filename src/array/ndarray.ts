@@ -21,7 +21,8 @@ export class NdArray<D extends DataType = DataType> {
     const data = allocTypedArray(dtype, product(shape));
     if (fill !== undefined) {
       const e = toElement(dtype, fill);
-      if (e !== 0 && e !== 0n) (data as { fill(v: number | bigint): unknown }).fill(e);
+      // Object.is: a -0.0 fill must not be skipped as if it were +0.
+      if (!Object.is(e, 0) && e !== 0n) (data as { fill(v: number | bigint): unknown }).fill(e);
     }
     return new NdArray(dtype, data, shape);
   }
