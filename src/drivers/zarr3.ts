@@ -111,6 +111,9 @@ export function parseZarr3Metadata(json: Record<string, unknown>, key = KEY): Za
   };
 }
 
+/** JSON has no -0.0: zarr v3 allows a float fill value as its raw bits in hex. */
+const NEG_ZERO_BITS: Partial<Record<DataType, string>> = { float16: '0x8000', float32: '0x80000000', float64: '0x8000000000000000' };
+
 export function serializeZarr3Metadata(m: Zarr3Metadata): Record<string, unknown> {
   return {
     zarr_format: 3,
@@ -119,7 +122,7 @@ export function serializeZarr3Metadata(m: Zarr3Metadata): Record<string, unknown
     data_type: m.dtype,
     chunk_grid: { name: 'regular', configuration: { chunk_shape: m.chunkShape } },
     chunk_key_encoding: { name: m.keyEncoding, configuration: { separator: m.separator } },
-    fill_value: fillValueToJson(m.fillValue, m.dtype),
+    fill_value: Object.is(m.fillValue, -0) ? NEG_ZERO_BITS[m.dtype] ?? 0 : fillValueToJson(m.fillValue, m.dtype),
     codecs: m.codecs,
     attributes: m.attributes,
     ...(m.dimensionNames ? { dimension_names: m.dimensionNames } : {}),

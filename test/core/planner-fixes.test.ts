@@ -12,6 +12,18 @@ describe('planner regressions', () => {
       expect(got.map((x) => Object.is(x, -0)), dtype).toEqual([false, true, true, false]);
     }
   });
+
+  it('a -0.0 fill value reads back as -0.0 for missing chunks, and +0 chunks are stored', async () => {
+    const name = freshName('negfill');
+    const vol = await open({ driver: 'zarr3', kvstore: `memory://${name}/`, create: true, dtype: 'float32', schema: { domain: { shape: [4] }, chunk_layout: { chunk: { shape: [2] } }, fill_value: -0 } });
+    expect((await vol.read()).toFlat().every((x) => Object.is(x, -0))).toBe(true);
+    await vol.slice([[0, 2]]).write(0);
+    const got = (await vol.read()).toFlat();
+    expect(got.map((x) => Object.is(x, -0))).toEqual([false, false, true, true]);
+    const reopened = await open(`memory://${name}/`);
+    expect(Object.is(reopened.fillValue, -0)).toBe(true);
+    expect((await reopened.read()).toFlat().map((x) => Object.is(x, -0))).toEqual([false, false, true, true]);
+  });
 });
 
 describe('metadata regressions', () => {
