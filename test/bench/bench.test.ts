@@ -119,7 +119,7 @@ describe('workloads', () => {
       if (r.layout.startsWith('zstd')) expect(r.readDecode).toBeDefined();
     }
     expect(new Set(w.rows.map((r) => r.layout)).size).toBe(4);
-    expect(w.profiles).toHaveLength(4);
+    expect(w.profiles).toHaveLength(8);
     expect(files.map((f) => path.basename(f)).sort()).toEqual(['index.html', 'report.json', 'report.md']);
     const json = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BenchReport;
     expect(json.workloads[0]!.rows).toHaveLength(12);

@@ -275,15 +275,25 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
       }
 
       if (opts.profile) {
-        const label = `volstore full read, ${l.name} (${opts.runs} runs)`;
-        const prof = await cpuProfile(async () => {
-          for (let i = 0; i < Math.max(1, opts.runs); i++) await vol.read();
-        });
-        const file = path.join(opts.outDir, `profile-${result.name}-${l.name.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
-        await writeFile(file, JSON.stringify(prof));
-        const s: ProfileSummary = { ...summarizeProfile(label, prof), file: path.basename(file) };
-        result.profiles.push(s);
-        log(`[${l.name}] profiled: top self time ${s.top.slice(0, 3).map((e) => `${e.function} ${e.selfPct.toFixed(0)}%`).join(', ')}`);
+        // full reads, and an XZ slice (the slice whose chunk rows are scattered most) repeated
+        // so it gathers enough samples
+        const xz = opsFor(n)[2]!;
+        const targets = [
+          { what: 'full read', reps: Math.max(1, opts.runs), view: vol },
+          { what: xz.name, reps: Math.max(10, 5 * opts.runs), view: xz.volstore(vol) },
+        ];
+        for (const t of targets) {
+          const label = `volstore ${t.what}, ${l.name} (${t.reps} runs)`;
+          const prof = await cpuProfile(async () => {
+            for (let i = 0; i < t.reps; i++) await t.view.read();
+          });
+          const slug = `${l.name}-${t.what}`.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '');
+          const file = path.join(opts.outDir, `profile-${result.name}-${slug}.cpuprofile`);
+          await writeFile(file, JSON.stringify(prof));
+          const s: ProfileSummary = { ...summarizeProfile(label, prof), file: path.basename(file) };
+          result.profiles.push(s);
+          log(`[${l.name}] profiled ${t.what}: top self time ${s.top.slice(0, 3).map((e) => `${e.function} ${e.selfPct.toFixed(0)}%`).join(', ')}`);
+        }
       }
       await rm(dir, { recursive: true, force: true });
     }
