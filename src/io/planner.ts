@@ -5,7 +5,7 @@ import { isAllFill } from '../codecs/sharding.js';
 import type { ChunkDriver, ChunkGrid } from '../drivers/driver.js';
 import { OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
-import { type CellUpdate, isBatchUpdatable, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
+import { type CellUpdate, isBatchUpdatable, isCellReadable, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
 import { copyStrided } from './copy.js';
 
 /**
@@ -165,6 +165,11 @@ async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: Plan
     opts.cache!.hits++;
     return cached.array;
   }
+  return decodeResult(driver, pos, key, r, opts);
+}
+
+async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: string, r: ReadResult, opts: PlanOptions): Promise<NdArray | undefined> {
+  const cacheKey = `${opts.cacheKeyPrefix ?? driver.store.url}\u0000${key}`;
   if (opts.cache) opts.cache.misses++;
   if (r.state !== 'value') {
     opts.cache?.delete(cacheKey);
@@ -174,6 +179,29 @@ async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: Plan
   const arr = await driver.decodeChunk(r.value, pos, opts.signal);
   opts.cache?.set(cacheKey, arr, r.generation);
   return arr;
+}
+
+/**
+ * Groups of chunks to fetch together: with a CellReadable store (shards), the uncached chunks
+ * of one cell form one group (one index lookup, coalesced ranges); otherwise one chunk each.
+ */
+function planReads(driver: ChunkDriver, chunks: number[][], opts: PlanOptions): number[][][] {
+  const store = driver.store;
+  if (!isCellReadable(store)) return chunks.map((c) => [c]);
+  const groups = new Map<string, number[][]>();
+  const singles: number[][][] = [];
+  for (const pos of chunks) {
+    const key = driver.keyOf(pos);
+    if (opts.cache?.get(`${opts.cacheKeyPrefix ?? store.url}\u0000${key}`)) {
+      singles.push([pos]);
+      continue;
+    }
+    const cell = store.cellOf(key);
+    let g = groups.get(cell);
+    if (!g) groups.set(cell, (g = []));
+    g.push(pos);
+  }
+  return [...groups.values(), ...singles];
 }
 
 /** Reads the view `t` of the array into a new C-order array of the view's shape. */
@@ -187,9 +215,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
   const outBytes = bytesOf(out.data);
   const outStrides = out.strides.map((s) => s * size);
   const dlo = t.inputDomain.inclusiveMin;
-  await forEachLimited(chunksInBox(grid, lo, hi), opts.concurrency ?? DEFAULT_CONCURRENCY, opts.signal, async (pos) => {
-    const chunk = await loadChunk(driver, pos, opts);
-    if (!chunk) return;
+  const place = (pos: readonly number[], chunk: NdArray): void => {
     const m = mapChunk(grid, t, pos, chunk.strides);
     if (!m) return;
     let dst = 0;
@@ -199,6 +225,22 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
       bytesOf(chunk.data), (chunk.offset + m.chunkOffset) * size, m.chunkSteps.map((s) => s * size),
       m.lo.map((l, j) => m.hi[j]! - l), size,
     );
+  };
+  const store = driver.store;
+  await forEachLimited(planReads(driver, chunksInBox(grid, lo, hi), opts), opts.concurrency ?? DEFAULT_CONCURRENCY, opts.signal, async (group) => {
+    if (group.length === 1 || !isCellReadable(store)) {
+      for (const pos of group) {
+        const chunk = await loadChunk(driver, pos, opts);
+        if (chunk) place(pos, chunk);
+      }
+      return;
+    }
+    const keys = group.map((p) => driver.keyOf(p));
+    const results = await store.readCell(store.cellOf(keys[0]!), keys, opts.signal);
+    for (let i = 0; i < group.length; i++) {
+      const chunk = await decodeResult(driver, group[i]!, keys[i]!, results[i]!, opts);
+      if (chunk) place(group[i]!, chunk);
+    }
   });
   return out;
 }

@@ -135,6 +135,20 @@ export interface CellUpdate {
   overwrite: boolean;
 }
 
+/**
+ * Optional capability of a sharded store: read several keys of one cell together, so the
+ * store can fetch the shard index once and coalesce the byte ranges into few requests.
+ * Results are in the order of `keys`.
+ */
+export interface CellReadable {
+  cellOf(key: string): string;
+  readCell(cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]>;
+}
+
+export function isCellReadable(store: KvStore): store is KvStore & CellReadable {
+  return typeof (store as Partial<CellReadable>).readCell === 'function';
+}
+
 export function isBatchUpdatable(store: KvStore): store is KvStore & BatchUpdatable {
   return typeof (store as Partial<BatchUpdatable>).updateCell === 'function';
 }

@@ -2,6 +2,7 @@ import { EMPTY, type ShardFormat } from '../codecs/sharding.js';
 import { ByteRangeError, CorruptionError, ReadOnlyError, UnsupportedError } from '../errors.js';
 import {
   type BatchUpdatable,
+  type CellReadable,
   type CellUpdate,
   isBatchUpdatable,
   type KvStore,
@@ -20,6 +21,10 @@ interface CachedIndex {
 }
 
 const INDEX_CACHE_ENTRIES = 4096;
+/** Gaps up to this many bytes between wanted inner chunks are read rather than split. */
+const COALESCE_GAP = 256 * 1024;
+/** A merged read never exceeds this many bytes. */
+const COALESCE_MAX = 256 * 1024 * 1024;
 
 /**
  * zarr v3 `sharding_indexed` as a store adapter over the store holding the shards, as in
@@ -33,7 +38,7 @@ const INDEX_CACHE_ENTRIES = 4096;
  * write (or one unconditional write when every inner chunk is overwritten), keeping the encoded
  * bytes of untouched inner chunks as they are.
  */
-export class ShardedStore implements KvStore, BatchUpdatable {
+export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   readonly readOnly: boolean;
   private readonly indexCache = new Map<string, CachedIndex>();
   private readonly inflight = new Map<string, Promise<CachedIndex>>();
@@ -140,6 +145,74 @@ export class ShardedStore implements KvStore, BatchUpdatable {
       // The shard changed (or vanished) since its index was cached: re-read the index.
     }
     throw new CorruptionError(shardKey, 'shard kept changing while being read');
+  }
+
+  /**
+   * Reads several inner chunks of the shards under one cell: each shard's index once, then the
+   * wanted chunks' byte ranges merged where they are adjacent or nearly so (gaps up to
+   * COALESCE_GAP bytes are read and dropped), one base read per merged range, each conditional
+   * on the index's generation. A full read of a shard is one request after its index.
+   */
+  async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]> {
+    if (this.base instanceof ShardedStore) return Promise.all(keys.map((k) => this.read(k, { signal })));
+    const byShard = new Map<string, { i: number; local: number }[]>();
+    keys.forEach((k, i) => {
+      const { shardKey, local } = this.parse(k);
+      let l = byShard.get(shardKey);
+      if (!l) byShard.set(shardKey, (l = []));
+      l.push({ i, local });
+    });
+    const out = new Array<ReadResult>(keys.length);
+    await Promise.all([...byShard].map(([shardKey, wanted]) => this.readShardChunks(shardKey, wanted, keys, out, signal)));
+    return out;
+  }
+
+  private async readShardChunks(
+    shardKey: string, wanted: { i: number; local: number }[], keys: readonly string[], out: ReadResult[], signal: AbortSignal | undefined,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const idx = await this.index(shardKey, signal, attempt > 0);
+      const present: { i: number; off: number; n: number }[] = [];
+      for (const w of wanted) {
+        const off = idx.entries?.[2 * w.local];
+        const n = idx.entries?.[2 * w.local + 1];
+        if (off === undefined || n === undefined || (off === EMPTY && n === EMPTY)) out[w.i] = { state: 'missing', generation: NO_GENERATION };
+        else present.push({ i: w.i, off: Number(off), n: Number(n) });
+      }
+      present.sort((a, b) => a.off - b.off);
+      const groups: { start: number; end: number; members: typeof present }[] = [];
+      for (const p of present) {
+        const g = groups[groups.length - 1];
+        if (g && p.off >= g.start && p.off - g.end <= COALESCE_GAP && p.off + p.n - g.start <= COALESCE_MAX) {
+          g.end = Math.max(g.end, p.off + p.n);
+          g.members.push(p);
+        } else {
+          groups.push({ start: p.off, end: p.off + p.n, members: [p] });
+        }
+      }
+      let changed = false;
+      await Promise.all(groups.map(async (g) => {
+        let r: ReadResult;
+        try {
+          r = await this.base.read(shardKey, { byteRange: { offset: g.start, length: g.end - g.start }, ifEqual: idx.generation, signal });
+        } catch (err) {
+          if (err instanceof ByteRangeError) {
+            throw new CorruptionError(shardKey, `inner chunks at bytes [${g.start}, ${g.end}) lie outside the shard`, { cause: err });
+          }
+          throw err;
+        }
+        if (r.state !== 'value') {
+          changed = true;
+          return;
+        }
+        for (const m of g.members) {
+          out[m.i] = { state: 'value', value: r.value.subarray(m.off - g.start, m.off - g.start + m.n), generation: idx.generation, size: m.n };
+        }
+      }));
+      if (!changed) return;
+      // The shard changed since its index was read: re-index and read again.
+    }
+    throw new CorruptionError(shardKey, `shard kept changing while being read (keys ${keys[wanted[0]!.i]}...)`);
   }
 
   async write(): Promise<never> {

@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { NdArray, open } from '../../src/index.js';
+import { MemoryStore } from '../../src/kvstore/memory.js';
+import { freshName } from './helpers.js';
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('sharded reads coalesce byte ranges', () => {
+  it('a full read costs one index read plus one data read per shard; a slice one data read per shard touched', async () => {
+    const name = freshName('coalesce');
+    const shape = [32, 32, 32];
+    const vol = await open({
+      driver: 'zarr3', kvstore: `memory://${name}/`, create: true, dtype: 'uint8',
+      schema: { domain: { shape }, chunk_layout: { write_chunk: { shape: [16, 32, 32] }, read_chunk: { shape: [4, 8, 8] } } },
+    });
+    const data = NdArray.zeros('uint8', shape);
+    (data.data as Uint8Array).forEach((_, i, a) => (a[i] = (i * 7) & 255 || 1));
+    await vol.write(data);
+
+    const reads = vi.spyOn(MemoryStore.prototype, 'read');
+    const fresh = await open(`memory://${name}/`);
+    reads.mockClear();
+    const all = await fresh.read();
+    expect(Buffer.from(all.data.buffer).equals(Buffer.from(data.data.buffer))).toBe(true);
+    const shardReads = reads.mock.calls.filter(([k]) => k.includes('/c/'));
+    expect(shardReads.length).toBe(2 * 2); // 2 shards x (index + one coalesced data read)
+
+    reads.mockClear();
+    const xy = await fresh.slice([5, null, null]).read(); // one z plane: 16 inner chunks of shard 0
+    expect(xy.toFlat()).toEqual(data.toFlat().slice(5 * 32 * 32, 6 * 32 * 32));
+    expect(reads.mock.calls.filter(([k]) => k.includes('/c/')).length).toBe(1); // index cached
+  });
+
+  it('a shard rewritten between index and data read is re-indexed, never decoded wrong', async () => {
+    const name = freshName('stale');
+    const spec = {
+      driver: 'zarr3', kvstore: `memory://${name}/`, dtype: 'uint16',
+      schema: { domain: { shape: [8, 8] }, chunk_layout: { write_chunk: { shape: [8, 8] }, read_chunk: { shape: [4, 4] } } },
+    };
+    const a = await open({ ...spec, create: true });
+    await a.write(NdArray.zeros('uint16', [8, 8], 1));
+    const reader = await open(`memory://${name}/`);
+    expect((await reader.read()).toFlat().every((v) => v === 1)).toBe(true); // index now cached
+    const b = await open(`memory://${name}/`);
+    await b.slice([[0, 4], [0, 8]]).write(NdArray.zeros('uint16', [4, 8], 2)); // rewrites the shard
+    const got = (await reader.read()).toFlat();
+    expect(got.slice(0, 32).every((v) => v === 2)).toBe(true);
+    expect(got.slice(32).every((v) => v === 1)).toBe(true);
+  });
+});
