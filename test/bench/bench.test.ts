@@ -110,7 +110,7 @@ describe('workloads', () => {
     expect(w.name).toBe('zarr3-file');
     expect(w.rows).toHaveLength(4 * 3);
     for (const r of w.rows) {
-      expect(r.volstore.samplesMs).toHaveLength(1);
+      expect(r.volstore.samplesMs).toHaveLength(r.op === 'full read' ? 1 : 5); // slices get 5x the runs
       expect(r.verified).toContain('volstore = expected');
       expect(r.verified).toContain('zarrita = volstore');
       expect(r.vsZarrita).toBeGreaterThan(0);

@@ -228,9 +228,11 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         }
         let volstoreBytes: Uint8Array | undefined;
         const checks: string[] = [];
+        // slices take milliseconds: more runs (and warm-ups, so the JIT has settled) for a stable median
+        const small = op.name !== 'full read';
         const timings = await measureInterleaved(contenders, {
-          runs: opts.runs,
-          warmup: opts.warmup,
+          runs: small ? opts.runs * 5 : opts.runs,
+          warmup: small ? Math.max(opts.warmup, Math.min(3, opts.runs)) : opts.warmup,
           check: (name, r) => {
             const what = `${result.name} [${l.name}] ${op.name}`;
             if (name === 'volstore') {
