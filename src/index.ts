@@ -4,7 +4,7 @@
  * spec JSON. This entry is browser-safe: it imports no `node:` module.
  */
 export { open, type OpenOptions } from './open.js';
-export { Volume, type ChunkLayout, type IoOptions } from './volume.js';
+export { Volume, type ChunkLayout, type IoOptions, type ReadOptions as VolumeReadOptions } from './volume.js';
 export { Context } from './context/context.js';
 export { NdArray } from './array/ndarray.js';
 export type { DataType, Scalar, TypedArray } from './array/dtype.js';

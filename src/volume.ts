@@ -17,6 +17,15 @@ export interface IoOptions {
   signal?: AbortSignal;
 }
 
+export interface ReadOptions extends IoOptions {
+  /**
+   * Read into this array (the view's shape and dtype, any strides) instead of allocating one.
+   * Reusing buffers (e.g. one per training crop worker) avoids allocating and first-touching
+   * fresh memory on every read, which dominates large raw reads.
+   */
+  out?: NdArray;
+}
+
 export interface VolumeOptions {
   recheckCachedData: boolean;
   fillMissingDataReads: boolean;
@@ -112,9 +121,14 @@ export class Volume {
     return this.with(this.transform.stride(strides));
   }
 
-  /** Reads the view into a new C-order array of the view's shape. */
-  read(options: IoOptions = {}): Promise<NdArray> {
-    return readRegion(this.driver, this.transform, this.planOptions(options));
+  /**
+   * Reads the view into a new C-order array of the view's shape (or into `options.out`).
+   * @throws OutOfBoundsError if the view leaves the array's domain; CorruptionError for bad
+   *   stored bytes (checksum, truncation, shard index); KvStoreError for storage failures;
+   *   AbortError when `signal` fires.
+   */
+  read(options: ReadOptions = {}): Promise<NdArray> {
+    return readRegion(this.driver, this.transform, { ...this.planOptions(options), out: options.out });
   }
 
   /**

@@ -30,6 +30,12 @@ export interface PlanOptions {
   recheckCachedData?: boolean;
   /** Treat missing chunks as fill (TensorStore fill_missing_data_reads, default true). */
   fillMissing?: boolean;
+  /**
+   * Read into this array (the view's shape and dtype, any strides) instead of a new one.
+   * Reusing an output skips allocating and first-touching fresh memory, which dominates large
+   * raw reads (see bench/README.md).
+   */
+  out?: NdArray;
 }
 
 const DEFAULT_CONCURRENCY = 32;
@@ -209,22 +215,36 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
   const grid = driver.grid;
   const { lo, hi } = viewBounds(grid, t);
   const viewShape = t.inputDomain.shape;
-  const out = NdArray.zeros(grid.dtype, viewShape, grid.fillValue);
+  let out: NdArray;
+  if (opts.out) {
+    out = opts.out;
+    if (out.dtype !== grid.dtype || out.shape.length !== viewShape.length || out.shape.some((s, i) => s !== viewShape[i])) {
+      throw new OutOfBoundsError(`read({out}): out is ${out.dtype} [${out.shape}], the view is ${grid.dtype} [${viewShape}]`);
+    }
+  } else {
+    out = NdArray.zeros(grid.dtype, viewShape, grid.fillValue);
+  }
   if (out.size === 0) return out;
   const size = dtypeSize(grid.dtype);
   const outBytes = bytesOf(out.data);
   const outStrides = out.strides.map((s) => s * size);
   const dlo = t.inputDomain.inclusiveMin;
+  // A fresh output already holds the fill value; a caller's output gets it where chunks are missing.
+  const fillChunk = opts.out ? NdArray.zeros(grid.dtype, grid.chunkShape.map(() => 1), grid.fillValue) : undefined;
+  const fillStrides = grid.chunkShape.map(() => 0);
   const place = (pos: readonly number[], chunk: NdArray): void => {
     const m = mapChunk(grid, t, pos, chunk.strides);
     if (!m) return;
     let dst = 0;
     for (let j = 0; j < m.lo.length; j++) dst += (m.lo[j]! - dlo[j]!) * outStrides[j]!;
     copyStrided(
-      outBytes, dst, outStrides,
+      outBytes, out.offset * size + dst, outStrides,
       bytesOf(chunk.data), (chunk.offset + m.chunkOffset) * size, m.chunkSteps.map((s) => s * size),
       m.lo.map((l, j) => m.hi[j]! - l), size,
     );
+  };
+  const placeMissing = (pos: readonly number[]): void => {
+    if (fillChunk) place(pos, new NdArray(grid.dtype, fillChunk.data, grid.chunkShape, fillStrides));
   };
   const store = driver.store;
   await forEachLimited(planReads(driver, chunksInBox(grid, lo, hi), opts), opts.concurrency ?? DEFAULT_CONCURRENCY, opts.signal, async (group) => {
@@ -232,6 +252,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
       for (const pos of group) {
         const chunk = await loadChunk(driver, pos, opts);
         if (chunk) place(pos, chunk);
+        else placeMissing(pos);
       }
       return;
     }
@@ -240,6 +261,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
     for (let i = 0; i < group.length; i++) {
       const chunk = await decodeResult(driver, group[i]!, keys[i]!, results[i]!, opts);
       if (chunk) place(group[i]!, chunk);
+      else placeMissing(group[i]!);
     }
   });
   return out;

@@ -48,3 +48,25 @@ describe('sharded reads coalesce byte ranges', () => {
     expect(got.slice(32).every((v) => v === 1)).toBe(true);
   });
 });
+
+describe('read({out})', () => {
+  it('reads into a caller array (C or strided), filling missing chunks with the fill value', async () => {
+    const name = freshName('out');
+    const vol = await open({
+      driver: 'zarr3', kvstore: `memory://${name}/`, create: true, dtype: 'int16',
+      schema: { domain: { shape: [6, 8] }, chunk_layout: { chunk: { shape: [3, 4] } }, fill_value: -7 },
+    });
+    await vol.slice([[0, 3], [0, 4]]).write(5); // one chunk stored, three missing
+    const out = NdArray.zeros('int16', [6, 8], 99); // stale content must be overwritten
+    const got = await vol.read({ out });
+    expect(got).toBe(out);
+    const want = Array.from({ length: 48 }, (_, i) => (Math.floor(i / 8) < 3 && i % 8 < 4 ? 5 : -7));
+    expect(out.toFlat()).toEqual(want);
+    // A transposed (F-order) destination view.
+    const backing = NdArray.zeros('int16', [8, 6], 99);
+    const fview = new NdArray('int16', backing.data, [6, 8], [1, 6]);
+    await vol.read({ out: fview });
+    expect(fview.toFlat()).toEqual(want);
+    await expect(vol.read({ out: NdArray.zeros('int16', [6, 7]) })).rejects.toMatchObject({ code: 'out-of-bounds' });
+  });
+});
