@@ -12,27 +12,30 @@ const mb = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(1)}` : `${(b / 1e6).t
 export const RESULT_HEADER = [
   'layout', 'op', 'MB',
   'volstore ms', 'volstore MB/s',
+  'volstore(out) ms',
   'zarrita ms', 'zarrita MB/s',
   'readFile ms', 'readFile MB/s*',
   'read+zstd ms', 'read+zstd MB/s',
-  'volstore/zarrita', 'volstore/readFile', 'volstore/read+zstd', 'target',
+  'volstore/zarrita', 'volstore(out)/zarrita', 'volstore/readFile', 'volstore/read+zstd', 'target',
 ];
 
 export function resultCells(r: ResultRow): string[] {
   return [
     r.layout, r.op, mb(r.decodedBytes),
     ms(r.volstore), rate(r.volstore),
+    ms(r.volstoreOut),
     ms(r.zarrita), rate(r.zarrita),
     ms(r.readFile), rate(r.readFile),
     ms(r.readDecode), rate(r.readDecode),
-    x(r.vsZarrita), x(r.vsReadFile), x(r.vsReadDecode),
+    x(r.vsZarrita), x(r.vsZarritaOut), x(r.vsReadFile), x(r.vsReadDecode),
     r.target ? `${r.target.met ? 'met' : 'MISSED'} (${r.target.text})` : '',
   ];
 }
 
 export const TABLE_FOOTNOTE =
   'Times are medians; MB/s counts decoded bytes (MB = 1e6 bytes), except readFile* which counts the file bytes read. ' +
-  'volstore/zarrita = zarrita ms / volstore ms (speed-up over zarrita); volstore/readFile and volstore/read+zstd = ' +
+  'volstore/zarrita = zarrita ms / volstore ms (speed-up over zarrita); volstore(out) reads into a reused array ' +
+  '(read({out})), skipping the allocation and first touch of fresh memory that every new result pays; volstore/readFile and volstore/read+zstd = ' +
   'ceiling ms / volstore ms (fraction of the I/O-only and I/O+decompression speed reached; 1.00x = at the ceiling).';
 
 export const PROFILE_HEADER = ['self ms', 'self %', 'function', 'location'];

@@ -33,6 +33,8 @@ export interface ResultRow {
   /** Bytes of the chunk / shard files (or byte ranges) the I/O ceiling read. */
   fileBytes: number;
   volstore: Measured;
+  /** volstore reading into a reused output array (`read({out})`): no fresh-memory first touch. */
+  volstoreOut?: Measured;
   zarrita?: Measured;
   /** fs reads of the same files / ranges: the I/O ceiling. */
   readFile?: Measured;
@@ -40,6 +42,8 @@ export interface ResultRow {
   readDecode?: Measured;
   /** volstore speed / zarrita speed (= zarrita ms / volstore ms); > 1 means volstore is faster. */
   vsZarrita?: number;
+  /** zarrita ms / volstore read({out}) ms. */
+  vsZarritaOut?: number;
   /** readFile ms / volstore ms: the fraction of the I/O-only speed volstore reaches. */
   vsReadFile?: number;
   /** readDecode ms / volstore ms: the fraction of the read+decode speed volstore reaches. */

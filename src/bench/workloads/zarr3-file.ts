@@ -205,8 +205,10 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         const expected = op.expected(src);
         const reads: FileRead[] = op.name === 'full read' ? files.map((file) => ({ file })) : planReads(layout, op.box);
         const view = op.volstore(vol);
+        let reused: NdArray | undefined;
         const contenders: Contender<Uint8Array | number>[] = [
           { name: 'volstore', run: async () => asBytes((await view.read()).data) },
+          { name: 'volstoreOut', run: async () => asBytes((reused = await view.read({ out: reused })).data) },
         ];
         if (zarr && zarr1) {
           const sel = op.zarrita(n);
@@ -235,7 +237,9 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
           warmup: small ? Math.max(opts.warmup, Math.min(3, opts.runs)) : opts.warmup,
           check: (name, r) => {
             const what = `${result.name} [${l.name}] ${op.name}`;
-            if (name === 'volstore') {
+            if (name === 'volstoreOut') {
+              assertBytesEqual(`${what}: volstore read({out}) vs the generated volume`, r as Uint8Array, expected);
+            } else if (name === 'volstore') {
               assertBytesEqual(`${what}: volstore vs the generated volume`, r as Uint8Array, expected);
               volstoreBytes = r as Uint8Array;
               checks.push('volstore = expected');
@@ -249,6 +253,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         });
         volstoreBytes = undefined;
         const v = measured(timings.get('volstore')!, expected.length);
+        const vo = measured(timings.get('volstoreOut')!, expected.length);
         const z = timings.get('zarrita');
         const rf = timings.get('readFile')!;
         const rd = timings.get('readDecode');
@@ -258,10 +263,12 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
           decodedBytes: expected.length,
           fileBytes,
           volstore: v,
+          volstoreOut: vo,
           zarrita: z && measured(z, expected.length),
           readFile: measured(rf, fileBytes),
           readDecode: rd && measured(rd, expected.length),
           vsZarrita: z && z.medianMs / v.medianMs,
+          vsZarritaOut: z && z.medianMs / vo.medianMs,
           vsReadFile: rf.medianMs / v.medianMs,
           vsReadDecode: rd && rd.medianMs / v.medianMs,
           verified: checks.join(', '),
