@@ -1,3 +1,4 @@
+import { importNodeOnly } from '../util/node-only.js';
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { corrupt, guardDecode, guardEncode, intOption } from './compression-util.js';
 
@@ -13,8 +14,9 @@ export class Bz2Codec implements BytesBytesCodec {
 
   encode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
     return guardEncode('bz2', ctx, async () => {
-      // @ts-expect-error compressjs ships no type declarations (shape declared below)
-      const { default: compressjs } = (await import('compressjs')) as { default: CompressJs };
+      // compressjs is AMD/CommonJS and needs Node's `path`: bz2 encoding is Node-only.
+      const mod = await importNodeOnly<{ default: CompressJs }>('compressjs');
+      const compressjs = mod.default;
       return Uint8Array.from(compressjs.Bzip2.compressFile(b, null, this.level));
     });
   }

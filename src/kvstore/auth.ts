@@ -4,6 +4,7 @@
  * only to requests aimed at the store's own endpoint origin (see http-common.ts), so a token
  * never travels to another host, and it is never put into errors, logs or `spec()`.
  */
+import { importNodeOnly } from '../util/node-only.js';
 
 /** Returns an access token (without the `Bearer ` prefix), or undefined for anonymous. */
 export type TokenProvider = (signal?: AbortSignal) => Promise<string | undefined> | string | undefined;
@@ -52,7 +53,7 @@ export function resolveAuth(option: AuthOption | undefined): AuthProvider {
     return {
       kind: 'adc',
       async authorization(signal?: AbortSignal) {
-        inner ??= import('./gcs-adc.js').then((m) => m.adcAuthProvider());
+        inner ??= importNodeOnly<typeof import('./gcs-adc.js')>('./gcs-adc.js', import.meta.url).then((m) => m.adcAuthProvider());
         // A failed load (no credentials configured) is retried on the next request.
         inner.catch(() => (inner = undefined));
         return (await inner).authorization(signal);
@@ -80,7 +81,7 @@ export function adcOrAnonymous(): AuthProvider {
   return {
     kind: 'adc-or-anonymous',
     async authorization(signal?: AbortSignal) {
-      inner ??= import('./gcs-adc.js')
+      inner ??= importNodeOnly<typeof import('./gcs-adc.js')>('./gcs-adc.js', import.meta.url)
         .then(async (m) => {
           const p = await m.adcAuthProvider();
           await p.authorization(signal); // probe once: no credentials -> anonymous

@@ -4,6 +4,7 @@ import type { KvStore } from './kvstore.js';
 import { MemoryStore } from './memory.js';
 import { PrefixedStore } from './prefixed.js';
 import { retryPolicyFromJson } from './retry.js';
+import { importNodeOnly } from '../util/node-only.js';
 
 const SHARED_MEMORY = new MemoryStore('');
 
@@ -12,14 +13,6 @@ function cores(): number {
   return typeof n === 'number' && n > 0 ? n : 4;
 }
 
-/**
- * Node-only modules are loaded through a computed specifier so browser bundlers never follow
- * them into `node:fs`. The main entry stays browser-safe; `file://` works in Node only.
- */
-async function importNodeOnly<T>(rel: string): Promise<T> {
-  const url = new URL(rel, import.meta.url).href;
-  return (await import(/* @vite-ignore */ /* webpackIgnore: true */ url)) as T;
-}
 
 function withSlash(p: string): string {
   return p === '' || p.endsWith('/') ? p : `${p}/`;
@@ -36,7 +29,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: C
     case 'memory':
       return path ? new PrefixedStore(SHARED_MEMORY, path) : SHARED_MEMORY;
     case 'file': {
-      const { FileStore } = await importNodeOnly<typeof import('./file.js')>('./file.js');
+      const { FileStore } = await importNodeOnly<typeof import('./file.js')>('./file.js', import.meta.url); // Node only
       return new FileStore(path.replace(/\/+$/, '') || '/', {
         limiter: context.limiter('file_io_concurrency', Math.max(4, cores())),
       });
