@@ -12,7 +12,7 @@
  * which talks to arbitrary servers, does the HEAD + absolute range instead.)
  */
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import { Limiter } from '../context/limiter.js';
+import type { Limiter } from '../context/limiter.js';
 import { adcOrAnonymous, ANONYMOUS, type AuthOption, resolveAuth } from './auth.js';
 import {
   cacheBuster,
@@ -36,7 +36,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import { type RetryPolicy, retryPolicyFromJson, TransientError, withRetries } from './retry.js';
+import { type RetryPolicy, TransientError, withRetries } from './retry.js';
 
 export const GCS_DEFAULT_ENDPOINT = 'https://storage.googleapis.com';
 
@@ -436,41 +436,3 @@ export class GcsStore implements KvStore {
   }
 }
 
-/** Parses `gs://bucket/path` into store options. Throws SpecError on anything else. */
-export function parseGcsUrl(url: string): { bucket: string; path: string } {
-  const m = /^gs:\/\/([^/?#]+)(?:\/([^?#]*))?$/.exec(url);
-  if (!m) throw new SpecError('kvstore', `not a gs:// URL: ${JSON.stringify(url)}`);
-  return { bucket: m[1]!, path: decodeURIComponent(m[2] ?? '') };
-}
-
-/** `new GcsStore({...parseGcsUrl(url), ...options})`. */
-export function gcsStoreFromUrl(url: string, options: Omit<GcsStoreOptions, 'bucket' | 'path'> = {}): GcsStore {
-  return new GcsStore({ ...options, ...parseGcsUrl(url) });
-}
-
-/**
- * Maps TensorStore context resources onto store options:
- * `gcs_request_concurrency{limit}` (default 32) -> `concurrency` (a NEW Limiter: the context
- * owner should create it once and share it between stores), `gcs_request_retries` ->
- * `retries`, `gcs_user_project{project_id}` -> `userProject`.
- */
-export function gcsOptionsFromContext(context: Record<string, unknown>): Partial<GcsStoreOptions> {
-  const out: Partial<GcsStoreOptions> = {};
-  const conc = context.gcs_request_concurrency as { limit?: unknown } | undefined;
-  if (conc !== undefined) {
-    const limit = conc.limit ?? 32;
-    if (!(limit === 'shared' || (Number.isInteger(limit) && (limit as number) >= 1))) {
-      throw new SpecError('context.gcs_request_concurrency.limit', 'expected a positive integer');
-    }
-    if (limit !== 'shared') out.concurrency = new Limiter(limit as number);
-  }
-  if (context.gcs_request_retries !== undefined) {
-    out.retries = retryPolicyFromJson(context.gcs_request_retries, 'context.gcs_request_retries');
-  }
-  const up = context.gcs_user_project as { project_id?: unknown } | undefined;
-  if (up?.project_id !== undefined) {
-    if (typeof up.project_id !== 'string') throw new SpecError('context.gcs_user_project.project_id', 'expected a string');
-    out.userProject = up.project_id;
-  }
-  return out;
-}

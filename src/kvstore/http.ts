@@ -13,7 +13,7 @@
  * - Generations are ETags (`If-None-Match` -> 304, `If-Match` -> 412).
  */
 import { ReadOnlyError, SpecError, throwIfAborted, UnsupportedError, KvStoreError } from '../errors.js';
-import { Limiter } from '../context/limiter.js';
+import type { Limiter } from '../context/limiter.js';
 import type { AuthProvider } from './auth.js';
 import {
   conditionBlocks,
@@ -27,7 +27,7 @@ import {
   sliceRaw,
 } from './http-common.js';
 import { type KvStore, type ListOptions, type ReadOptions, type ReadResult, resolveByteRange, type WriteOptions, type WriteResult } from './kvstore.js';
-import { type RetryPolicy, retryPolicyFromJson } from './retry.js';
+import type { RetryPolicy } from './retry.js';
 
 export interface HttpStoreOptions {
   /** Directory-like base URL; keys are appended (each path segment percent-encoded). */
@@ -253,36 +253,5 @@ export class HttpStore implements KvStore {
   async *list(_prefix: string, _options?: ListOptions): AsyncIterable<string> {
     throw new UnsupportedError(`the http kvstore ${this.baseUrl} cannot list keys`);
   }
-}
-
-/**
- * Maps context resources onto store options: `http_request_concurrency{limit}` -> a NEW
- * Limiter (share it per context), `http_request_retries` -> `retries`.
- */
-export function httpOptionsFromContext(context: Record<string, unknown>): Partial<HttpStoreOptions> {
-  const out: Partial<HttpStoreOptions> = {};
-  const conc = context.http_request_concurrency as { limit?: unknown } | undefined;
-  if (conc !== undefined) {
-    const limit = conc.limit ?? 32;
-    if (!(Number.isInteger(limit) && (limit as number) >= 1)) {
-      throw new SpecError('context.http_request_concurrency.limit', 'expected a positive integer');
-    }
-    out.concurrency = new Limiter(limit as number);
-  }
-  if (context.http_request_retries !== undefined) {
-    out.retries = retryPolicyFromJson(context.http_request_retries, 'context.http_request_retries');
-  }
-  return out;
-}
-
-/** Parses an `http(s)://` URL into store options (the URL is the base). */
-export function parseHttpUrl(url: string): { baseUrl: string } {
-  if (!/^https?:\/\//i.test(url)) throw new SpecError('kvstore', `not an http(s) URL: ${JSON.stringify(url)}`);
-  return { baseUrl: url };
-}
-
-/** `new HttpStore({...parseHttpUrl(url), ...options})`. */
-export function httpStoreFromUrl(url: string, options: Omit<HttpStoreOptions, 'baseUrl'> = {}): HttpStore {
-  return new HttpStore({ ...options, ...parseHttpUrl(url) });
 }
 

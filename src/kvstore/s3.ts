@@ -13,7 +13,7 @@
  */
 import { AwsV4Signer } from 'aws4fetch';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import { Limiter } from '../context/limiter.js';
+import type { Limiter } from '../context/limiter.js';
 import {
   cacheBuster,
   conditionBlocks,
@@ -39,7 +39,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import { type RetryPolicy, retryPolicyFromJson } from './retry.js';
+import type { RetryPolicy } from './retry.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -368,34 +368,3 @@ export class S3Store implements KvStore {
   }
 }
 
-/** Parses `s3://bucket/path` into store options. Throws SpecError on anything else. */
-export function parseS3Url(url: string): { bucket: string; path: string } {
-  const m = /^s3:\/\/([^/?#]+)(?:\/([^?#]*))?$/.exec(url);
-  if (!m) throw new SpecError('kvstore', `not an s3:// URL: ${JSON.stringify(url)}`);
-  return { bucket: m[1]!, path: decodeURIComponent(m[2] ?? '') };
-}
-
-/** `new S3Store({...parseS3Url(url), ...options})`. */
-export function s3StoreFromUrl(url: string, options: Omit<S3StoreOptions, 'bucket' | 'path'> = {}): S3Store {
-  return new S3Store({ ...options, ...parseS3Url(url) });
-}
-
-/**
- * Maps context resources onto store options: `s3_request_concurrency{limit}` -> a NEW
- * Limiter (share it per context), `s3_request_retries` -> `retries`.
- */
-export function s3OptionsFromContext(context: Record<string, unknown>): Partial<S3StoreOptions> {
-  const out: Partial<S3StoreOptions> = {};
-  const conc = context.s3_request_concurrency as { limit?: unknown } | undefined;
-  if (conc !== undefined) {
-    const limit = conc.limit ?? 32;
-    if (!(Number.isInteger(limit) && (limit as number) >= 1)) {
-      throw new SpecError('context.s3_request_concurrency.limit', 'expected a positive integer');
-    }
-    out.concurrency = new Limiter(limit as number);
-  }
-  if (context.s3_request_retries !== undefined) {
-    out.retries = retryPolicyFromJson(context.s3_request_retries, 'context.s3_request_retries');
-  }
-  return out;
-}

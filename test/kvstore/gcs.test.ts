@@ -4,7 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import { AbortError, KvStoreError } from '../../src/errors.js';
 import { Limiter } from '../../src/context/limiter.js';
-import { GcsStore, gcsEndpoint, gcsOptionsFromContext, gcsStoreFromUrl, parseGcsUrl } from '../../src/kvstore/gcs.js';
+import { GcsStore, gcsEndpoint } from '../../src/kvstore/gcs.js';
+import { Context } from '../../src/context/context.js';
+import { openKvStore } from '../../src/kvstore/open.js';
+import { kvstoreFromUrl } from '../../src/spec/spec.js';
 import { describeKvStoreConformance, pseudoRandomBytes } from './conformance.js';
 
 let emu: Emulator;
@@ -36,12 +39,11 @@ async function recordingServer(handler: (url: string, res: import('node:http').S
 }
 
 describe('gcs: URLs, endpoint and context', () => {
-  it('parses gs:// URLs', () => {
-    expect(parseGcsUrl('gs://bucket/path/to/')).toEqual({ bucket: 'bucket', path: 'path/to/' });
-    expect(parseGcsUrl('gs://bucket')).toEqual({ bucket: 'bucket', path: '' });
-    expect(parseGcsUrl('gs://bucket/a%20b/')).toEqual({ bucket: 'bucket', path: 'a b/' });
-    expect(() => parseGcsUrl('s3://bucket/')).toThrow(/gs:\/\//);
-    const s = gcsStoreFromUrl('gs://my-bucket/data/', { endpoint: 'http://127.0.0.1:1' });
+  it('opens gs:// URLs through the one spec parser', async () => {
+    expect(kvstoreFromUrl('gs://bucket/path/to/')).toEqual({ driver: 'gcs', bucket: 'bucket', path: 'path/to/' });
+    expect(kvstoreFromUrl('gs://bucket')).toEqual({ driver: 'gcs', bucket: 'bucket', path: '' });
+    expect(kvstoreFromUrl('gs://bucket/a%20b/')).toEqual({ driver: 'gcs', bucket: 'bucket', path: 'a b/' });
+    const s = await openKvStore({ ...kvstoreFromUrl('gs://my-bucket/data/'), endpoint: 'http://127.0.0.1:1' }, '', new Context());
     expect(s.url).toBe('gs://my-bucket/data/');
     expect(s.spec()).toEqual({ driver: 'gcs', bucket: 'my-bucket', path: 'data/' });
   });
@@ -65,17 +67,16 @@ describe('gcs: URLs, endpoint and context', () => {
     }
   });
 
-  it('maps context resources', () => {
-    const o = gcsOptionsFromContext({
+  it('maps context resources (gcs_request_concurrency, gcs_request_retries, gcs_user_project)', async () => {
+    const context = new Context({
       gcs_request_concurrency: { limit: 7 },
       gcs_request_retries: { max_retries: 3, initial_delay: '500ms', max_delay: '4s' },
       gcs_user_project: { project_id: 'billing-proj' },
     });
-    expect(o.concurrency).toBeInstanceOf(Limiter);
-    expect(o.concurrency!.limit).toBe(7);
-    expect(o.retries).toEqual({ maxRetries: 3, initialDelayMs: 500, maxDelayMs: 4000 });
-    expect(o.userProject).toBe('billing-proj');
-    expect(() => gcsOptionsFromContext({ gcs_request_retries: { initial_delay: 'soon' } })).toThrow(/initial_delay/);
+    const s = (await openKvStore({ driver: 'gcs', bucket: 'b', path: '', endpoint: 'http://127.0.0.1:1' }, '', context)) as GcsStore;
+    expect(s.userProject).toBe('billing-proj');
+    expect(context.limiter('gcs_request_concurrency', 32).limit).toBe(7);
+    expect(() => new Context({ gcs_request_retries: { initial_delay: 'soon' } })).toThrow(/initial_delay/);
   });
 
   it('sends userProject and a cache-busting parameter on reads', async () => {

@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import { KvStoreError, ReadOnlyError, UnsupportedError } from '../../src/errors.js';
-import { HttpStore, httpStoreFromUrl, parseHttpUrl } from '../../src/kvstore/http.js';
+import { HttpStore } from '../../src/kvstore/http.js';
+import { Context } from '../../src/context/context.js';
+import { openKvStore } from '../../src/kvstore/open.js';
+import { kvstoreFromUrl } from '../../src/spec/spec.js';
 import { S3Store } from '../../src/kvstore/s3.js';
 import { describeKvStoreConformance, type Populate, pseudoRandomBytes } from './conformance.js';
 
@@ -269,10 +272,9 @@ describe('http: server quirks', () => {
 });
 
 describe('http: URLs', () => {
-  it('parses and formats base URLs and key URLs', () => {
-    expect(parseHttpUrl('https://host/p/')).toEqual({ baseUrl: 'https://host/p/' });
-    expect(() => parseHttpUrl('gs://b/')).toThrow(/http/);
-    const s = httpStoreFromUrl('https://host/p');
+  it('parses and formats base URLs and key URLs', async () => {
+    expect(kvstoreFromUrl('https://host/p/')).toEqual({ driver: 'http', base_url: 'https://host/p/', path: '' });
+    const s = (await openKvStore(kvstoreFromUrl('https://host/p'), '', new Context())) as HttpStore;
     expect(s.baseUrl).toBe('https://host/p/');
     expect(s.spec()).toEqual({ driver: 'http', base_url: 'https://host/p/' });
     expect(s.keyUrl('a b/c%d/e?f#g')).toBe('https://host/p/a%20b/c%25d/e%3Ff%23g');
@@ -292,10 +294,8 @@ describe('browser safety', () => {
 });
 
 describe('http: context', () => {
-  it('maps http_request_* resources', async () => {
-    const { httpOptionsFromContext } = await import('../../src/kvstore/http.js');
-    const o = httpOptionsFromContext({ http_request_concurrency: { limit: 3 }, http_request_retries: { initial_delay: '10ms' } });
-    expect(o.concurrency!.limit).toBe(3);
-    expect(o.retries!.initialDelayMs).toBe(10);
+  it('maps http_request_* resources', () => {
+    const context = new Context({ http_request_concurrency: { limit: 3 }, http_request_retries: { initial_delay: '10ms' } });
+    expect(context.limiter('http_request_concurrency', 32).limit).toBe(3);
   });
 });

@@ -24,17 +24,19 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { KvStoreError } from '../../src/errors.js';
 import { listAll } from '../../src/kvstore/kvstore.js';
-import { parseListObjectsV2, parseS3Url, s3OptionsFromContext, s3StoreFromUrl } from '../../src/kvstore/s3.js';
+import { parseListObjectsV2 } from '../../src/kvstore/s3.js';
+import { Context } from '../../src/context/context.js';
+import { openKvStore } from '../../src/kvstore/open.js';
+import { kvstoreFromUrl } from '../../src/spec/spec.js';
 import { pseudoRandomBytes } from './conformance.js';
 
 describe('s3: URLs, addressing, context', () => {
-  it('parses s3:// URLs', () => {
-    expect(parseS3Url('s3://bucket/path/')).toEqual({ bucket: 'bucket', path: 'path/' });
-    expect(parseS3Url('s3://bucket')).toEqual({ bucket: 'bucket', path: '' });
-    expect(() => parseS3Url('gs://bucket/')).toThrow(/s3:\/\//);
-    const s = s3StoreFromUrl('s3://my-bucket/data/', { region: 'eu-west-1', credentials: 'anonymous' });
+  it('opens s3:// URLs through the one spec parser', async () => {
+    expect(kvstoreFromUrl('s3://bucket/path/')).toEqual({ driver: 's3', bucket: 'bucket', path: 'path/' });
+    expect(kvstoreFromUrl('s3://bucket')).toEqual({ driver: 's3', bucket: 'bucket', path: '' });
+    const s = await openKvStore({ ...kvstoreFromUrl('s3://my-bucket/data/'), aws_region: 'eu-west-1' }, '', new Context());
     expect(s.url).toBe('s3://my-bucket/data/');
-    expect(s.spec()).toEqual({ driver: 's3', bucket: 'my-bucket', path: 'data/', aws_region: 'eu-west-1' });
+    expect(s.spec()).toMatchObject({ driver: 's3', bucket: 'my-bucket', path: 'data/', aws_region: 'eu-west-1' });
   });
 
   it('virtual-host style on AWS, path style for custom endpoints and dotted buckets', async () => {
@@ -53,9 +55,8 @@ describe('s3: URLs, addressing, context', () => {
   });
 
   it('maps context resources', () => {
-    const o = s3OptionsFromContext({ s3_request_concurrency: { limit: 4 }, s3_request_retries: { max_retries: 1 } });
-    expect(o.concurrency!.limit).toBe(4);
-    expect(o.retries!.maxRetries).toBe(1);
+    const context = new Context({ s3_request_concurrency: { limit: 4 }, s3_request_retries: { max_retries: 1 } });
+    expect(context.limiter('s3_request_concurrency', 32).limit).toBe(4);
   });
 
   it('parses ListObjectsV2 XML with entities', () => {
