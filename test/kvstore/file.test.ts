@@ -51,7 +51,38 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   };
 });
 
+/** The read path uses the callback API of node:fs: `open`, `fstat` and `read` go through the same hooks. */
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  const hooked =
+    (op: string, f: (...a: never[]) => void) =>
+    (...a: unknown[]): void => {
+      const done = a[a.length - 1] as (e: unknown) => void;
+      Promise.resolve()
+        .then(() => hooks.before?.(op, a))
+        .then(
+          () => (f as (...x: unknown[]) => void)(...a),
+          (e: unknown) => done(e),
+        );
+    };
+  return {
+    ...real,
+    default: real,
+    open: hooked('open', real.open),
+    fstat: hooked('fstat', real.fstat),
+    read: hooked('read', real.read),
+  };
+});
+
 const enc = (s: string) => new TextEncoder().encode(s);
+
+/** Open file descriptors of this process (Linux), to catch leaks; undefined elsewhere. */
+async function openFds(): Promise<number | undefined> {
+  return fs.readdir('/proc/self/fd').then(
+    (l) => l.length,
+    () => undefined,
+  );
+}
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
 async function tempRoot(): Promise<string> {
@@ -251,6 +282,132 @@ describe('FileStore', () => {
     expect(r.state === 'value' && [...r.value]).toEqual([...big.subarray(3_000_000, 3_000_010)]);
     expect(r.state === 'value' && r.value.buffer.byteLength).toBe(10);
     expect(r.state === 'value' && r.size).toBe(4 << 20);
+  });
+
+  it('a read returns a plain Uint8Array of exactly the bytes read (not a pooled or aliasing Buffer)', async () => {
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
+    await store.write('v', bytes);
+    const all = await store.read('v');
+    if (all.state !== 'value') throw new Error('expected a value');
+    expect(Object.getPrototypeOf(all.value)).toBe(Uint8Array.prototype);
+    expect(all.value.byteOffset).toBe(0);
+    expect(all.value.buffer.byteLength).toBe(bytes.length);
+    expect(all.value).toEqual(bytes);
+    const small = await store.read('v', { byteRange: { offset: 5, length: 3 } });
+    if (small.state !== 'value') throw new Error('expected a value');
+    expect(Object.getPrototypeOf(small.value)).toBe(Uint8Array.prototype);
+    expect(small.value.buffer.byteLength).toBe(3);
+    expect([...small.value]).toEqual([...bytes.subarray(5, 8)]);
+    const copy = small.value.slice();
+    copy[0] = 255 - copy[0]!;
+    expect(small.value[0]).toBe(bytes[5]); // slice copies (Buffer#slice would alias)
+  });
+
+  it('reads only the requested range: suffix and inner ranges are single preads at the right offset', async () => {
+    const big = new Uint8Array(2 << 20).map((_, i) => (i * 13) & 0xff);
+    await store.write('shard', big);
+    const reads: [number, number][] = [];
+    hooks.before = (op, args) => {
+      if (op === 'read') reads.push([args[3] as number, args[4] as number]); // length, position
+    };
+    const idx = await store.read('shard', { byteRange: { suffix: 1028 } });
+    const inner = await store.read('shard', { byteRange: { offset: 262_144, length: 65_536 } });
+    hooks.before = undefined;
+    expect(reads).toEqual([
+      [1028, (2 << 20) - 1028],
+      [65_536, 262_144],
+    ]);
+    expect(idx.state === 'value' && idx.value).toEqual(big.subarray((2 << 20) - 1028));
+    expect(inner.state === 'value' && inner.value).toEqual(big.subarray(262_144, 262_144 + 65_536));
+  });
+
+  it('a file that shrinks while being read is an error naming the key, never a partly filled value', async () => {
+    await store.write('k', new Uint8Array(100_000).fill(7));
+    hooks.before = async (op) => {
+      if (op === 'read') await fs.truncate(path.join(root, 'k'), 10); // written outside volstore
+    };
+    const err = await store.read('k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KvStoreError);
+    expect((err as KvStoreError).key).toBe('k');
+    expect((err as Error).message).toMatch(/shrank/);
+  });
+
+  it('an fstat or read failure is a KvStoreError naming the key and errno', async () => {
+    await store.write('k', enc('value'));
+    for (const [op, name] of [['fstat', 'stat'], ['read', 'read']]) {
+      hooks.before = (o) => {
+        if (o === op) throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+      };
+      const err = await store.read('k').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KvStoreError);
+      expect((err as KvStoreError).key).toBe('k');
+      expect((err as Error).message).toContain(`file ${name} failed (EIO)`);
+    }
+    hooks.before = (o) => {
+      if (o === 'open') throw Object.assign(new Error('permission denied'), { code: 'EACCES' });
+    };
+    const err = await store.read('k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KvStoreError);
+    expect((err as Error).message).toContain('open failed (EACCES)');
+  });
+
+  it('the generation describes the bytes returned, even if the file is replaced after open', async () => {
+    const w = await store.write('k', enc('old bytes'));
+    if (!w.ok) throw new Error('setup');
+    const writer = new FileStore(root, new Limiter(1)); // its own limiter: the reader holds a slot
+    let replaced: Promise<unknown> | undefined;
+    hooks.before = async (op) => {
+      if (op === 'fstat' && !replaced) {
+        replaced = writer.write('k', enc('new bytes, longer'));
+        await replaced; // renamed over the name we already opened
+      }
+    };
+    const r = await store.read('k');
+    hooks.before = undefined;
+    expect(r.state === 'value' && dec(r.value)).toBe('old bytes');
+    expect(r.generation).toBe(w.generation);
+    const now = await store.read('k');
+    expect(now.state === 'value' && dec(now.value)).toBe('new bytes, longer');
+    expect(now.generation).not.toBe(w.generation);
+  });
+
+  it('aborting after the open rejects with AbortError', async () => {
+    await store.write('k', new Uint8Array(1000));
+    for (const op of ['fstat', 'read']) {
+      const ac = new AbortController();
+      hooks.before = (o) => {
+        if (o === op) ac.abort();
+      };
+      await expect(store.read('k', { signal: ac.signal })).rejects.toMatchObject({ code: 'aborted' });
+    }
+  });
+
+  it('no read path leaks a file descriptor', async () => {
+    const before = await openFds();
+    if (before === undefined) return; // no /proc
+    await store.write('k', new Uint8Array(5000).fill(1));
+    await store.write('d/child', enc('x'));
+    const w = await store.read('k');
+    for (let i = 0; i < 20; i++) {
+      await store.read('k');
+      await store.read('k', { byteRange: { suffix: 10 } });
+      await store.read('k', { ifEqual: 'other' }); // unchanged
+      await store.read('k', { ifNotEqual: w.generation }); // unchanged
+      await store.read('d'); // directory: missing
+      await store.read('nope'); // missing
+      await expect(store.read('k', { byteRange: { offset: 6000 } })).rejects.toThrow(); // range error
+      const ac = new AbortController();
+      hooks.before = (o) => {
+        if (o === 'read') ac.abort();
+      };
+      await expect(store.read('k', { signal: ac.signal })).rejects.toMatchObject({ code: 'aborted' });
+      hooks.before = (o) => {
+        if (o === 'read') throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+      };
+      await expect(store.read('k')).rejects.toBeInstanceOf(KvStoreError);
+      hooks.before = undefined;
+    }
+    expect(await openFds()).toBe(before);
   });
 
   it('generation changes on rewrite of the same size within one clock tick, and never repeats', async () => {
