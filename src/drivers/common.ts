@@ -1,6 +1,8 @@
 import { type DataType, type Scalar, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../array/dtype.js';
 import { AlreadyExistsError, MetadataError, NotFoundError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
+import type { NdArray } from '../array/ndarray.js';
+import type { CodecChain } from '../codecs/chain.js';
 import type { OpenMode, Schema } from './driver.js';
 
 /** Reads and parses a JSON metadata key; undefined when missing. Errors name the key. */
@@ -172,4 +174,19 @@ export function checkSchema(schema: Schema, key: string, actual: { dtype: DataTy
 /** A default chunk shape for a new array: up to 64 per dim (TensorStore chooses similarly ~1 MiB). */
 export function defaultChunkShape(shape: readonly number[]): number[] {
   return shape.map((s) => Math.max(1, Math.min(s, 64)));
+}
+
+/** Chunk coding through one codec chain, keyed for error messages by the chunk's store key. */
+export abstract class CodecChainDriver {
+  protected constructor(protected readonly chain: CodecChain) {}
+
+  abstract keyOf(chunk: readonly number[]): string;
+
+  decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
+    return this.chain.decode(bytes, { key: this.keyOf(chunk), signal });
+  }
+
+  encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
+    return this.chain.encode(array, { key: this.keyOf(chunk), signal });
+  }
 }

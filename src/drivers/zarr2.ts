@@ -1,10 +1,9 @@
 import { type DataType, type Scalar, dtypeSize } from '../array/dtype.js';
-import type { NdArray } from '../array/ndarray.js';
 import { CodecChain } from '../codecs/chain.js';
 import type { CodecJSON } from '../codecs/codec.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
-import { checkSchema, defaultChunkShape, expectShape, fillValueToJson, openOrCreate, parseFillValue, readJson } from './common.js';
+import { CodecChainDriver, checkSchema, defaultChunkShape, expectShape, fillValueToJson, openOrCreate, parseFillValue, readJson } from './common.js';
 import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
 import { numpyToDtype } from './zarr3.js';
 
@@ -153,28 +152,22 @@ export function zarr2Codecs(m: Zarr2Metadata, key = KEY): CodecJSON[] {
   return codecs;
 }
 
-class Zarr2Driver implements ChunkDriver {
+class Zarr2Driver extends CodecChainDriver implements ChunkDriver {
   readonly driverName = 'zarr';
   constructor(
     readonly grid: ChunkGrid,
     readonly store: KvStore,
-    private readonly chain: CodecChain,
+    chain: CodecChain,
     readonly storeFillChunks: boolean,
     readonly metadata: Zarr2Metadata,
     readonly codecs: readonly CodecJSON[],
     readonly attributes: Readonly<Record<string, unknown>>,
-  ) {}
+  ) {
+    super(chain);
+  }
 
   keyOf(chunk: readonly number[]): string {
     return chunk.length === 0 ? '0' : chunk.join(this.metadata.separator);
-  }
-
-  decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
-    return this.chain.decode(bytes, { key: this.keyOf(chunk), signal });
-  }
-
-  encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    return this.chain.encode(array, { key: this.keyOf(chunk), signal });
   }
 
   spec(): Record<string, unknown> {

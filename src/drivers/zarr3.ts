@@ -1,5 +1,4 @@
 import { type DataType, type Scalar, isDataType } from '../array/dtype.js';
-import type { NdArray } from '../array/ndarray.js';
 import { CodecChain } from '../codecs/chain.js';
 import type { ChunkSpec, CodecJSON } from '../codecs/codec.js';
 import { ShardFormat } from '../codecs/sharding.js';
@@ -7,6 +6,7 @@ import { MetadataError, UnsupportedError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import { ShardedStore } from '../kvstore/zarr3-sharded.js';
 import {
+  CodecChainDriver,
   checkSchema, defaultChunkShape, expectArray, expectShape, fillValueToJson, openOrCreate, parseFillValue,
 } from './common.js';
 import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
@@ -135,17 +135,23 @@ export function zarr3ChunkKey(pos: readonly number[], encoding: 'default' | 'v2'
   return pos.length === 0 ? '0' : pos.join(sep);
 }
 
-class Zarr3Driver implements ChunkDriver {
+class Zarr3Driver extends CodecChainDriver implements ChunkDriver {
   readonly driverName = 'zarr3';
   constructor(
     readonly grid: ChunkGrid,
     readonly store: KvStore,
     private readonly base: KvStore,
-    private readonly inner: CodecChain,
-    readonly keyOf: (chunk: readonly number[]) => string,
+    inner: CodecChain,
+    private readonly key: (chunk: readonly number[]) => string,
     readonly storeFillChunks: boolean,
     readonly metadata: Zarr3Metadata,
-  ) {}
+  ) {
+    super(inner);
+  }
+
+  keyOf(chunk: readonly number[]): string {
+    return this.key(chunk);
+  }
 
   get codecs(): readonly CodecJSON[] {
     return this.metadata.codecs;
@@ -153,14 +159,6 @@ class Zarr3Driver implements ChunkDriver {
 
   get attributes(): Readonly<Record<string, unknown>> {
     return this.metadata.attributes;
-  }
-
-  decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
-    return this.inner.decode(bytes, { key: this.keyOf(chunk), signal });
-  }
-
-  encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    return this.inner.encode(array, { key: this.keyOf(chunk), signal });
   }
 
   spec(): Record<string, unknown> {

@@ -26,6 +26,7 @@ import {
   sliceRaw,
 } from './http-common.js';
 import {
+  deleteListed,
   joinKey,
   type KvStore,
   type ListOptions,
@@ -426,13 +427,8 @@ export class GcsStore implements KvStore {
     } while (pageToken);
   }
 
-  async deleteRange(prefix: string, options: ListOptions = {}): Promise<void> {
-    const keys: string[] = [];
-    for await (const k of this.list(prefix, options)) keys.push(k);
-    // The client's limiter bounds concurrency; batches bound memory of pending promises.
-    for (let i = 0; i < keys.length; i += 256) {
-      await Promise.all(keys.slice(i, i + 256).map((k) => this.delete(k, { signal: options.signal })));
-    }
+  deleteRange(prefix: string, options: ListOptions = {}): Promise<void> {
+    return deleteListed(this, prefix, options.signal);
   }
 }
 

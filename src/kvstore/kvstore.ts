@@ -101,6 +101,19 @@ export async function readValue(store: KvStore, key: string, signal?: AbortSigna
   return r.state === 'value' ? r.value : undefined;
 }
 
+/**
+ * `deleteRange` for stores that can only delete key by key (cloud object stores): lists the
+ * prefix, then deletes in batches (the store's request limiter bounds concurrency; batches
+ * bound the number of pending promises).
+ */
+export async function deleteListed(store: KvStore, prefix: string, signal?: AbortSignal): Promise<void> {
+  const keys: string[] = [];
+  for await (const k of store.list(prefix, { signal })) keys.push(k);
+  for (let i = 0; i < keys.length; i += 256) {
+    await Promise.all(keys.slice(i, i + 256).map((k) => store.delete(k, { signal })));
+  }
+}
+
 /** Collects `list(prefix)` into a sorted array. */
 export async function listAll(store: KvStore, prefix: string, signal?: AbortSignal): Promise<string[]> {
   const keys: string[] = [];

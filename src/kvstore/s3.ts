@@ -29,6 +29,7 @@ import {
   sliceRaw,
 } from './http-common.js';
 import {
+  deleteListed,
   joinKey,
   type KvStore,
   type ListOptions,
@@ -359,12 +360,8 @@ export class S3Store implements KvStore {
     }
   }
 
-  async deleteRange(prefix: string, options: ListOptions = {}): Promise<void> {
-    const keys: string[] = [];
-    for await (const k of this.list(prefix, options)) keys.push(k);
-    for (let i = 0; i < keys.length; i += 256) {
-      await Promise.all(keys.slice(i, i + 256).map((k) => this.delete(k, { signal: options.signal })));
-    }
+  deleteRange(prefix: string, options: ListOptions = {}): Promise<void> {
+    return deleteListed(this, prefix, options.signal);
   }
 }
 
