@@ -145,3 +145,54 @@ describe('workloads', () => {
     expect(chunks.join('')).toContain('zarr3-file');
   });
 });
+
+describe('precomputed-seg and emulator workloads (tiny, structure only)', () => {
+  it('the segmentation generator is deterministic, blobby and uint64', async () => {
+    const { generateSegmentation } = await import('../../src/bench/seg-gen.js');
+    const a = generateSegmentation([40, 48, 56], 3);
+    const b = generateSegmentation([40, 48, 56], 3);
+    const c = generateSegmentation([40, 48, 56], 4);
+    expect(a.labels.length).toBe(40 * 48 * 56);
+    expect(Buffer.from(a.labels.buffer).equals(Buffer.from(b.labels.buffer))).toBe(true);
+    expect(Buffer.from(a.labels.buffer).equals(Buffer.from(c.labels.buffer))).toBe(false);
+    const ids = new Set(a.labels);
+    expect(ids.size).toBeGreaterThan(3);
+    expect([...ids].some((v) => v > 2n ** 32n)).toBe(true); // large sparse ids
+    // label runs: most neighbours along the fastest axis share a label
+    let same = 0;
+    for (let i = 1; i < a.labels.length; i++) if (a.labels[i] === a.labels[i - 1]) same++;
+    expect(same / a.labels.length).toBeGreaterThan(0.8);
+  });
+
+  it('precomputed-seg at 96^3: three layouts x two ops, verified, bytes on disk in the notes', async () => {
+    const { report } = await runBench({ workloads: ['precomputed-seg'], size: 96, runs: 1, warmup: 0, tmpRoot: tmp, writeFiles: false, log: () => {} });
+    expect(report.errors).toEqual([]);
+    const w = report.workloads[0]!;
+    expect(w.rows).toHaveLength(3 * 2);
+    expect(new Set(w.rows.map((r) => r.layout)).size).toBe(3);
+    for (const r of w.rows) expect(r.verified).toBe('volstore = expected');
+    expect(w.rows.filter((r) => r.layout === 'zarr3 zstd(3)').every((r) => r.readDecode !== undefined)).toBe(true);
+    expect(w.notes.join('\n')).toMatch(/bytes on disk: raw uint64 .* compressed_segmentation .* zstd\(3\)/);
+    expect(w.params.csegRatio).toBeGreaterThan(1);
+    expect((await import('node:fs')).readdirSync(tmp).filter((f) => f.startsWith('volstore-bench-'))).toEqual([]);
+  });
+
+  it('emulator at 96^3: gcs and http rows per layout x op, zarrita checked, requests counted', async () => {
+    const { report } = await runBench({ workloads: ['emulator'], size: 96, runs: 1, warmup: 0, tmpRoot: tmp, writeFiles: false, log: () => {} });
+    expect(report.errors).toEqual([]);
+    const w = report.workloads[0]!;
+    expect(w.rows).toHaveLength(2 * 2 * 2);
+    for (const r of w.rows) {
+      expect(r.verified).toContain('volstore gcs = expected');
+      expect(r.verified).toContain('volstore http = expected');
+      expect(r.verified).toContain('zarrita = volstore');
+      expect(r.readFile!.bytes).toBeGreaterThan(0);
+    }
+    const reqs = w.params.requests as Record<string, Record<string, { requests: number; requestsPerGB: number }>>;
+    expect(Object.keys(reqs)).toHaveLength(4);
+    for (const byReader of Object.values(reqs)) {
+      expect(Object.keys(byReader).sort()).toEqual(['raw GETs', 'volstore gcs', 'volstore http', 'zarrita']);
+      for (const u of Object.values(byReader)) expect(u.requests).toBeGreaterThan(0);
+    }
+  });
+});
