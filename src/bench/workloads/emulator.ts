@@ -119,6 +119,8 @@ interface Usage {
   requests: number;
   bytesOut: number;
   byKind: Record<string, number>;
+  /** Requests of the reader's first run on this op (cold: before its shard-index cache filled). */
+  firstRequests: number;
 }
 
 /** Wraps a contender's run so the emulator requests it made (its last run) are recorded. */
@@ -132,7 +134,8 @@ function counted<T>(emu: Emulator, usage: Map<string, Usage>, name: string, f: (
       const d = v - (a.requests.byKind[k] ?? 0);
       if (d) byKind[k] = d;
     }
-    usage.set(name, { requests: b.requests.total - a.requests.total, bytesOut: b.bytesOut - a.bytesOut, byKind });
+    const requests = b.requests.total - a.requests.total;
+    usage.set(name, { requests, bytesOut: b.bytesOut - a.bytesOut, byKind, firstRequests: usage.get(name)?.firstRequests ?? requests });
     return r;
   };
 }
@@ -171,7 +174,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         `readFile column = raw GETs of the same objects (sliced shards: the shard index, kept after the warm-up as the readers keep theirs, then one ranged GET per run of adjacent inner chunks), ` +
         `32 at a time, no decoding: the latency-bound ceiling. The zarrita columns are the same measurement in both rows of a layout/op. ` +
         `Requests per GB: per decoded GB (1e9 bytes of array data returned); counters are diffed around each reader's last timed run (warm: ` +
-        `shard indexes and metadata already cached by every reader; volstore caches no chunk data).`,
+        `shard indexes and metadata already cached by every reader; volstore caches no chunk data); "first run" = the same reader's first (cold) run of the op.`,
     );
 
     for (const l of layouts) {
@@ -268,7 +271,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         const perGB = (u: Usage) => (u.requests / (op.expected.length / 1e9));
         const parts = [...usage].map(([name, u]) =>
           `${name} ${u.requests} requests (${perGB(u) >= 1000 ? perGB(u).toFixed(0) : perGB(u).toFixed(1)}/GB; ` +
-            `${Object.entries(u.byKind).map(([kk, v]) => `${kk} ${v}`).join(', ')}; ${(u.bytesOut / 1e6).toFixed(2)} MB sent)`,
+            `${Object.entries(u.byKind).map(([kk, v]) => `${kk} ${v}`).join(', ')}; ${(u.bytesOut / 1e6).toFixed(2)} MB sent; first run ${u.firstRequests})`,
         );
         result.notes.push(`requests, ${l.name}, ${op.name}: ${parts.join('; ')}`);
         log(
@@ -280,7 +283,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         );
         (result.params.requests ??= {} as Record<string, unknown>);
         (result.params.requests as Record<string, unknown>)[`${l.name} | ${op.name}`] = Object.fromEntries(
-          [...usage].map(([name, u]) => [name, { requests: u.requests, requestsPerGB: perGB(u), bytesOut: u.bytesOut, byKind: u.byKind }]),
+          [...usage].map(([name, u]) => [name, { requests: u.requests, requestsPerGB: perGB(u), firstRunRequests: u.firstRequests, bytesOut: u.bytesOut, byKind: u.byKind }]),
         );
       }
     }
