@@ -4,7 +4,8 @@
  * and ratios. `legacy` is a verbatim copy of the pre-optimisation read (FileHandle promises,
  * zero-filled buffer, limiter 4), so before/after compare within one run on a noisy machine.
  *
- *   npx tsx bench/file-store.ts [--files N] [--size BYTES] [--rounds R] [--variants]
+ *   npx tsx bench/file-store.ts [--files N] [--size BYTES] [--rounds R] [--limits 4,8,16] [--variants]
+ *   (node --expose-gc --import tsx bench/file-store.ts ... to GC between timed runs)
  *
  * Defaults: 512 files of 256 KiB (the 512^3 raw volume in 64^3 chunks), then the 64-file XY slice.
  * `--variants` also times the building blocks (fstat bigint vs number, zero-filled vs
@@ -27,6 +28,9 @@ const FILES = arg('files', 512);
 const SIZE = arg('size', 256 * 1024);
 const ROUNDS = arg('rounds', 7);
 const VARIANTS = process.argv.includes('--variants');
+const LIMITS = (process.argv.includes('--limits') ? process.argv[process.argv.indexOf('--limits') + 1]! : '4,8,16,32,Infinity')
+  .split(',')
+  .map(Number);
 
 type Reader = (keys: readonly string[]) => Promise<number>;
 
@@ -95,6 +99,28 @@ function blockRead(
     });
 }
 
+/** Same as blockRead(bigint, unsafe) but through FileHandle promises. */
+function handleRead(root: string, limiter: Limiter): (key: string) => Promise<Uint8Array> {
+  return (key) =>
+    limiter.run(async () => {
+      const fh = await fsp.open(path.join(root, key), 'r');
+      try {
+        const st = await fh.stat({ bigint: true });
+        const n = Number(st.size);
+        const buf = Buffer.allocUnsafeSlow(n);
+        let filled = 0;
+        while (filled < n) {
+          const { bytesRead } = await fh.read(buf, filled, n - filled, filled);
+          if (bytesRead === 0) throw new Error('shrank');
+          filled += bytesRead;
+        }
+        return buf;
+      } finally {
+        await fh.close();
+      }
+    });
+}
+
 function all(read: (key: string) => Promise<Uint8Array>): Reader {
   return async (keys) => {
     const bufs = await Promise.all(keys.map(read));
@@ -114,7 +140,7 @@ async function main(): Promise<void> {
       keys.push(key);
     }
     const store = (limit?: number) => new FileStore(root, limit ? new Limiter(limit) : undefined);
-    const subsets = [keys, keys.slice(0, 64)];
+    const subsets = FILES > 64 ? [keys, keys.slice(0, 64)] : [keys];
     const viaStore = (s: FileStore): Reader =>
       all(async (k) => {
         const r = await s.read(k);
@@ -127,15 +153,19 @@ async function main(): Promise<void> {
       ['legacy FileStore.read (lim 4)', all((k) => legacyRead(root, new Limiter(4), k))],
       [`FileStore.read (default lim ${defaultFileIoLimiter().limit})`, viaStore(store())],
     ];
-    for (const lim of [4, 8, 16, 32, Infinity]) contenders.push([`FileStore.read lim ${lim}`, viaStore(store(lim))]);
+    for (const lim of LIMITS) contenders.push([`FileStore.read lim ${lim}`, viaStore(store(lim))]);
     if (VARIANTS) {
       const lim = new Limiter(16);
+      const lim4 = new Limiter(4);
       const zeroed = (n: number) => new Uint8Array(n);
       const unsafe = (n: number) => Buffer.allocUnsafeSlow(n);
       contenders.push(
         ['cb lim16 bigint stat, zeroed', all(blockRead(root, lim, true, zeroed))],
         ['cb lim16 bigint stat, unsafe', all(blockRead(root, lim, true, unsafe))],
+        ['FileHandle lim16 bigint stat, unsafe', all(handleRead(root, lim))],
         ['cb lim16 number stat, unsafe', all(blockRead(root, lim, false, unsafe))],
+        ['cb lim4 bigint stat, unsafe', all(blockRead(root, lim4, true, unsafe))],
+        ['FileHandle lim4 bigint stat, unsafe', all(handleRead(root, lim4))],
       );
     }
 
