@@ -167,7 +167,7 @@ export class FileStore implements KvStore {
           throwIfAborted(signal);
           let bytesRead: number;
           try {
-            bytesRead = await fdRead(fd, value, filled, n - filled, start + filled);
+            bytesRead = await fdRead(fd, value, filled, Math.min(n - filled, MAX_READ), start + filled);
           } catch (e) {
             throw wrap(key, 'read', e);
           }
@@ -415,6 +415,9 @@ interface BigStat {
 function generationOf(st: BigStat): string {
   return `${st.dev.toString(36)}.${st.ino.toString(36)}.${st.mtimeNs.toString(36)}.${st.size.toString(36)}`;
 }
+
+/** Largest single read (Linux transfers at most ~2 GiB per read(2) anyway). */
+const MAX_READ = 1 << 30;
 
 // Thin promise wrappers over the callback fs API (one promise per syscall, no FileHandle).
 function fdOpen(file: string): Promise<number> {
