@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Limiter } from '../../src/context/limiter.js';
 import { KvStoreError, SpecError } from '../../src/errors.js';
-import { FileStore, TEMP_PREFIX } from '../../src/kvstore/file.js';
+import { defaultFileIoConcurrency, defaultFileIoLimiter, FileStore, TEMP_PREFIX } from '../../src/kvstore/file.js';
 import { listAll } from '../../src/kvstore/kvstore.js';
 import { describeKvStoreConformance } from './conformance.js';
 
@@ -120,6 +120,13 @@ describe('FileStore', () => {
     expect(store.url).toBe(`file://${root}/`);
     expect(store.spec()).toEqual({ driver: 'file', path: `${root}/` });
     expect(new FileStore(`${root}/`).spec()).toEqual({ driver: 'file', path: `${root}/` });
+  });
+
+  it('defaults to a shared limiter of max(cores, 8 x libuv pool threads), capped at 256', () => {
+    const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    expect(defaultFileIoConcurrency()).toBe(Math.min(256, Math.max(os.availableParallelism(), 8 * pool)));
+    expect(defaultFileIoLimiter().limit).toBe(defaultFileIoConcurrency());
+    expect(store.limiter).toBe(defaultFileIoLimiter());
   });
 
   it('refuses a relative root', () => {
