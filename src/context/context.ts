@@ -9,7 +9,8 @@ import { Limiter } from './limiter.js';
  *
  * Resource keys (TensorStore names, `name#id` accepted): `cache_pool{total_bytes_limit}`
  * (default 0 = no cache), `data_copy_concurrency{limit}` (default: cores),
- * `file_io_concurrency{limit}` (default max(4, cores)), `gcs_request_concurrency{limit}` (32),
+ * `file_io_concurrency{limit}` (default 8 x libuv's threadpool, 32 usually: see
+ * `defaultFileIoConcurrency` in src/kvstore/file.ts for why it exceeds TensorStore's max(4, cores)), `gcs_request_concurrency{limit}` (32),
  * `gcs_request_retries{max_retries, initial_delay, max_delay}`, `gcs_user_project{project_id}`,
  * and the same `http_*` / `s3_*` request resources.
  */

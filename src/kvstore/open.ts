@@ -8,10 +8,6 @@ import { importNodeOnly } from '../util/node-only.js';
 
 const SHARED_MEMORY = new MemoryStore('');
 
-function cores(): number {
-  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
-  return typeof n === 'number' && n > 0 ? n : 4;
-}
 
 
 function withSlash(p: string): string {
@@ -29,9 +25,9 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: C
     case 'memory':
       return path ? new PrefixedStore(SHARED_MEMORY, path) : SHARED_MEMORY;
     case 'file': {
-      const { FileStore } = await importNodeOnly<typeof import('./file.js')>('./file.js', import.meta.url); // Node only
+      const { FileStore, defaultFileIoConcurrency } = await importNodeOnly<typeof import('./file.js')>('./file.js', import.meta.url); // Node only
       return new FileStore(path.replace(/\/+$/, '') || '/', {
-        limiter: context.limiter('file_io_concurrency', Math.max(4, cores())),
+        limiter: context.limiter('file_io_concurrency', defaultFileIoConcurrency()),
       });
     }
     case 'gcs': {
