@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { crc32cBase64 } from './crc32c.js';
 import { decodePath, type Exchange, type FrontEnd, type Headers, type RequestKind } from './exchange.js';
 import type { ObjectMeta, ObjectStore, StoredBucket, StoredObject } from './storage.js';
-import { isValidBucketName } from './storage.js';
+import { isValidBucketName, listPage } from './storage.js';
 
 const REASONS: Record<number, string> = {
   400: 'invalid',
@@ -457,37 +457,15 @@ export class GcsApi implements FrontEnd {
     if (token) {
       cursor = Buffer.from(token, 'base64url').toString('utf8');
     }
-    const cmp = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    const page = listPage(all, { prefix, delimiter, after: cursor, max, startOffset, endOffset });
     const items: Record<string, unknown>[] = [];
     const prefixes: string[] = [];
-    let last: string | undefined;
-    let more = false;
-    for (const o of all) {
-      const n = o.name;
-      if (!n.startsWith(prefix)) continue;
-      if (startOffset && cmp(n, startOffset) < 0) continue;
-      if (endOffset && cmp(n, endOffset) >= 0) continue;
-      let key = n;
-      let isPrefix = false;
-      if (delimiter) {
-        const i = n.indexOf(delimiter, prefix.length);
-        if (i >= 0) {
-          key = n.slice(0, i + delimiter.length);
-          isPrefix = true;
-        }
-      }
-      // Entries (names and collapsed prefixes) are visited in order; a prefix sorts before every
-      // name it collapses, so "strictly after the last emitted key" skips the collapsed names.
-      if (cursor !== undefined && cmp(key, cursor) <= 0) continue;
-      if (isPrefix && key === last) continue;
-      if (items.length + prefixes.length >= max) {
-        more = true;
-        break;
-      }
-      if (isPrefix) prefixes.push(key);
-      else items.push(this.resource(ex, o));
-      last = key;
+    for (const e of page.entries) {
+      if ('prefix' in e) prefixes.push(e.prefix);
+      else items.push(this.resource(ex, e.object));
     }
+    const more = page.truncated;
+    const last = page.last;
     const out: Record<string, unknown> = { kind: 'storage#objects' };
     if (more && last !== undefined) out.nextPageToken = Buffer.from(last, 'utf8').toString('base64url');
     if (prefixes.length) out.prefixes = prefixes;

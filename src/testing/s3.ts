@@ -14,7 +14,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { decodePath, type Exchange, type FrontEnd, type Headers, type RequestKind } from './exchange.js';
 import { parseRange } from './gcs.js';
-import { isValidBucketName, type ObjectMeta, type ObjectStore, type StoredObject } from './storage.js';
+import { isValidBucketName, listPage, type ObjectMeta, type ObjectStore, type StoredObject } from './storage.js';
 
 /** The path prefix of path-style S3 requests. */
 export const S3_PATH_PREFIX = '/s3';
@@ -352,37 +352,22 @@ export class S3Api implements FrontEnd {
     else if (v2 && q.get('start-after')) after = q.get('start-after')!;
     else if (!v2 && q.get('marker')) after = q.get('marker')!;
     const enc = (s: string) => xmlEscape(urlEncode ? encodeURIComponent(s).replace(/%2F/g, '/') : s);
-    const cmp = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    const page = listPage(this.store.list(bucket) ?? [], { prefix, delimiter, after, max });
     const contents: string[] = [];
     const prefixes: string[] = [];
-    let last: string | undefined;
-    let truncated = false;
-    for (const o of this.store.list(bucket) ?? []) {
-      const n = o.name;
-      if (!n.startsWith(prefix)) continue;
-      let key = n;
-      let isPrefix = false;
-      if (delimiter) {
-        const i = n.indexOf(delimiter, prefix.length);
-        if (i >= 0) {
-          key = n.slice(0, i + delimiter.length);
-          isPrefix = true;
-        }
+    for (const e of page.entries) {
+      if ('prefix' in e) {
+        prefixes.push(`<CommonPrefixes><Prefix>${enc(e.prefix)}</Prefix></CommonPrefixes>`);
+        continue;
       }
-      if (after !== undefined && cmp(key, after) <= 0) continue;
-      if (isPrefix && key === last) continue;
-      if (contents.length + prefixes.length >= max) {
-        truncated = true;
-        break;
-      }
-      if (isPrefix) prefixes.push(`<CommonPrefixes><Prefix>${enc(key)}</Prefix></CommonPrefixes>`);
-      else
-        contents.push(
-          `<Contents><Key>${enc(n)}</Key><LastModified>${new Date(o.updated).toISOString()}</LastModified>` +
-            `<ETag>&quot;${md5Hex(o)}&quot;</ETag><Size>${o.data.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
-        );
-      last = key;
+      const o = e.object;
+      contents.push(
+        `<Contents><Key>${enc(o.name)}</Key><LastModified>${new Date(o.updated).toISOString()}</LastModified>` +
+          `<ETag>&quot;${md5Hex(o)}&quot;</ETag><Size>${o.data.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+      );
     }
+    const truncated = page.truncated;
+    const last = page.last;
     const parts = [
       `<Name>${xmlEscape(bucket)}</Name>`,
       `<Prefix>${enc(prefix)}</Prefix>`,

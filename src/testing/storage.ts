@@ -274,3 +274,48 @@ async function atomicWrite(path: string, data: string | Buffer): Promise<void> {
   await writeFile(tmp, data);
   await rename(tmp, path);
 }
+
+/** One page of a delimiter-aware listing, shared by the GCS and S3 front ends. */
+export interface ListPage {
+  /** Objects and collapsed prefixes, in byte order; `prefix` entries end with the delimiter. */
+  entries: ({ object: StoredObject } | { prefix: string })[];
+  /** More entries follow; resume strictly after `last`. */
+  truncated: boolean;
+  last: string | undefined;
+}
+
+
+/**
+ * Lists `objects` (sorted by name) under `prefix`, collapsing names at the first `delimiter`
+ * after the prefix, starting strictly after `after`, at most `max` entries, optionally within
+ * [startOffset, endOffset) by name. A collapsed prefix sorts before every name it covers, so
+ * resuming "strictly after the last emitted entry" skips the names it collapsed.
+ */
+export function listPage(
+  objects: Iterable<StoredObject>,
+  o: { prefix: string; delimiter: string; after?: string; max: number; startOffset?: string; endOffset?: string },
+): ListPage {
+  const entries: ListPage['entries'] = [];
+  let last: string | undefined;
+  for (const obj of objects) {
+    const n = obj.name;
+    if (!n.startsWith(o.prefix)) continue;
+    if (o.startOffset && byteCompare(n, o.startOffset) < 0) continue;
+    if (o.endOffset && byteCompare(n, o.endOffset) >= 0) continue;
+    let key = n;
+    let isPrefix = false;
+    if (o.delimiter) {
+      const i = n.indexOf(o.delimiter, o.prefix.length);
+      if (i >= 0) {
+        key = n.slice(0, i + o.delimiter.length);
+        isPrefix = true;
+      }
+    }
+    if (o.after !== undefined && byteCompare(key, o.after) <= 0) continue;
+    if (isPrefix && key === last) continue;
+    if (entries.length >= o.max) return { entries, truncated: true, last };
+    entries.push(isPrefix ? { prefix: key } : { object: obj });
+    last = key;
+  }
+  return { entries, truncated: false, last };
+}

@@ -1,22 +1,14 @@
 import { type DataType, type Scalar, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../../src/array/dtype.js';
 import { NdArray, product } from '../../src/array/ndarray.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
+import { mulberry32 } from '../../src/testing/prng.js';
 
 export const ALL_DTYPES: readonly DataType[] = [
   'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float16', 'float32', 'float64',
 ];
 
-/** mulberry32: a small deterministic PRNG (values generated per property run from one seed). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the emulator's seeded PRNG): values generated per property run from one seed. */
+export const rng = mulberry32;
 
 /** A random value of `dtype`, exactly representable in it (full range, incl. extremes). */
 export function randomValue(dtype: DataType, r: () => number): Scalar {
