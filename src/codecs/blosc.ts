@@ -2,7 +2,7 @@ import { zlibSync } from 'fflate';
 import { dtypeSize } from '../array/dtype.js';
 import { SpecError } from '../errors.js';
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { corrupt, guardDecode, guardEncode, intOption, readU32LE, writeU32LE } from './compression-util.js';
+import { corrupt, guardDecode, guardEncode, intOption, limitOf, readU32LE, tooLarge, writeU32LE } from './compression-util.js';
 import { lz4 } from './lz4.js';
 import { byteShuffle } from './shuffle.js';
 import { zstd } from './zstd.js';
@@ -59,6 +59,7 @@ export class BloscCodec implements BytesBytesCodec {
       if (b[0] === 0 || b[0]! > 4) throw corrupt('blosc', ctx, `unknown blosc format version ${b[0]}`);
       if (cbytes !== b.length) throw corrupt('blosc', ctx, `header says ${cbytes} compressed bytes, got ${b.length}`);
       if (nbytes > 2 ** 31 - 1) throw corrupt('blosc', ctx, `header claims ${nbytes} bytes`);
+      if (nbytes > limitOf(ctx)) throw tooLarge('blosc', ctx, `header claims ${nbytes} bytes, which`);
       if (nbytes === 0) return new Uint8Array(0);
       if (b[2]! & FLAG_MEMCPYED) {
         if (b.length < HEADER + nbytes) throw corrupt('blosc', ctx, 'memcpyed frame is truncated');

@@ -53,6 +53,11 @@ export class BytesCodec implements ArrayBytesCodec {
     return new NdArray(spec.dtype, viewAs(spec.dtype, b), spec.shape);
   }
 
+  /** Exactly the raw size. */
+  maxEncodedSize(spec: ChunkSpec): number {
+    return product(spec.shape) * dtypeSize(spec.dtype);
+  }
+
   toJSON(): CodecJSON {
     return { name: 'bytes', configuration: this.endian ? { endian: this.endian } : {} };
   }

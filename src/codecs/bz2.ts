@@ -1,6 +1,6 @@
 import { importNodeOnly } from '../util/node-only.js';
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { corrupt, guardDecode, guardEncode, intOption } from './compression-util.js';
+import { corrupt, guardDecode, guardEncode, intOption, limitOf, tooLarge } from './compression-util.js';
 
 /**
  * `bz2{level}`: bzip2 streams. Decodes with seek-bzip (all concatenated streams, CRCs checked);
@@ -26,12 +26,14 @@ export class Bz2Codec implements BytesBytesCodec {
       if (b.length < 14 || b[0] !== 0x42 || b[1] !== 0x5a || b[2] !== 0x68) throw corrupt('bz2', ctx, 'not a bzip2 stream (bad magic or too short)');
       // @ts-expect-error seek-bzip ships no type declarations (shape declared below)
       const { default: bunzip } = (await import('seek-bzip')) as { default: SeekBzip };
+      const out = new LimitedOutput(limitOf(ctx));
       try {
-        const out = bunzip.decode(b, undefined, true); // all concatenated streams, like Python
-        return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+        bunzip.decode(b, out, true); // all concatenated streams, like Python
       } catch (e) {
+        if (e === LIMIT) throw tooLarge('bz2', ctx);
         throw corrupt('bz2', ctx, e instanceof Error ? e.message : String(e), e);
       }
+      return out.result();
     });
   }
 
@@ -40,11 +42,43 @@ export class Bz2Codec implements BytesBytesCodec {
   }
 }
 
+const LIMIT = Symbol('bz2 output limit');
+
+/**
+ * A seek-bzip output stream (it calls writeByte per decoded byte) into a doubling buffer that
+ * throws {@link LIMIT} on the first byte past `limit`, so a bomb stops right there.
+ */
+class LimitedOutput {
+  private buf: Uint8Array;
+  private pos = 0;
+  constructor(private readonly limit: number) {
+    this.buf = new Uint8Array(Math.min(65536, limit));
+  }
+
+  writeByte(v: number): void {
+    if (this.pos >= this.buf.length) this.grow();
+    this.buf[this.pos++] = v;
+  }
+
+  private grow(): void {
+    if (this.pos >= this.limit) throw LIMIT;
+    const next = new Uint8Array(Math.min(Math.max(2 * this.buf.length, 65536), this.limit));
+    next.set(this.buf);
+    this.buf = next;
+  }
+
+  flush(): void {}
+
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
 interface CompressJs {
   Bzip2: { compressFile(input: Uint8Array, output: null, blockSize: number): ArrayLike<number> };
 }
 interface SeekBzip {
-  decode(input: Uint8Array, output: undefined, multistream: boolean): Uint8Array;
+  decode(input: Uint8Array, output: { writeByte(v: number): void }, multistream: boolean): unknown;
 }
 
 export const factory: CodecFactory = (config) => new Bz2Codec(intOption('bz2', config, 'level', 9, 1, 9));

@@ -1,5 +1,7 @@
-import type { NdArray } from '../array/ndarray.js';
+import { dtypeSize } from '../array/dtype.js';
+import { type NdArray, product } from '../array/ndarray.js';
 import { MetadataError, VolstoreError } from '../errors.js';
+import { decodedBytesBound } from '../limits.js';
 import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON } from './codec.js';
 import { createCodec } from './codec.js';
 import { registerBuiltinCodecs } from './registry.js';
@@ -54,9 +56,24 @@ export class CodecChain {
     return b;
   }
 
+  /**
+   * The most bytes any bytes->bytes decoder of this chain may produce for one chunk: a generous
+   * bound over what the array->bytes codec can have encoded (exactly the raw size for `bytes`).
+   */
+  get maxDecodedBytes(): number {
+    const { codec, input } = this.arrayBytes;
+    const encoded = codec.maxEncodedSize?.(input) ?? maxEncodedSizeDefault(input);
+    return decodedBytesBound(encoded);
+  }
+
   async decode(b: Uint8Array, ctx?: CodecContext): Promise<NdArray> {
-    for (let i = this.bytesBytes.length - 1; i >= 0; i--) b = await this.bytesBytes[i]!.decode(b, ctx);
-    let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, ctx);
+    if (this.bytesBytes.length) {
+      const limit = Math.min(this.maxDecodedBytes, ctx?.maxDecodedBytes ?? Infinity);
+      const bctx: CodecContext = { ...ctx, maxDecodedBytes: limit };
+      for (let i = this.bytesBytes.length - 1; i >= 0; i--) b = await this.bytesBytes[i]!.decode(b, bctx);
+    }
+    const abctx = ctx?.maxDecodedBytes === undefined ? ctx : { ...ctx, maxDecodedBytes: undefined };
+    let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, abctx);
     for (let i = this.arrayArray.length - 1; i >= 0; i--) {
       const { codec, input } = this.arrayArray[i]!;
       a = await codec.decode(a, input, ctx);
@@ -86,4 +103,9 @@ export class CodecChain {
   toJSON(): CodecJSON[] {
     return [...this.arrayArray.map((x) => x.codec.toJSON()), this.arrayBytes.codec.toJSON(), ...this.bytesBytes.map((c) => c.toJSON())];
   }
+}
+
+/** For array->bytes codecs without their own bound (jpeg, png): 4 x raw + 64 KiB. */
+function maxEncodedSizeDefault(spec: { dtype: Parameters<typeof dtypeSize>[0]; shape: readonly number[] }): number {
+  return 4 * product(spec.shape) * dtypeSize(spec.dtype) + 65536;
 }

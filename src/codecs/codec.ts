@@ -33,6 +33,13 @@ export interface CodecContext {
   /** For messages: the key (or key prefix) of the chunk being coded. */
   key?: string;
   signal?: AbortSignal;
+  /**
+   * Decoding only: the most bytes a bytes->bytes decoder may produce. Set by CodecChain.decode
+   * from the chunk's known raw size (see `decodedBytesBound` in `src/limits.ts`); a decoder
+   * whose output would exceed it stops and throws CorruptionError naming the key and the limit,
+   * so a decompression bomb never inflates. Undefined = no bound (callers outside a chain).
+   */
+  maxDecodedBytes?: number;
 }
 
 export interface ArrayArrayCodec {
@@ -52,6 +59,11 @@ export interface ArrayBytesCodec {
   encode(a: NdArray, spec: ChunkSpec, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
   /** Returns an array of exactly `spec.shape` and `spec.dtype`. */
   decode(b: Uint8Array, spec: ChunkSpec, ctx?: CodecContext): NdArray | Promise<NdArray>;
+  /**
+   * An upper bound of the encoded size of a `spec` array (what the bytes->bytes decoders after
+   * this codec may produce). Absent: the chain assumes 4 x the raw size + 64 KiB.
+   */
+  maxEncodedSize?(spec: ChunkSpec): number;
   toJSON(): CodecJSON;
 }
 

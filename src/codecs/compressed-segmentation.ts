@@ -45,6 +45,17 @@ export class CompressedSegmentationCodec implements ArrayBytesCodec {
     return new NdArray(spec.dtype, data as never, spec.shape, fOrderStrides(spec.shape));
   }
 
+  /**
+   * Worst case: per channel a 4-byte offset; per block an 8-byte header; per element 32-bit
+   * encoded values plus one lookup-table entry.
+   */
+  maxEncodedSize(spec: ChunkSpec): number {
+    const [x, y, z, c] = this.volume(spec.shape) as [number, number, number, number];
+    const bs = this.blockSize;
+    const blocks = Math.ceil(x / bs[0]) * Math.ceil(y / bs[1]) * Math.ceil(z / bs[2]);
+    return c * (4 + 8 * blocks + x * y * z * (4 + dtypeSize(spec.dtype)));
+  }
+
   toJSON(): CodecJSON {
     return { name: 'compressed_segmentation', configuration: { block_size: [...this.blockSize] } };
   }

@@ -28,6 +28,50 @@ export function corrupt(codec: string, ctx: CodecContext | undefined, message: s
   return new CorruptionError(keyOf(ctx), `${codec}: ${message}`, cause === undefined ? undefined : { cause });
 }
 
+/** The decoded-size limit of a decode (CodecContext.maxDecodedBytes), Infinity when unset. */
+export function limitOf(ctx: CodecContext | undefined): number {
+  return ctx?.maxDecodedBytes ?? Infinity;
+}
+
+/** The CorruptionError for output beyond CodecContext.maxDecodedBytes (a decompression bomb). */
+export function tooLarge(codec: string, ctx: CodecContext | undefined, what = 'decoded data'): CorruptionError {
+  return corrupt(
+    codec,
+    ctx,
+    `${what} exceeds the limit of ${limitOf(ctx)} bytes for this chunk (decompression bomb, or a chunk not of this array?)`,
+  );
+}
+
+/** Deflate's largest expansion ratio (258-byte matches in ~2 bits each). */
+const DEFLATE_MAX_RATIO = 1032;
+
+/**
+ * Pushes `b` through a streaming (fflate) decompressor. Without a limit, in one go; with one,
+ * in slices of limit/1032 bytes (1-64 KiB), throwing {@link tooLarge} as soon as `produced()`
+ * passes the limit, so a bomb stops after at most one slice's worth of output (about the
+ * limit again, at least 1 MiB) beyond it.
+ */
+export function pushLimited(
+  strm: { push(chunk: Uint8Array, final?: boolean): void },
+  b: Uint8Array,
+  produced: () => number,
+  codec: string,
+  ctx: CodecContext | undefined,
+): void {
+  const limit = limitOf(ctx);
+  if (!Number.isFinite(limit)) {
+    strm.push(b, true);
+    return;
+  }
+  const slice = Math.min(65536, Math.max(1024, Math.floor(limit / DEFLATE_MAX_RATIO)));
+  for (let p = 0; ; p += slice) {
+    const end = Math.min(b.length, p + slice);
+    strm.push(b.subarray(p, end), end === b.length);
+    if (produced() > limit) throw tooLarge(codec, ctx);
+    if (end === b.length) return;
+  }
+}
+
 /**
  * Runs a decode step, turning any non-volstore failure (a library throwing a string, an Error,
  * a wasm abort) into a CodecError naming the codec and the key.
@@ -152,8 +196,12 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 
 /** The subset of node:zlib the gzip/zlib codecs use. */
 export interface NodeZlib {
-  gunzip(b: Uint8Array, cb: (err: Error | null, out: Uint8Array) => void): void;
-  inflate(b: Uint8Array, cb: (err: Error | null, out: Uint8Array) => void): void;
+  gunzip(b: Uint8Array, opts: NodeZlibOptions, cb: (err: Error | null, out: Uint8Array) => void): void;
+  inflate(b: Uint8Array, opts: NodeZlibOptions, cb: (err: Error | null, out: Uint8Array) => void): void;
+}
+
+export interface NodeZlibOptions {
+  maxOutputLength?: number;
 }
 
 let nodeZlibEnabled = true;
@@ -185,14 +233,26 @@ export function nodeZlib(): Promise<NodeZlib | undefined> {
   return nodeZlibPromise;
 }
 
+/**
+ * Runs a node:zlib one-shot inflate with `maxOutputLength` = the context's limit: node stops
+ * inflating as soon as the output would pass it (ERR_BUFFER_TOO_LARGE), thrown here as
+ * {@link tooLarge}; other failures as CorruptionError.
+ */
 export function callNode(
-  fn: (b: Uint8Array, cb: (err: Error | null, out: Uint8Array) => void) => void,
+  fn: (b: Uint8Array, opts: NodeZlibOptions, cb: (err: Error | null, out: Uint8Array) => void) => void,
   data: Uint8Array,
+  codec: string,
+  ctx: CodecContext | undefined,
 ): Promise<Uint8Array> {
+  const limit = limitOf(ctx);
+  // node accepts 1 .. buffer.kMaxLength (2^32 on 64-bit Node 20)
+  const opts: NodeZlibOptions = Number.isFinite(limit) ? { maxOutputLength: Math.max(1, Math.min(limit, 2 ** 32)) } : {};
   return new Promise((resolve, reject) => {
-    fn(data, (err, out) => {
-      if (err) reject(err);
-      else resolve(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    fn(data, opts, (err, out) => {
+      if (err) {
+        if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' && Number.isFinite(limit)) reject(tooLarge(codec, ctx));
+        else reject(corrupt(codec, ctx, err.message, err));
+      } else resolve(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
     });
   });
 }

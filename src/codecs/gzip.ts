@@ -9,8 +9,10 @@ import {
   guardEncode,
   intOption,
   nodeZlib,
+  pushLimited,
   readU32LE,
 } from './compression-util.js';
+import { VolstoreError } from '../errors.js';
 
 /**
  * `gzip{level}` (RFC 1952). Encodes one member at `level` (0-9) with fflate. Decodes any number
@@ -30,13 +32,7 @@ export class GzipCodec implements BytesBytesCodec {
     return guardDecode('gzip', ctx, async () => {
       if (b.length < 18 || b[0] !== 0x1f || b[1] !== 0x8b) throw corrupt('gzip', ctx, 'not a gzip stream (bad magic or too short)');
       const node = await nodeZlib();
-      if (node) {
-        try {
-          return await callNode(node.gunzip.bind(node), b);
-        } catch (e) {
-          throw corrupt('gzip', ctx, (e as Error).message, e);
-        }
-      }
+      if (node) return callNode(node.gunzip.bind(node), b, 'gzip', ctx);
       return gunzipMembers(b, ctx);
     });
   }
@@ -46,7 +42,8 @@ export class GzipCodec implements BytesBytesCodec {
   }
 }
 
-/** Inflates every member with fflate, then checks each member's trailer (fflate does not). */
+/**
+ * Inflates every member with fflate (stopping past `ctx.maxDecodedBytes`), then checks each member's trailer (fflate does not). */
 export function gunzipMembers(b: Uint8Array, ctx?: CodecContext): Uint8Array {
   const chunks: Uint8Array[] = [];
   let produced = 0;
@@ -58,8 +55,9 @@ export function gunzipMembers(b: Uint8Array, ctx?: CodecContext): Uint8Array {
   });
   g.onmember = (offset) => members.push([offset, produced]);
   try {
-    g.push(b, true);
+    pushLimited(g, b, () => produced, 'gzip', ctx);
   } catch (e) {
+    if (e instanceof VolstoreError) throw e;
     throw corrupt('gzip', ctx, (e as Error).message, e);
   }
   const out = concatBytes(chunks);

@@ -1,5 +1,5 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { corrupt, guardDecode, guardEncode, intOption, readU32LE } from './compression-util.js';
+import { corrupt, guardDecode, guardEncode, intOption, limitOf, readU32LE, tooLarge } from './compression-util.js';
 
 /**
  * `lz4{acceleration}`: numcodecs' LZ4 framing, a uint32 LE decoded size followed by one LZ4
@@ -20,6 +20,7 @@ export class Lz4Codec implements BytesBytesCodec {
       const size = readU32LE(b, 0);
       // An LZ4 block expands at most ~255x; a larger claim is a garbled header, not data.
       if (size > 255 * (b.length - 4) + 16) throw corrupt('lz4', ctx, `header claims ${size} bytes from ${b.length - 4} compressed bytes`);
+      if (size > limitOf(ctx)) throw tooLarge('lz4', ctx, `header claims ${size} bytes, which`);
       const out = await (await lz4(this.acceleration)).decode(b);
       if (out.length !== size) throw corrupt('lz4', ctx, `decoded ${out.length} bytes, header says ${size}`);
       return out;

@@ -2,6 +2,7 @@ import { type Scalar, bytesOf, dtypeSize } from '../array/dtype.js';
 import { NdArray, cOrderStrides, product, toCOrder } from '../array/ndarray.js';
 import { CorruptionError, MetadataError } from '../errors.js';
 import { copyStrided } from '../io/copy.js';
+import { MAX_SHARD_INDEX_BYTES } from '../limits.js';
 import { CodecChain } from './chain.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 
@@ -41,7 +42,7 @@ export class ShardFormat {
     for (const k of Object.keys(config)) if (!allowed.has(k)) throw new MetadataError(`${field}.${k}`, 'unknown sharding_indexed option');
     const chunkShape = config.chunk_shape;
     const rank = spec.shape.length;
-    if (!Array.isArray(chunkShape) || chunkShape.length !== rank || !chunkShape.every((c) => Number.isInteger(c) && c > 0)) {
+    if (!Array.isArray(chunkShape) || chunkShape.length !== rank || !chunkShape.every((c) => Number.isSafeInteger(c) && c > 0)) {
       throw new MetadataError(`${field}.chunk_shape`, `must be ${rank} positive integers, got ${JSON.stringify(chunkShape)}`);
     }
     const cps = spec.shape.map((s, i) => {
@@ -50,6 +51,13 @@ export class ShardFormat {
       }
       return s / chunkShape[i];
     });
+    const indexBytes = product(cps) * 16;
+    if (indexBytes > MAX_SHARD_INDEX_BYTES) {
+      throw new MetadataError(
+        `${field}.chunk_shape`,
+        `${product(cps)} inner chunks per shard ([${cps.join(', ')}]) make a ${indexBytes}-byte shard index, more than the ${MAX_SHARD_INDEX_BYTES}-byte limit (MAX_SHARD_INDEX_BYTES): use larger inner chunks or smaller shards`,
+      );
+    }
     const loc = config.index_location ?? 'end';
     if (loc !== 'start' && loc !== 'end') throw new MetadataError(`${field}.index_location`, `must be "start" or "end", got ${JSON.stringify(loc)}`);
     if (!Array.isArray(config.codecs)) throw new MetadataError(`${field}.codecs`, 'must be a list of codecs');
@@ -189,6 +197,11 @@ export class ShardingCodec implements ArrayBytesCodec {
     });
     await Promise.all(jobs);
     return out;
+  }
+
+  /** Every inner chunk at its chain's decoded-size bound, plus the index. */
+  maxEncodedSize(): number {
+    return this.format.numChunks * this.format.inner.maxDecodedBytes + this.format.indexSize;
   }
 
   toJSON(): CodecJSON {

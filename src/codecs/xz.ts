@@ -1,9 +1,11 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { concatBytes, corrupt, guardDecode, intOption, unsupported } from './compression-util.js';
+import { VolstoreError } from '../errors.js';
+import { concatBytes, corrupt, guardDecode, intOption, limitOf, tooLarge, unsupported } from './compression-util.js';
 
 /**
  * `xz{preset}`: .xz containers (as Python's lzma and N5 write). Read-only: decoded with the
- * xz-decompress wasm build (loaded on first use); encoding throws UnsupportedError since no
+ * xz-decompress wasm build (loaded on first use), streamed so that output past
+ * `maxDecodedBytes` stops the decoder; encoding throws UnsupportedError since no
  * browser-safe xz encoder is available.
  */
 export class XzCodec implements BytesBytesCodec {
@@ -28,14 +30,24 @@ export class XzCodec implements BytesBytesCodec {
         },
       });
       const parts: Uint8Array[] = [];
+      const limit = limitOf(ctx);
+      let produced = 0;
+      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
       try {
-        const reader = new Xz(input).getReader();
+        reader = new Xz(input).getReader();
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
           parts.push(value);
+          produced += value.length;
+          if (produced > limit) {
+            // cancel() frees the decoder context and its global lock (else later decodes wait forever)
+            await reader.cancel().catch(() => undefined);
+            throw tooLarge('xz', ctx);
+          }
         }
       } catch (e) {
+        if (e instanceof VolstoreError) throw e;
         throw corrupt('xz', ctx, e instanceof Error ? e.message : String(e), e);
       }
       return concatBytes(parts);

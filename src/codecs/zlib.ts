@@ -1,6 +1,7 @@
-import { unzlibSync, zlibSync } from 'fflate';
+import { Unzlib, zlibSync } from 'fflate';
+import { VolstoreError } from '../errors.js';
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { adler32, callNode, corrupt, guardDecode, guardEncode, intOption, nodeZlib } from './compression-util.js';
+import { adler32, callNode, concatBytes, corrupt, guardDecode, guardEncode, intOption, nodeZlib, pushLimited } from './compression-util.js';
 
 /**
  * `zlib{level}` (RFC 1950): deflate with a 2-byte header and an Adler-32 trailer. Encodes with
@@ -21,19 +22,20 @@ export class ZlibCodec implements BytesBytesCodec {
         throw corrupt('zlib', ctx, 'not a zlib stream (bad header or too short)');
       }
       const node = await nodeZlib();
-      if (node) {
-        try {
-          return await callNode(node.inflate.bind(node), b);
-        } catch (e) {
-          throw corrupt('zlib', ctx, (e as Error).message, e);
-        }
-      }
-      let out: Uint8Array;
+      if (node) return callNode(node.inflate.bind(node), b, 'zlib', ctx);
+      const parts: Uint8Array[] = [];
+      let produced = 0;
+      const strm = new Unzlib((chunk) => {
+        if (chunk.length) parts.push(chunk);
+        produced += chunk.length;
+      });
       try {
-        out = unzlibSync(b);
+        pushLimited(strm, b, () => produced, 'zlib', ctx);
       } catch (e) {
+        if (e instanceof VolstoreError) throw e;
         throw corrupt('zlib', ctx, (e as Error).message, e);
       }
+      const out = concatBytes(parts);
       // fflate does not verify the trailer; a truncated stream can still inflate "successfully".
       const p = b.length - 4;
       const want = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;

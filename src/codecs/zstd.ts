@@ -1,5 +1,5 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { corrupt, guardDecode, guardEncode, intOption, unsupported } from './compression-util.js';
+import { corrupt, guardDecode, guardEncode, intOption, limitOf, readU32LE, tooLarge, unsupported } from './compression-util.js';
 
 /**
  * `zstd{level, checksum}` via numcodecs' wasm zstd (loaded on first use). Decodes one or more
@@ -29,11 +29,22 @@ export class ZstdCodec implements BytesBytesCodec {
       }
       const claimed = frameContentSize(b);
       if (claimed !== undefined && claimed > 2 ** 31) throw corrupt('zstd', ctx, `frame header claims ${claimed} bytes`);
+      // The wasm decoder cannot be stopped part way (and its heap never shrinks): bound the
+      // output from the frame and block headers before decoding anything.
+      const limit = limitOf(ctx);
+      if (Number.isFinite(limit)) {
+        const bound = zstdDecodedBound(b, ctx);
+        if (bound.exact > limit) throw tooLarge('zstd', ctx, `frame headers declare ${bound.exact} bytes, which`);
+        if (bound.upper > limit + BLOCK_MAX) throw tooLarge('zstd', ctx, `up to ${bound.upper} bytes (from the block headers)`);
+      }
+      let out: Uint8Array;
       try {
-        return await (await zstd(this.level)).decode(b);
+        out = await (await zstd(this.level)).decode(b);
       } catch (e) {
         throw corrupt('zstd', ctx, e instanceof Error ? e.message : String(e), e);
       }
+      if (out.length > limit) throw tooLarge('zstd', ctx);
+      return out;
     });
   }
 
@@ -55,6 +66,92 @@ export function frameContentSize(b: Uint8Array): number | undefined {
   let v = 0;
   for (let i = n - 1; i >= 0; i--) v = v * 256 + b[p + i]!;
   return n === 2 ? v + 256 : v;
+}
+
+/** Largest decoded size of one zstd block (RFC 8878 3.1.1.2.4). */
+const BLOCK_MAX = 128 * 1024;
+
+/**
+ * Bounds the decoded size of a sequence of zstd (and skippable) frames by walking the frame and
+ * block headers, without decoding: `exact` sums the Frame_Content_Size of frames that declare
+ * one (the decoder checks it) and the sizes of raw/RLE blocks of the others; `upper` adds
+ * min(window, 128 KiB) per compressed block of frames without a content size. A valid encoder
+ * fills its blocks, so `upper` overshoots the true size by less than one block per frame.
+ * Throws CorruptionError for truncated or reserved structures.
+ */
+export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext): { exact: number; upper: number } {
+  let exact = 0;
+  let upper = 0;
+  let p = 0;
+  const need = (n: number, what: string): void => {
+    if (p + n > b.length) throw corrupt('zstd', ctx, `truncated ${what} at byte ${p}`);
+  };
+  while (p < b.length) {
+    need(4, 'frame magic');
+    const magic = readU32LE(b, p);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      need(8, 'skippable frame');
+      p += 8 + readU32LE(b, p + 4);
+      if (p > b.length) throw corrupt('zstd', ctx, 'truncated skippable frame');
+      continue;
+    }
+    if (magic !== 0xfd2fb528) throw corrupt('zstd', ctx, `bad frame magic 0x${magic.toString(16)} at byte ${p}`);
+    p += 4;
+    need(1, 'frame header');
+    const fhd = b[p]!;
+    const fcsFlag = fhd >> 6;
+    const single = (fhd >> 5) & 1;
+    const checksum = (fhd >> 2) & 1;
+    if (fhd & 0x08) throw corrupt('zstd', ctx, 'reserved frame header bit set');
+    const didBytes = [0, 1, 2, 4][fhd & 3]!;
+    const fcsBytes = fcsFlag === 0 ? single : [0, 2, 4, 8][fcsFlag]!;
+    need(1 + (single ? 0 : 1) + didBytes + fcsBytes, 'frame header');
+    p += 1;
+    let window = Infinity;
+    if (!single) {
+      const wd = b[p]!;
+      const base = 2 ** (10 + (wd >> 3));
+      window = base + (base / 8) * (wd & 7);
+      p += 1;
+    }
+    p += didBytes;
+    let fcs: number | undefined;
+    if (fcsBytes) {
+      let v = 0;
+      for (let i = fcsBytes - 1; i >= 0; i--) v = v * 256 + b[p + i]!;
+      fcs = fcsBytes === 2 ? v + 256 : v;
+      p += fcsBytes;
+    }
+    const blockMax = Math.min(window, fcs ?? Infinity, BLOCK_MAX);
+    let frameExact = 0;
+    let frameUpper = 0;
+    for (let last = 0; !last; ) {
+      need(3, 'block header');
+      const h = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16);
+      p += 3;
+      last = h & 1;
+      const type = (h >> 1) & 3;
+      const size = h >>> 3;
+      if (type === 3) throw corrupt('zstd', ctx, `reserved block type at byte ${p - 3}`);
+      if (type === 0 || type === 2) need(size, 'block');
+      else need(1, 'RLE block');
+      p += type === 1 ? 1 : size;
+      if (type === 2) frameUpper += blockMax;
+      else frameExact += size;
+    }
+    if (checksum) {
+      need(4, 'content checksum');
+      p += 4;
+    }
+    if (fcs !== undefined) {
+      exact += fcs;
+      upper += fcs;
+    } else {
+      exact += frameExact;
+      upper += frameExact + frameUpper;
+    }
+  }
+  return { exact, upper };
 }
 
 type Codec = { encode(b: Uint8Array): Promise<Uint8Array> | Uint8Array; decode(b: Uint8Array): Promise<Uint8Array> | Uint8Array };

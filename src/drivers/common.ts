@@ -1,4 +1,6 @@
-import { type DataType, type Scalar, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../array/dtype.js';
+import { type DataType, type Scalar, dtypeSize, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../array/dtype.js';
+import { product } from '../array/ndarray.js';
+import { MAX_CHUNK_BYTES } from '../limits.js';
 import { AlreadyExistsError, MetadataError, NotFoundError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import type { NdArray } from '../array/ndarray.js';
@@ -105,6 +107,21 @@ export function expectShape(v: unknown, key: string, field: string, rank?: numbe
     }
   }
   return a as number[];
+}
+
+/**
+ * Throws MetadataError naming `field` when a read chunk (the unit decoded and cached) of `shape`
+ * `dtype` elements would exceed {@link MAX_CHUNK_BYTES}: such metadata is hostile or mistaken,
+ * and decoding one chunk would fail with a RangeError or run out of memory.
+ */
+export function checkChunkBytes(shape: readonly number[], dtype: DataType, key: string, field: string): void {
+  const bytes = product(shape) * dtypeSize(dtype);
+  if (bytes > MAX_CHUNK_BYTES) {
+    throw new MetadataError(
+      key,
+      `"${field}" [${shape.join(', ')}] makes chunks of ${bytes} bytes (${dtype}), more than the ${MAX_CHUNK_BYTES}-byte limit (MAX_CHUNK_BYTES): use smaller chunks`,
+    );
+  }
 }
 
 /** Fill value JSON (zarr v2/v3 style) to a scalar of the dtype. */

@@ -14,7 +14,9 @@ import {
   ConditionFailedError,
 } from '../errors.js';
 import { copyStrided } from '../io/copy.js';
+import { decodedBytesBound } from '../limits.js';
 import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
+import { checkChunkBytes } from './common.js';
 import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest, Schema } from './driver.js';
 
 /**
@@ -155,11 +157,11 @@ export function parseN5Metadata(json: unknown, key = ATTRIBUTES_KEY): { metadata
   if (j.blockSize.length !== j.dimensions.length) {
     throw new MetadataError(key, `"blockSize" has rank ${j.blockSize.length}, "dimensions" has rank ${j.dimensions.length}`);
   }
-  if (product(j.blockSize) > 2 ** 31) throw new MetadataError(key, `"blockSize" [${j.blockSize.join(', ')}] is too large`);
   const dataType = j.dataType;
   if (typeof dataType !== 'string' || !N5_DATA_TYPES.includes(dataType as DataType)) {
     throw new MetadataError(key, `unsupported "dataType" ${JSON.stringify(dataType)}`);
   }
+  checkChunkBytes(j.blockSize, dataType as DataType, key, 'blockSize');
   const compression = (j.compression ?? { type: 'raw' }) as N5Compression;
   n5CompressionToCodec(compression, dataType as DataType, `${key} compression`);
   const attributes: Record<string, unknown> = {};
@@ -334,7 +336,9 @@ export class N5Driver implements ChunkDriver {
     const size = this.elemSize;
     const header = parseN5BlockHeader(bytes, key, blockSize);
     let data = bytes.subarray(header.dataOffset);
-    if (this.compressor) data = await this.compressor.decode(data, { key, signal });
+    // The block holds at most product(blockSize) elements (a varlength count beyond that is
+    // corrupt anyway): bound the decompressor's output by that, as CodecChain does.
+    if (this.compressor) data = await this.compressor.decode(data, { key, signal, maxDecodedBytes: decodedBytesBound(product(blockSize) * size) });
     const needed = product(header.shape);
     if (header.numElements < needed) {
       throw new CorruptionError(key, `N5 varlength header counts ${header.numElements} elements for a [${header.shape.join(', ')}] block`);

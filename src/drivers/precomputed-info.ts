@@ -1,8 +1,9 @@
 import { type DataType, dtypeSize } from '../array/dtype.js';
 import { MetadataError, SpecError, UnsupportedError } from '../errors.js';
+import { checkChunkBytes } from './common.js';
 import { parseShardingSpec, type Uint64ShardingSpec } from '../kvstore/uint64-sharded.js';
 import type { Schema } from './driver.js';
-import { chooseShardingParams, rectangularShardingParams } from './sharding-params.js';
+import { chooseShardingParams, rectangularShardingParams, totalMortonBits } from './sharding-params.js';
 
 /**
  * The neuroglancer precomputed `info` file
@@ -122,8 +123,16 @@ function parseScale(json: unknown, i: number, dtype: DataType, numChannels: numb
     out.sharding = parseShardingSpec(s.sharding, `${where} sharding`);
     if (chunk_sizes.length !== 1) throw new MetadataError(where, 'a sharded scale must have exactly one chunk size');
   } else delete out.sharding;
-  const elements = chunk_sizes[0]![0] * chunk_sizes[0]![1] * chunk_sizes[0]![2] * numChannels;
-  if (elements > 2 ** 31) throw new MetadataError(where, `chunk of ${elements} elements is too large`);
+  for (let d = 0; d < 3; d++) {
+    if (!Number.isSafeInteger(voxel_offset[d]! + size[d]!)) {
+      throw new MetadataError(where, `"voxel_offset" + "size" of dimension ${d} (${voxel_offset[d]! + size[d]!}) is not a safe integer`);
+    }
+  }
+  checkChunkBytes([...chunk_sizes[0]!, numChannels], dtype, where, 'chunk_sizes[0] x num_channels');
+  if (out.sharding) {
+    const bits = totalMortonBits(scaleGridShape(out));
+    if (bits > 64) throw new MetadataError(where, `the chunk grid needs ${bits}-bit chunk ids, more than the 64 sharding allows ("size" too large for "chunk_sizes")`);
+  }
   return out;
 }
 

@@ -1,10 +1,11 @@
 import { bytesOf, type DataType, dtypeSize } from '../array/dtype.js';
-import { cOrderStrides, fOrderStrides, NdArray } from '../array/ndarray.js';
+import { cOrderStrides, fOrderStrides, NdArray, product } from '../array/ndarray.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecJSON } from '../codecs/codec.js';
 import { createCodec } from '../codecs/codec.js';
 import { registerBuiltinCodecs } from '../codecs/registry.js';
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError, SpecError } from '../errors.js';
 import { copyStrided } from '../io/copy.js';
+import { decodedBytesBound, MAX_CHUNK_BYTES } from '../limits.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import { chunkIdKey, Uint64ShardedStore } from '../kvstore/uint64-sharded.js';
 import { loadCore } from '../wasm/core.js';
@@ -160,6 +161,10 @@ class RawFOrderCodec implements ArrayBytesCodec {
     return new NdArray(spec.dtype, rev.data, spec.shape, fOrderStrides(spec.shape), 0);
   }
 
+  maxEncodedSize(spec: ChunkSpec): number {
+    return product(spec.shape) * dtypeSize(spec.dtype);
+  }
+
   toJSON(): CodecJSON {
     return this.bytes.toJSON();
   }
@@ -179,10 +184,14 @@ export function scaleCodecJSON(scale: PrecomputedScale): CodecJSON {
   }
 }
 
+function codecSpec(info: PrecomputedInfo, scale: PrecomputedScale): ChunkSpec {
+  return { dtype: info.data_type as DataType, shape: [...scale.chunk_sizes[0]!, info.num_channels], fillValue: 0 };
+}
+
 async function makeCodec(info: PrecomputedInfo, scale: PrecomputedScale): Promise<ArrayBytesCodec> {
   registerBuiltinCodecs();
   const json = scaleCodecJSON(scale);
-  const spec: ChunkSpec = { dtype: info.data_type as DataType, shape: [...scale.chunk_sizes[0]!, info.num_channels], fillValue: 0 };
+  const spec = codecSpec(info, scale);
   const codec = await createCodec(json, scale.encoding === 'raw' ? { ...spec, shape: [...spec.shape].reverse() } : spec);
   if (codec.kind !== 'array-bytes') throw new MetadataError(INFO_KEY, `encoding ${scale.encoding} is not an array->bytes codec`);
   return scale.encoding === 'raw' ? new RawFOrderCodec(codec) : codec;
@@ -266,8 +275,12 @@ async function build(request: DriverOpenRequest, info: PrecomputedInfo, index: n
   if (scale.sharding) {
     const sharding = scale.sharding;
     const grid = scaleGridShape(scale);
+    const chunkRaw = product([...scale.chunk_sizes[0]!, info.num_channels]) * dtypeSize(info.data_type);
     store = new Uint64ShardedStore(request.store, sharding, {
       prefix: `${scale.key}/`,
+      // a stored chunk is the codec's output (at most ~4x raw for compressed_segmentation)
+      maxChunkBytes: decodedBytesBound(codec.maxEncodedSize?.(codecSpec(info, scale)) ?? 4 * chunkRaw + 65536),
+      maxMinishardIndexBytes: Math.min(24 * product(grid), MAX_CHUNK_BYTES) + 65536,
       chunksInShard: (cell) => {
         const name = cell.slice(scale.key.length + 1, -'.shard'.length);
         return chunksInBoxShard(grid, sharding, BigInt(`0x${name}`));

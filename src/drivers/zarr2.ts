@@ -3,7 +3,7 @@ import { CodecChain } from '../codecs/chain.js';
 import type { CodecJSON } from '../codecs/codec.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
-import { CodecChainDriver, checkSchema, defaultChunkShape, expectShape, fillValueToJson, openOrCreate, parseFillValue, readJson } from './common.js';
+import { CodecChainDriver, checkChunkBytes, checkSchema, defaultChunkShape, expectShape, fillValueToJson, openOrCreate, parseFillValue, readJson } from './common.js';
 import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
 import { numpyToDtype } from './zarr3.js';
 
@@ -45,6 +45,7 @@ export function parseZarr2Metadata(json: Record<string, unknown>, key = KEY): Za
   const shape = expectShape(json.shape, key, 'shape');
   const chunks = expectShape(json.chunks, key, 'chunks', shape.length, true);
   const { dtype } = parseTypestr(json.dtype, key);
+  checkChunkBytes(chunks, dtype, key, 'chunks');
   const order = json.order ?? 'C';
   if (order !== 'C' && order !== 'F') throw new MetadataError(key, `"order" must be "C" or "F", got ${JSON.stringify(order)}`);
   const sep = json.dimension_separator ?? '.';

@@ -7,7 +7,7 @@ import type { KvStore } from '../kvstore/kvstore.js';
 import { ShardedStore } from '../kvstore/zarr3-sharded.js';
 import {
   CodecChainDriver,
-  checkSchema, defaultChunkShape, expectArray, expectShape, fillValueToJson, openOrCreate, parseFillValue,
+  checkChunkBytes, checkSchema, defaultChunkShape, expectArray, expectShape, fillValueToJson, openOrCreate, parseFillValue,
 } from './common.js';
 import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
 
@@ -189,6 +189,8 @@ export async function zarr3ChunkDriver(base: KvStore, m: Zarr3Metadata, storeFil
     codecs = format.innerCodecs as CodecJSON[];
     depth++;
   }
+  const field = depth === 0 ? 'chunk_grid.configuration.chunk_shape' : `codecs${'[0].configuration.codecs'.repeat(depth - 1)}[0].configuration.chunk_shape`;
+  checkChunkBytes(spec.shape, m.dtype, KEY, field);
   const inner = await CodecChain.create(codecs, spec);
   const grid: ChunkGrid = {
     dtype: m.dtype,

@@ -6,6 +6,7 @@ import type { ChunkDriver, ChunkGrid } from '../drivers/driver.js';
 import { OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
 import { type CellUpdate, isBatchUpdatable, isCellReadable, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
+import { MAX_READ_BYTES } from '../limits.js';
 import { copyStrided } from './copy.js';
 
 /**
@@ -210,6 +211,26 @@ function planReads(driver: ChunkDriver, chunks: number[][], opts: PlanOptions): 
   return [...groups.values(), ...singles];
 }
 
+/**
+ * A new fill-valued array for a view, or OutOfBoundsError when it is more than one ArrayBuffer
+ * can hold ({@link MAX_READ_BYTES}) or the allocation fails: the caller must read in slices.
+ */
+function allocView(grid: ChunkGrid, viewShape: readonly number[]): NdArray {
+  const elements = viewShape.reduce((n, s) => n * s, 1);
+  const bytes = elements * dtypeSize(grid.dtype);
+  const tooBig = (why: string): OutOfBoundsError =>
+    new OutOfBoundsError(
+      `reading a view of shape [${viewShape.join(', ')}] (${elements} ${grid.dtype} elements, ${bytes} bytes) ${why}: read it in slices (vol.slice(...)) or into a caller-owned array (read({out}))`,
+    );
+  if (bytes > MAX_READ_BYTES) throw tooBig(`exceeds the ${MAX_READ_BYTES}-byte limit of one read (MAX_READ_BYTES)`);
+  try {
+    return NdArray.zeros(grid.dtype, viewShape, grid.fillValue);
+  } catch (e) {
+    if (e instanceof RangeError) throw tooBig(`cannot be allocated (${e.message})`);
+    throw e;
+  }
+}
+
 /** Reads the view `t` of the array into a new C-order array of the view's shape. */
 export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: PlanOptions = {}): Promise<NdArray> {
   const grid = driver.grid;
@@ -222,7 +243,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
       throw new OutOfBoundsError(`read({out}): out is ${out.dtype} [${out.shape}], the view is ${grid.dtype} [${viewShape}]`);
     }
   } else {
-    out = NdArray.zeros(grid.dtype, viewShape, grid.fillValue);
+    out = allocView(grid, viewShape);
   }
   if (out.size === 0) return out;
   const size = dtypeSize(grid.dtype);

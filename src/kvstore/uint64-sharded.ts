@@ -131,6 +131,13 @@ export interface Uint64ShardedStoreOptions {
    * written without reading it first.
    */
   chunksInShard?: (cell: string) => number | undefined;
+  /**
+   * Most bytes a gzip-encoded chunk (data_encoding gzip) may inflate to; past it, decoding stops
+   * with CorruptionError (a decompression bomb). Default: unbounded.
+   */
+  maxChunkBytes?: number;
+  /** Most bytes a gzip-encoded minishard index may inflate to (24 per chunk). Default: unbounded. */
+  maxMinishardIndexBytes?: number;
 }
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -228,7 +235,9 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable {
 
   /** Decodes a minishard index into id -> entry; validates it against the shard size if known. */
   private async parseMinishard(bytes: Uint8Array, cell: string, minishard: number, dataLimit: number | undefined): Promise<Map<bigint, MinishardEntry>> {
-    if (this.sharding.minishard_index_encoding === 'gzip') bytes = await this.gzip.decode(bytes, { key: cell });
+    if (this.sharding.minishard_index_encoding === 'gzip') {
+      bytes = await this.gzip.decode(bytes, { key: `${cell} (minishard ${minishard} index)`, maxDecodedBytes: this.options.maxMinishardIndexBytes });
+    }
     if (bytes.byteLength % 24 !== 0) {
       throw new CorruptionError(cell, `minishard ${minishard} index has ${bytes.byteLength} bytes, not a multiple of 24`);
     }
@@ -318,7 +327,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable {
         continue;
       }
       let value = r.value;
-      if (this.sharding.data_encoding === 'gzip') value = await this.gzip.decode(value, { key: `${cell}:${key}`, signal });
+      if (this.sharding.data_encoding === 'gzip') value = await this.gzip.decode(value, { key: `${cell}:${key}`, signal, maxDecodedBytes: this.options.maxChunkBytes });
       const cond = this.conditioned({ state: 'value', value, generation: c.generation, size: value.byteLength }, options);
       if (cond.state !== 'value' || !options.byteRange) return cond;
       const [s, e] = resolveByteRange(key, options.byteRange, value.byteLength);
@@ -435,7 +444,9 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable {
       let changed = false;
       for (const [id, u] of parsed) {
         let current = u.overwrite ? undefined : chunks.get(id);
-        if (current && this.sharding.data_encoding === 'gzip') current = await this.gzip.decode(current, { key: `${cell}:${chunkIdKey(id)}`, signal });
+        if (current && this.sharding.data_encoding === 'gzip') {
+          current = await this.gzip.decode(current, { key: `${cell}:${chunkIdKey(id)}`, signal, maxDecodedBytes: this.options.maxChunkBytes });
+        }
         const v = await u.fn(current);
         if (v === undefined) continue;
         if (v === null) {
