@@ -1,4 +1,5 @@
 import { GzipCodec } from '../codecs/gzip.js';
+import { MAX_SHARD_INDEX_BYTES } from '../limits.js';
 import { ByteRangeError, ConditionFailedError, CorruptionError, MetadataError, ReadOnlyError } from '../errors.js';
 import { murmurhash3_x86_128_uint64 } from '../wasm/kernels.js';
 import {
@@ -74,6 +75,9 @@ export function parseShardingSpec(json: unknown, field = 'sharding'): Uint64Shar
     data_encoding: oneOf('data_encoding', ['raw', 'gzip'] as const, 'raw'),
   };
   if (spec.minishard_bits + spec.shard_bits > 64) throw new MetadataError(field, 'minishard_bits + shard_bits exceeds 64');
+  if (16 * 2 ** spec.minishard_bits > MAX_SHARD_INDEX_BYTES) {
+    throw new MetadataError(field, `"minishard_bits" ${spec.minishard_bits} makes a ${16 * 2 ** spec.minishard_bits}-byte shard index, more than the ${MAX_SHARD_INDEX_BYTES}-byte limit (MAX_SHARD_INDEX_BYTES)`);
+  }
   return spec;
 }
 

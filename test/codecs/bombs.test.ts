@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { setNodeZlibEnabled } from '../../src/codecs/compression-util.js';
 import type { BytesBytesCodec } from '../../src/codecs/codec.js';
 import { zstdDecodedBound } from '../../src/codecs/zstd.js';
-import { CorruptionError, open } from '../../src/index.js';
+import { CorruptionError, MemoryStore, open } from '../../src/index.js';
+import { chunkIdKey, parseShardingSpec, Uint64ShardedStore } from '../../src/kvstore/uint64-sharded.js';
 import { decodedBytesBound } from '../../src/limits.js';
 import { freshName, sharedMemory } from '../core/helpers.js';
 import { load } from './helpers.js';
@@ -160,6 +161,33 @@ describe('decompression bombs stop at the decoded-size limit', () => {
       await vol.write(new (await import('../../src/index.js')).NdArray('uint8', data, [64, 64]));
       expect([...(await vol.read()).data]).toEqual([...data]);
     }
+  });
+});
+
+describe('neuroglancer_uint64_sharded_v1 gzip', () => {
+  it('a gzip chunk or minishard index past its limit is a CorruptionError', async () => {
+    const base = new MemoryStore();
+    const spec = (data: 'raw' | 'gzip', index: 'raw' | 'gzip' = 'raw') => ({
+      '@type': 'neuroglancer_uint64_sharded_v1' as const, preshift_bits: 0, hash: 'identity' as const, minishard_bits: 0, shard_bits: 0,
+      minishard_index_encoding: index, data_encoding: data,
+    });
+    const bomb = await zlibBomb('gzip');
+    // stored raw, read back as if data_encoding were gzip: the chunk is the bomb
+    await new Uint64ShardedStore(base, spec('raw')).write(chunkIdKey(1n), bomb);
+    const reader = new Uint64ShardedStore(base, spec('gzip'), { maxChunkBytes: 1 << 20 });
+    const before = process.memoryUsage().arrayBuffers;
+    await expect(reader.read(chunkIdKey(1n))).rejects.toSatisfy((e) => e instanceof CorruptionError && /limit of 1048576 bytes/.test((e as Error).message));
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(BOMB / 4);
+    // a small gzip chunk still reads
+    const ok = new Uint64ShardedStore(new MemoryStore(), spec('gzip', 'gzip'), { maxChunkBytes: 1 << 20, maxMinishardIndexBytes: 1 << 16 });
+    await ok.write(chunkIdKey(2n), new Uint8Array([1, 2, 3]));
+    const r = await ok.read(chunkIdKey(2n));
+    expect(r.state === 'value' && [...r.value]).toEqual([1, 2, 3]);
+  });
+
+  it('minishard_bits making an index over MAX_SHARD_INDEX_BYTES is a MetadataError', () => {
+    const j = { '@type': 'neuroglancer_uint64_sharded_v1', preshift_bits: 0, hash: 'identity', minishard_bits: 30, shard_bits: 0 };
+    expect(() => parseShardingSpec(j, 'sharding')).toThrow(/MAX_SHARD_INDEX_BYTES/);
   });
 });
 
