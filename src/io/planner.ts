@@ -81,6 +81,54 @@ export function chunksInBox(grid: ChunkGrid, lo: readonly number[], hi: readonly
 }
 
 /**
+ * Grid positions of the chunks a view actually touches, C order: per array dimension, the chunk
+ * indices its output map hits (a constant hits one; a strided map whose step is at least the
+ * chunk width hits one chunk per selected coordinate and skips the rest), then their product.
+ * A strided view (every 64th plane, a 1:8 overview) reads only the chunks it needs.
+ */
+export function chunksOfView(grid: ChunkGrid, t: IndexTransform): number[][] {
+  const dom = t.inputDomain;
+  const perDim: number[][] = [];
+  for (let k = 0; k < t.outputRank; k++) {
+    const m = t.outputs[k]!;
+    const o = grid.origin[k]!;
+    const cs = grid.chunkShape[k]!;
+    if (m.kind === 'constant') {
+      perDim.push([Math.floor((m.offset - o) / cs)]);
+      continue;
+    }
+    const lo = dom.inclusiveMin[m.inputDim]!;
+    const hi = dom.exclusiveMax[m.inputDim]!;
+    if (hi <= lo) return [];
+    const a0 = m.offset + m.stride * lo;
+    const a1 = m.offset + m.stride * (hi - 1);
+    const c0 = Math.floor((Math.min(a0, a1) - o) / cs);
+    const c1 = Math.floor((Math.max(a0, a1) - o) / cs);
+    if (Math.abs(m.stride) < cs) {
+      const r: number[] = [];
+      for (let c = c0; c <= c1; c++) r.push(c);
+      perDim.push(r);
+    } else {
+      const r = new Set<number>();
+      for (let v = lo; v < hi; v++) r.add(Math.floor((m.offset + m.stride * v - o) / cs));
+      perDim.push([...r].sort((x, y) => x - y));
+    }
+  }
+  const out: number[][] = [];
+  const idx = new Array<number>(perDim.length).fill(0);
+  if (perDim.some((l) => l.length === 0)) return out;
+  for (;;) {
+    out.push(idx.map((i, d) => perDim[d]![i]!));
+    let d = perDim.length - 1;
+    for (; d >= 0; d--) {
+      if (++idx[d]! < perDim[d]!.length) break;
+      idx[d] = 0;
+    }
+    if (d < 0) return out;
+  }
+}
+
+/**
  * How one chunk maps onto a view: the view box [lo, hi) it covers, and for each view dim the
  * element stride inside the chunk array plus the chunk-array element offset of view point lo.
  */
@@ -234,7 +282,7 @@ function allocView(grid: ChunkGrid, viewShape: readonly number[]): NdArray {
 /** Reads the view `t` of the array into a new C-order array of the view's shape. */
 export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: PlanOptions = {}): Promise<NdArray> {
   const grid = driver.grid;
-  const { lo, hi } = viewBounds(grid, t);
+  viewBounds(grid, t);
   const viewShape = t.inputDomain.shape;
   let out: NdArray;
   if (opts.out) {
@@ -268,7 +316,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
     if (fillChunk) place(pos, new NdArray(grid.dtype, fillChunk.data, grid.chunkShape, fillStrides));
   };
   const store = driver.store;
-  await forEachLimited(planReads(driver, chunksInBox(grid, lo, hi), opts), opts.concurrency ?? DEFAULT_CONCURRENCY, opts.signal, async (group) => {
+  await forEachLimited(planReads(driver, chunksOfView(grid, t), opts), opts.concurrency ?? DEFAULT_CONCURRENCY, opts.signal, async (group) => {
     if (group.length === 1 || !isCellReadable(store)) {
       for (const pos of group) {
         const chunk = await loadChunk(driver, pos, opts);
@@ -296,7 +344,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
  */
 export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source: NdArray | Scalar, opts: PlanOptions = {}): Promise<void> {
   const grid = driver.grid;
-  const { lo, hi } = viewBounds(grid, t);
+  viewBounds(grid, t);
   const viewShape = t.inputDomain.shape;
   const size = dtypeSize(grid.dtype);
   let src: NdArray;
@@ -323,7 +371,7 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
   const store = driver.store;
   const updates = new Map<string, Map<string, CellUpdate>>();
   const cacheKeys: string[] = [];
-  for (const pos of chunksInBox(grid, lo, hi)) {
+  for (const pos of chunksOfView(grid, t)) {
     const m = mapChunk(grid, t, pos, chunkCStrides);
     if (!m) continue;
     const key = driver.keyOf(pos);
