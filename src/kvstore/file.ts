@@ -86,6 +86,8 @@ let lastMtimeNs = 0n;
 
 export class FileStore implements KvStore {
   readonly readOnly = false;
+  /** Merged reads up to 1 MiB: see KvStore.coalesceLimit (measured with bench zarr3-file). */
+  readonly coalesceLimit = 1 << 20;
   /** Absolute root directory, without trailing `/` (except for `/` itself). */
   readonly root: string;
   readonly limiter: Limiter;

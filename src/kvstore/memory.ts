@@ -26,6 +26,8 @@ let counter = 0;
  */
 export class MemoryStore implements KvStore {
   readonly readOnly = false;
+  /** Reads copy: merged reads up to 1 MiB, as for local files (see KvStore.coalesceLimit). */
+  readonly coalesceLimit = 1 << 20;
   private readonly map: Map<string, Entry>;
 
   /** `name` shares the data with every other MemoryStore of the same name in this process. */

@@ -3,8 +3,10 @@ import type { KvStore, ListOptions, ReadOptions, ReadResult, WriteOptions, Write
 /** A view of a store under a key prefix (TensorStore's kvstore `path`). */
 export class PrefixedStore implements KvStore {
   readonly readOnly: boolean;
+  readonly coalesceLimit: number | undefined;
   constructor(readonly base: KvStore, readonly prefix: string) {
     this.readOnly = base.readOnly;
+    this.coalesceLimit = base.coalesceLimit;
   }
   get url(): string {
     return this.base.url + this.prefix;

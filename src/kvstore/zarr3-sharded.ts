@@ -23,8 +23,8 @@ interface CachedIndex {
 const INDEX_CACHE_ENTRIES = 4096;
 /** Gaps up to this many bytes between wanted inner chunks are read rather than split. */
 const COALESCE_GAP = 256 * 1024;
-/** A merged read never exceeds this many bytes. */
-const COALESCE_MAX = 256 * 1024 * 1024;
+/** A merged read never exceeds this many bytes, unless the base store asks for less. */
+const COALESCE_MAX = 64 * 1024 * 1024;
 
 /**
  * zarr v3 `sharding_indexed` as a store adapter over the store holding the shards, as in
@@ -43,6 +43,8 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   private readonly indexCache = new Map<string, CachedIndex>();
   private readonly inflight = new Map<string, Promise<CachedIndex>>();
 
+  readonly coalesceLimit: number | undefined;
+
   constructor(
     readonly base: KvStore,
     readonly format: ShardFormat,
@@ -50,6 +52,7 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     readonly shardKeyOf: (shard: readonly number[]) => string,
   ) {
     this.readOnly = base.readOnly;
+    this.coalesceLimit = base.coalesceLimit;
   }
 
   get url(): string {
@@ -180,10 +183,11 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
         else present.push({ i: w.i, off: Number(off), n: Number(n) });
       }
       present.sort((a, b) => a.off - b.off);
+      const maxMerged = this.base.coalesceLimit ?? COALESCE_MAX;
       const groups: { start: number; end: number; members: typeof present }[] = [];
       for (const p of present) {
         const g = groups[groups.length - 1];
-        if (g && p.off >= g.start && p.off - g.end <= COALESCE_GAP && p.off + p.n - g.start <= COALESCE_MAX) {
+        if (g && p.off >= g.start && p.off - g.end <= COALESCE_GAP && p.off + p.n - g.start <= maxMerged) {
           g.end = Math.max(g.end, p.off + p.n);
           g.members.push(p);
         } else {
