@@ -19,8 +19,9 @@ Commands:
                                         create dst from src's dtype and shape and copy all data, shard by shard
   serve [--port N] [--dir D] [--latency-ms N] [--bandwidth-mbps N] [--faults SPEC] [--seed N] [--bucket B]
                                         run the built-in GCS/S3 emulator on 127.0.0.1
-  bench [--workload NAME] [--size N] [--runs R] [--out DIR] [--quick]
-                                        run the benchmark workloads and write a report
+  bench [--workload NAME]... [--size N] [--runs R] [--warmup W] [--seed S] [--out DIR] [--quick]
+        [--profile] [--list]            run the benchmark workloads (zarr3-file, precomputed-seg,
+                                        emulator) and write bench-report/{report.md,report.json,index.html}
 
 A spec is TensorStore spec JSON ('{"driver":"zarr3","kvstore":"file:///data/em/"}'), a URL
 (file:///abs/path.zarr, gs://bucket/path/, s3://bucket/path/, https://host/path/, memory://name/,
