@@ -23,7 +23,9 @@ export class VolstoreError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
+    // Not just new.target.name: minifiers rename classes, so a minified browser bundle would
+    // report volstore's errors as e.g. "x" (and `err.name === 'AbortError'` checks would fail).
+    this.name = ERROR_NAMES.get(new.target) ?? new.target.name;
   }
 }
 
@@ -109,6 +111,24 @@ export class AbortError extends VolstoreError {
     super('aborted', message, options);
   }
 }
+
+/** The names of volstore's own error classes, spelled out (they survive minification). */
+const ERROR_NAMES = new Map<abstract new (...args: never[]) => VolstoreError, string>([
+  [VolstoreError, 'VolstoreError'],
+  [SpecError, 'SpecError'],
+  [MetadataError, 'MetadataError'],
+  [NotFoundError, 'NotFoundError'],
+  [AlreadyExistsError, 'AlreadyExistsError'],
+  [UnsupportedError, 'UnsupportedError'],
+  [CorruptionError, 'CorruptionError'],
+  [CodecError, 'CodecError'],
+  [OutOfBoundsError, 'OutOfBoundsError'],
+  [ByteRangeError, 'ByteRangeError'],
+  [KvStoreError, 'KvStoreError'],
+  [ConditionFailedError, 'ConditionFailedError'],
+  [ReadOnlyError, 'ReadOnlyError'],
+  [AbortError, 'AbortError'],
+]);
 
 /** Throws {@link AbortError} if `signal` has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
