@@ -13,6 +13,8 @@ export interface BrowserReadRequest {
   selection?: Selection;
   /** Also read the whole array (`whole`). */
   whole?: boolean;
+  /** Read `selection` with an already-aborted AbortSignal. */
+  abort?: boolean;
 }
 
 export type BrowserReadResult =
@@ -45,7 +47,9 @@ async function volstoreRead(req: BrowserReadRequest): Promise<BrowserReadResult>
     stage = 'read';
     const out: BrowserReadResult = { ok: true, dtype: vol.dtype, shape: [...vol.shape], codec: JSON.parse(JSON.stringify(vol.codec)) };
     if (req.selection) {
-      const part = await vol.slice(req.selection).read();
+      const ac = new AbortController();
+      if (req.abort) ac.abort();
+      const part = await vol.slice(req.selection).read({ signal: ac.signal });
       out.sliceShape = [...part.shape];
       out.slice = flat(part.data);
     }

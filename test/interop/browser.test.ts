@@ -7,10 +7,13 @@
  *    fill-valued inner chunk left out of its shard; whole array and a strided, rank-dropping view;
  *  - zarr3 unsharded (bytes + gzip), int32;
  *  - zarr v2 blosc (lz4, byte shuffle), float64;
+ *  - the page writes a sharded array (whole, then a partial overwrite); Node reads it exactly;
  *  - corruption: a flipped byte in an inner chunk and in a shard index, written from Node, make
- *    the in-page read fail with a CorruptionError (instanceof works in the bundle) naming crc32c.
+ *    the in-page read fail with a CorruptionError (instanceof, code and name) naming crc32c, with
+ *    the same message as in Node; an aborted read fails with name 'AbortError'.
  * So wasm (crc32c kernel, zstd, blosc), lazy driver chunks, fetch + CORS and typed errors all work
- * in a browser main thread, and the values are bit-exact with what Node wrote.
+ * in a browser main thread, and the values are bit-exact with what Node wrote. Everything runs
+ * twice: with a plain bundle and a minified one (as apps ship; minifiers rename classes).
  *
  * Skipped (with a message) when /usr/bin/chromium is missing; .ci/run installs it.
  */
@@ -196,7 +199,7 @@ async function putObject(emu: Emulator, name: string, bytes: Uint8Array<ArrayBuf
 // ---------------------------------------------------------------------------------------------
 // The page: an esbuild browser bundle served from its own origin.
 
-async function bundle(outdir: string): Promise<void> {
+async function bundle(outdir: string, minify: boolean): Promise<void> {
   const r = await build({
     entryPoints: { entry: path.join(HERE, 'browser-entry.ts') },
     bundle: true,
@@ -204,6 +207,7 @@ async function bundle(outdir: string): Promise<void> {
     format: 'esm',
     splitting: true,
     target: 'es2022',
+    minify,
     outdir,
     write: true,
     metafile: true,
@@ -241,7 +245,8 @@ function serve(dir: string): Promise<{ server: Server; url: string }> {
   });
 }
 
-describe.skipIf(!HAVE_CHROMIUM)(`main entry in Chromium (${CHROMIUM}) reading the GCS emulator cross-origin`, () => {
+// Both as bundled for development and minified, as web apps ship it (minifiers rename classes).
+for (const minify of [false, true]) describe.skipIf(!HAVE_CHROMIUM)(`main entry in Chromium (${CHROMIUM}), ${minify ? 'minified' : 'plain'} bundle, on the GCS emulator cross-origin`, () => {
   let emu: Emulator | undefined;
   let server: Server | undefined;
   let browser: Browser | undefined;
@@ -271,7 +276,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`main entry in Chromium (${CHROMIUM}) reading th
         for (const c of CASES) await writeCase(c, emu!.url);
         await writeCase(CASES[0]!, emu!.url, 'corrupt');
       })(),
-      bundle(dir).then(() => serve(dir)),
+      bundle(dir, minify).then(() => serve(dir)),
     ]);
     server = served.server;
     pageUrl = served.url;
@@ -404,7 +409,11 @@ describe.skipIf(!HAVE_CHROMIUM)(`main entry in Chromium (${CHROMIUM}) reading th
       const inNode = await (await open(spec)).slice(sel as unknown as Selection).read().then(() => 'no error', (e: Error) => `${e.name}: ${e.message}`);
       expect(`${r.name}: ${r.message}`).toBe(inNode);
     }
-    // Untouched shards still read exactly.
+    // Untouched shards still read exactly; an aborted read rejects with name 'AbortError', the
+    // idiom web code checks (`err.name === 'AbortError'`), like fetch's DOMException.
+    const aborted = await read({ spec, selection: [[32, 37], null, [16, 29]], abort: true });
+    expect(aborted.ok).toBe(false);
+    if (!aborted.ok) expect([aborted.name, aborted.code, aborted.isVolstoreError]).toEqual(['AbortError', 'aborted', true]);
     const clean = okResult(await read({ spec, selection: [[32, 37], null, [16, 29]] }));
     expect(clean.slice).toEqual(expectedSlice(c.values, c.shape, [[32, 37], null, [16, 29]]).values);
   });
