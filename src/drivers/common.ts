@@ -199,11 +199,16 @@ export abstract class CodecChainDriver {
 
   abstract keyOf(chunk: readonly number[]): string;
 
+  /** How errors name a chunk: its store key (drivers with virtual keys say where it lives). */
+  describeChunk(chunk: readonly number[]): string {
+    return this.keyOf(chunk);
+  }
+
   decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
-    return this.chain.decode(bytes, { key: this.keyOf(chunk), signal });
+    return this.chain.decode(bytes, { key: this.describeChunk(chunk), signal });
   }
 
   encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    return this.chain.encode(array, { key: this.keyOf(chunk), signal });
+    return this.chain.encode(array, { key: this.describeChunk(chunk), signal });
   }
 }

@@ -153,6 +153,11 @@ class Zarr3Driver extends CodecChainDriver implements ChunkDriver {
     return this.key(chunk);
   }
 
+  override describeChunk(chunk: readonly number[]): string {
+    const key = this.key(chunk);
+    return this.store instanceof ShardedStore ? this.store.describeKey(key) : key;
+  }
+
   get codecs(): readonly CodecJSON[] {
     return this.metadata.codecs;
   }

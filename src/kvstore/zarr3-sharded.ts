@@ -64,6 +64,13 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     return chunk.join(',');
   }
 
+  /** For messages: the shard object holding an inner chunk, e.g. `c/1/1/1 (inner chunk 3,2,2)`. */
+  describeKey(key: string): string {
+    const shardKey = this.parse(key).shardKey;
+    const outer = this.base instanceof ShardedStore ? this.base.describeKey(shardKey) : shardKey;
+    return `${outer} (inner chunk ${key})`;
+  }
+
   private parse(key: string): { shardKey: string; local: number } {
     const pos = key === '' ? [] : key.split(',').map(Number);
     const { shard, local } = this.format.locate(pos);

@@ -404,7 +404,7 @@ for (const minify of [false, true]) describe.skipIf(!HAVE_CHROMIUM)(`main entry 
       expect(r.message).toMatch(/crc32c/);
       expect(r.message).toMatch(/corrupt/);
       // Index errors name the shard object; chunk errors the inner chunk's grid position (in shard 1,1,1).
-      expect(r.message).toMatch(key === indexShard ? /"c\/0\/1\/0 \(shard index\)"/ : /"[23],[23],[23]"/);
+      expect(r.message).toMatch(key === indexShard ? /"c\/0\/1\/0 \(shard index\)"/ : /"c\/1\/1\/1 \(inner chunk [23],[23],[23]\)"/);
       // The same bytes read in Node fail with the same error.
       const inNode = await (await open(spec)).slice(sel as unknown as Selection).read().then(() => 'no error', (e: Error) => `${e.name}: ${e.message}`);
       expect(`${r.name}: ${r.message}`).toBe(inNode);
