@@ -1,4 +1,5 @@
 import { type DataType, dtypeSize } from '../array/dtype.js';
+import type { NdArray } from '../array/ndarray.js';
 import type { CodecJSON } from '../codecs/codec.js';
 import { SpecError, VolstoreError } from '../errors.js';
 import { chunksInBox } from '../io/planner.js';
@@ -46,8 +47,11 @@ export interface CopyOptions {
   sharding?: string;
 }
 
+/** What a destination is created from: a Volume, or a description of one (downsample). */
+export type ArrayShapeSource = Pick<Volume, 'shape' | 'dtype' | 'chunkLayout' | 'dimensionNames' | 'fillValue'>;
+
 /** The spec that creates the destination array from the source's dtype and shape. */
-export async function destinationSpec(dst: string, src: Volume, o: CopyOptions): Promise<Record<string, unknown>> {
+export async function destinationSpec(dst: string, src: ArrayShapeSource, o: CopyOptions): Promise<Record<string, unknown>> {
   const parsed = parseSpecArg(dst);
   const base: Record<string, unknown> = typeof parsed === 'string' ? parseUrl(parsed) : { ...parsed };
   const driver = o.driver ?? (base.driver as string | undefined) ?? 'zarr3';
@@ -108,13 +112,23 @@ export async function destinationSpec(dst: string, src: Volume, o: CopyOptions):
  * Copies every element of `src` into `dst` (same shape), one destination write chunk (shard) at
  * a time, a few in flight, so each destination shard is written exactly once.
  */
-export async function copyVolume(src: Volume, dst: Volume, options: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<void> {
-  if (src.rank !== dst.rank || src.shape.some((s, i) => s !== dst.shape[i])) {
+export async function copyVolume(
+  src: Volume,
+  dst: Volume,
+  options: {
+    concurrency?: number;
+    onProgress?: (done: number, total: number) => void;
+    /** Produces the data of a destination region (default: the same region of `src`). */
+    produce?: (region: readonly (readonly [number, number])[]) => Promise<NdArray>;
+  } = {},
+): Promise<void> {
+  if (!options.produce && (src.rank !== dst.rank || src.shape.some((s, i) => s !== dst.shape[i]))) {
     throw new VolstoreError('spec', `source shape [${src.shape}] differs from destination shape [${dst.shape}]`);
   }
   const lo = dst.domain.inclusiveMin;
   const hi = dst.domain.exclusiveMax;
-  const srcView = src.translateTo(lo);
+  const srcView = options.produce ? src : src.translateTo(lo);
+  const produce = options.produce ?? ((region) => srcView.slice(region).read());
   // The destination's write chunks (shards) in the view's coordinates: the view is the array
   // itself, or the array transposed / with integer-indexed dims (unit strides).
   const grid = dst.driver.grid;
@@ -136,8 +150,7 @@ export async function copyVolume(src: Volume, dst: Volume, options: { concurrenc
         const a = origin[d]! + p * cell[d]!;
         return [Math.max(a, lo[d]!), Math.min(a + cell[d]!, hi[d]!)] as const;
       });
-      const data = await srcView.slice(region).read();
-      await dst.slice(region).write(data);
+      await dst.slice(region).write(await produce(region));
       options.onProgress?.(++done, cells.length);
     }
   };

@@ -17,6 +17,9 @@ Commands:
   copy <src> <dst> [--driver zarr3|zarr|n5|neuroglancer_precomputed] [--chunk-shape a,b,c]
        [--shard-shape a,b,c] [--codec zstd:3|gzip:5|blosc:zstd:5|raw] [--encoding E] [--sharding auto]
                                         create dst from src's dtype and shape and copy all data, shard by shard
+  downsample <src> <dst> --factors a,b,c [--method mean|mode] [copy options]
+                                        write a downsampled copy (one pyramid level) with the WASM kernel:
+                                        mean for images, mode for label volumes
   serve [--port N] [--dir D] [--latency-ms N] [--bandwidth-mbps N] [--faults SPEC] [--seed N] [--bucket B]
                                         run the built-in GCS/S3 emulator on 127.0.0.1
   bench [--workload NAME]... [--size N] [--runs R] [--warmup W] [--seed S] [--out DIR] [--quick]
@@ -89,6 +92,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   info: infoCommand,
   read: readCommand,
   copy: copyCommand,
+  downsample: async (args) => (await import('./downsample.js')).downsampleCommand(args),
   serve: async (args) => (await import('../testing/serve.js')).serveCommand(args),
   bench: async (args) => (await import('./bench.js')).benchCommand(args),
 };

@@ -108,6 +108,48 @@ describe('volstore CLI', () => {
     expect(info.driver).toBe('neuroglancer_precomputed');
   });
 
+  it('downsample: mean of an image and mode of labels, chunk by chunk, equal to a whole-array reference', async () => {
+    const shape = [9, 10, 11];
+    const img = await open({ driver: 'zarr3', kvstore: `file://${dir}/img/`, create: true, dtype: 'uint16', schema: { domain: { shape }, chunk_layout: { chunk: { shape: [4, 4, 4] } } } });
+    const data = NdArray.zeros('uint16', shape);
+    (data.data as Uint16Array).forEach((_, i, a) => (a[i] = (i * 37) % 1000));
+    await img.write(data);
+    const f = [2, 3, 2];
+    const ds = shape.map((n, i) => Math.ceil(n / f[i]!));
+    expect((await cli(['downsample', `file://${dir}/img/`, `${dir}/img-s1/`, '--factors', f.join(','), '--chunk-shape', '2,2,2', '--quiet'])).code).toBe(0);
+    const got = (await (await open(`file://${dir}/img-s1/`)).read()).toFlat();
+    const want: number[] = [];
+    for (let z = 0; z < ds[0]!; z++) for (let y = 0; y < ds[1]!; y++) for (let x = 0; x < ds[2]!; x++) {
+      let sum = 0;
+      let n = 0;
+      for (let dz = 0; dz < f[0]!; dz++) for (let dy = 0; dy < f[1]!; dy++) for (let dx = 0; dx < f[2]!; dx++) {
+        const [a, b, c] = [z * f[0]! + dz, y * f[1]! + dy, x * f[2]! + dx];
+        if (a < shape[0]! && b < shape[1]! && c < shape[2]!) {
+          sum += data.get([a, b, c]) as number;
+          n++;
+        }
+      }
+      const q = Math.floor(sum / n);
+      const r = sum - q * n; // round to nearest, ties to even (the kernel's documented rule)
+      want.push(2 * r > n || (2 * r === n && q % 2 === 1) ? q + 1 : q);
+    }
+    expect(got).toEqual(want);
+
+    const labels = await open({ driver: 'zarr3', kvstore: `file://${dir}/lab/`, create: true, dtype: 'uint64', schema: { domain: { shape: [8, 8, 8] }, chunk_layout: { chunk: { shape: [4, 4, 4] } } } });
+    const l = NdArray.zeros('uint64', [8, 8, 8]);
+    // Each 2x2x2 block: 5 voxels of label A, 3 of label B -> mode A.
+    for (let i = 0; i < 512; i++) {
+      const [z, y, x] = [i >> 6, (i >> 3) & 7, i & 7];
+      const block = BigInt(((z >> 1) * 16 + (y >> 1) * 4 + (x >> 1)) * 1000);
+      (l.data as BigUint64Array)[i] = (z & 1) + (y & 1) + (x & 1) >= 2 ? block + 7n : block + 1n;
+    }
+    await labels.write(l);
+    expect((await cli(['downsample', `file://${dir}/lab/`, `${dir}/lab-s1/`, '--factors', '2,2,2', '--quiet'])).code).toBe(0);
+    const m = await (await open(`file://${dir}/lab-s1/`)).read();
+    expect(m.shape).toEqual([4, 4, 4]);
+    expect(m.toFlat()).toEqual(Array.from({ length: 64 }, (_, b) => BigInt(b * 1000) + 1n));
+  });
+
   it('unknown command and bad flags exit non-zero with a message', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);
     const r = await cli(['copy', 'memory://a/', 'memory://b/', '--chunk-shape', 'x']);
