@@ -4,6 +4,7 @@ import { ByteRangeError, ConditionFailedError, CorruptionError, MetadataError, R
 import { murmurhash3_x86_128_uint64 } from '../wasm/kernels.js';
 import {
   type BatchUpdatable,
+  type CellReadable,
   type CellUpdate,
   type KvStore,
   type ListOptions,
@@ -32,7 +33,9 @@ import {
  *
  * Reads: shard and minishard indexes are cached by shard generation; every data read is
  * conditional on it (`ifEqual`), so a warm read costs one ranged request and a shard rewritten
- * behind our back is noticed and re-indexed. Writes (`updateCell`) rewrite a shard whole with one
+ * behind our back is noticed and re-indexed. `readCell` reads many chunks of a shard together:
+ * the indexes once, then the wanted chunks' byte ranges merged where they lie close (gaps up to
+ * 256 KiB, merged reads up to the base store's `coalesceLimit`, default 64 MiB). Writes (`updateCell`) rewrite a shard whole with one
  * conditional write, keeping the stored bytes of untouched chunks; retried on conflict.
  */
 
@@ -145,13 +148,17 @@ export interface Uint64ShardedStoreOptions {
 }
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Gaps up to this many bytes between wanted chunks are read rather than split (as zarr3 sharding). */
+const COALESCE_GAP = 256 * 1024;
+/** A merged read never exceeds this many bytes, unless the base store asks for less. */
+const COALESCE_MAX = 64 * 1024 * 1024;
 
 function toSafe(v: bigint, key: string, what: string): number {
   if (v > SAFE) throw new CorruptionError(key, `${what} ${v} is too large`);
   return Number(v);
 }
 
-export class Uint64ShardedStore implements KvStore, BatchUpdatable {
+export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   readonly readOnly: boolean;
   readonly prefix: string;
   private readonly cache = new Map<string, CachedShard>();
@@ -336,6 +343,118 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable {
       if (cond.state !== 'value' || !options.byteRange) return cond;
       const [s, e] = resolveByteRange(key, options.byteRange, value.byteLength);
       return { ...cond, value: value.subarray(s, e) };
+    }
+    throw new ConditionFailedError(cell, 'shard kept changing while being read');
+  }
+
+  /**
+   * Reads several chunks (keys in any shards; the planner passes those of one cell): per shard,
+   * the shard index and the needed minishard indexes once (cached), then the wanted chunks' byte
+   * ranges sorted and merged where the gap is at most COALESCE_GAP bytes, up to the base store's
+   * `coalesceLimit` (default COALESCE_MAX) per merged range; one base read per merged range,
+   * conditional on the shard generation. Chunks are sliced out and gzip-decoded one by one.
+   * Results are in the order of `keys` and equal those of {@link read} without options.
+   */
+  async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]> {
+    const byShard = new Map<string, { i: number; id: bigint; minishard: number }[]>();
+    keys.forEach((key, i) => {
+      const { id, cell, minishard } = this.locate(key);
+      let l = byShard.get(cell);
+      if (!l) byShard.set(cell, (l = []));
+      l.push({ i, id, minishard });
+    });
+    const out = new Array<ReadResult>(keys.length);
+    await Promise.all([...byShard].map(([cell, wanted]) => this.readShardChunks(cell, wanted, keys, out, signal)));
+    return out;
+  }
+
+  private async readShardChunks(
+    cell: string,
+    wanted: { i: number; id: bigint; minishard: number }[],
+    keys: readonly string[],
+    out: ReadResult[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const missing: ReadResult = { state: 'missing', generation: NO_GENERATION };
+    attempts: for (let attempt = 0; attempt < MAX_RMW_ATTEMPTS; attempt++) {
+      let c = this.cached(cell);
+      const warm = c !== undefined;
+      c ??= await this.fetchIndex(cell, signal);
+      if (!c) {
+        for (const w of wanted) out[w.i] = missing;
+        return;
+      }
+      const shard = c;
+      // The needed minishard indexes, each once; a cold one is one conditional read.
+      const needed = [...new Set(wanted.map((w) => w.minishard))];
+      const minishards = new Map<number, Map<bigint, MinishardEntry>>();
+      let stale = false;
+      await Promise.all(needed.map(async (ms) => {
+        const m = await this.minishard(shard, cell, ms, signal);
+        if (m === 'stale') stale = true;
+        else minishards.set(ms, m);
+      }));
+      if (stale) {
+        this.cache.delete(cell);
+        continue;
+      }
+      const present: { i: number; off: number; n: number }[] = [];
+      const absent: number[] = [];
+      for (const w of wanted) {
+        const e = minishards.get(w.minishard)!.get(w.id);
+        if (e) present.push({ i: w.i, off: e.offset, n: e.size });
+        else absent.push(w.i);
+      }
+      if (present.length === 0 && absent.length > 0 && warm) {
+        // Nothing to read and the index came from the cache: make sure the shard was not
+        // rewritten since (a data read below, conditional on the generation, would tell).
+        const r = await this.base.read(cell, { ifNotEqual: shard.generation, byteRange: { offset: 0, length: 1 }, signal });
+        if (r.state !== 'unchanged') {
+          this.cache.delete(cell);
+          continue;
+        }
+      }
+      present.sort((a, b) => a.off - b.off);
+      const maxMerged = this.base.coalesceLimit ?? COALESCE_MAX;
+      const groups: { start: number; end: number; members: typeof present }[] = [];
+      for (const p of present) {
+        const g = groups[groups.length - 1];
+        if (g && p.off - g.end <= COALESCE_GAP && Math.max(g.end, p.off + p.n) - g.start <= maxMerged) {
+          g.end = Math.max(g.end, p.off + p.n);
+          g.members.push(p);
+        } else {
+          groups.push({ start: p.off, end: p.off + p.n, members: [p] });
+        }
+      }
+      const reads = await Promise.all(groups.map(async (g) => {
+        try {
+          return await this.base.read(cell, { byteRange: { offset: this.indexBytes + g.start, length: g.end - g.start }, ifEqual: shard.generation, signal });
+        } catch (e) {
+          if (e instanceof ByteRangeError) {
+            const k = keys[g.members[0]!.i]!;
+            throw new CorruptionError(`${cell}:${k}`, `chunk data [${g.start}, ${g.end}) lies past the end of the shard`, { cause: e });
+          }
+          throw e;
+        }
+      }));
+      for (const r of reads) {
+        if (r.state !== 'value') {
+          // The shard changed since its index was read: re-index and read again.
+          this.cache.delete(cell);
+          continue attempts;
+        }
+      }
+      const gzip = this.sharding.data_encoding === 'gzip';
+      await Promise.all(groups.map(async (g, j) => {
+        const bytes = (reads[j] as { value: Uint8Array }).value;
+        await Promise.all(g.members.map(async (m) => {
+          let value = bytes.subarray(m.off - g.start, m.off - g.start + m.n);
+          if (gzip) value = await this.gzip.decode(value, { key: `${cell}:${keys[m.i]}`, signal, maxDecodedBytes: this.options.maxChunkBytes });
+          out[m.i] = { state: 'value', value, generation: shard.generation, size: value.byteLength };
+        }));
+      }));
+      for (const i of absent) out[i] = missing;
+      return;
     }
     throw new ConditionFailedError(cell, 'shard kept changing while being read');
   }

@@ -164,6 +164,148 @@ describe('Uint64ShardedStore', () => {
     expect((await st.write(chunkIdKey(2n), bytes(3), { ifEqual: g })).ok).toBe(true);
   });
 
+  describe('readCell (coalesced reads of one shard)', () => {
+    const value = (id: bigint): Uint8Array => new Uint8Array(Number(id % 97n) + 5).map((_, j) => Number((id * 31n + BigInt(j)) % 251n));
+    /** Writes every third-ish id of 0..199 (the rest stay missing) through updateCell; returns the ids. */
+    const fill = async (st: Uint64ShardedStore): Promise<bigint[]> => {
+      const ids = Array.from({ length: 200 }, (_, i) => BigInt(i)).filter((id) => id % 3n !== 1n);
+      const byCell = new Map<string, Map<string, { fn: () => Promise<Uint8Array>; overwrite: boolean }>>();
+      for (const id of ids) {
+        const key = chunkIdKey(id);
+        const cell = st.cellOf(key);
+        if (!byCell.has(cell)) byCell.set(cell, new Map());
+        byCell.get(cell)!.set(key, { fn: async () => value(id), overwrite: true });
+      }
+      for (const [cell, u] of byCell) await st.updateCell(cell, u);
+      return ids;
+    };
+    const plain = (r: ReadResult): unknown => (r.state === 'value' ? { ...r, value: Array.from(r.value) } : r);
+
+    for (const [msEnc, dataEnc] of [['raw', 'raw'], ['gzip', 'gzip'], ['raw', 'gzip'], ['gzip', 'raw']] as const) {
+      for (const hash of ['identity', 'murmurhash3_x86_128'] as const) {
+        it(`equals per-key read, present and missing (${hash}, index ${msEnc}, data ${dataEnc})`, async () => {
+          const base = new CountingStore();
+          const s = spec({ hash, preshift_bits: 1, minishard_bits: 3, shard_bits: 1, minishard_index_encoding: msEnc, data_encoding: dataEnc });
+          await fill(new Uint64ShardedStore(base, s, { prefix: 'p/' }));
+          const all = Array.from({ length: 210 }, (_, i) => chunkIdKey(BigInt(i)));
+          const byCell = new Map<string, string[]>();
+          const st = new Uint64ShardedStore(base, s, { prefix: 'p/' });
+          for (const k of all) {
+            const cell = st.cellOf(k);
+            if (!byCell.has(cell)) byCell.set(cell, []);
+            byCell.get(cell)!.push(k);
+          }
+          expect(byCell.size).toBe(2);
+          const ref = new Uint64ShardedStore(base, s, { prefix: 'p/' });
+          for (const [cell, keys] of byCell) {
+            // Shuffled order, one duplicate: results follow `keys`.
+            const order = [...keys.slice(1).reverse(), keys[0]!, keys[3]!];
+            const got = await st.readCell(cell, order);
+            const want = await Promise.all(order.map((k) => ref.read(k)));
+            expect(got.map(plain)).toEqual(want.map(plain));
+            expect(got.filter((r) => r.state === 'value').length).toBeGreaterThan(20);
+            expect(got.filter((r) => r.state === 'missing').length).toBeGreaterThan(10);
+          }
+          // Keys of several shards in one call work too.
+          const mixed = await new Uint64ShardedStore(base, s, { prefix: 'p/' }).readCell('', all);
+          expect(mixed.map(plain)).toEqual((await Promise.all(all.map((k) => ref.read(k)))).map(plain));
+        });
+      }
+    }
+
+    it('a whole shard costs its index reads + one data read cold, one data read warm', async () => {
+      const base = new CountingStore();
+      const s = spec({ minishard_bits: 3, shard_bits: 0, data_encoding: 'gzip' });
+      const ids = await fill(new Uint64ShardedStore(base, s));
+      const keys = ids.map(chunkIdKey);
+      const st = new Uint64ShardedStore(base, s);
+      const cell = st.cellOf(keys[0]!);
+      base.reads = 0;
+      const cold = await st.readCell(cell, keys);
+      expect(base.reads).toBe(1 + 8 + 1); // shard index, 8 minishard indexes, 1 merged data read
+      base.reads = 0;
+      const warm = await st.readCell(cell, keys);
+      expect(base.reads).toBe(1);
+      expect(warm.map(plain)).toEqual(cold.map(plain));
+      keys.forEach((k, i) => expect(Array.from((cold[i] as { value: Uint8Array }).value)).toEqual(Array.from(value(ids[i]!))));
+      // Versus one request per chunk through read.
+      base.reads = 0;
+      for (const k of keys) await st.read(k);
+      expect(base.reads).toBe(keys.length);
+    });
+
+    it('merged reads respect the base store coalesceLimit', async () => {
+      class Limited extends CountingStore {
+        override readonly coalesceLimit = 1000;
+      }
+      const base = new Limited();
+      const s = spec({ minishard_bits: 2, shard_bits: 0 });
+      const ids = await fill(new Uint64ShardedStore(base, s));
+      const keys = ids.map(chunkIdKey);
+      const st = new Uint64ShardedStore(base, s);
+      const cell = st.cellOf(keys[0]!);
+      await st.readCell(cell, keys);
+      const ranges: { offset: number; length: number }[] = [];
+      const spy = base.read.bind(base);
+      base.read = async (key, options) => {
+        const br = options?.byteRange;
+        if (br && 'offset' in br) ranges.push({ offset: br.offset, length: br.length! });
+        return spy(key, options);
+      };
+      const got = await st.readCell(cell, keys);
+      const total = ids.reduce((n, id) => n + value(id).length, 0);
+      expect(ranges.length).toBeGreaterThanOrEqual(Math.ceil(total / 1000));
+      expect(ranges.length).toBeLessThan(keys.length);
+      for (const r of ranges) expect(r.length).toBeLessThanOrEqual(1000);
+      keys.forEach((k, i) => expect(Array.from((got[i] as { value: Uint8Array }).value)).toEqual(Array.from(value(ids[i]!))));
+    });
+
+    it('a shard rewritten elsewhere is noticed and re-indexed; a missing shard reads as missing', async () => {
+      const base = new CountingStore();
+      const s = spec({ minishard_bits: 2, shard_bits: 1 });
+      const writer = new Uint64ShardedStore(base, s);
+      const reader = new Uint64ShardedStore(base, s);
+      // identity, no preshift: shard = bit 2 of the id; only shard 0 gets chunks.
+      for (const i of [0n, 1n, 2n, 8n, 9n]) await writer.write(chunkIdKey(i), bytes(Number(i)));
+      const keys = [0n, 1n, 2n, 8n, 9n].map(chunkIdKey);
+      const cell = reader.cellOf(keys[0]!);
+      expect(keys.every((k) => reader.cellOf(k) === cell)).toBe(true);
+      await reader.readCell(cell, keys);
+      await writer.write(chunkIdKey(2n), bytes(42, 42));
+      await writer.write(chunkIdKey(10n), bytes(7));
+      const got = await reader.readCell(cell, [...keys, chunkIdKey(10n)]);
+      expect(got.map((r) => (r.state === 'value' ? Array.from(r.value) : r.state))).toEqual([[0], [1], [42, 42], [8], [9], [7]]);
+      // Only missing chunks, warm index: revalidated, so a chunk written since is seen.
+      const onlyMissing = [16n, 17n].map(chunkIdKey);
+      expect(onlyMissing.every((k) => reader.cellOf(k) === cell)).toBe(true);
+      expect((await reader.readCell(cell, onlyMissing)).every((r) => r.state === 'missing')).toBe(true);
+      await writer.write(onlyMissing[0]!, bytes(5));
+      expect(Array.from(((await reader.readCell(cell, onlyMissing))[0] as { value: Uint8Array }).value)).toEqual([5]);
+      const otherCell = reader.cellOf(chunkIdKey(4n));
+      expect(otherCell).not.toBe(cell);
+      expect(await reader.readCell(otherCell, [chunkIdKey(4n), chunkIdKey(5n)])).toEqual([
+        { state: 'missing', generation: '' },
+        { state: 'missing', generation: '' },
+      ]);
+    });
+
+    it('hostile minishard entries are CorruptionError, as in read', async () => {
+      const base = new MemoryStore();
+      const s = spec({ minishard_bits: 1, shard_bits: 0 });
+      const st = new Uint64ShardedStore(base, s);
+      await st.write(chunkIdKey(0n), bytes(1, 2, 3));
+      await st.write(chunkIdKey(2n), bytes(4, 5));
+      const shard = ((await base.read('0.shard')) as { value: Uint8Array }).value;
+      const bad = shard.slice();
+      const v = new DataView(bad.buffer);
+      const start = Number(v.getBigUint64(0, true));
+      v.setBigUint64(32 + start + 32, 1n << 40n, true);
+      await base.write('0.shard', bad);
+      const fresh = new Uint64ShardedStore(base, s);
+      await expect(fresh.readCell('0.shard', [chunkIdKey(0n), chunkIdKey(2n)])).rejects.toThrow(/"0\.shard".*past the end/);
+    });
+  });
+
   describe('hostile shards', () => {
     const s = spec({ minishard_bits: 1, shard_bits: 0 });
     const setup = async (): Promise<{ base: MemoryStore; shard: Uint8Array }> => {
