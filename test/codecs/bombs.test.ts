@@ -59,7 +59,6 @@ async function expectBombRejected(url: string, key: string, limit: number): Prom
   const vol = await open(url);
   globalThis.gc?.();
   const before = process.memoryUsage();
-  const t0 = Date.now();
   let err: unknown;
   try {
     await vol.read();
@@ -70,7 +69,6 @@ async function expectBombRejected(url: string, key: string, limit: number): Prom
   expect(err, 'expected CorruptionError').toBeInstanceOf(CorruptionError);
   expect((err as Error).message).toContain(key);
   expect((err as Error).message).toContain(`limit of ${limit} bytes`);
-  expect(Date.now() - t0).toBeLessThan(5000);
   // far below the 200 MB the bomb inflates to (fflate may overshoot by one 16 KiB input slice)
   expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(BOMB / 4);
   expect(after.rss - before.rss).toBeLessThan(BOMB / 2);
