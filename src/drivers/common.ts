@@ -7,20 +7,20 @@ import type { NdArray } from '../array/ndarray.js';
 import type { CodecChain } from '../codecs/chain.js';
 import type { OpenMode, Schema } from './driver.js';
 
-/** Reads and parses a JSON metadata key; undefined when missing. Errors name the key. */
-export async function readJson(store: KvStore, key: string, signal?: AbortSignal): Promise<{ json: Record<string, unknown>; generation: string } | undefined> {
-  const r = await store.read(key, { signal });
-  if (r.state !== 'value') return undefined;
+/**
+ * Parses stored JSON bytes; a MetadataError names the key when they are not valid JSON. An
+ * integer `fill_value` beyond 2^53 keeps its exact digits (see keepExactFillValue).
+ */
+export function parseJsonBytes(bytes: Uint8Array, key: string): unknown {
   let json: unknown;
   let text = '';
   try {
-    json = JSON.parse((text = new TextDecoder().decode(r.value)));
+    json = JSON.parse((text = new TextDecoder().decode(bytes)));
   } catch (e) {
     throw new MetadataError(key, `not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(key, 'must be a JSON object');
-  keepExactFillValue(json as Record<string, unknown>, text);
-  return { json: json as Record<string, unknown>, generation: r.generation };
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) keepExactFillValue(json as Record<string, unknown>, text);
+  return json;
 }
 
 const BIG_FILL = /"fill_value"\s*:\s*(-?\d+)\s*[,}]/g;
@@ -39,6 +39,20 @@ function keepExactFillValue(json: Record<string, unknown>, text: string): void {
       return;
     }
   }
+}
+
+/** Reads and parses a JSON metadata key; undefined when missing. Errors name the key. */
+export async function readJson(store: KvStore, key: string, signal?: AbortSignal): Promise<{ json: Record<string, unknown>; generation: string } | undefined> {
+  const r = await store.read(key, { signal });
+  if (r.state !== 'value') return undefined;
+  const json = parseJsonBytes(r.value, key);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(key, 'must be a JSON object');
+  return { json: json as Record<string, unknown>, generation: r.generation };
+}
+
+/** The URL of a key of a store, for messages. */
+export function keyUrl(store: KvStore, key: string): string {
+  return store.url.endsWith('/') ? store.url + key : `${store.url}/${key}`;
 }
 
 /**
@@ -79,15 +93,15 @@ export async function openOrCreate<M>(args: {
     if (mode.open || !mode.create) {
       const existing = await readJson(store, metadataKey, signal);
       if (existing) {
-        if (!mode.open) throw new AlreadyExistsError(`${store.url}${metadataKey}`);
+        if (!mode.open) throw new AlreadyExistsError(keyUrl(store, metadataKey));
         return args.parse(existing.json);
       }
-      if (!mode.create) throw new NotFoundError(`${store.url}${metadataKey}`, 'no array metadata found (open: true, create: false)');
+      if (!mode.create) throw new NotFoundError(keyUrl(store, metadataKey), 'no array metadata found (open: true, create: false)');
     }
     const m = args.build();
     const w = await store.write(metadataKey, encodeJson(args.serialize(m)), { ifEqual: '', signal });
     if (w.ok) return m;
-    if (!mode.open) throw new AlreadyExistsError(`${store.url}${metadataKey}`);
+    if (!mode.open) throw new AlreadyExistsError(keyUrl(store, metadataKey));
     // Lost a creation race with open: true: open what the winner wrote.
   }
   throw new MetadataError(metadataKey, 'metadata kept changing while opening');

@@ -16,7 +16,7 @@ import {
 import { copyStrided } from '../io/copy.js';
 import { decodedBytesBound } from '../limits.js';
 import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
-import { checkChunkBytes } from './common.js';
+import { checkChunkBytes, encodeJson, keyUrl, parseJsonBytes } from './common.js';
 import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest, Schema } from './driver.js';
 
 /**
@@ -274,18 +274,6 @@ function createMetadata(specMeta: Record<string, unknown>, schema: Schema): Reco
   return out;
 }
 
-function parseJSON(bytes: Uint8Array, key: string): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new MetadataError(key, `invalid JSON: ${(e as Error).message}`);
-  }
-}
-
-function encodeJSON(v: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(v, null, 2));
-}
-
 /** The N5 implementation of {@link ChunkDriver}; `attributes` are the user attributes. */
 export class N5Driver implements ChunkDriver {
   readonly driverName = 'n5';
@@ -409,17 +397,17 @@ async function openN5(request: DriverOpenRequest): Promise<N5Driver> {
     }
     let existing: Record<string, unknown> | undefined;
     if (r.state === 'value') {
-      const json = parseJSON(r.value, ATTRIBUTES_KEY);
+      const json = parseJsonBytes(r.value, ATTRIBUTES_KEY);
       const isDataset = typeof json === 'object' && json !== null && (json as Record<string, unknown>).dimensions !== undefined;
       if (isDataset) {
-        if (!mode.open) throw new AlreadyExistsError(joinUrl(store, ATTRIBUTES_KEY), 'N5 dataset already exists');
+        if (!mode.open) throw new AlreadyExistsError(keyUrl(store, ATTRIBUTES_KEY), 'N5 dataset already exists');
         const { metadata, attributes } = parseN5Metadata(json);
         checkCompatible(metadata, attributes, specMeta, schema);
         return new N5Driver(store, metadata, attributes, await createCompressor(metadata), request.storeFillChunks);
       }
       existing = json as Record<string, unknown>; // a group's attributes.json: keep its attributes
     }
-    if (!mode.create) throw new NotFoundError(joinUrl(store, ATTRIBUTES_KEY), 'N5 dataset not found');
+    if (!mode.create) throw new NotFoundError(keyUrl(store, ATTRIBUTES_KEY), 'N5 dataset not found');
     if (mode.assumeMetadata) {
       const { metadata, attributes } = parseN5Metadata(createMetadata(specMeta, schema));
       return new N5Driver(store, metadata, attributes, await createCompressor(metadata), request.storeFillChunks);
@@ -427,15 +415,11 @@ async function openN5(request: DriverOpenRequest): Promise<N5Driver> {
     const json = { ...(existing ?? {}), ...createMetadata(specMeta, schema) };
     const { metadata, attributes } = parseN5Metadata(json);
     const compressor = await createCompressor(metadata);
-    const w = await store.write(ATTRIBUTES_KEY, encodeJSON(json), { ifEqual: r.generation, signal });
+    const w = await store.write(ATTRIBUTES_KEY, encodeJson(json), { ifEqual: r.generation, signal });
     if (w.ok) return new N5Driver(store, metadata, attributes, compressor, request.storeFillChunks);
     // Lost a race with another creator: re-read and open (or fail) on the next round.
   }
-  throw new ConditionFailedError(joinUrl(store, ATTRIBUTES_KEY), 'concurrent creation of the N5 dataset kept conflicting');
-}
-
-function joinUrl(store: KvStore, key: string): string {
-  return store.url.endsWith('/') ? store.url + key : `${store.url}/${key}`;
+  throw new ConditionFailedError(keyUrl(store, ATTRIBUTES_KEY), 'concurrent creation of the N5 dataset kept conflicting');
 }
 
 export const driver: DriverModule = {

@@ -4,6 +4,7 @@ import type { ArrayBytesCodec, ChunkSpec, CodecJSON } from '../codecs/codec.js';
 import { createCodec } from '../codecs/codec.js';
 import { registerBuiltinCodecs } from '../codecs/registry.js';
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError, SpecError } from '../errors.js';
+import { encodeJson, keyUrl, parseJsonBytes } from './common.js';
 import { copyStrided } from '../io/copy.js';
 import { decodedBytesBound, MAX_CHUNK_BYTES } from '../limits.js';
 import type { KvStore } from '../kvstore/kvstore.js';
@@ -197,14 +198,6 @@ async function makeCodec(info: PrecomputedInfo, scale: PrecomputedScale): Promis
   return scale.encoding === 'raw' ? new RawFOrderCodec(codec) : codec;
 }
 
-function decodeJSON(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new MetadataError(INFO_KEY, `invalid JSON: ${(e as Error).message}`);
-  }
-}
-
 async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedDriver> {
   const { store, mode, schema, signal, spec } = request;
   const sm = parseScaleMetadataSpec(spec.scale_metadata);
@@ -214,12 +207,12 @@ async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedD
     throw new SpecError('scale_index', 'must be a non-negative integer');
   }
   await loadCore(); // Morton codes and murmurhash run in the wasm core
-  const url = store.url.endsWith('/') ? `${store.url}${INFO_KEY}` : `${store.url}/${INFO_KEY}`;
+  const url = keyUrl(store, INFO_KEY);
   let deleted = false;
   for (let attempt = 0; attempt < MAX_INFO_ATTEMPTS; attempt++) {
     const r = await store.read(INFO_KEY, { signal });
     let info: PrecomputedInfo | undefined;
-    if (r.state === 'value') info = parseInfo(decodeJSON(r.value));
+    if (r.state === 'value') info = parseInfo(parseJsonBytes(r.value, INFO_KEY));
     let index = info ? selectScale(info, scaleIndex as number | undefined, sm) : undefined;
     if (info && index !== undefined && mode.deleteExisting && !deleted) {
       // delete_existing: drop the scale's chunks and recreate the scale in place.
@@ -254,7 +247,7 @@ async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedD
     if (info?.scales.some((s) => s.key === scale.key)) throw new AlreadyExistsError(url, `a scale with key "${scale.key}" already exists`);
     const next: PrecomputedInfo = { ...multi, scales: [...(info?.scales ?? []), scale] };
     if (mode.assumeMetadata) return build(request, next, next.scales.length - 1);
-    const w = await store.write(INFO_KEY, new TextEncoder().encode(JSON.stringify(next, null, 2)), { ifEqual: r.generation, signal });
+    const w = await store.write(INFO_KEY, encodeJson(next), { ifEqual: r.generation, signal });
     if (w.ok) return build(request, next, next.scales.length - 1);
     // Someone else changed info meanwhile: re-read and decide again.
   }
