@@ -25,6 +25,11 @@ export class ChunkCache {
     return this.used;
   }
 
+  /** Whether `key` is cached (does not count as a use). */
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
   get(key: string): { array: NdArray; generation: string } | undefined {
     const e = this.map.get(key);
     if (!e) return undefined;

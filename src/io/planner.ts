@@ -206,10 +206,15 @@ async function forEachLimited<T>(items: readonly T[], limit: number, signal: Abo
   if (failed !== undefined) throw failed;
 }
 
+/** A chunk's entry name in the shared cache (prefix isolates arrays sharing one pool). */
+function cacheKeyOf(driver: ChunkDriver, key: string, opts: PlanOptions): string {
+  return `${opts.cacheKeyPrefix ?? driver.store.url}\u0000${key}`;
+}
+
 /** Reads and decodes one chunk through the cache; undefined when missing. */
 async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: PlanOptions): Promise<NdArray | undefined> {
   const key = driver.keyOf(pos);
-  const cacheKey = `${opts.cacheKeyPrefix ?? driver.store.url}\u0000${key}`;
+  const cacheKey = cacheKeyOf(driver, key, opts);
   const cached = opts.cache?.get(cacheKey);
   if (cached && opts.recheckCachedData === false) {
     opts.cache!.hits++;
@@ -224,7 +229,7 @@ async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: Plan
 }
 
 async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: string, r: ReadResult, opts: PlanOptions): Promise<NdArray | undefined> {
-  const cacheKey = `${opts.cacheKeyPrefix ?? driver.store.url}\u0000${key}`;
+  const cacheKey = cacheKeyOf(driver, key, opts);
   if (opts.cache) opts.cache.misses++;
   if (r.state !== 'value') {
     opts.cache?.delete(cacheKey);
@@ -247,7 +252,7 @@ function planReads(driver: ChunkDriver, chunks: number[][], opts: PlanOptions): 
   const singles: number[][][] = [];
   for (const pos of chunks) {
     const key = driver.keyOf(pos);
-    if (opts.cache?.get(`${opts.cacheKeyPrefix ?? store.url}\u0000${key}`)) {
+    if (opts.cache?.has(cacheKeyOf(driver, key, opts))) {
       singles.push([pos]);
       continue;
     }
@@ -375,7 +380,7 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
     const m = mapChunk(grid, t, pos, chunkCStrides);
     if (!m) continue;
     const key = driver.keyOf(pos);
-    cacheKeys.push(`${opts.cacheKeyPrefix ?? store.url}\u0000${key}`);
+    cacheKeys.push(cacheKeyOf(driver, key, opts));
     let srcOff = src.offset * size;
     for (let j = 0; j < m.lo.length; j++) srcOff += (m.lo[j]! - dlo[j]!) * srcStrides[j]!;
     const shape = m.lo.map((l, j) => m.hi[j]! - l);
