@@ -5,7 +5,6 @@
  * Nothing here is asserted; the numbers inform which path `copyStrided` takes.
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { copyStrided } from '../src/io/copy.js';
 import { decodeCompressedSegmentation, encodeCompressedSegmentation } from '../src/wasm/compressed-segmentation.js';
 import { loadCore } from '../src/wasm/core.js';
@@ -14,6 +13,7 @@ import { compressedMortonCode, crc32c, murmurhash3_x86_128_uint64 } from '../src
 import {
   compressedMortonRef, copyStridedRef, crc32cRef, csegDecodeRef, csegEncodeRef, downsampleRef, murmur3U64Ref,
 } from '../test/wasm/reference.js';
+import { fixture } from '../test/fixture-path.js';
 
 await loadCore();
 
@@ -86,7 +86,7 @@ const morT = rate(12 * 1000, () => { for (let i = 0; i < 1000; i++) compressedMo
 report('compressed Morton (3 x uint32 per call)', morW, morT, undefined, `${fmt(morW / 12)} / ${fmt(morT / 12)} M calls/s`);
 
 // ---------------------------------------------------------------------------------------------
-const raw = readFileSync(path.resolve('../shared/fixtures/neuroglancer/64x64x64-raw-uint64-segmentation.dat'));
+const raw = readFileSync(fixture('neuroglancer/64x64x64-raw-uint64-segmentation.dat'));
 const u64 = new BigUint64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
 const u32 = Uint32Array.from(u64, (v) => Number(v & 0xffffffffn));
 const vol = [64, 64, 64, 1];

@@ -7,10 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '../../src/array/npy.js';
 import { main } from '../../src/cli/main.js';
 import { NdArray, open } from '../../src/index.js';
+import { fixture } from '../fixture-path.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve('bin/volstore');
-const FIX = path.resolve('../shared/fixtures');
+const FIX = fixture();
 
 let dir: string;
 beforeAll(async () => {

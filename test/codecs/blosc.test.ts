@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BytesBytesCodec, ChunkSpec } from '../../src/codecs/codec.js';
 import { hasPython, load, python } from './helpers.js';
+import { fixture } from '../fixture-path.js';
 
-const SEG = path.resolve('../shared/fixtures/neuroglancer/64x64x64-raw-uint64-segmentation.dat');
+const SEG = fixture('neuroglancer/64x64x64-raw-uint64-segmentation.dat');
 const U64: ChunkSpec = { dtype: 'uint64', shape: [64, 64, 64], fillValue: 0n };
 
 describe('blosc honours typesize', () => {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NdArray } from '../../src/array/ndarray.js';
 import { type CompressedSegmentationCodec, factory } from '../../src/codecs/compressed-segmentation.js';
 import { CorruptionError, UnsupportedError } from '../../src/errors.js';
+import { fixture as fixturePath } from '../fixture-path.js';
 
-const FIXTURE = path.resolve('../shared/fixtures/neuroglancer/64x64x64-raw-uint64-segmentation.dat');
+const FIXTURE = fixturePath('neuroglancer/64x64x64-raw-uint64-segmentation.dat');
 
 function fixture(): BigUint64Array {
   const b = readFileSync(FIXTURE);

@@ -5,8 +5,9 @@ import { type DataType, viewAs } from '../../src/array/dtype.js';
 import { NdArray } from '../../src/array/ndarray.js';
 import type { ArrayArrayCodec, BytesBytesCodec, ChunkSpec, CodecJSON } from '../../src/codecs/codec.js';
 import { load } from './helpers.js';
+import { fixture } from '../fixture-path.js';
 
-const ROOT = path.resolve('../shared/fixtures/zarr-python/v2.zarr');
+const ROOT = fixture('zarr-python/v2.zarr');
 const DTYPES: Record<string, DataType> = { '<i2': 'int16', '<f4': 'float32', '<i4': 'int32', '<u1': 'uint8', '|u1': 'uint8' };
 
 /** The canonical JSON for a v2 compressor/filter (what the zarr v2 driver produces). */

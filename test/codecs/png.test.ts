@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { NdArray } from '../../src/array/ndarray.js';
 import { decodePng, encodePng, factory, type PngCodec } from '../../src/codecs/png.js';
 import { CorruptionError } from '../../src/errors.js';
+import { fixture } from '../fixture-path.js';
 
-const IMAGES = path.resolve('../shared/fixtures/images');
+const IMAGES = fixture('images');
 const hasPil = (() => {
   try {
     execFileSync('/usr/bin/python3', ['-c', 'import PIL, numpy']);

@@ -5,12 +5,13 @@ import { NdArray } from '../../src/array/ndarray.js';
 import { CodecChain } from '../../src/codecs/chain.js';
 import type { CodecJSON } from '../../src/codecs/codec.js';
 import { CorruptionError } from '../../src/errors.js';
+import { fixture } from '../fixture-path.js';
 
 /**
  * The whole-shard `sharding_indexed` codec (the registry's codec; the planner itself reads
  * shards through the ShardedStore adapter). Proven against shards zarr-python wrote.
  */
-const DIR = path.resolve('../shared/fixtures/zarr-python/v3.zarr/2d.chunked.compressed.sharded.i2');
+const DIR = fixture('zarr-python/v3.zarr/2d.chunked.compressed.sharded.i2');
 
 async function chain(): Promise<CodecChain> {
   const meta = JSON.parse(await readFile(path.join(DIR, 'zarr.json'), 'utf8')) as { codecs: CodecJSON[] };

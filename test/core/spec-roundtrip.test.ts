@@ -1,9 +1,9 @@
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open, SpecError } from '../../src/index.js';
 import { parseUrl } from '../../src/spec/spec.js';
+import { fixture } from '../fixture-path.js';
 
-const FIX = path.resolve('../shared/fixtures');
+const FIX = fixture();
 
 describe('TensorStore spec JSON', () => {
   it('vol.spec() of a sliced view reopens to the same view (zarr3 sharded, n5)', async () => {

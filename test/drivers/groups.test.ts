@@ -3,8 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { AlreadyExistsError, NdArray, NotFoundError, open, openGroup } from '../../src/index.js';
+import { fixture } from '../fixture-path.js';
 
-const FIXTURES = path.resolve('../shared/fixtures/zarr-python');
+const FIXTURES = fixture('zarr-python');
 
 describe('groups', () => {
   it('zarr v2 group with consolidated .zmetadata: attributes and members without listing', async () => {

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NdArray, open } from '../../src/index.js';
+import { fixture } from '../fixture-path.js';
 
-const FIXTURES = path.resolve('../shared/fixtures/tensorstore-n5');
+const FIXTURES = fixture('tensorstore-n5');
 const dir = mkdtempSync(path.join(tmpdir(), 'volstore-n5-api-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

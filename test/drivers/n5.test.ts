@@ -6,8 +6,9 @@ import { codecToN5Compression, driver as n5, N5Driver, n5CompressionToCodec } fr
 import type { OpenMode } from '../../src/drivers/driver.js';
 import { CorruptionError, UnsupportedError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
+import { fixture } from '../fixture-path.js';
 
-const FIXTURES = path.resolve('../shared/fixtures/tensorstore-n5');
+const FIXTURES = fixture('tensorstore-n5');
 const OPEN: OpenMode = { open: true, create: false, deleteExisting: false, assumeMetadata: false };
 const CREATE: OpenMode = { open: false, create: true, deleteExisting: false, assumeMetadata: false };
 

@@ -4,8 +4,9 @@ import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { describe, expect, it } from 'vitest';
 import { open, UnsupportedError, VolstoreError } from '../../src/index.js';
+import { fixture } from '../fixture-path.js';
 
-const FIXTURES = path.resolve('../shared/fixtures/zarr-python');
+const FIXTURES = fixture('zarr-python');
 
 /** Values the fixtures README states, flattened in C order. */
 function expected(name: string): unknown[] | undefined {

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CorruptionError } from '../../src/errors.js';
 import { decodeCompressedSegmentation, encodeCompressedSegmentation } from '../../src/wasm/compressed-segmentation.js';
 import { loadCore } from '../../src/wasm/core.js';
 import { csegDecodeRef, csegEncodeRef } from './reference.js';
+import { fixture } from '../fixture-path.js';
 
 beforeAll(async () => {
   await loadCore();
 });
 
-const FIXTURE = path.resolve('../shared/fixtures/neuroglancer/64x64x64-raw-uint64-segmentation.dat');
+const FIXTURE = fixture('neuroglancer/64x64x64-raw-uint64-segmentation.dat');
 
 function sameArray(a: ArrayLike<unknown>, b: ArrayLike<unknown>): void {
   expect(a.length).toBe(b.length);
