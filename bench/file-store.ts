@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Limiter } from '../src/context/limiter.js';
+import { Limiter } from '../src/util/limiter.js';
 import { KvStoreError, throwIfAborted } from '../src/errors.js';
 import { defaultFileIoLimiter, FileStore } from '../src/kvstore/file.js';
 import { resolveByteRange } from '../src/kvstore/kvstore.js';

@@ -5,7 +5,7 @@
  * Nothing here is asserted; the numbers inform which path `copyStrided` takes.
  */
 import { readFileSync } from 'node:fs';
-import { copyStrided } from '../src/io/copy.js';
+import { copyStrided } from '../src/array/copy.js';
 import { decodeCompressedSegmentation, encodeCompressedSegmentation } from '../src/wasm/compressed-segmentation.js';
 import { loadCore } from '../src/wasm/core.js';
 import { downsample } from '../src/wasm/downsample.js';

@@ -4,7 +4,8 @@ import { AlreadyExistsError, MetadataError, NotFoundError, UnsupportedError } fr
 import type { KvStore } from './kvstore/kvstore.js';
 import { openKvStore } from './kvstore/open.js';
 import { open, type OpenOptions } from './open.js';
-import { joinPath, parseUrl, type KvStoreSpec, kvstoreFromUrl } from './spec/spec.js';
+import { parseUrl } from './spec/spec.js';
+import { joinPath, type KvStoreSpec, kvstoreFromUrl } from './kvstore/spec.js';
 import type { Volume } from './volume.js';
 
 export type GroupFormat = 'zarr' | 'zarr3' | 'n5';

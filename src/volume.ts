@@ -2,7 +2,7 @@ import type { DataType, Scalar } from './array/dtype.js';
 import type { NdArray } from './array/ndarray.js';
 import type { CodecJSON } from './codecs/codec.js';
 import type { Context } from './context/context.js';
-import type { ChunkDriver } from './drivers/driver.js';
+import type { ChunkDriver } from './io/chunk-driver.js';
 import { type IndexDomain, IndexTransform, type Selection } from './index-space/index.js';
 import { readRegion, writeRegion } from './io/planner.js';
 

@@ -1,4 +1,5 @@
-import { allocTypedArray, type DataType, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
+import { allocTypedArray, bytesOf, type DataType, dtypeSize, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
+import { copyStrided } from './copy.js';
 
 /**
  * A strided n-d view over a typed array. `strides` are in ELEMENTS (not bytes), may be
@@ -138,5 +139,31 @@ export function toCOrder<D extends DataType>(a: NdArray<D>): NdArray<D> {
   return out;
 }
 
-import { copyStrided } from '../io/copy.js';
-import { bytesOf } from './dtype.js';
+/**
+ * True when every element of `a` equals `fill` bit for bit (for a NaN fill, any NaN matches).
+ * Used to skip storing chunks equal to the fill value.
+ */
+export function isAllFill(a: NdArray, fill: Scalar): boolean {
+  const f = NdArray.zeros(a.dtype, [1], fill).data[0]!;
+  const c = toCOrder(a);
+  if (typeof f === 'number' && Number.isNaN(f)) {
+    const d = c.data as Float32Array | Float64Array | Uint16Array;
+    if (a.dtype === 'float16') {
+      for (let i = 0; i < d.length; i++) if ((d[i]! & 0x7c00) !== 0x7c00 || (d[i]! & 0x3ff) === 0) return false;
+      return true;
+    }
+    for (let i = 0; i < d.length; i++) if (!Number.isNaN(d[i]!)) return false;
+    return true;
+  }
+  const size = dtypeSize(a.dtype);
+  const pattern = bytesOf(NdArray.zeros(a.dtype, [1], fill).data);
+  const b = bytesOf(c.data);
+  if (pattern.every((x) => x === 0) && b.byteOffset % 4 === 0) {
+    const words = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+    for (let i = words.length * 4; i < b.length; i++) if (b[i] !== 0) return false;
+    return true;
+  }
+  for (let i = 0; i < b.length; i++) if (b[i] !== pattern[i % size]) return false;
+  return true;
+}

@@ -100,7 +100,7 @@ export async function destinationSpec(dst: string, src: ArrayShapeSource, o: Cop
       return { ...common, metadata: { dimensions: shape, blockSize: chunk, dataType: dtype, compression: codecToN5Compression(codecs[0]) } };
     }
     case 'neuroglancer_precomputed': {
-      const { precomputedCopySpec } = await import('../drivers/precomputed-cli.js');
+      const { precomputedCopySpec } = await import('./precomputed.js');
       return precomputedCopySpec(common, src, { chunkShape: o.chunkShape, shardShape: o.shardShape, encoding: o.encoding, sharding: o.sharding });
     }
     default:

@@ -2,7 +2,7 @@ import { type DataType, allocTypedArray } from '../array/dtype.js';
 import { NdArray } from '../array/ndarray.js';
 import { SpecError, UnsupportedError } from '../errors.js';
 import type { ArrayArrayCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { contiguousData } from './fixedscaleoffset.js';
+import { contiguousData } from './elements.js';
 
 const MANTISSA_BITS: Partial<Record<DataType, number>> = { float16: 10, float32: 23, float64: 52 };
 

@@ -1,7 +1,7 @@
 import { allocTypedArray, bytesOf, dtypeSize, viewAs } from '../array/dtype.js';
 import { cOrderStrides, NdArray, product } from '../array/ndarray.js';
 import { CorruptionError, MetadataError } from '../errors.js';
-import { copyStrided } from '../io/copy.js';
+import { copyStrided } from '../array/copy.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 
 export type Endian = 'little' | 'big';

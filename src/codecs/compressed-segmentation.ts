@@ -1,7 +1,7 @@
 import { bytesOf, dtypeSize } from '../array/dtype.js';
 import { fOrderStrides, NdArray, product } from '../array/ndarray.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
-import { copyStrided } from '../io/copy.js';
+import { copyStrided } from '../array/copy.js';
 import { decodeCompressedSegmentation, encodeCompressedSegmentation } from '../wasm/compressed-segmentation.js';
 import { loadCore } from '../wasm/core.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';

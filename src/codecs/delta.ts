@@ -1,8 +1,8 @@
-import { type DataType, allocTypedArray, isBigIntDtype, isDataType, isFloatDtype } from '../array/dtype.js';
+import { type DataType, allocTypedArray, isBigIntDtype, isFloatDtype } from '../array/dtype.js';
 import { NdArray } from '../array/ndarray.js';
 import { SpecError, UnsupportedError } from '../errors.js';
 import type { ArrayArrayCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { castElements, contiguousData } from './fixedscaleoffset.js';
+import { castElements, contiguousData, dtypeOption } from './elements.js';
 
 /**
  * `delta{dtype, astype}`: numcodecs' Delta filter over the flattened (C order) elements. Encode
@@ -64,12 +64,6 @@ export class DeltaCodec implements ArrayArrayCodec {
   toJSON(): CodecJSON {
     return { name: 'delta', configuration: { dtype: this.dtype, astype: this.astype } };
   }
-}
-
-export function dtypeOption(codec: string, config: Record<string, unknown>, key: string, dflt: DataType): DataType {
-  const v = config[key] ?? dflt;
-  if (!isDataType(v)) throw new SpecError(`codecs.${codec}.${key}`, `expected a data type name, got ${JSON.stringify(v)}`);
-  return v;
 }
 
 export const factory: CodecFactory = (config, spec) => {

@@ -7,10 +7,10 @@ import {
   isBigIntDtype,
   isFloatDtype,
 } from '../array/dtype.js';
-import { NdArray, toCOrder } from '../array/ndarray.js';
+import { NdArray } from '../array/ndarray.js';
 import { SpecError, UnsupportedError } from '../errors.js';
 import type { ArrayArrayCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { dtypeOption } from './delta.js';
+import { castElements, contiguousData, dtypeOption } from './elements.js';
 
 /**
  * `fixedscaleoffset{offset, scale, dtype, astype}`: numcodecs' FixedScaleOffset filter.
@@ -73,50 +73,10 @@ export function roundHalfEven(x: number): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** The elements of `a` in C order, as a typed array (no copy when `a` is already contiguous). */
-export function contiguousData(a: NdArray): TypedArray {
-  return toCOrder(a).data as TypedArray;
-}
-
 function toNumbers(data: TypedArray, dtype: DataType): Float64Array {
   if (dtype === 'float16') return Float64Array.from(data as Uint16Array, float16BitsToNumber);
   if (isBigIntDtype(dtype)) return Float64Array.from(data as BigInt64Array, Number);
   return Float64Array.from(data as ArrayLike<number>);
-}
-
-/**
- * numpy `astype` between dtypes: integer targets wrap, floats to integers truncate toward zero
- * (NaN and out-of-range values are undefined in numpy; here they become 0 or wrap), float32 and
- * float16 round to nearest even.
- */
-export function castElements(src: ArrayLike<number | bigint>, from: DataType, to: DataType): TypedArray {
-  const n = src.length;
-  const out = allocTypedArray(to, n);
-  if (from === to) {
-    (out as unknown as { set(a: ArrayLike<number | bigint>): void }).set(src);
-    return out as TypedArray;
-  }
-  const get: (i: number) => number | bigint =
-    from === 'float16' ? (i) => float16BitsToNumber(src[i] as number) : (i) => src[i]!;
-  const o = out as unknown as (number | bigint)[];
-  if (isBigIntDtype(to)) {
-    for (let i = 0; i < n; i++) {
-      const v = get(i);
-      o[i] = typeof v === 'bigint' ? v : Number.isFinite(v) ? BigInt(Math.trunc(v)) : 0n;
-    }
-  } else if (to === 'float16') {
-    for (let i = 0; i < n; i++) o[i] = float32ToFloat16Bits(Number(get(i)));
-  } else if (isFloatDtype(to)) {
-    for (let i = 0; i < n; i++) o[i] = Number(get(i));
-  } else if (to === 'bool') {
-    for (let i = 0; i < n; i++) o[i] = get(i) ? 1 : 0;
-  } else {
-    for (let i = 0; i < n; i++) {
-      const v = get(i);
-      o[i] = typeof v === 'bigint' ? Number(BigInt.asIntN(32, v)) : Math.trunc(v);
-    }
-  }
-  return out as TypedArray;
 }
 
 function numberOption(config: Record<string, unknown>, key: string, dflt: number): number {

@@ -2,7 +2,7 @@ import { unzlibSync, zlibSync } from 'fflate';
 import { bytesOf, type DataType, dtypeSize } from '../array/dtype.js';
 import { NdArray, product } from '../array/ndarray.js';
 import { CorruptionError, MetadataError, UnsupportedError } from '../errors.js';
-import { copyStrided } from '../io/copy.js';
+import { copyStrided } from '../array/copy.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { crc32 } from './compression-util.js';
 

@@ -3,6 +3,8 @@ import { type CodecFactory, registerCodec } from './codec.js';
 /**
  * The one codec registry: every canonical codec name and the module that implements it.
  * Each module exports `factory: CodecFactory`. Loaded lazily on first use.
+ * `sharding_indexed` is not listed here: it lives with the rest of sharding in `src/sharding/`
+ * (it contains codec chains itself) and is registered by `registerShardingCodec()` there.
  */
 const CODECS: Record<string, () => Promise<{ factory: CodecFactory }>> = {
   // array -> array
@@ -12,7 +14,6 @@ const CODECS: Record<string, () => Promise<{ factory: CodecFactory }>> = {
   bitround: () => import('./bitround.js'),
   // array -> bytes
   bytes: () => import('./bytes.js'),
-  sharding_indexed: () => import('./sharding.js'),
   compressed_segmentation: () => import('./compressed-segmentation.js'),
   jpeg: () => import('./jpeg.js'),
   png: () => import('./png.js'),

@@ -1,6 +1,6 @@
 import { ChunkCache } from '../cache/chunk-cache.js';
 import { SpecError } from '../errors.js';
-import { Limiter } from './limiter.js';
+import { Limiter } from '../util/limiter.js';
 
 /**
  * TensorStore's Context: shared resources (cache pool, concurrency limits, retry policies)

@@ -1,57 +1,6 @@
 import type { DataType, Scalar } from '../array/dtype.js';
-import type { NdArray } from '../array/ndarray.js';
-import type { CodecJSON } from '../codecs/codec.js';
+import type { ChunkDriver } from '../io/chunk-driver.js';
 import type { KvStore } from '../kvstore/kvstore.js';
-
-/**
- * What a format driver hands the one I/O planner (`src/io/planner.ts`): a regular chunk grid,
- * a key per chunk, and a codec for chunk bytes. Reads, writes, read-modify-write, caching,
- * batching by shard and concurrency all happen in the planner, once, for every format.
- *
- * Conventions:
- * - Coordinates are in the array's own dimension order (the order TensorStore exposes:
- *   zarr C order, N5 attributes.json order, precomputed [x, y, z, channel]).
- * - The domain of dimension d is [origin[d], origin[d] + shape[d]).
- * - Chunk grid position p covers [origin + p*chunkShape, origin + (p+1)*chunkShape) clipped to
- *   the domain. `decodeChunk` always returns a FULL chunkShape array (padding edge chunks of
- *   formats that crop them, with the fill value), and `encodeChunk` receives one (and crops).
- */
-export interface ChunkGrid {
-  readonly dtype: DataType;
-  readonly shape: readonly number[];
-  readonly origin: readonly number[];
-  /** The read chunk: the unit of decoding (the inner chunk of a shard). */
-  readonly chunkShape: readonly number[];
-  /** The write chunk: the unit written at once (the shard; equals chunkShape when unsharded). */
-  readonly writeChunkShape: readonly number[];
-  readonly fillValue: Scalar;
-  readonly dimensionNames: readonly (string | null)[];
-}
-
-export interface ChunkDriver {
-  readonly grid: ChunkGrid;
-  /**
-   * The store chunk keys resolve against. May implement `BatchUpdatable` (sharded formats), in
-   * which case the planner groups writes by `cellOf(key)`.
-   */
-  readonly store: KvStore;
-  /** The store key of the chunk at a grid position. */
-  keyOf(chunk: readonly number[]): string;
-  /** Decodes stored chunk bytes to a full chunkShape array (any strides, native endianness). */
-  decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray>;
-  /** Encodes a full chunkShape C-order array to stored bytes. */
-  encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array>;
-  /** Storing chunks equal to the fill value (TensorStore's store_data_equal_to_fill_value). */
-  readonly storeFillChunks: boolean;
-  /** Description for `volstore info` and `vol.codec`: the codec chain as canonical JSON. */
-  readonly codecs: readonly CodecJSON[];
-  /** The driver's TensorStore spec JSON (driver, kvstore, path, metadata...). */
-  spec(): Record<string, unknown>;
-  /** Driver name: 'zarr' | 'zarr3' | 'n5' | 'neuroglancer_precomputed'. */
-  readonly driverName: string;
-  /** User attributes stored with the array (zarr attributes / .zattrs, N5 extra attributes). */
-  readonly attributes?: Readonly<Record<string, unknown>>;
-}
 
 /** How to open: TensorStore's `open`, `create`, `delete_existing`, `assume_metadata` flags. */
 export interface OpenMode {

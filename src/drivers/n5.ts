@@ -13,11 +13,12 @@ import {
   UnsupportedError,
   ConditionFailedError,
 } from '../errors.js';
-import { copyStrided } from '../io/copy.js';
+import { copyStrided } from '../array/copy.js';
 import { decodedBytesBound } from '../limits.js';
 import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
 import { checkChunkBytes, encodeJson, keyUrl, parseJsonBytes } from './common.js';
-import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest, Schema } from './driver.js';
+import type { DriverModule, DriverOpenRequest, Schema } from './driver.js';
+import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 
 /**
  * N5 driver (https://github.com/saalfeldlab/n5, TensorStore's `n5` driver).

@@ -1,9 +1,9 @@
 import { type DataType, dtypeSize } from '../array/dtype.js';
 import { MetadataError, SpecError, UnsupportedError } from '../errors.js';
 import { checkChunkBytes } from './common.js';
-import { parseShardingSpec, type Uint64ShardingSpec } from '../kvstore/uint64-sharded.js';
+import { parseShardingSpec, type Uint64ShardingSpec } from '../sharding/precomputed.js';
 import type { Schema } from './driver.js';
-import { chooseShardingParams, rectangularShardingParams, totalMortonBits } from './sharding-params.js';
+import { chooseShardingParams, rectangularShardingParams, totalMortonBits } from '../sharding/precomputed.js';
 
 /**
  * The neuroglancer precomputed `info` file

@@ -5,13 +5,15 @@ import { createCodec } from '../codecs/codec.js';
 import { registerBuiltinCodecs } from '../codecs/registry.js';
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError, SpecError } from '../errors.js';
 import { encodeJson, keyUrl, parseJsonBytes } from './common.js';
-import { copyStrided } from '../io/copy.js';
+import { copyStrided } from '../array/copy.js';
 import { decodedBytesBound, MAX_CHUNK_BYTES } from '../limits.js';
 import type { KvStore } from '../kvstore/kvstore.js';
-import { chunkIdKey, Uint64ShardedStore } from '../kvstore/uint64-sharded.js';
+import { Uint64ShardedStore } from '../sharding/precomputed-store.js';
+import { chunkIdKey } from '../sharding/precomputed.js';
 import { loadCore } from '../wasm/core.js';
 import { compressedMortonCode } from '../wasm/kernels.js';
-import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
+import type { DriverModule, DriverOpenRequest } from './driver.js';
+import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 import {
   checkInfoCompatible,
   createMultiscale,
@@ -27,7 +29,7 @@ import {
   scaleMismatch,
   selectScale,
 } from './precomputed-info.js';
-import { chunksInBoxShard, shardShapeInChunks } from './sharding-params.js';
+import { chunksInBoxShard, shardShapeInChunks } from '../sharding/precomputed.js';
 
 /**
  * Neuroglancer precomputed driver (TensorStore's `neuroglancer_precomputed`): one scale of a

@@ -4,7 +4,8 @@ import type { CodecJSON } from '../codecs/codec.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import { CodecChainDriver, checkChunkBytes, checkSchema, defaultChunkShape, expectShape, fillValueToJson, openOrCreate, parseFillValue, readJson } from './common.js';
-import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
+import type { DriverModule, DriverOpenRequest } from './driver.js';
+import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 import { numpyToDtype } from './zarr3.js';
 
 const KEY = '.zarray';

@@ -1,15 +1,16 @@
 import { type DataType, type Scalar, isDataType } from '../array/dtype.js';
 import { CodecChain } from '../codecs/chain.js';
 import type { ChunkSpec, CodecJSON } from '../codecs/codec.js';
-import { ShardFormat } from '../codecs/sharding.js';
+import { registerShardingCodec, ShardFormat } from '../sharding/zarr3.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
-import { ShardedStore } from '../kvstore/zarr3-sharded.js';
+import { ShardedStore } from '../sharding/zarr3-store.js';
 import {
   CodecChainDriver,
   checkChunkBytes, checkSchema, defaultChunkShape, expectArray, expectShape, fillValueToJson, openOrCreate, parseFillValue,
 } from './common.js';
-import type { ChunkDriver, ChunkGrid, DriverModule, DriverOpenRequest } from './driver.js';
+import type { DriverModule, DriverOpenRequest } from './driver.js';
+import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 
 const KEY = 'zarr.json';
 
@@ -176,6 +177,7 @@ class Zarr3Driver extends CodecChainDriver implements ChunkDriver {
  * chunk and the store is a (possibly nested) ShardedStore adapter over the base store.
  */
 export async function zarr3ChunkDriver(base: KvStore, m: Zarr3Metadata, storeFillChunks: boolean): Promise<ChunkDriver> {
+  registerShardingCodec();
   let spec: ChunkSpec = { dtype: m.dtype, shape: m.chunkShape, fillValue: m.fillValue };
   let codecs = m.codecs;
   let store: KvStore = base;

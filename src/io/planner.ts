@@ -1,13 +1,13 @@
 import { type DataType, type Scalar, allocTypedArray, bytesOf, dtypeSize, toElement } from '../array/dtype.js';
 import { NdArray, cOrderStrides } from '../array/ndarray.js';
 import type { ChunkCache } from '../cache/chunk-cache.js';
-import { isAllFill } from '../codecs/sharding.js';
-import type { ChunkDriver, ChunkGrid } from '../drivers/driver.js';
+import { isAllFill } from '../array/ndarray.js';
+import type { ChunkDriver, ChunkGrid } from './chunk-driver.js';
 import { OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
 import { type CellUpdate, isBatchUpdatable, isCellReadable, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
 import { MAX_READ_BYTES } from '../limits.js';
-import { copyStrided } from './copy.js';
+import { copyStrided } from '../array/copy.js';
 
 /**
  * The one I/O planner. Every driver hands it a chunk grid, a key function and a chunk codec

@@ -24,7 +24,7 @@ import type { BigIntStats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { Limiter } from '../context/limiter.js';
+import { Limiter } from '../util/limiter.js';
 import { KvStoreError, SpecError, throwIfAborted, VolstoreError } from '../errors.js';
 import {
   type KvStore,

@@ -12,7 +12,7 @@
  * which talks to arbitrary servers, does the HEAD + absolute range instead.)
  */
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import type { Limiter } from '../context/limiter.js';
+import type { Limiter } from '../util/limiter.js';
 import { adcOrAnonymous, ANONYMOUS, type AuthOption, resolveAuth } from './auth.js';
 import {
   cacheBuster,

@@ -9,7 +9,7 @@
  * Browser-safe: only global `fetch`, `Headers`, `AbortController` and streams are used.
  */
 import { AbortError, KvStoreError } from '../errors.js';
-import { Limiter } from '../context/limiter.js';
+import { Limiter } from '../util/limiter.js';
 import type { AuthProvider } from './auth.js';
 import { type ByteRange, NO_GENERATION, type ReadOptions, type ReadResult, resolveByteRange } from './kvstore.js';
 import { ANONYMOUS } from './auth.js';

@@ -13,7 +13,7 @@
  * - Generations are ETags (`If-None-Match` -> 304, `If-Match` -> 412).
  */
 import { ReadOnlyError, SpecError, throwIfAborted, UnsupportedError, KvStoreError } from '../errors.js';
-import type { Limiter } from '../context/limiter.js';
+import type { Limiter } from '../util/limiter.js';
 import type { AuthProvider } from './auth.js';
 import {
   conditionBlocks,

@@ -1,5 +1,5 @@
-import type { Context } from '../context/context.js';
-import { joinPath, type KvStoreSpec } from '../spec/spec.js';
+import type { Limiter } from '../util/limiter.js';
+import { joinPath, type KvStoreSpec } from './spec.js';
 import type { KvStore } from './kvstore.js';
 import { MemoryStore } from './memory.js';
 import { PrefixedStore } from './prefixed.js';
@@ -8,7 +8,14 @@ import { importNodeOnly } from '../util/node-only.js';
 
 const SHARED_MEMORY = new MemoryStore('');
 
-
+/**
+ * What opening a store needs from a Context: its shared limiters and resource JSON. A
+ * `Context` is one; stores know nothing else of it (not its cache).
+ */
+export interface StoreResources {
+  limiter(resource: string, defaultLimit: number): Limiter;
+  resource(name: string): Record<string, unknown> | undefined;
+}
 
 function withSlash(p: string): string {
   return p === '' || p.endsWith('/') ? p : `${p}/`;
@@ -19,7 +26,7 @@ function withSlash(p: string): string {
  * context's shared limits. Memory stores are process-wide: `memory://name/` opened twice in one
  * process sees the same data.
  */
-export async function openKvStore(spec: KvStoreSpec, subPath: string, context: Context): Promise<KvStore> {
+export async function openKvStore(spec: KvStoreSpec, subPath: string, context: StoreResources): Promise<KvStore> {
   const path = withSlash(joinPath(spec.path, subPath));
   switch (spec.driver) {
     case 'memory':

@@ -13,7 +13,7 @@
  */
 import { AwsV4Signer } from 'aws4fetch';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import type { Limiter } from '../context/limiter.js';
+import type { Limiter } from '../util/limiter.js';
 import {
   cacheBuster,
   conditionBlocks,

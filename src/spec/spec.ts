@@ -2,19 +2,13 @@ import { type DataType, type Scalar, isDataType } from '../array/dtype.js';
 import type { Schema } from '../drivers/driver.js';
 import { SpecError } from '../errors.js';
 import { IndexDomain } from '../index-space/index.js';
+import { type KvStoreSpec, kvstoreFromUrl, parseKvStore } from '../kvstore/spec.js';
 
 /**
  * TensorStore spec JSON (and URL) parsing: one place for keys, validation and defaults.
  * https://google.github.io/tensorstore/spec.html
  */
 export type Spec = Record<string, unknown>;
-
-/** A kvstore spec: `{driver, path, ...driver keys}`. */
-export interface KvStoreSpec {
-  driver: 'memory' | 'file' | 'gcs' | 's3' | 'http';
-  path: string;
-  [k: string]: unknown;
-}
 
 export interface ParsedSpec {
   /** Undefined: detect from the metadata found. */
@@ -52,14 +46,6 @@ const COMMON_KEYS = new Set([
   'file_io_concurrency', 'metadata_cache_pool',
 ]);
 
-const KVSTORE_KEYS: Record<KvStoreSpec['driver'], string[]> = {
-  memory: ['driver', 'path', 'context', 'memory_key_value_store', 'atomic'],
-  file: ['driver', 'path', 'context', 'file_io_concurrency', 'file_io_sync'],
-  gcs: ['driver', 'bucket', 'path', 'context', 'gcs_request_concurrency', 'gcs_request_retries', 'gcs_user_project', 'endpoint'],
-  s3: ['driver', 'bucket', 'path', 'context', 'endpoint', 'aws_region', 'host_header', 'requester_pays', 's3_request_concurrency', 's3_request_retries', 'aws_credentials'],
-  http: ['driver', 'base_url', 'path', 'context', 'headers', 'http_request_concurrency', 'http_request_retries'],
-};
-
 /**
  * Parses a URL: `file:///abs/p/`, `memory://name/`, `gs://bucket/p/`, `s3://bucket/p/`,
  * `https://host/p/`, and TensorStore's pipeline form `<kvstore url>|<driver>:` (e.g.
@@ -80,53 +66,11 @@ export function parseUrl(url: string): Spec {
   return spec;
 }
 
-export function kvstoreFromUrl(url: string): KvStoreSpec {
-  const m = /^([a-z0-9+.-]+):\/\/(.*)$/i.exec(url);
-  if (!m) throw new SpecError('kvstore', `not a URL: ${JSON.stringify(url)} (expected file:///..., memory://..., gs://..., s3://..., https://...)`);
-  const scheme = m[1]!.toLowerCase();
-  const rest = m[2]!;
-  switch (scheme) {
-    case 'file':
-      if (!rest.startsWith('/')) throw new SpecError('kvstore', `file URL needs an absolute path: ${url}`);
-      return { driver: 'file', path: decodeURIComponent(rest) };
-    case 'memory':
-      return { driver: 'memory', path: decodeURIComponent(rest) };
-    case 'gs':
-    case 's3': {
-      const slash = rest.indexOf('/');
-      const bucket = slash < 0 ? rest : rest.slice(0, slash);
-      if (!bucket) throw new SpecError('kvstore', `missing bucket in ${url}`);
-      return { driver: scheme === 'gs' ? 'gcs' : 's3', bucket, path: slash < 0 ? '' : decodeURIComponent(rest.slice(slash + 1)) };
-    }
-    case 'http':
-    case 'https':
-      return { driver: 'http', base_url: url, path: '' };
-    default:
-      throw new SpecError('kvstore', `unsupported URL scheme "${scheme}:" in ${url}`);
-  }
-}
-
 function bool(spec: Spec, key: string, dflt: boolean): boolean {
   const v = spec[key];
   if (v === undefined) return dflt;
   if (typeof v !== 'boolean') throw new SpecError(key, `must be true or false, got ${JSON.stringify(v)}`);
   return v;
-}
-
-function parseKvStore(v: unknown, field: string): KvStoreSpec {
-  if (typeof v === 'string') return kvstoreFromUrl(v);
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SpecError(field, 'must be a kvstore spec object or URL');
-  const o = v as Record<string, unknown>;
-  const driver = o.driver as KvStoreSpec['driver'];
-  const allowed = KVSTORE_KEYS[driver];
-  if (!allowed) throw new SpecError(`${field}.driver`, `unknown kvstore driver ${JSON.stringify(o.driver)} (known: ${Object.keys(KVSTORE_KEYS).join(', ')})`);
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new SpecError(`${field}.${k}`, `unknown key for kvstore driver "${driver}"`);
-  const path = o.path ?? '';
-  if (typeof path !== 'string') throw new SpecError(`${field}.path`, 'must be a string');
-  if ((driver === 'gcs' || driver === 's3') && typeof o.bucket !== 'string') throw new SpecError(`${field}.bucket`, 'required (a string)');
-  if (driver === 'http' && typeof o.base_url !== 'string') throw new SpecError(`${field}.base_url`, 'required (a string)');
-  if (driver === 'file' && !path.startsWith('/')) throw new SpecError(`${field}.path`, `file kvstore needs an absolute path, got ${JSON.stringify(path)}`);
-  return { ...o, driver, path } as KvStoreSpec;
 }
 
 function parseShape(v: unknown, field: string, allowZero = true): number[] {
@@ -227,13 +171,4 @@ export function parseSpec(input: Spec | string, driverKeys: Record<string, reado
     transform: spec.transform,
     raw: spec,
   };
-}
-
-/** Joins path pieces with single slashes; keeps a trailing slash when the last piece has one. */
-export function joinPath(...parts: string[]): string {
-  const nonEmpty = parts.filter((p) => p !== '');
-  if (nonEmpty.length === 0) return '';
-  let out = nonEmpty[0]!;
-  for (const p of nonEmpty.slice(1)) out = `${out.replace(/\/+$/, '')}/${p.replace(/^\/+/, '')}`;
-  return out;
 }

@@ -5,11 +5,11 @@ import { NdArray } from '../../src/array/ndarray.js';
 import type { OpenMode } from '../../src/drivers/driver.js';
 import { driver as precomputed, PrecomputedDriver } from '../../src/drivers/precomputed.js';
 import { buildPrecomputedVolume, type PrecomputedEncoding } from '../../src/drivers/precomputed-info.js';
-import { chooseShardingParams, mortonPrefixBox, rectangularShardingParams, shardShapeInChunks } from '../../src/drivers/sharding-params.js';
+import { chooseShardingParams, mortonPrefixBox, rectangularShardingParams, shardShapeInChunks } from '../../src/sharding/precomputed.js';
 import { CorruptionError } from '../../src/errors.js';
 import { isBatchUpdatable, type ReadOptions, type ReadResult } from '../../src/kvstore/kvstore.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
-import { shardOf } from '../../src/kvstore/uint64-sharded.js';
+import { shardOf } from '../../src/sharding/precomputed.js';
 import { loadCore } from '../../src/wasm/core.js';
 import { compressedMortonCode } from '../../src/wasm/kernels.js';
 

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Limiter } from '../../src/context/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { KvStoreError, SpecError } from '../../src/errors.js';
 import { defaultFileIoConcurrency, defaultFileIoLimiter, FileStore, TEMP_PREFIX } from '../../src/kvstore/file.js';
 import { listAll } from '../../src/kvstore/kvstore.js';

@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import { AbortError, KvStoreError } from '../../src/errors.js';
-import { Limiter } from '../../src/context/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { GcsStore, gcsEndpoint } from '../../src/kvstore/gcs.js';
 import { Context } from '../../src/context/context.js';
 import { openKvStore } from '../../src/kvstore/open.js';
-import { kvstoreFromUrl } from '../../src/spec/spec.js';
+import { kvstoreFromUrl } from '../../src/kvstore/spec.js';
 import { describeKvStoreConformance, pseudoRandomBytes } from './conformance.js';
 
 let emu: Emulator;

@@ -7,7 +7,7 @@ import { KvStoreError, ReadOnlyError, UnsupportedError } from '../../src/errors.
 import { HttpStore } from '../../src/kvstore/http.js';
 import { Context } from '../../src/context/context.js';
 import { openKvStore } from '../../src/kvstore/open.js';
-import { kvstoreFromUrl } from '../../src/spec/spec.js';
+import { kvstoreFromUrl } from '../../src/kvstore/spec.js';
 import { S3Store } from '../../src/kvstore/s3.js';
 import { describeKvStoreConformance, type Populate, pseudoRandomBytes } from './conformance.js';
 

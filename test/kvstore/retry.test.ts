@@ -167,7 +167,7 @@ describe('HttpClient retry behaviour (injected fetch)', () => {
 
 describe('HttpClient concurrency', () => {
   it('holds at most `limit` attempts in flight and frees the slot during backoff', async () => {
-    const { Limiter } = await import('../../src/context/limiter.js');
+    const { Limiter } = await import('../../src/util/limiter.js');
     let inFlight = 0;
     let peak = 0;
     let calls = 0;

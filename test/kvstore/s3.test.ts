@@ -27,7 +27,7 @@ import { listAll } from '../../src/kvstore/kvstore.js';
 import { parseListObjectsV2 } from '../../src/kvstore/s3.js';
 import { Context } from '../../src/context/context.js';
 import { openKvStore } from '../../src/kvstore/open.js';
-import { kvstoreFromUrl } from '../../src/spec/spec.js';
+import { kvstoreFromUrl } from '../../src/kvstore/spec.js';
 import { pseudoRandomBytes } from './conformance.js';
 
 describe('s3: URLs, addressing, context', () => {

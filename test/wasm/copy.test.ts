@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copyStrided } from '../../src/io/copy.js';
+import { copyStrided } from '../../src/array/copy.js';
 import { loadCore } from '../../src/wasm/core.js';
 import { copyStridedRef } from './reference.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyStrided } from '../../src/io/copy.js';
+import { copyStrided } from '../../src/array/copy.js';
 import { decodeCompressedSegmentation, encodeCompressedSegmentation } from '../../src/wasm/compressed-segmentation.js';
 import { loadCore } from '../../src/wasm/core.js';
 import { downsample } from '../../src/wasm/downsample.js';

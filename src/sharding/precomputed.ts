@@ -1,5 +1,87 @@
 import { SpecError } from '../errors.js';
-import type { Uint64ShardingSpec } from '../kvstore/uint64-sharded.js';
+import { MetadataError } from '../errors.js';
+import { MAX_SHARD_INDEX_BYTES } from '../limits.js';
+import { murmurhash3_x86_128_uint64 } from '../wasm/kernels.js';
+
+/**
+ * `neuroglancer_uint64_sharded_v1` layout: the sharding spec, chunk ids, hashing and shard names
+ * (https://github.com/google/neuroglancer/blob/master/src/datasource/precomputed/sharded.md).
+ * The store adapter over it is `./precomputed-store.ts`.
+ */
+
+export interface Uint64ShardingSpec {
+  '@type': 'neuroglancer_uint64_sharded_v1';
+  preshift_bits: number;
+  hash: 'identity' | 'murmurhash3_x86_128';
+  minishard_bits: number;
+  shard_bits: number;
+  minishard_index_encoding?: 'raw' | 'gzip';
+  data_encoding?: 'raw' | 'gzip';
+}
+
+/** Validates a `sharding` object of a precomputed scale; throws MetadataError naming `field`. */
+export function parseShardingSpec(json: unknown, field = 'sharding'): Uint64ShardingSpec {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(field, 'must be an object');
+  const j = json as Record<string, unknown>;
+  if (j['@type'] !== 'neuroglancer_uint64_sharded_v1') {
+    throw new MetadataError(field, `"@type" must be "neuroglancer_uint64_sharded_v1", got ${JSON.stringify(j['@type'])}`);
+  }
+  const int = (k: string, max: number): number => {
+    const v = j[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+      throw new MetadataError(field, `"${k}" must be an integer in [0, ${max}], got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const oneOf = <T extends string>(k: string, values: readonly T[], dflt?: T): T => {
+    const v = j[k] ?? dflt;
+    if (!values.includes(v as T)) throw new MetadataError(field, `"${k}" must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  };
+  const spec: Uint64ShardingSpec = {
+    '@type': 'neuroglancer_uint64_sharded_v1',
+    preshift_bits: int('preshift_bits', 64),
+    hash: oneOf('hash', ['identity', 'murmurhash3_x86_128'] as const),
+    minishard_bits: int('minishard_bits', 32),
+    shard_bits: int('shard_bits', 64),
+    minishard_index_encoding: oneOf('minishard_index_encoding', ['raw', 'gzip'] as const, 'raw'),
+    data_encoding: oneOf('data_encoding', ['raw', 'gzip'] as const, 'raw'),
+  };
+  if (spec.minishard_bits + spec.shard_bits > 64) throw new MetadataError(field, 'minishard_bits + shard_bits exceeds 64');
+  if (16 * 2 ** spec.minishard_bits > MAX_SHARD_INDEX_BYTES) {
+    throw new MetadataError(field, `"minishard_bits" ${spec.minishard_bits} makes a ${16 * 2 ** spec.minishard_bits}-byte shard index, more than the ${MAX_SHARD_INDEX_BYTES}-byte limit (MAX_SHARD_INDEX_BYTES)`);
+  }
+  return spec;
+}
+
+/** The adapter key of a chunk id: 16 lowercase hex digits. */
+export function chunkIdKey(id: bigint): string {
+  return id.toString(16).padStart(16, '0');
+}
+
+const KEY_RE = /^[0-9a-f]{16}$/;
+
+/** Parses a key made by {@link chunkIdKey}; throws RangeError otherwise. */
+export function parseChunkIdKey(key: string): bigint {
+  if (!KEY_RE.test(key)) throw new RangeError(`sharded chunk key "${key}" is not 16 lowercase hex digits`);
+  return BigInt(`0x${key}`);
+}
+
+export const MASK64 = (1n << 64n) - 1n;
+
+/** The shard and minishard numbers of a chunk id. */
+export function shardOf(spec: Uint64ShardingSpec, id: bigint): { shard: bigint; minishard: number } {
+  const shifted = spec.preshift_bits >= 64 ? 0n : (id & MASK64) >> BigInt(spec.preshift_bits);
+  const h = spec.hash === 'identity' ? shifted : murmurhash3_x86_128_uint64(shifted);
+  const minishard = Number(h & ((1n << BigInt(spec.minishard_bits)) - 1n));
+  const shard = (h >> BigInt(spec.minishard_bits)) & ((1n << BigInt(spec.shard_bits)) - 1n);
+  return { shard, minishard };
+}
+
+/** The file name of a shard: lowercase hex zero-padded to ceil(shard_bits/4) digits + `.shard`. */
+export function shardFileName(spec: Uint64ShardingSpec, shard: bigint): string {
+  return `${shard.toString(16).padStart(Math.ceil(spec.shard_bits / 4), '0')}.shard`;
+}
 
 /**
  * Choosing `neuroglancer_uint64_sharded_v1` parameters for a precomputed scale.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Limiter } from '../../src/context/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { AbortError } from '../../src/errors.js';
 
 /** A promise with its resolve/reject exposed. */

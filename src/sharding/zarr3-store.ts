@@ -1,4 +1,4 @@
-import { EMPTY, type ShardFormat } from '../codecs/sharding.js';
+import { EMPTY, type ShardFormat } from './zarr3.js';
 import { ByteRangeError, CorruptionError, ReadOnlyError, UnsupportedError } from '../errors.js';
 import {
   type BatchUpdatable,
@@ -12,7 +12,7 @@ import {
   resolveByteRange,
   updateKey,
   type UpdateFn,
-} from './kvstore.js';
+} from '../kvstore/kvstore.js';
 
 interface CachedIndex {
   generation: string;

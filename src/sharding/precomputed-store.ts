@@ -1,7 +1,5 @@
 import { GzipCodec } from '../codecs/gzip.js';
-import { MAX_SHARD_INDEX_BYTES } from '../limits.js';
-import { ByteRangeError, ConditionFailedError, CorruptionError, MetadataError, ReadOnlyError } from '../errors.js';
-import { murmurhash3_x86_128_uint64 } from '../wasm/kernels.js';
+import { ByteRangeError, ConditionFailedError, CorruptionError, ReadOnlyError } from '../errors.js';
 import {
   type BatchUpdatable,
   type CellReadable,
@@ -15,7 +13,8 @@ import {
   resolveByteRange,
   type WriteOptions,
   type WriteResult,
-} from './kvstore.js';
+} from '../kvstore/kvstore.js';
+import { chunkIdKey, MASK64, parseChunkIdKey, shardFileName, shardOf, type Uint64ShardingSpec } from './precomputed.js';
 
 /**
  * `neuroglancer_uint64_sharded_v1` as a store adapter, as in TensorStore
@@ -38,80 +37,6 @@ import {
  * 256 KiB, merged reads up to the base store's `coalesceLimit`, default 64 MiB). Writes (`updateCell`) rewrite a shard whole with one
  * conditional write, keeping the stored bytes of untouched chunks; retried on conflict.
  */
-
-export interface Uint64ShardingSpec {
-  '@type': 'neuroglancer_uint64_sharded_v1';
-  preshift_bits: number;
-  hash: 'identity' | 'murmurhash3_x86_128';
-  minishard_bits: number;
-  shard_bits: number;
-  minishard_index_encoding?: 'raw' | 'gzip';
-  data_encoding?: 'raw' | 'gzip';
-}
-
-/** Validates a `sharding` object of a precomputed scale; throws MetadataError naming `field`. */
-export function parseShardingSpec(json: unknown, field = 'sharding'): Uint64ShardingSpec {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(field, 'must be an object');
-  const j = json as Record<string, unknown>;
-  if (j['@type'] !== 'neuroglancer_uint64_sharded_v1') {
-    throw new MetadataError(field, `"@type" must be "neuroglancer_uint64_sharded_v1", got ${JSON.stringify(j['@type'])}`);
-  }
-  const int = (k: string, max: number): number => {
-    const v = j[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-      throw new MetadataError(field, `"${k}" must be an integer in [0, ${max}], got ${JSON.stringify(v)}`);
-    }
-    return v;
-  };
-  const oneOf = <T extends string>(k: string, values: readonly T[], dflt?: T): T => {
-    const v = j[k] ?? dflt;
-    if (!values.includes(v as T)) throw new MetadataError(field, `"${k}" must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
-    return v as T;
-  };
-  const spec: Uint64ShardingSpec = {
-    '@type': 'neuroglancer_uint64_sharded_v1',
-    preshift_bits: int('preshift_bits', 64),
-    hash: oneOf('hash', ['identity', 'murmurhash3_x86_128'] as const),
-    minishard_bits: int('minishard_bits', 32),
-    shard_bits: int('shard_bits', 64),
-    minishard_index_encoding: oneOf('minishard_index_encoding', ['raw', 'gzip'] as const, 'raw'),
-    data_encoding: oneOf('data_encoding', ['raw', 'gzip'] as const, 'raw'),
-  };
-  if (spec.minishard_bits + spec.shard_bits > 64) throw new MetadataError(field, 'minishard_bits + shard_bits exceeds 64');
-  if (16 * 2 ** spec.minishard_bits > MAX_SHARD_INDEX_BYTES) {
-    throw new MetadataError(field, `"minishard_bits" ${spec.minishard_bits} makes a ${16 * 2 ** spec.minishard_bits}-byte shard index, more than the ${MAX_SHARD_INDEX_BYTES}-byte limit (MAX_SHARD_INDEX_BYTES)`);
-  }
-  return spec;
-}
-
-/** The adapter key of a chunk id: 16 lowercase hex digits. */
-export function chunkIdKey(id: bigint): string {
-  return id.toString(16).padStart(16, '0');
-}
-
-const KEY_RE = /^[0-9a-f]{16}$/;
-
-/** Parses a key made by {@link chunkIdKey}; throws RangeError otherwise. */
-export function parseChunkIdKey(key: string): bigint {
-  if (!KEY_RE.test(key)) throw new RangeError(`sharded chunk key "${key}" is not 16 lowercase hex digits`);
-  return BigInt(`0x${key}`);
-}
-
-const MASK64 = (1n << 64n) - 1n;
-
-/** The shard and minishard numbers of a chunk id. */
-export function shardOf(spec: Uint64ShardingSpec, id: bigint): { shard: bigint; minishard: number } {
-  const shifted = spec.preshift_bits >= 64 ? 0n : (id & MASK64) >> BigInt(spec.preshift_bits);
-  const h = spec.hash === 'identity' ? shifted : murmurhash3_x86_128_uint64(shifted);
-  const minishard = Number(h & ((1n << BigInt(spec.minishard_bits)) - 1n));
-  const shard = (h >> BigInt(spec.minishard_bits)) & ((1n << BigInt(spec.shard_bits)) - 1n);
-  return { shard, minishard };
-}
-
-/** The file name of a shard: lowercase hex zero-padded to ceil(shard_bits/4) digits + `.shard`. */
-export function shardFileName(spec: Uint64ShardingSpec, shard: bigint): string {
-  return `${shard.toString(16).padStart(Math.ceil(spec.shard_bits / 4), '0')}.shard`;
-}
 
 const SHARD_FILE_RE = /^[0-9a-f]+\.shard$/;
 

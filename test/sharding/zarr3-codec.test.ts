@@ -5,6 +5,7 @@ import { NdArray } from '../../src/array/ndarray.js';
 import { CodecChain } from '../../src/codecs/chain.js';
 import type { CodecJSON } from '../../src/codecs/codec.js';
 import { CorruptionError } from '../../src/errors.js';
+import { registerShardingCodec } from '../../src/sharding/zarr3.js';
 import { fixture } from '../fixture-path.js';
 
 /**
@@ -14,6 +15,7 @@ import { fixture } from '../fixture-path.js';
 const DIR = fixture('zarr-python/v3.zarr/2d.chunked.compressed.sharded.i2');
 
 async function chain(): Promise<CodecChain> {
+  registerShardingCodec();
   const meta = JSON.parse(await readFile(path.join(DIR, 'zarr.json'), 'utf8')) as { codecs: CodecJSON[] };
   return CodecChain.create(meta.codecs, { dtype: 'int16', shape: [2, 2], fillValue: 0 });
 }

@@ -1,10 +1,10 @@
-import { type Scalar, bytesOf, dtypeSize } from '../array/dtype.js';
-import { NdArray, cOrderStrides, product, toCOrder } from '../array/ndarray.js';
+import { bytesOf, dtypeSize } from '../array/dtype.js';
+import { NdArray, cOrderStrides, isAllFill, product, toCOrder } from '../array/ndarray.js';
 import { CorruptionError, MetadataError } from '../errors.js';
-import { copyStrided } from '../io/copy.js';
+import { copyStrided } from '../array/copy.js';
 import { MAX_SHARD_INDEX_BYTES } from '../limits.js';
-import { CodecChain } from './chain.js';
-import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
+import { CodecChain } from '../codecs/chain.js';
+import { type ArrayBytesCodec, type ChunkSpec, type CodecContext, type CodecFactory, type CodecJSON, isCodecRegistered, registerCodec } from '../codecs/codec.js';
 
 /** An empty inner chunk's index entry: offset = nbytes = 2^64 - 1. */
 export const EMPTY = 0xffff_ffff_ffff_ffffn;
@@ -225,34 +225,13 @@ function forEachChunk(grid: readonly number[], fn: (pos: readonly number[]) => v
   }
 }
 
-/**
- * True when every element of `a` equals `fill` bit for bit (for a NaN fill, any NaN matches).
- * Used to skip storing chunks equal to the fill value.
- */
-export function isAllFill(a: NdArray, fill: Scalar): boolean {
-  const f = NdArray.zeros(a.dtype, [1], fill).data[0]!;
-  const c = toCOrder(a);
-  if (typeof f === 'number' && Number.isNaN(f)) {
-    const d = c.data as Float32Array | Float64Array | Uint16Array;
-    if (a.dtype === 'float16') {
-      for (let i = 0; i < d.length; i++) if ((d[i]! & 0x7c00) !== 0x7c00 || (d[i]! & 0x3ff) === 0) return false;
-      return true;
-    }
-    for (let i = 0; i < d.length; i++) if (!Number.isNaN(d[i]!)) return false;
-    return true;
-  }
-  const size = dtypeSize(a.dtype);
-  const pattern = bytesOf(NdArray.zeros(a.dtype, [1], fill).data);
-  const b = bytesOf(c.data);
-  if (pattern.every((x) => x === 0) && b.byteOffset % 4 === 0) {
-    const words = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-    for (let i = words.length * 4; i < b.length; i++) if (b[i] !== 0) return false;
-    return true;
-  }
-  for (let i = 0; i < b.length; i++) if (b[i] !== pattern[i % size]) return false;
-  return true;
-}
-
 export const factory: CodecFactory = async (config, spec) => new ShardingCodec(await ShardFormat.create(config, spec), spec);
+
+/**
+ * Registers `sharding_indexed` (the whole-shard codec) in the one codec registry, so codec chains
+ * may nest shards. Explicit and idempotent; the zarr3 driver calls it before building chains.
+ */
+export function registerShardingCodec(): void {
+  if (!isCodecRegistered('sharding_indexed')) registerCodec('sharding_indexed', async () => factory);
+}
 

@@ -2,14 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CorruptionError } from '../../src/errors.js';
 import type { KvStore, ReadOptions, ReadResult, WriteOptions } from '../../src/kvstore/kvstore.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
-import {
-  chunkIdKey,
-  parseShardingSpec,
-  shardFileName,
-  shardOf,
-  Uint64ShardedStore,
-  type Uint64ShardingSpec,
-} from '../../src/kvstore/uint64-sharded.js';
+import { Uint64ShardedStore } from '../../src/sharding/precomputed-store.js';
+import { chunkIdKey, parseShardingSpec, shardFileName, shardOf, type Uint64ShardingSpec } from '../../src/sharding/precomputed.js';
 import { loadCore } from '../../src/wasm/core.js';
 import { compressedMortonCode } from '../../src/wasm/kernels.js';
 

@@ -1,6 +1,6 @@
 import { SpecError } from '../errors.js';
-import type { ArrayShapeSource } from '../cli/copy.js';
-import { buildPrecomputedVolume, type PrecomputedVolumeOptions } from './precomputed-info.js';
+import type { Volume } from '../volume.js';
+import { buildPrecomputedVolume, type PrecomputedVolumeOptions } from '../drivers/precomputed-info.js';
 
 const ENCODINGS = ['raw', 'jpeg', 'png', 'compressed_segmentation'] as const;
 
@@ -12,7 +12,7 @@ const ENCODINGS = ['raw', 'jpeg', 'png', 'compressed_segmentation'] as const;
  */
 export function precomputedCopySpec(
   common: Record<string, unknown>,
-  src: ArrayShapeSource,
+  src: Pick<Volume, 'shape' | 'dtype'>,
   o: { chunkShape?: number[]; shardShape?: number[]; encoding?: string; sharding?: string },
 ): Record<string, unknown> {
   const encoding = o.encoding ?? 'raw';
