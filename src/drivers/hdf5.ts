@@ -12,7 +12,7 @@
  * library, little-endian), and decoding reinterprets those bytes. Transforms, `read({out})`, the
  * chunk cache and concurrency come from the planner.
  *
- * Local files in Node are read in place (h5wasm's NODERAWFS: `pread`s of the B-tree nodes and
+ * Local files in Node are read in place (`fs.readSync` at the offsets HDF5 asks for: the B-tree nodes and
  * chunks a read needs); files on any other store (memory://, https://, gs://, s3://) are read
  * whole into memory first (up to {@link MAX_HDF5_WHOLE_FILE_BYTES}), which is also how browsers
  * read them. Generations: the file's generation as its store reports it (for local files: device,
@@ -222,13 +222,12 @@ export class Hdf5Source {
       throw new MetadataError(store.url, 'not an HDF5 file (no HDF5 signature "\\x89HDF\\r\\n\\x1a\\n" at byte 0, 512, 1024, ...)');
     }
     const spec = store.spec();
+    const lib = await H5Lib.load();
     if (spec.driver === 'file' && isNode()) {
-      const lib = await H5Lib.load('node');
       const source = new Hdf5Source(store, 'file', String(spec.path), lib, undefined, '');
       source.fileFor(sig.generation);
       return source;
     }
-    const lib = await H5Lib.load('bytes');
     for (let attempt = 0; attempt < 3; attempt++) {
       if (sig.size !== undefined && sig.size > MAX_HDF5_WHOLE_FILE_BYTES) break;
       const r = await store.read('', { signal, ifEqual: sig.generation || undefined });
@@ -241,7 +240,7 @@ export class Hdf5Source {
       const name = store.url.slice(store.url.lastIndexOf('/') + 1) || 'file.h5';
       const { fid, diag, path } = lib.openBytes(r.value, name);
       if (fid < 0n) throw new MetadataError(store.url, `the HDF5 library cannot open it: ${diagSummary(diag) || 'unknown error'}`);
-      const file = new H5File(lib, fid, store.url, path);
+      const file = new H5File(lib, fid, store.url, () => lib.M.FS.unlink(path));
       const source = new Hdf5Source(store, 'bytes', undefined, lib, file, r.generation);
       releaseBytes.register(source, file);
       return source;
@@ -280,9 +279,16 @@ export class Hdf5Source {
       OPEN_FILES.delete(path);
       hit.file.close();
     }
-    const { fid, diag } = this.lib.openPath(path);
+    let opened;
+    try {
+      opened = this.lib.openHostFile(path);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') throw new NotFoundError(this.url, 'the HDF5 file no longer exists');
+      throw new KvStoreError(this.url, `cannot open the HDF5 file: ${(e as Error).message}`, { cause: e });
+    }
+    const { fid, diag, release } = opened;
     if (fid < 0n) throw new MetadataError(this.url, `the HDF5 library cannot open it: ${diagSummary(diag) || 'unknown error'}`);
-    const file = new H5File(this.lib, fid, this.url);
+    const file = new H5File(this.lib, fid, this.url, release);
     OPEN_FILES.set(path, { file, generation });
     while (OPEN_FILES.size > MAX_OPEN_FILES) {
       const [oldest, e] = OPEN_FILES.entries().next().value!;
@@ -524,7 +530,7 @@ export async function hdf5ChunkDriver(source: Hdf5Source, datasetPath: string, s
   const p = normalizeH5Path(datasetPath);
   const info = source.describe(file, p);
   if (!info.supported) throw new UnsupportedError(`${info.url}: ${info.problem}`);
-  await source.library.preparePlugins(info.filters.map((f) => f.id));
+  source.library.preparePlugins(info.filters.map((f) => f.id));
   const dtype = info.dtype!;
   const chunkBytes = product(info.readChunks) * dtypeSize(dtype);
   if (chunkBytes > MAX_HDF5_CHUNK_BYTES) {
