@@ -15,7 +15,7 @@ import * as zarr from 'zarrita';
 import FileSystemStore from '@zarrita/storage/fs';
 import type { DataType } from '../../src/array/dtype.js';
 import { Context, MemoryStore, MetadataError, NdArray, NotFoundError, ReadOnlyError, SpecError, UnsupportedError, CorruptionError, open } from '../../src/index.js';
-import { contiguousChunkShape, hdf5Spatial, listHdf5Datasets, spatialFromAttributes } from '../../src/drivers/hdf5.js';
+import { contiguousChunkShape, hdf5Spatial, listHdf5Datasets, readChunkShape, spatialFromAttributes } from '../../src/drivers/hdf5.js';
 import { bigValue, fixtureValue, h5, h5url, sampleLabel, sampleRaw } from './hdf5-fixtures.js';
 
 /** Whether the optional h5wasm-plugins package (LZF, Blosc, Zstd...) is installed. */
@@ -64,7 +64,9 @@ describe('hdf5 driver: reading h5py fixtures', () => {
       const vol = await open(h5url('dtypes.h5', kind));
       expect(vol.dtype).toBe(kind);
       expect(vol.shape).toEqual(DTYPE_SHAPE);
-      expect(vol.chunkLayout.readChunk.shape).toEqual([4, 4, 5]);
+      // HDF5 chunks [4, 4, 5]; read grid: whole multiples of them (small chunks are read together)
+      expect((vol.driver as { info?: { chunks: unknown } }).info?.chunks).toEqual([4, 4, 5]);
+      expect(vol.chunkLayout.readChunk.shape).toEqual([8, 16, 20]);
       expectFormula(await vol.read(), kind, DTYPE_SHAPE, [0, 0, 0]);
       expectFormula(await vol.slice([[3, 6], [2, 9], [4, 13]]).read(), kind, DTYPE_SHAPE, [3, 2, 4]);
     });
@@ -124,7 +126,7 @@ describe('hdf5 driver: reading h5py fixtures', () => {
     expect(e.shape).toEqual([0, 5]);
     expect((await e.read()).size).toBe(0);
     const b = await open(h5url('layouts.h5', 'big_chunk_u8'));
-    expect(b.chunkLayout.readChunk.shape).toEqual([8, 8]);
+    expect((b.driver as { info?: { chunks: unknown } }).info?.chunks).toEqual([8, 8]);
     expectFormula(await b.read(), 'uint8', [5, 7], [0, 0]);
     const u = await open(h5url('layouts.h5', 'unwritten_u16'));
     expect(Array.from((await u.read()).data as Uint16Array).every((x) => x === 0)).toBe(true);
@@ -205,7 +207,7 @@ describe('hdf5 driver: listing datasets (volstore info)', () => {
       hdf5Type: '|u1',
       shape: [20, 100, 100],
       chunks: [5, 32, 32],
-      readChunks: [5, 32, 32],
+      readChunks: [20, 128, 128], // [5, 32, 32] chunks of 5 KiB, read 64 at a time
       attributes: { resolution: [40, 4, 4] },
       supported: true,
     });
@@ -220,6 +222,17 @@ describe('hdf5 driver: listing datasets (volstore info)', () => {
     // a spec works as well as a URL; the dataset path in a URL is ignored
     const again = await listHdf5Datasets({ driver: 'hdf5', kvstore: { driver: 'file', path: h5('sample.h5') }, path: 'volumes/raw' });
     expect(again.length).toBe(5);
+  });
+
+  it('small HDF5 chunks are read several at a time: whole multiples up to 1 MiB', () => {
+    expect(readChunkShape([1, 64, 64], [64, 512, 512], 1)).toEqual([64, 128, 128]);
+    expect(readChunkShape([64, 64, 64], [512, 512, 512], 1)).toEqual([64, 64, 64]); // 256 KiB: as is
+    expect(readChunkShape([4, 4, 5], [6, 10, 13], 8)).toEqual([8, 16, 20]); // stops at the extent
+    for (const [c, s, n] of [[[1, 64, 64], [64, 512, 512], 1], [[3, 7, 11], [1000, 1000, 1000], 2], [[10], [100000], 8]] as [number[], number[], number][]) {
+      const r = readChunkShape(c, s, n);
+      expect(r.every((x, i) => x % c[i]! === 0)).toBe(true);
+      expect(r.reduce((a, b) => a * b, n)).toBeLessThanOrEqual(1 << 20);
+    }
   });
 
   it('contiguous datasets get a synthetic 1-2 MiB read grid keeping whole rows', () => {
@@ -294,9 +307,9 @@ describe('hdf5 driver: bad input gives typed errors naming the file and the data
     const e = await vol.read().catch((x: unknown) => x);
     expect(e).toBeInstanceOf(CorruptionError);
     expect((e as Error).message).toMatch(/bad\.h5\|hdf5:corrupt_gzip/);
-    expect((e as Error).message).toMatch(/\[4:8, 0:8\]/);
+    expect((e as Error).message).toMatch(/\[512:1024, 0:512\]/);
     expect((e as Error).message).toMatch(/filter|inflate|pipeline/i);
-    const ok = await vol.slice([[0, 4], null]).read();
+    const ok = await vol.slice([[0, 512], null]).read();
     expect(Array.from(ok.data as Uint8Array).every((x) => x === 7)).toBe(true);
   });
 
