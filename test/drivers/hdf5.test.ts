@@ -16,6 +16,9 @@ import FileSystemStore from '@zarrita/storage/fs';
 import type { DataType } from '../../src/array/dtype.js';
 import { Context, MemoryStore, MetadataError, NdArray, NotFoundError, ReadOnlyError, SpecError, UnsupportedError, CorruptionError, open } from '../../src/index.js';
 import { contiguousChunkShape, hdf5Spatial, listHdf5Datasets, readChunkShape, spatialFromAttributes } from '../../src/drivers/hdf5.js';
+import { openFileStore } from '../../src/drivers/hdf5-location.js';
+import { GcsStore } from '../../src/kvstore/gcs.js';
+import { startEmulator } from '../../src/testing/index.js';
 import { bigValue, fixtureValue, h5, h5url, sampleLabel, sampleRaw } from './hdf5-fixtures.js';
 
 /** Whether the optional h5wasm-plugins package (LZF, Blosc, Zstd...) is installed. */
@@ -247,6 +250,15 @@ describe('hdf5 driver: listing datasets (volstore info)', () => {
     }
   });
 
+  it('openFileStore: the store whose key "" is the file, for path-based and http kvstores', async () => {
+    const ctx = new Context();
+    expect((await openFileStore({ driver: 'http', base_url: 'https://example.org/d/sample%20A.h5', path: '' }, ctx)).url).toBe('https://example.org/d/sample A.h5');
+    expect((await openFileStore({ driver: 'file', path: '/data/sample_A.hdf' }, ctx)).spec()).toEqual({ driver: 'file', path: '/data/sample_A.hdf' });
+    expect((await openFileStore({ driver: 'gcs', bucket: 'b', path: 'em/a.h5' }, ctx)).url).toMatch(/em\/a\.h5$/);
+    await expect(openFileStore({ driver: 'file', path: '/data/dir/' }, ctx)).rejects.toBeInstanceOf(SpecError);
+    await expect(openFileStore({ driver: 'http', base_url: 'https://example.org/d/', path: '' }, ctx)).rejects.toBeInstanceOf(SpecError);
+  });
+
   it('spatialFromAttributes: CREMI nm, ilastik element_size_um, mismatched rank ignored', () => {
     expect(spatialFromAttributes({ element_size_um: [0.04, 0.004, 0.004] }, 3)).toMatchObject({ unit: 'um', resolution: [0.04, 0.004, 0.004] });
     expect(spatialFromAttributes({ resolution: [4, 4] }, 3)).toBeUndefined();
@@ -369,6 +381,31 @@ describe('hdf5 driver: bytes mode (memory://, how browsers read picked or fetche
     const list = await listHdf5Datasets('memory://hdf5-bytes/layouts.h5');
     expect(list.map((d) => d.path)).toContain('links/soft');
     expect(list.length).toBe(14);
+  });
+});
+
+describe('hdf5 driver: a file on GCS (emulator) is fetched whole once, then read from memory', () => {
+  it('gs://.../sample.h5|hdf5:volumes/raw', async () => {
+    const emu = await startEmulator({ buckets: ['h5'] });
+    try {
+      const bytes = new Uint8Array(readFileSync(h5('sample.h5')));
+      const w = await new GcsStore({ bucket: 'h5', endpoint: emu.url }).write('cremi/sample_A.hdf', bytes);
+      expect(w.ok).toBe(true);
+      emu.resetCounters();
+      const kvstore = { driver: 'gcs', bucket: 'h5', path: 'cremi/sample_A.hdf', endpoint: emu.url };
+      const vol = await open({ driver: 'hdf5', kvstore, path: 'volumes/raw' });
+      const fetched = emu.counters().bytesOut;
+      expect(fetched).toBeGreaterThanOrEqual(bytes.length); // the whole file, once
+      expect(fetched).toBeLessThan(2 * bytes.length);
+      const a = await vol.slice([[3, 5], [10, 90, 7], [50, 52]]).read();
+      for (let z = 0; z < 2; z++) for (let y = 0; y < 12; y++) for (let x = 0; x < 2; x++) expect(a.get([z, y, x])).toBe(sampleRaw(3 + z, 10 + 7 * y, 50 + x));
+      expect(emu.counters().bytesOut).toBe(fetched); // reads come from memory
+      const list = await listHdf5Datasets({ kvstore });
+      expect(list.map((d) => d.path)).toContain('volumes/labels/neuron_ids');
+      await expect(open({ driver: 'hdf5', kvstore: { ...kvstore, path: 'cremi/missing.hdf' }, path: 'volumes/raw' })).rejects.toBeInstanceOf(NotFoundError);
+    } finally {
+      await emu.stop();
+    }
   });
 });
 
