@@ -158,7 +158,7 @@ export class H5Lib {
     private readonly fs: NodeFs | undefined,
   ) {}
 
-  /** Loads the library once per process (about 0.1-0.2 s: a 4 MB module with the wasm inlined). */
+  /** Loads the library once per process (~0.25 s in Node, ~0.5 s under tsx: a 4 MB module with the wasm inlined). */
   static load(): Promise<H5Lib> {
     return (LIB.promise ??= H5Lib.create().catch((e) => {
       LIB.promise = undefined;
