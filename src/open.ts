@@ -4,6 +4,7 @@ import { MetadataError, NotFoundError, SpecError } from './errors.js';
 import { IndexDomain, IndexTransform } from './index-space/index.js';
 import type { KvStore } from './kvstore/kvstore.js';
 import { openKvStore } from './kvstore/open.js';
+import { isHdf5File, openFileStore } from './drivers/hdf5-location.js';
 import { parseSpec, type Spec } from './spec/spec.js';
 import { Volume } from './volume.js';
 
@@ -12,6 +13,7 @@ const DRIVERS: Record<string, () => Promise<{ driver: DriverModule }>> = {
   zarr3: () => import('./drivers/zarr3.js'),
   n5: () => import('./drivers/n5.js'),
   neuroglancer_precomputed: () => import('./drivers/precomputed.js'),
+  hdf5: () => import('./drivers/hdf5.js'),
 };
 
 /** Top-level spec keys each driver accepts beyond the common ones. */
@@ -20,6 +22,7 @@ export const DRIVER_SPEC_KEYS: Record<string, readonly string[]> = {
   zarr3: ['metadata'],
   n5: ['metadata'],
   neuroglancer_precomputed: ['scale_index', 'scale_metadata', 'multiscale_metadata'],
+  hdf5: [],
 };
 
 export interface OpenOptions {
@@ -75,11 +78,16 @@ function safeJson(b: Uint8Array): Record<string, unknown> | undefined {
 export async function open(spec: Spec | string, options: OpenOptions = {}): Promise<Volume> {
   const parsed = parseSpec(spec, DRIVER_SPEC_KEYS);
   const context = options.context ?? new Context(parsed.context);
-  const store = await openKvStore(parsed.kvstore, parsed.path, context);
   let name = parsed.driver;
+  // Single-file formats (hdf5): the kvstore names the file, `path` is inside it.
+  let store = name === 'hdf5' ? await openFileStore(parsed.kvstore, context) : await openKvStore(parsed.kvstore, parsed.path, context);
   if (!name) {
     if (parsed.create) throw new SpecError('driver', 'required when creating');
-    name = await detectDriver(store, options.signal);
+    name = await detectDriver(store, options.signal).catch(async (e: unknown) => {
+      if (e instanceof NotFoundError && (await isHdf5File(parsed.kvstore, context, options.signal))) return 'hdf5';
+      throw e;
+    });
+    if (name === 'hdf5') store = await openFileStore(parsed.kvstore, context);
   }
   const module = (await DRIVERS[name]!()).driver;
   const driver = await module.open({

@@ -37,6 +37,7 @@ export const DRIVER_ALIASES: Record<string, string> = {
   n5: 'n5',
   neuroglancer_precomputed: 'neuroglancer_precomputed',
   'neuroglancer-precomputed': 'neuroglancer_precomputed',
+  hdf5: 'hdf5',
 };
 
 const COMMON_KEYS = new Set([
@@ -59,7 +60,7 @@ export function parseUrl(url: string): Spec {
   if (parts.length === 2) {
     const m = /^([a-z0-9_-]+):(.*)$/.exec(parts[1]!);
     const driver = m && DRIVER_ALIASES[m[1]!];
-    if (!m || !driver) throw new SpecError('url', `unknown driver scheme "${parts[1]}" (use zarr:, zarr2:, zarr3:, n5:, neuroglancer-precomputed:)`);
+    if (!m || !driver) throw new SpecError('url', `unknown driver scheme "${parts[1]}" (use zarr:, zarr2:, zarr3:, n5:, neuroglancer-precomputed:, hdf5:)`);
     spec.driver = driver;
     if (m[2]) spec.path = m[2];
   }
@@ -134,7 +135,7 @@ export function parseSpec(input: Spec | string, driverKeys: Record<string, reado
   let driver: string | undefined;
   if (spec.driver !== undefined) {
     driver = typeof spec.driver === 'string' ? DRIVER_ALIASES[spec.driver] : undefined;
-    if (!driver) throw new SpecError('driver', `unknown driver ${JSON.stringify(spec.driver)} (known: zarr, zarr3, n5, neuroglancer_precomputed)`);
+    if (!driver) throw new SpecError('driver', `unknown driver ${JSON.stringify(spec.driver)} (known: zarr, zarr3, n5, neuroglancer_precomputed, hdf5)`);
   }
   const extra = new Set(driver ? driverKeys[driver] ?? [] : Object.values(driverKeys).flat());
   for (const k of Object.keys(spec)) {

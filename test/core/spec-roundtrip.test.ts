@@ -35,6 +35,7 @@ describe('TensorStore spec JSON', () => {
     expect(parseUrl('gs://b/p/|zarr3:')).toEqual({ kvstore: { driver: 'gcs', bucket: 'b', path: 'p/' }, driver: 'zarr3' });
     expect(parseUrl('file:///d/x.n5|n5:')).toMatchObject({ driver: 'n5' });
     expect(() => parseUrl('ftp://x/')).toThrow(SpecError);
-    expect(() => parseUrl('file:///x|hdf5:')).toThrow(SpecError);
+    expect(() => parseUrl('file:///x|tiff:')).toThrow(SpecError);
+    expect(parseUrl('file:///d/a.h5|hdf5:volumes/raw')).toMatchObject({ driver: 'hdf5', path: 'volumes/raw' });
   });
 });
