@@ -3,7 +3,7 @@ import { joinPath, type KvStoreSpec } from './spec.js';
 import type { KvStore } from './kvstore.js';
 import { MemoryStore } from './memory.js';
 import { PrefixedStore } from './prefixed.js';
-import { retryPolicyFromJson } from './retry.js';
+import { requestTimeoutsFromJson, retryPolicyFromJson } from './retry.js';
 import { importNodeOnly } from '../util/node-only.js';
 
 const SHARED_MEMORY = new MemoryStore('');
@@ -23,7 +23,8 @@ function withSlash(p: string): string {
 
 /**
  * Opens the store rooted at `kvstore.path` + `subPath` (with a trailing '/'), using the
- * context's shared limits. Memory stores are process-wide: `memory://name/` opened twice in one
+ * context's shared limits, retry policies (`*_request_retries`) and request timeouts
+ * (`*_request_timeout`; defaults in retry.ts). Memory stores are process-wide: `memory://name/` opened twice in one
  * process sees the same data.
  */
 export async function openKvStore(spec: KvStoreSpec, subPath: string, context: StoreResources): Promise<KvStore> {
@@ -46,6 +47,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         userProject: context.resource('gcs_user_project')?.project_id as string | undefined,
         concurrency: context.limiter('gcs_request_concurrency', 32),
         retries: retryPolicyFromJson(context.resource('gcs_request_retries'), 'context.gcs_request_retries'),
+        timeouts: requestTimeoutsFromJson(context.resource('gcs_request_timeout'), 'context.gcs_request_timeout'),
       });
     }
     case 's3': {
@@ -57,6 +59,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         region: spec.aws_region as string | undefined,
         concurrency: context.limiter('s3_request_concurrency', 32),
         retries: retryPolicyFromJson(context.resource('s3_request_retries'), 'context.s3_request_retries'),
+        timeouts: requestTimeoutsFromJson(context.resource('s3_request_timeout'), 'context.s3_request_timeout'),
       });
     }
     case 'http': {
@@ -66,6 +69,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         headers: spec.headers as Record<string, string> | undefined,
         concurrency: context.limiter('http_request_concurrency', 32),
         retries: retryPolicyFromJson(context.resource('http_request_retries'), 'context.http_request_retries'),
+        timeouts: requestTimeoutsFromJson(context.resource('http_request_timeout'), 'context.http_request_timeout'),
       });
     }
   }
