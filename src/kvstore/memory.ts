@@ -87,6 +87,7 @@ export class MemoryStore implements KvStore {
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<string> {
+    if (prefix) checkKey(prefix, 'list prefix');
     throwIfAborted(options.signal);
     for (const k of [...this.map.keys()]) if (k.startsWith(prefix)) yield k;
   }
