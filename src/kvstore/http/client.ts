@@ -125,15 +125,19 @@ const NETWORK_MESSAGE = /^(fetch failed|failed to fetch|networkerror when attemp
 
 /**
  * How a thrown fetch failure is retried: 'unreachable' (connection refused, DNS, no route: a
- * few retries), 'transient' (resets, other network errors), 'permanent' (the request cannot be
- * built: a URL with user-info, an invalid header; TLS certificate errors).
+ * few retries), 'transient' (resets and other socket errors, a browser's opaque network error),
+ * 'permanent' (the request cannot be built or is refused by fetch itself: a URL with user-info,
+ * an invalid header, a "bad port", a redirect fetch will not follow; TLS certificate errors).
+ * Node's fetch reports socket failures as `TypeError('fetch failed')` whose cause carries a
+ * system `code`; its own refusals carry a cause without one.
  */
 export function classifyFetchError(e: unknown): 'unreachable' | 'transient' | 'permanent' {
   const code = errorCode(e);
   if (code !== undefined && UNREACHABLE_CODES.has(code)) return 'unreachable';
   if (code !== undefined && PERMANENT_CODE.test(code)) return 'permanent';
-  if (e instanceof TypeError && NETWORK_MESSAGE.test(e.message.trim())) return 'transient';
-  return 'permanent';
+  if (!(e instanceof TypeError) || !NETWORK_MESSAGE.test(e.message.trim())) return 'permanent';
+  if (code !== undefined) return 'transient';
+  return (e as { cause?: unknown }).cause === undefined ? 'transient' : 'permanent';
 }
 
 /** The timers of one attempt: first byte (plus upload time), then idle between body pieces. */
@@ -310,6 +314,7 @@ export class HttpClient {
         secrets.addAuthorization(send.get('authorization'));
         secrets.add(send.get('x-amz-security-token'));
         this.stats.requests++;
+        if (logEnabled('debug')) log.debug(`${this.label}: ${method} ${safeUrl(url)}`);
         const t0 = Date.now();
         const res = await this.fetchFn(url, {
           method,

@@ -92,11 +92,18 @@ export function errorText(e: unknown): string {
   return String(e);
 }
 
-/** The `code` of an error or of its cause (`ECONNREFUSED`, `UND_ERR_SOCKET`, ...). */
+/** The `code` of an error or of its causes (`ECONNREFUSED`, `UND_ERR_SOCKET`, ...), also inside an AggregateError. */
 export function errorCode(e: unknown): string | undefined {
   for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
     const code = (x as { code?: unknown }).code;
     if (typeof code === 'string') return code;
+    const inner = (x as { errors?: unknown }).errors;
+    if (Array.isArray(inner)) {
+      for (const i of inner) {
+        const c = (i as { code?: unknown } | undefined)?.code;
+        if (typeof c === 'string') return c;
+      }
+    }
   }
   return undefined;
 }
