@@ -299,15 +299,13 @@ export class S3Store implements KvStore {
   }
 
   /**
-   * S3 has no "delete if missing" and answers a conditional DELETE of a missing key with 204, so
-   * conditions are checked with a HEAD first (not atomic with the DELETE, which still carries
-   * `If-Match`).
+   * S3 answers a DELETE with `If-Match` on a missing key with 204, so a generation condition is
+   * checked with a HEAD first (not atomic with the DELETE, which still carries `If-Match`).
    */
   async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
     checkKey(key);
     throwIfAborted(options.signal);
     const cond = writeCondition(options.ifEqual);
-    if (cond.kind === 'absent') return (await this.core.stat(key, options.signal)) === undefined;
     if (cond.kind === 'match') {
       const st = await this.core.stat(key, options.signal);
       if (st === undefined || st === 'unsupported' || st.generation !== cond.generation) return false;

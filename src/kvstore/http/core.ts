@@ -22,7 +22,8 @@
  * - a conditional write that answers "precondition failed" after an earlier attempt failed
  *   transiently (that attempt may have landed) stats the key: if the stored object carries our
  *   write token, the earlier attempt did land and the write succeeded;
- * - a conditional delete that finds the key gone after a transient failure succeeded.
+ * - a conditional delete that finds the key gone after a transient failure succeeded;
+ * - a delete conditioned on the key being missing sends no DELETE: it stats the key.
  * `{ok: false}` (and `false` from delete) mean ONLY that the precondition failed; every other
  * answer that is not a success throws a KvStoreError naming the key and status.
  */
@@ -388,6 +389,8 @@ export class HttpObjectCore {
     const d = this.dialect;
     const cond = writeCondition(options.ifEqual);
     if (cond.kind === 'match' && d.canMatch && !d.canMatch(cond.generation)) return false;
+    // "Delete if missing" deletes nothing: it only says whether the key is missing.
+    if (cond.kind === 'absent') return (await this.stat(key, options.signal)) === undefined;
     const req = d.deleteRequest!(key, cond);
     let uncertain = false;
     const r = await this.client.request<'deleted' | 'missing' | 'failed'>(
