@@ -189,20 +189,9 @@ class AttemptTimer {
   }
 }
 
-/** The reply handed to handlers: the body feeds the idle timer as it is read. */
+/** The reply handed to handlers: reading its body feeds the idle timer. */
 function wrapReply(res: Response, timer: AttemptTimer): Reply {
-  const body =
-    res.body === null
-      ? null
-      : res.body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, ctl) {
-              timer.progress();
-              ctl.enqueue(chunk);
-            },
-          }),
-        );
-  return { status: res.status, statusText: res.statusText, headers: res.headers, body };
+  return { status: res.status, statusText: res.statusText, headers: res.headers, body: res.body, progress: timer.progress };
 }
 
 const isRedirect = (s: number) => s === 301 || s === 302 || s === 303 || s === 307 || s === 308;

@@ -7,14 +7,17 @@ import { TransientError } from '../retry.js';
 import { safeUrl } from './secrets.js';
 
 /**
- * One response as the client hands it to a handler. `body` is already wrapped so that reading
- * it feeds the attempt's idle timeout; handlers never see a raw `Response`.
+ * One response as the client hands it to a handler. Bodies are read only through
+ * {@link readBodyBounded} (and the helpers over it), which calls `progress` for every piece so
+ * the attempt's idle timeout starts over.
  */
 export interface Reply {
   status: number;
   statusText: string;
   headers: Headers;
   body: ReadableStream<Uint8Array> | null;
+  /** Called for every piece of body received. */
+  progress?: () => void;
 }
 
 /** What a reply is about, for error messages. */
@@ -56,6 +59,7 @@ export async function readBodyBounded(
         complete = true;
         break;
       }
+      reply.progress?.();
       chunks.push(value);
       n += value.length;
     }
