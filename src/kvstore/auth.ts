@@ -1,7 +1,7 @@
 /**
  * Credentials for the HTTP-backed stores, browser-safe. A store holds an {@link AuthProvider}
  * and asks it for an `Authorization` header value per request attempt; the HTTP layer adds it
- * only to requests aimed at the store's own endpoint origin (see http-common.ts), so a token
+ * only to requests aimed at the store's own endpoint origin (see http/client.ts), so a token
  * never travels to another host, and it is never put into errors, logs or `spec()`.
  */
 import { importNodeOnly } from '../util/node-only.js';

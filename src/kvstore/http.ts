@@ -46,6 +46,13 @@ export interface HttpStoreOptions {
   suffixRanges?: boolean;
 }
 
+/** FNV-1a 32-bit of a string as 8 hex digits: tells values apart without revealing them. */
+function fingerprint(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
 const usable = (g: string | undefined): g is string => g !== undefined && g !== '' && !g.startsWith(UNVERSIONED);
 
 /** Plain HTTP as an {@link HttpDialect}: ETag generations, header conditions, HEAD stat. */
@@ -106,10 +113,13 @@ export class HttpStore implements KvStore {
     this.core = new HttpObjectCore(this.client, new HttpStoreDialect(this, options.suffixRanges ?? false, options.treat403AsMissing ?? false));
   }
 
-  /** The base URL without query (signed parameters stay out of messages). */
+  /**
+   * The base URL for messages and cache keys: query values (signatures, API keys) are replaced
+   * by a short fingerprint, so two stores differing only in their query stay distinct.
+   */
   get url(): string {
     const u = new URL(this.baseUrl);
-    u.search = '';
+    for (const [k, v] of [...u.searchParams]) u.searchParams.set(k, `fp-${fingerprint(v)}`);
     return u.toString();
   }
 

@@ -123,6 +123,22 @@ describe('secrets stay out of errors and logs', () => {
   });
 });
 
+describe('store URLs', () => {
+  it("an http store's url hides its query values but tells stores apart; open()'s not-found error shows no secret", async () => {
+    const a = new HttpStore({ baseUrl: `${echo.url}/data/?token=${S.query}&v=2` });
+    const b = new HttpStore({ baseUrl: `${echo.url}/data/?token=other-token-value&v=2` });
+    expect(a.url).not.toContain(S.query);
+    expect(a.url).not.toBe(b.url);
+    expect(a.url.startsWith(`${echo.url}/data/?token=fp-`)).toBe(true);
+    expect(a.spec()).toEqual({ driver: 'http', base_url: `${echo.url}/data/?token=${S.query}&v=2` });
+    status = 404;
+    const { open } = await import('../../src/index.js');
+    const e = await open(`${echo.url}/data/?token=${S.query}`).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(Error);
+    expectClean(exposed(e), 'open() error');
+  });
+});
+
 describe('no credential crosses to another origin', () => {
   it('a redirect to another origin carries no Authorization, custom header, signature or token', async () => {
     const other = await tinyServer((_req, res) => {

@@ -301,7 +301,6 @@ export class HttpClient {
         }
         const send = trusted && this.opts.sign ? await this.opts.sign({ method, url, headers, body }) : headers;
         secrets.addAuthorization(send.get('authorization'));
-        secrets.add(send.get('x-amz-security-token'));
         this.stats.requests++;
         if (logEnabled('debug')) log.debug(`${this.label}: ${method} ${safeUrl(url)}`);
         const t0 = Date.now();
