@@ -1,3 +1,4 @@
+import { SpecError } from '../errors.js';
 import type { Limiter } from '../util/limiter.js';
 import { joinPath, type KvStoreSpec } from './spec.js';
 import type { KvStore } from './kvstore.js';
@@ -15,6 +16,30 @@ const SHARED_MEMORY = new MemoryStore('');
 export interface StoreResources {
   limiter(resource: string, defaultLimit: number): Limiter;
   resource(name: string): Record<string, unknown> | undefined;
+}
+
+/**
+ * The `headers` of an http kvstore spec: TensorStore's array of `"Name: value"` strings, or an
+ * object of name -> value. Throws SpecError for anything else (without echoing values: they
+ * may be secrets).
+ */
+export function httpHeaders(v: unknown): Record<string, string> | undefined {
+  if (v === undefined) return undefined;
+  const out: Record<string, string> = {};
+  if (Array.isArray(v)) {
+    for (const [i, h] of v.entries()) {
+      const colon = typeof h === 'string' ? h.indexOf(':') : -1;
+      if (colon <= 0) throw new SpecError(`kvstore.headers[${i}]`, 'expected a "Name: value" string');
+      out[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+    }
+    return out;
+  }
+  if (typeof v !== 'object' || v === null) throw new SpecError('kvstore.headers', 'expected an array of "Name: value" strings or an object');
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'string') throw new SpecError(`kvstore.headers.${k}`, 'expected a string value');
+    out[k] = x;
+  }
+  return out;
 }
 
 function withSlash(p: string): string {
@@ -66,7 +91,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
       const { HttpStore } = await import('./http.js');
       return new HttpStore({
         baseUrl: withSlash(joinPath(spec.base_url as string, path)),
-        headers: spec.headers as Record<string, string> | undefined,
+        headers: httpHeaders(spec.headers),
         concurrency: context.limiter('http_request_concurrency', 32),
         retries: retryPolicyFromJson(context.resource('http_request_retries'), 'context.http_request_retries'),
         timeouts: requestTimeoutsFromJson(context.resource('http_request_timeout'), 'context.http_request_timeout'),

@@ -294,6 +294,25 @@ describe('browser safety', () => {
   });
 });
 
+describe('http: spec headers', () => {
+  it("accepts TensorStore's [\"Name: value\"] array and an object; sends them to the base URL", async () => {
+    const { openKvStore: openStore, httpHeaders } = await import('../../src/kvstore/open.js');
+    expect(httpHeaders(['X-Api-Key: abc: def', 'Accept:  */*'])).toEqual({ 'X-Api-Key': 'abc: def', Accept: '*/*' });
+    expect(httpHeaders({ 'X-A': '1' })).toEqual({ 'X-A': '1' });
+    expect(() => httpHeaders(['no colon'])).toThrow(/kvstore\.headers\[0\]/);
+    expect(() => httpHeaders({ 'X-A': 1 })).toThrow(/kvstore\.headers\.X-A/);
+    const srv = await staticServer();
+    try {
+      await srv.populate({ k: new Uint8Array([1]) });
+      const store = await openStore({ driver: 'http', base_url: srv.url, path: '', headers: ['X-Api-Key: key-from-spec'] }, '', new Context());
+      expect((await store.read('k')).state).toBe('value');
+      expect(srv.log.at(-1)!.headers['x-api-key']).toBe('key-from-spec');
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('http: context', () => {
   it('maps http_request_* resources', () => {
     const context = new Context({ http_request_concurrency: { limit: 3 }, http_request_retries: { initial_delay: '10ms' } });
