@@ -1,5 +1,6 @@
 import { ChunkCache } from '../cache/chunk-cache.js';
 import { SpecError } from '../errors.js';
+import { parseDuration, RETRY_MEMBERS, TIMEOUT_MEMBERS } from '../kvstore/retry.js';
 import { Limiter } from '../util/limiter.js';
 
 /**
@@ -11,8 +12,10 @@ import { Limiter } from '../util/limiter.js';
  * (default 0 = no cache), `data_copy_concurrency{limit}` (default: cores),
  * `file_io_concurrency{limit}` (default 8 x libuv's threadpool, 32 usually: see
  * `defaultFileIoConcurrency` in src/kvstore/file.ts for why it exceeds TensorStore's max(4, cores)), `gcs_request_concurrency{limit}` (32),
- * `gcs_request_retries{max_retries, initial_delay, max_delay}`, `gcs_user_project{project_id}`,
- * and the same `http_*` / `s3_*` request resources.
+ * `gcs_request_retries{max_retries, initial_delay, max_delay, total_timeout}` (32, "1s", "32s",
+ * "300s"), `gcs_request_timeout{first_byte, idle}` ("30s", "30s"; "inf" or "0" = none),
+ * `gcs_user_project{project_id}`, and the same `http_*` / `s3_*` request resources. The retry
+ * and timeout defaults and their reasons are in src/kvstore/retry.ts.
  */
 export class Context {
   readonly json: Readonly<Record<string, Record<string, unknown>>>;
@@ -63,10 +66,24 @@ function limitOf(r: Record<string, unknown> | undefined, dflt: number): number {
 }
 
 const isLimit = (v: unknown): boolean => v === 'shared' || (Number.isInteger(v) && (v as number) >= 1);
-const isDuration = (v: unknown): boolean => typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?(ms|s|m|h|us|ns)$/.test(v));
+const isDuration = (v: unknown): boolean => {
+  if (typeof v !== 'number' && typeof v !== 'string') return false;
+  try {
+    parseDuration(v);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const isCount = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
 const concurrency = { limit: isLimit };
-const retries = { max_retries: isCount, initial_delay: isDuration, max_delay: isDuration };
+const retries: Record<(typeof RETRY_MEMBERS)[number], (v: unknown) => boolean> = {
+  max_retries: isCount,
+  initial_delay: isDuration,
+  max_delay: isDuration,
+  total_timeout: isDuration,
+};
+const timeout: Record<(typeof TIMEOUT_MEMBERS)[number], (v: unknown) => boolean> = { first_byte: isDuration, idle: isDuration };
 
 const RESOURCES: Record<string, Record<string, (v: unknown) => boolean>> = {
   cache_pool: { total_bytes_limit: isCount },
@@ -74,10 +91,13 @@ const RESOURCES: Record<string, Record<string, (v: unknown) => boolean>> = {
   file_io_concurrency: concurrency,
   gcs_request_concurrency: concurrency,
   gcs_request_retries: retries,
+  gcs_request_timeout: timeout,
   gcs_user_project: { project_id: (v) => typeof v === 'string' },
   http_request_concurrency: concurrency,
   http_request_retries: retries,
+  http_request_timeout: timeout,
   s3_request_concurrency: concurrency,
   s3_request_retries: retries,
+  s3_request_timeout: timeout,
   memory_key_value_store: {},
 };

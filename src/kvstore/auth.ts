@@ -1,7 +1,7 @@
 /**
  * Credentials for the HTTP-backed stores, browser-safe. A store holds an {@link AuthProvider}
  * and asks it for an `Authorization` header value per request attempt; the HTTP layer adds it
- * only to requests aimed at the store's own endpoint origin (see http-common.ts), so a token
+ * only to requests aimed at the store's own endpoint origin (see http/client.ts), so a token
  * never travels to another host, and it is never put into errors, logs or `spec()`.
  */
 import { importNodeOnly } from '../util/node-only.js';
@@ -41,6 +41,12 @@ export function tokenProvider(getToken: TokenProvider, kind = 'provider'): AuthP
   };
 }
 
+/** ADC as a provider; `./gcs-adc.js` (and google-auth-library) load on first use only. */
+async function loadAdc(): Promise<AuthProvider> {
+  const m = await importNodeOnly<typeof import('./gcs-adc.js')>('./gcs-adc.js', import.meta.url);
+  return tokenProvider(await m.adcTokenSource(), 'adc');
+}
+
 /**
  * Turns an {@link AuthOption} into a provider. `'adc'` imports `./gcs-adc.js` (and through it
  * google-auth-library) on first use only, so browser bundles that never ask for ADC never
@@ -53,7 +59,7 @@ export function resolveAuth(option: AuthOption | undefined): AuthProvider {
     return {
       kind: 'adc',
       async authorization(signal?: AbortSignal) {
-        inner ??= importNodeOnly<typeof import('./gcs-adc.js')>('./gcs-adc.js', import.meta.url).then((m) => m.adcAuthProvider());
+        inner ??= loadAdc();
         // A failed load (no credentials configured) is retried on the next request.
         inner.catch(() => (inner = undefined));
         return (await inner).authorization(signal);
@@ -81,9 +87,8 @@ export function adcOrAnonymous(): AuthProvider {
   return {
     kind: 'adc-or-anonymous',
     async authorization(signal?: AbortSignal) {
-      inner ??= importNodeOnly<typeof import('./gcs-adc.js')>('./gcs-adc.js', import.meta.url)
-        .then(async (m) => {
-          const p = await m.adcAuthProvider();
+      inner ??= loadAdc()
+        .then(async (p) => {
           await p.authorization(signal); // probe once: no credentials -> anonymous
           return p;
         })

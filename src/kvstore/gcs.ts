@@ -1,30 +1,31 @@
 /**
- * Google Cloud Storage kvstore over the JSON API, a thin shell over the shared HTTP path
- * (http-common.ts). Browser-safe; ADC (Node) is loaded lazily through auth.ts.
+ * Google Cloud Storage kvstore over the JSON API: a dialect of the shared HTTP object core
+ * (http/core.ts), plus listing and resumable uploads. Browser-safe; ADC (Node) is loaded lazily
+ * through auth.ts.
  *
- * Wire facts (see /work/shared/GCS.md): object names are one percent-encoded path segment;
- * generations are decimal strings (`x-goog-generation`, or the metadata JSON); preconditions
- * are query parameters (`ifGenerationMatch=0` = must not exist).
+ * Wire facts (see GCS.md in the shared design notes): object names are one percent-encoded
+ * path segment; generations are decimal strings (`x-goog-generation`, or the metadata JSON);
+ * preconditions are query parameters (`ifGenerationMatch=0` = must not exist).
  *
- * Suffix ranges: sent as `Range: bytes=-n`. GCS answers them correctly with a Content-Range
- * carrying the total, so a sharded format's index read costs one round trip instead of two
- * (metadata GET + absolute range). The response is validated like any 206. (The HTTP store,
- * which talks to arbitrary servers, does the HEAD + absolute range instead.)
+ * - Suffix ranges are sent as `Range: bytes=-n`: GCS answers them with a Content-Range carrying
+ *   the total, so a sharded format's index read costs one round trip.
+ * - Whole-object downloads are checked against the `x-goog-hash` crc32c; a mismatch is retried,
+ *   then reported as CorruptionError naming the key.
+ * - Writes are multipart uploads carrying a write token in the object's custom metadata
+ *   (`volstore-write`), so a retried conditional write can tell its own landed attempt from a
+ *   competitor's (see http/core.ts). Values above `resumableThreshold` use a resumable upload.
  */
-import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
+import { CorruptionError, KvStoreError, SpecError, throwIfAborted } from '../errors.js';
 import type { Limiter } from '../util/limiter.js';
+import { crc32c } from '../wasm/kernels.js';
+import { loadCore } from '../wasm/core.js';
 import { adcOrAnonymous, ANONYMOUS, type AuthOption, resolveAuth } from './auth.js';
-import {
-  cacheBuster,
-  conditionBlocks,
-  envVar,
-  type FetchLike,
-  HttpClient,
-  type HttpStats,
-  missingResult,
-  planRange,
-  sliceRaw,
-} from './http-common.js';
+import { type FetchLike, HttpClient, type HttpStats } from './http/client.js';
+import { type HttpDialect, HttpObjectCore, type ObjectStat, parseJsonAnswer, type Wire, type WireRequest, type WriteCondition, writeCondition } from './http/core.js';
+import type { RawBytes } from './http/reply.js';
+import { Secrets } from './http/secrets.js';
+import { envVar, parseServiceUrl, randomToken, withQuery } from './http/url.js';
+import { checkKey, keyProblem } from './keys.js';
 import {
   deleteListed,
   joinKey,
@@ -33,11 +34,11 @@ import {
   NO_GENERATION,
   type ReadOptions,
   type ReadResult,
-  resolveByteRange,
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import { type RetryPolicy, TransientError, withRetries } from './retry.js';
+import type { RequestTimeouts, RetryPolicy } from './retry.js';
+import { TransientError } from './retry.js';
 
 export const GCS_DEFAULT_ENDPOINT = 'https://storage.googleapis.com';
 
@@ -60,22 +61,26 @@ export interface GcsStoreOptions {
   userProject?: string;
   /** Shared request limiter (`gcs_request_concurrency`); default: a process-wide one of 32. */
   concurrency?: Limiter;
-  /** `gcs_request_retries`; default 32 retries, 1 s initial, 32 s max delay. */
+  /** `gcs_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
   retries?: Partial<RetryPolicy>;
+  /** `gcs_request_timeout`; default 30 s to the first byte, 30 s idle. */
+  timeouts?: Partial<RequestTimeouts>;
   fetch?: FetchLike;
   /** Objects larger than this (bytes) use a resumable upload. Default 8 MiB. */
   resumableThreshold?: number;
   /** Resumable upload chunk size; a multiple of 256 KiB. Default 8 MiB. */
   resumableChunkSize?: number;
-  /** Per-attempt timeout in ms (retried). Default: none. */
-  requestTimeoutMs?: number;
 }
 
 interface ObjectResource {
   name?: string;
   generation?: string;
   size?: string;
+  metadata?: Record<string, string>;
 }
+
+/** Custom metadata key of the write token. */
+const TOKEN_KEY = 'volstore-write';
 
 /** Resolves the endpoint from the option or the environment; exported for tests. */
 export function gcsEndpoint(explicit?: string): string {
@@ -86,10 +91,130 @@ export function gcsEndpoint(explicit?: string): string {
 
 const isGeneration = (g: string) => /^\d+$/.test(g);
 
+/** Base64 of the big-endian CRC-32C, as GCS spells it. */
+function crc32cBase64(data: Uint8Array): string {
+  const c = crc32c(data);
+  return btoa(String.fromCharCode(c >>> 24, (c >>> 16) & 0xff, (c >>> 8) & 0xff, c & 0xff));
+}
+
+/** The generation query value of a condition (`0` = must not exist). */
+function generationMatch(cond: WriteCondition): string | undefined {
+  return cond.kind === 'none' ? undefined : cond.kind === 'absent' ? '0' : cond.generation;
+}
+
+/** A `multipart/related` upload body: the JSON resource, then the bytes. */
+function multipart(resource: object, value: Uint8Array): { body: Uint8Array; contentType: string } {
+  const boundary = `volstore-${randomToken(16)}`;
+  const enc = new TextEncoder();
+  const head = enc.encode(
+    `--${boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify(resource)}\r\n` +
+      `--${boundary}\r\nContent-Type: application/octet-stream\r\n\r\n`,
+  );
+  const tail = enc.encode(`\r\n--${boundary}--\r\n`);
+  const body = new Uint8Array(head.length + value.length + tail.length);
+  body.set(head, 0);
+  body.set(value, head.length);
+  body.set(tail, head.length + value.length);
+  return { body, contentType: `multipart/related; boundary=${boundary}` };
+}
+
+/** The GCS JSON API as an {@link HttpDialect}. */
+class GcsDialect implements HttpDialect {
+  readonly suffixRanges = true;
+
+  constructor(
+    private readonly store: GcsStore,
+    private readonly client: HttpClient,
+  ) {}
+
+  mediaUrl(key: string): string {
+    return this.store.objectUrl(key, { alt: 'media', _vs: randomToken() });
+  }
+
+  readConditions(ifEqual: string | undefined, ifNotEqual: string | undefined): Wire {
+    const query: Record<string, string> = {};
+    if (ifEqual === NO_GENERATION) query.ifGenerationMatch = '0';
+    else if (ifEqual !== undefined && isGeneration(ifEqual)) query.ifGenerationMatch = ifEqual;
+    if (ifNotEqual !== undefined && isGeneration(ifNotEqual)) query.ifGenerationNotMatch = ifNotEqual;
+    return { query };
+  }
+
+  generationOf(headers: Headers): string | undefined {
+    const g = headers.get('x-goog-generation');
+    return g && isGeneration(g) ? g : undefined;
+  }
+
+  isMissing(status: number): boolean {
+    return status === 404;
+  }
+
+  async stat(key: string, signal?: AbortSignal): Promise<ObjectStat | undefined> {
+    const r = await this.client.json<ObjectResource>(
+      { method: 'GET', key, url: this.store.objectUrl(key, { fields: 'generation,size,metadata', _vs: randomToken() }), signal },
+      new Set([404]),
+    );
+    if (r.status === 404) return undefined;
+    const g = r.json?.generation;
+    const size = Number(r.json?.size);
+    if (!g || !isGeneration(g) || !Number.isSafeInteger(size)) throw new KvStoreError(key, 'GCS metadata lacks generation/size');
+    const token = r.json?.metadata?.[TOKEN_KEY];
+    return { generation: g, size, ...(token !== undefined ? { token } : {}) };
+  }
+
+  async verify(key: string, raw: RawBytes): Promise<void> {
+    if (raw.offset !== 0 || raw.total === undefined || raw.data.length !== raw.total) return; // not the whole object
+    const h = raw.headers;
+    if (h.has('content-encoding')) return;
+    const stored = h.get('x-goog-stored-content-encoding');
+    if (stored && stored !== 'identity') return; // transcoded: the hash is of the stored bytes
+    const want = /(?:^|,)\s*crc32c=([A-Za-z0-9+/=]+)/.exec(h.get('x-goog-hash') ?? '')?.[1];
+    if (!want) return;
+    await loadCore();
+    const got = crc32cBase64(raw.data);
+    if (got !== want) {
+      throw new TransientError(
+        new CorruptionError(key, `crc32c ${got} of the ${raw.data.length} bytes received differs from the stored object's (x-goog-hash crc32c=${want})`),
+      );
+    }
+  }
+
+  canMatch(generation: string): boolean {
+    return isGeneration(generation);
+  }
+
+  writeRequest(key: string, value: Uint8Array, cond: WriteCondition, token: string): WireRequest {
+    const { body, contentType } = multipart(this.store.resource(key, token), value);
+    return {
+      method: 'POST',
+      url: this.store.objectUrl(key, { uploadType: 'multipart', ifGenerationMatch: generationMatch(cond) }, 'upload'),
+      headers: { 'content-type': contentType },
+      body,
+    };
+  }
+
+  writtenGeneration(key: string, _headers: Headers, text: string): string {
+    return uploadedGeneration(key, parseJsonAnswer<ObjectResource>(key, text, 'GCS upload'));
+  }
+
+  deleteRequest(key: string, cond: WriteCondition): WireRequest {
+    return { method: 'DELETE', url: this.store.objectUrl(key, { ifGenerationMatch: generationMatch(cond) }) };
+  }
+
+  preconditionFailed(status: number): boolean {
+    return status === 412;
+  }
+}
+
+function uploadedGeneration(key: string, json: ObjectResource | undefined): string {
+  const g = json?.generation;
+  if (!g || !isGeneration(g)) throw new KvStoreError(key, 'GCS upload answer lacks a generation');
+  return g;
+}
+
 /**
  * A GCS bucket (+ prefix) as a {@link KvStore}. Reads return `x-goog-generation` as the
- * generation; writes and deletes with `ifEqual` send `ifGenerationMatch` and are then retried
- * on transient failures (unconditional ones are not: they are not idempotent).
+ * generation; writes and deletes with `ifEqual` send `ifGenerationMatch`. Every request is
+ * retried on transient failures (see http/core.ts for why writes may be).
  */
 export class GcsStore implements KvStore {
   readonly readOnly = false;
@@ -97,12 +222,10 @@ export class GcsStore implements KvStore {
   readonly path: string;
   readonly endpoint: string;
   readonly userProject: string | undefined;
-  private readonly prefix: string;
   private readonly client: HttpClient;
+  private readonly core: HttpObjectCore;
   private readonly resumableThreshold: number;
   private readonly chunkSize: number;
-  /** Cleared when a response lacks `x-goog-generation` (cross-origin without exposure). */
-  private generationHeader = true;
 
   constructor(options: GcsStoreOptions) {
     if (!options.bucket || !/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/.test(options.bucket)) {
@@ -110,20 +233,26 @@ export class GcsStore implements KvStore {
     }
     this.bucket = options.bucket;
     this.path = options.path ?? '';
-    this.prefix = this.path;
+    const bad = this.path ? keyProblem(this.path) : undefined;
+    if (bad) throw new SpecError('kvstore.path', `${JSON.stringify(this.path)}: ${bad}`);
     this.endpoint = gcsEndpoint(options.endpoint);
+    const origin = parseServiceUrl(this.endpoint, 'kvstore.endpoint').origin;
     this.userProject = options.userProject;
     const isGoogle = this.endpoint === GCS_DEFAULT_ENDPOINT;
-    const auth =
-      options.auth !== undefined ? resolveAuth(options.auth) : isGoogle ? adcOrAnonymous() : ANONYMOUS;
+    const auth = options.auth !== undefined ? resolveAuth(options.auth) : isGoogle ? adcOrAnonymous() : ANONYMOUS;
+    const secrets = new Secrets();
+    if (options.auth && typeof options.auth === 'object' && 'bearerToken' in options.auth) secrets.add(options.auth.bearerToken);
     this.client = new HttpClient({
       fetch: options.fetch,
       retries: options.retries,
+      timeouts: options.timeouts,
       concurrency: options.concurrency,
       auth,
-      authOrigin: new URL(this.endpoint).origin,
-      requestTimeoutMs: options.requestTimeoutMs,
+      authOrigin: origin,
+      secrets,
+      label: 'gcs',
     });
+    this.core = new HttpObjectCore(this.client, new GcsDialect(this, this.client));
     this.resumableThreshold = options.resumableThreshold ?? 8 << 20;
     this.chunkSize = options.resumableChunkSize ?? 8 << 20;
     if (this.chunkSize % (256 << 10) !== 0) {
@@ -145,14 +274,19 @@ export class GcsStore implements KvStore {
   }
 
   private name(key: string): string {
-    return joinKey(this.prefix, key);
+    return joinKey(this.path, key);
+  }
+
+  /** The upload resource JSON of `key`: name plus the write token. */
+  resource(key: string, token: string): Record<string, unknown> {
+    return { name: this.name(key), contentType: 'application/octet-stream', metadata: { [TOKEN_KEY]: token } };
   }
 
   /**
    * `kind` 'object': `/storage/v1/b/B/o/NAME`; 'upload': `/upload/storage/v1/b/B/o`;
    * 'list': `/storage/v1/b/B/o`. Query parameters with undefined values are left out.
    */
-  private objectUrl(key: string, params: Record<string, string | undefined>, kind: 'object' | 'upload' | 'list' = 'object'): string {
+  objectUrl(key: string, params: Record<string, string | undefined>, kind: 'object' | 'upload' | 'list' = 'object'): string {
     const bucket = encodeURIComponent(this.bucket);
     const base =
       kind === 'upload'
@@ -160,168 +294,50 @@ export class GcsStore implements KvStore {
         : kind === 'list'
           ? `${this.endpoint}/storage/v1/b/${bucket}/o`
           : `${this.endpoint}/storage/v1/b/${bucket}/o/${encodeURIComponent(this.name(key))}`;
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
-    if (this.userProject) q.set('userProject', this.userProject);
-    const qs = q.toString();
-    return qs ? `${base}?${qs}` : base;
+    return withQuery(base, { ...params, userProject: this.userProject });
   }
 
-  /** Object metadata (generation, size), or undefined when missing. */
-  private async metadata(key: string, signal?: AbortSignal): Promise<{ generation: string; size: number } | undefined> {
-    const r = await this.client.json<ObjectResource>(
-      { method: 'GET', key, url: this.objectUrl(key, { fields: 'generation,size', _vs: cacheBuster() }), signal },
-      new Set([404]),
-    );
-    if (r.status === 404) return undefined;
-    const g = r.json?.generation;
-    const size = Number(r.json?.size);
-    if (!g || !isGeneration(g) || !Number.isSafeInteger(size)) {
-      throw new KvStoreError(key, 'GCS metadata lacks generation/size');
-    }
-    return { generation: g, size };
+  read(key: string, options?: ReadOptions): Promise<ReadResult> {
+    return this.core.read(key, options);
   }
 
-  async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
+  write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
+    if (value.length <= this.resumableThreshold) return this.core.write(key, value, options);
+    checkKey(key);
     throwIfAborted(options.signal);
-    const plan = planRange(key, options.byteRange);
-    if (plan.empty || !this.generationHeader) return this.readViaMetadata(key, options);
-    const params: Record<string, string | undefined> = { alt: 'media', _vs: cacheBuster() };
-    const { ifEqual, ifNotEqual } = options;
-    if (ifEqual !== undefined) {
-      if (ifEqual !== NO_GENERATION && !isGeneration(ifEqual)) return this.readViaMetadata(key, options);
-      params.ifGenerationMatch = ifEqual === NO_GENERATION ? '0' : ifEqual;
-    }
-    if (ifNotEqual !== undefined && isGeneration(ifNotEqual)) params.ifGenerationNotMatch = ifNotEqual;
-    const raw = await this.client.getBytes({
-      method: 'GET',
-      key,
-      url: this.objectUrl(key, params),
-      range: plan.wire,
-      signal: options.signal,
-    });
-    if (raw.kind === 'status') {
-      switch (raw.status) {
-        case 404:
-          return missingResult(options);
-        case 304:
-          return { state: 'unchanged', generation: ifNotEqual! };
-        case 412:
-        case 416:
-          // 412: learn the current generation; 416: start at/after the end: the metadata
-          // tells whether it is exactly the end (an empty value) or past it (ByteRangeError).
-          return this.readViaMetadata(key, options);
-        default:
-          throw new KvStoreError(key, `GET ${this.url}${key}: unexpected HTTP ${raw.status}: ${raw.body.slice(0, 200)}`, {
-            status: raw.status,
-          });
-      }
-    }
-    const generation = raw.headers.get('x-goog-generation');
-    if (!generation) {
-      // The header is not exposed (cross-origin); generations come from metadata from now on.
-      this.generationHeader = false;
-      return this.readViaMetadata(key, options);
-    }
-    if (conditionBlocks(options, generation)) return { state: 'unchanged', generation };
-    const { value, size } = sliceRaw(key, options.byteRange, raw);
-    return { state: 'value', value, generation, ...(size !== undefined ? { size } : {}) };
-  }
-
-  /**
-   * Metadata first, then (unless the answer is already known) the media pinned to that
-   * generation with `ifGenerationMatch`, so bytes and generation always belong together.
-   * Used when the generation header is unavailable, for empty ranges, and after 412/416.
-   */
-  private async readViaMetadata(key: string, options: ReadOptions): Promise<ReadResult> {
-    const plan = planRange(key, options.byteRange);
-    for (let attempt = 0; attempt < 16; attempt++) {
-      const meta = await this.metadata(key, options.signal);
-      if (!meta) return missingResult(options);
-      if (conditionBlocks(options, meta.generation)) return { state: 'unchanged', generation: meta.generation };
-      const [start, end] = resolveByteRange(key, options.byteRange, meta.size);
-      if (plan.empty || start === end) {
-        return { state: 'value', value: new Uint8Array(0), generation: meta.generation, size: meta.size };
-      }
-      const raw = await this.client.getBytes({
-        method: 'GET',
-        key,
-        url: this.objectUrl(key, { alt: 'media', ifGenerationMatch: meta.generation, _vs: cacheBuster() }),
-        range: start === 0 && end === meta.size ? undefined : { start, end },
-        signal: options.signal,
-      });
-      if (raw.kind === 'bytes') {
-        const { value } = sliceRaw(key, { offset: start, length: end - start }, { ...raw, total: raw.total ?? meta.size });
-        return { state: 'value', value, generation: meta.generation, size: meta.size };
-      }
-      if (raw.status !== 404 && raw.status !== 412 && raw.status !== 416) {
-        throw new KvStoreError(key, `GET ${this.url}${key}: unexpected HTTP ${raw.status}`, { status: raw.status });
-      }
-      // The object changed between the two requests: look again.
-    }
-    throw new KvStoreError(key, 'object kept changing while being read');
-  }
-
-  async write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
-    throwIfAborted(options.signal);
-    const { ifEqual } = options;
+    const cond = writeCondition(options.ifEqual);
     // A generation from another store can never match a GCS generation.
-    if (ifEqual !== undefined && ifEqual !== NO_GENERATION && !isGeneration(ifEqual)) return { ok: false };
-    const ifGenerationMatch = ifEqual === undefined ? undefined : ifEqual === NO_GENERATION ? '0' : ifEqual;
-    if (value.length > this.resumableThreshold) return this.resumableUpload(key, value, ifGenerationMatch, options.signal);
-    const r = await this.client.json<ObjectResource>(
-      {
-        method: 'POST',
-        key,
-        url: this.objectUrl(key, { uploadType: 'media', name: this.name(key), ifGenerationMatch }, 'upload'),
-        headers: { 'content-type': 'application/octet-stream' },
-        body: value,
-        conditional: ifGenerationMatch !== undefined,
-        signal: options.signal,
-      },
-      new Set([412]),
-    );
-    if (r.status === 412) return { ok: false };
-    return { ok: true, generation: this.uploadedGeneration(key, r.json) };
-  }
-
-  private uploadedGeneration(key: string, json: ObjectResource | undefined): string {
-    const g = json?.generation;
-    if (!g || !isGeneration(g)) throw new KvStoreError(key, 'GCS upload response lacks a generation');
-    return g;
+    if (cond.kind === 'match' && !isGeneration(cond.generation)) return Promise.resolve({ ok: false });
+    return this.resumableUpload(key, value, cond, options.signal);
   }
 
   /**
    * Resumable upload: a session, then chunks with `Content-Range`. Nothing is visible until the
-   * last chunk commits, so chunk failures are retried after asking the session how much it
-   * holds (`bytes * /total`), whether or not the write is conditional.
+   * last chunk commits, and a session commits at most once, so chunk failures are retried after
+   * asking the session how much it holds (`bytes * /total`).
    */
-  private async resumableUpload(
-    key: string,
-    value: Uint8Array,
-    ifGenerationMatch: string | undefined,
-    signal?: AbortSignal,
-  ): Promise<WriteResult> {
+  private async resumableUpload(key: string, value: Uint8Array, cond: WriteCondition, signal?: AbortSignal): Promise<WriteResult> {
     const total = value.length;
+    const conditional = cond.kind !== 'none';
+    const startUrl = this.objectUrl(key, { uploadType: 'resumable', ifGenerationMatch: generationMatch(cond) }, 'upload');
     const start = await this.client.send(
       {
         method: 'POST',
         key,
-        url: this.objectUrl(key, { uploadType: 'resumable', name: this.name(key), ifGenerationMatch }, 'upload'),
+        url: startUrl,
         headers: {
           'content-type': 'application/json; charset=UTF-8',
           'x-upload-content-type': 'application/octet-stream',
           'x-upload-content-length': String(total),
         },
-        body: new TextEncoder().encode(JSON.stringify({ name: this.name(key) })),
-        conditional: true, // starting a session changes no object
+        body: new TextEncoder().encode(JSON.stringify(this.resource(key, randomToken(8)))),
         signal,
       },
-      new Set([412]),
+      conditional ? new Set([412]) : new Set(),
     );
     if (start.status === 412) return { ok: false };
     const location = start.headers.get('location');
-    if (!location) throw new KvStoreError(key, 'GCS resumable upload: no session URI in the response');
+    if (!location) throw new KvStoreError(key, 'GCS resumable upload: no session URI in the answer');
     const session = new URL(location, this.endpoint).toString();
 
     let offset = 0;
@@ -330,89 +346,61 @@ export class GcsStore implements KvStore {
       return m ? Number(m[1]) + 1 : 0;
     };
     type Step = { done: true; result: WriteResult } | { done: false; offset: number };
-    const interpret = async (status: number, headers: Headers, text: string): Promise<Step> => {
+    const interpret = (status: number, headers: Headers, text: string): Step => {
       if (status === 308) return { done: false, offset: parseRange(headers) };
       if (status === 412) return { done: true, result: { ok: false } };
-      if (status === 200 || status === 201) {
-        let json: ObjectResource | undefined;
-        try {
-          json = JSON.parse(text) as ObjectResource;
-        } catch (e) {
-          throw new KvStoreError(key, 'GCS resumable upload: malformed JSON in the final response', { cause: e });
-        }
-        return { done: true, result: { ok: true, generation: this.uploadedGeneration(key, json) } };
-      }
-      throw new KvStoreError(key, `GCS resumable upload failed: HTTP ${status}`, { status });
+      return { done: true, result: { ok: true, generation: uploadedGeneration(key, parseJsonAnswer<ObjectResource>(key, text, 'GCS resumable upload')) } };
     };
-    const answers = new Set([308, 412]);
+    const answers = conditional ? new Set([308, 412]) : new Set([308]);
     let needStatus = false;
-    return withRetries(
-      async () => {
-        for (;;) {
-          if (needStatus) {
-            const q = await this.client.send(
-              { method: 'PUT', key, url: session, headers: { 'content-range': `bytes */${total}` }, noRetry: true, signal },
-              answers,
-            );
-            const s = await interpret(q.status, q.headers, q.text);
-            if (s.done) return s.result;
-            offset = s.offset;
-            needStatus = false;
-          }
-          const end = Math.min(total, offset + this.chunkSize);
-          needStatus = true; // if this PUT fails, ask before resending
-          const r = await this.client.send(
-            {
-              method: 'PUT',
-              key,
-              url: session,
-              headers: { 'content-range': total === 0 ? `bytes */0` : `bytes ${offset}-${end - 1}/${total}` },
-              body: value.subarray(offset, end),
-              noRetry: true,
-              signal,
-            },
+    return this.client.retrying({ method: 'PUT', url: session, signal }, async () => {
+      for (;;) {
+        if (needStatus) {
+          const q = await this.client.send(
+            { method: 'PUT', key, url: session, headers: { 'content-range': `bytes */${total}` }, noRetry: true, signal },
             answers,
           );
-          needStatus = false;
-          const s = await interpret(r.status, r.headers, r.text);
+          const s = interpret(q.status, q.headers, q.text);
           if (s.done) return s.result;
-          if (s.offset <= offset && end > offset) {
-            // No progress acknowledged; resend from what the session reports.
-            throw new TransientError(new KvStoreError(key, 'GCS resumable upload made no progress'));
-          }
           offset = s.offset;
+          needStatus = false;
         }
-      },
-      { policy: this.client.policy, idempotent: true, signal },
-    );
+        const end = Math.min(total, offset + this.chunkSize);
+        needStatus = true; // if this PUT fails, ask before resending
+        const r = await this.client.send(
+          {
+            method: 'PUT',
+            key,
+            url: session,
+            headers: { 'content-range': total === 0 ? `bytes */0` : `bytes ${offset}-${end - 1}/${total}` },
+            body: value.subarray(offset, end),
+            noRetry: true,
+            signal,
+          },
+          answers,
+        );
+        needStatus = false;
+        const s = interpret(r.status, r.headers, r.text);
+        if (s.done) return s.result;
+        if (s.offset <= offset && end > offset) {
+          // No progress acknowledged; resend from what the session reports.
+          throw new TransientError(new KvStoreError(key, 'GCS resumable upload made no progress'));
+        }
+        offset = s.offset;
+      }
+    });
   }
 
-  async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
-    throwIfAborted(options.signal);
-    const { ifEqual } = options;
-    if (ifEqual !== undefined && ifEqual !== NO_GENERATION && !isGeneration(ifEqual)) return false;
-    const ifGenerationMatch = ifEqual === undefined ? undefined : ifEqual === NO_GENERATION ? '0' : ifEqual;
-    const r = await this.client.send(
-      {
-        method: 'DELETE',
-        key,
-        url: this.objectUrl(key, { ifGenerationMatch }),
-        conditional: ifGenerationMatch !== undefined,
-        signal: options.signal,
-      },
-      new Set([404, 412]),
-    );
-    if (r.status === 412) return false;
-    // Missing: fine, unless a specific generation was required.
-    if (r.status === 404) return ifEqual === undefined || ifEqual === NO_GENERATION;
-    return true;
+  delete(key: string, options?: WriteOptions): Promise<boolean> {
+    return this.core.delete(key, options);
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<string> {
-    const full = joinKey(this.prefix, prefix);
+    if (prefix) checkKey(prefix, 'list prefix');
+    const full = joinKey(this.path, prefix);
     // joinKey('p', '') is 'p': list under 'p/' for a store path without trailing slash.
-    const listPrefix = prefix === '' && this.prefix && !this.prefix.endsWith('/') ? `${this.prefix}/` : full;
-    const strip = this.prefix ? (this.prefix.endsWith('/') ? this.prefix.length : this.prefix.length + 1) : 0;
+    const listPrefix = prefix === '' && this.path && !this.path.endsWith('/') ? `${this.path}/` : full;
+    const strip = this.path ? (this.path.endsWith('/') ? this.path.length : this.path.length + 1) : 0;
     let pageToken: string | undefined;
     do {
       throwIfAborted(options.signal);
@@ -431,4 +419,3 @@ export class GcsStore implements KvStore {
     return deleteListed(this, prefix, options.signal);
   }
 }
-

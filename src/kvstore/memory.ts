@@ -1,4 +1,5 @@
 import { throwIfAborted } from '../errors.js';
+import { checkKey } from './keys.js';
 import {
   type KvStore,
   type ListOptions,
@@ -22,7 +23,9 @@ let counter = 0;
 /**
  * In-memory store: the reference implementation of the {@link KvStore} contract. Values are
  * copied in and out, so callers can never alias stored bytes. Generations are a process-wide
- * counter, so a rewritten key never repeats an earlier generation.
+ * counter, so a rewritten key never repeats an earlier generation. Keys are checked like on
+ * every other store (`checkKey`: no absolute keys, no `.`/`..` segments), so data that works
+ * here works on the cloud stores too. Writes and deletes always happen (or throw).
  */
 export class MemoryStore implements KvStore {
   readonly readOnly = false;
@@ -46,6 +49,7 @@ export class MemoryStore implements KvStore {
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
+    checkKey(key);
     throwIfAborted(options.signal);
     const e = this.map.get(key);
     const generation = e ? e.generation : NO_GENERATION;
@@ -57,6 +61,7 @@ export class MemoryStore implements KvStore {
   }
 
   async write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
+    checkKey(key);
     throwIfAborted(options.signal);
     if (options.ifEqual !== undefined && options.ifEqual !== (this.map.get(key)?.generation ?? NO_GENERATION)) {
       return { ok: false };
@@ -67,6 +72,7 @@ export class MemoryStore implements KvStore {
   }
 
   async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
+    checkKey(key);
     throwIfAborted(options.signal);
     if (options.ifEqual !== undefined && options.ifEqual !== (this.map.get(key)?.generation ?? NO_GENERATION)) {
       return false;
@@ -81,6 +87,7 @@ export class MemoryStore implements KvStore {
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<string> {
+    if (prefix) checkKey(prefix, 'list prefix');
     throwIfAborted(options.signal);
     for (const k of [...this.map.keys()]) if (k.startsWith(prefix)) yield k;
   }

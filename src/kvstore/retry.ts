@@ -1,16 +1,25 @@
 /**
- * Retry policy for the HTTP-backed stores (GCS, S3, HTTP), after TensorStore's
- * `gcs_request_retries` / `http_request_retries` context resources.
+ * Request policy of the HTTP-backed stores (GCS, S3, HTTP): retries and timeouts, after
+ * TensorStore's `gcs_request_retries` / `http_request_retries` context resources.
  *
  * Delay before retry number `attempt` (0-based):
  *   min(max_delay, initial_delay * 2^attempt + U(0, min(1 s, initial_delay)))
  * The jitter spreads out clients that failed together (e.g. behind one 503 burst).
  *
- * What is retried: HTTP 408, 429 and 5xx, connection resets / network errors, per-attempt
- * timeouts and truncated bodies. A request is retried only when it is idempotent: reads,
- * lists, HEADs, and writes or deletes that carry a generation precondition. An unconditional
- * write that was cut off may already have been applied, and repeating it could overwrite a
- * later writer's value, so it fails instead.
+ * What is retried: HTTP 408, 429 and 5xx (but not 501/505), connection resets / network errors,
+ * per-attempt timeouts, truncated bodies and checksum mismatches. Every request the stores send
+ * is idempotent (see http/core.ts for why writes are), so all of them are retried.
+ *
+ * Bounds (so an unreachable or stalled server fails in minutes, not a quarter of an hour):
+ * - `max_retries` (default 32) retries after the first attempt;
+ * - `total_timeout` (default 300 s): no new attempt starts once this much time has passed since
+ *   the operation's first attempt, so an operation ends within about total_timeout plus one
+ *   request timeout;
+ * - "unreachable" failures (connection refused, unknown host, no route) are retried at most
+ *   {@link UNREACHABLE_MAX_RETRIES} times: with the default delays such an operation fails after
+ *   about 15-20 s;
+ * - errors a retry cannot fix (a request that cannot be built, TLS certificate errors, 4xx
+ *   answers) fail at once.
  */
 import { AbortError, SpecError, throwIfAborted } from '../errors.js';
 
@@ -21,18 +30,57 @@ export interface RetryPolicy {
   initialDelayMs: number;
   /** Upper bound of any single delay, in milliseconds. */
   maxDelayMs: number;
+  /**
+   * No retry starts once this many milliseconds have passed since the first attempt (the
+   * running attempt is bounded by its own timeouts). Undefined or `Infinity` = no bound;
+   * {@link retryPolicy} fills in the default.
+   */
+  totalTimeoutMs?: number;
 }
 
-/** TensorStore's defaults: 32 retries, 1 s initial delay, 32 s maximum delay. */
+/**
+ * TensorStore's defaults (32 retries, 1 s initial delay, 32 s maximum delay), bounded by a
+ * total of 300 s per operation (TensorStore has no such bound: 32 retries take ~15 min).
+ */
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   maxRetries: 32,
   initialDelayMs: 1000,
   maxDelayMs: 32000,
+  totalTimeoutMs: 300_000,
 });
+
+/**
+ * Consecutive "unreachable" failures (connection refused, DNS failure, no route to host) retried
+ * before giving up: a server that refuses five connections over ~15 s is not restarting.
+ */
+export const UNREACHABLE_MAX_RETRIES = 4;
 
 /** Merges a partial policy over the defaults. */
 export function retryPolicy(p?: Partial<RetryPolicy>): RetryPolicy {
   return { ...DEFAULT_RETRY_POLICY, ...(p ?? {}) };
+}
+
+/** Per-attempt timeouts of one HTTP request, in milliseconds (`Infinity` = none). */
+export interface RequestTimeouts {
+  /**
+   * From sending the request to the response headers. For a request with a body, the time the
+   * body takes at {@link UPLOAD_FLOOR_BYTES_PER_SECOND} is added (fetch cannot tell when the
+   * body has been sent).
+   */
+  firstByteMs: number;
+  /** Longest pause between two pieces of the response body. */
+  idleMs: number;
+}
+
+/** Defaults of `*_request_timeout`: `{"first_byte": "30s", "idle": "30s"}`. */
+export const DEFAULT_REQUEST_TIMEOUTS: Readonly<RequestTimeouts> = Object.freeze({ firstByteMs: 30_000, idleMs: 30_000 });
+
+/** Slowest upload rate not taken for a stall: 64 KiB/s (an 8 MiB chunk gets 128 s more). */
+export const UPLOAD_FLOOR_BYTES_PER_SECOND = 64 * 1024;
+
+/** Merges partial timeouts over the defaults. */
+export function requestTimeouts(p?: Partial<RequestTimeouts>): RequestTimeouts {
+  return { ...DEFAULT_REQUEST_TIMEOUTS, ...(p ?? {}) };
 }
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60000, min: 60000, h: 3600000 };
@@ -46,6 +94,7 @@ export function parseDuration(value: string | number, field = 'duration'): numbe
     if (!(value >= 0)) throw new SpecError(field, `expected a non-negative duration, got ${value}`);
     return value;
   }
+  if (typeof value !== 'string') throw new SpecError(field, `expected a duration string such as "30s", got ${JSON.stringify(value)}`);
   const s = value.trim();
   if (s === 'inf') return Infinity;
   if (s === '0') return 0;
@@ -63,20 +112,30 @@ export function parseDuration(value: string | number, field = 'duration'): numbe
   return total;
 }
 
-/**
- * Maps the JSON of a `*_request_retries` context resource
- * (`{max_retries, initial_delay, max_delay}`) onto a policy; missing members take defaults.
- */
-export function retryPolicyFromJson(json: unknown, field = 'gcs_request_retries'): RetryPolicy {
-  if (json === undefined || json === null) return retryPolicy();
+function objectJson(json: unknown, field: string, members: readonly string[]): Record<string, unknown> | undefined {
+  if (json === undefined || json === null) return undefined;
   if (typeof json !== 'object' || Array.isArray(json)) throw new SpecError(field, 'expected an object');
   const j = json as Record<string, unknown>;
-  const p = retryPolicy();
   for (const k of Object.keys(j)) {
-    if (k !== 'max_retries' && k !== 'initial_delay' && k !== 'max_delay') {
-      throw new SpecError(`${field}.${k}`, 'unknown member');
-    }
+    if (!members.includes(k)) throw new SpecError(`${field}.${k}`, `unknown member (known: ${members.join(', ')})`);
   }
+  return j;
+}
+
+/** Members of a `*_request_retries` context resource. */
+export const RETRY_MEMBERS = ['max_retries', 'initial_delay', 'max_delay', 'total_timeout'] as const;
+/** Members of a `*_request_timeout` context resource. */
+export const TIMEOUT_MEMBERS = ['first_byte', 'idle'] as const;
+
+/**
+ * Maps the JSON of a `*_request_retries` context resource
+ * (`{max_retries, initial_delay, max_delay, total_timeout}`) onto a policy; missing members
+ * take the defaults. Throws SpecError naming the member.
+ */
+export function retryPolicyFromJson(json: unknown, field = 'gcs_request_retries'): RetryPolicy {
+  const p = retryPolicy();
+  const j = objectJson(json, field, RETRY_MEMBERS);
+  if (!j) return p;
   if (j.max_retries !== undefined) {
     if (!Number.isInteger(j.max_retries) || (j.max_retries as number) < 0) {
       throw new SpecError(`${field}.max_retries`, 'expected a non-negative integer');
@@ -85,7 +144,26 @@ export function retryPolicyFromJson(json: unknown, field = 'gcs_request_retries'
   }
   if (j.initial_delay !== undefined) p.initialDelayMs = parseDuration(j.initial_delay as string, `${field}.initial_delay`);
   if (j.max_delay !== undefined) p.maxDelayMs = parseDuration(j.max_delay as string, `${field}.max_delay`);
+  if (j.total_timeout !== undefined) p.totalTimeoutMs = parseDuration(j.total_timeout as string, `${field}.total_timeout`);
   return p;
+}
+
+/**
+ * Maps the JSON of a `*_request_timeout` context resource (`{first_byte, idle}`, durations such
+ * as "30s"; "inf" or 0 = no timeout) onto timeouts; missing members take the defaults.
+ * Throws SpecError naming the member.
+ */
+export function requestTimeoutsFromJson(json: unknown, field = 'gcs_request_timeout'): RequestTimeouts {
+  const t = requestTimeouts();
+  const j = objectJson(json, field, TIMEOUT_MEMBERS);
+  if (!j) return t;
+  const ms = (v: unknown, f: string) => {
+    const d = parseDuration(v as string, f);
+    return d === 0 ? Infinity : d;
+  };
+  if (j.first_byte !== undefined) t.firstByteMs = ms(j.first_byte, `${field}.first_byte`);
+  if (j.idle !== undefined) t.idleMs = ms(j.idle, `${field}.idle`);
+  return t;
 }
 
 /**
@@ -98,19 +176,12 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
   return Math.min(policy.maxDelayMs, base + jitter);
 }
 
-/** HTTP statuses worth retrying: request timeout, rate limiting and server errors. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || (status >= 500 && status <= 599);
-}
-
 /**
- * Whether a request may be repeated. Reads are always idempotent; a write or delete only when
- * it carries a precondition (a repeat then fails the precondition instead of clobbering).
+ * HTTP statuses worth retrying: request timeout, rate limiting and server errors, except
+ * 501 (Not Implemented) and 505 (HTTP Version Not Supported), which a retry cannot change.
  */
-export function isIdempotent(method: string, conditional: boolean): boolean {
-  const m = method.toUpperCase();
-  if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return true;
-  return conditional;
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501 && status !== 505);
 }
 
 /** Sleeps `ms`, rejecting with AbortError as soon as `signal` fires. */
@@ -138,37 +209,57 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Thrown by an attempt to say "this failure is transient". The retry loop repeats the attempt
- * (when the request is idempotent) and, once retries run out, throws `final` instead.
+ * and, once retries run out, throws `final` instead. `unreachable` marks failures to reach the
+ * server at all (connection refused, DNS), which get the smaller {@link UNREACHABLE_MAX_RETRIES}.
  */
 export class TransientError extends Error {
-  constructor(readonly final: Error) {
+  constructor(readonly final: Error, readonly unreachable = false) {
     super(final.message, { cause: final });
   }
 }
 
 export interface RetryOptions {
   policy: RetryPolicy;
-  /** False for unconditional writes/deletes: the first transient failure is final. */
-  idempotent: boolean;
+  /** False: the first transient failure is final. Default true. */
+  idempotent?: boolean;
   signal?: AbortSignal;
-  /** Called before each backoff sleep; for counters and tests. */
+  /** Called before each backoff sleep; for counters, logs and tests. `attempt` is 0-based. */
   onRetry?: (attempt: number, error: Error, delayMs: number) => void;
+  /**
+   * Builds the error thrown when retries run out from the last transient failure; `attempts`
+   * counts every attempt made, `why` says which bound ended them.
+   */
+  onGiveUp?: (final: Error, attempts: number, why: string) => Error;
   random?: () => number;
+  /** Clock in ms (injectable for tests). Default `Date.now`. */
+  now?: () => number;
 }
 
 /**
- * Runs `attempt(n)` until it returns, throws a non-transient error, or retries run out.
- * `attempt` signals a transient failure by throwing {@link TransientError}.
+ * Runs `attempt(n)` until it returns, throws a non-transient error, or a bound of the policy is
+ * reached (see the module comment). `attempt` signals a transient failure by throwing
+ * {@link TransientError}.
  */
 export async function withRetries<T>(attempt: (n: number) => Promise<T>, opts: RetryOptions): Promise<T> {
+  const now = opts.now ?? Date.now;
+  const start = now();
+  let unreachableRun = 0;
   for (let n = 0; ; n++) {
     throwIfAborted(opts.signal);
     try {
       return await attempt(n);
     } catch (e) {
       if (!(e instanceof TransientError)) throw e;
-      if (!opts.idempotent || n >= opts.policy.maxRetries) throw e.final;
+      unreachableRun = e.unreachable ? unreachableRun + 1 : 0;
+      const giveUp = (why: string) => (opts.onGiveUp ? opts.onGiveUp(e.final, n + 1, why) : e.final);
+      if (opts.idempotent === false) throw giveUp('not retried');
+      if (n >= opts.policy.maxRetries) throw giveUp(`max_retries ${opts.policy.maxRetries}`);
+      if (unreachableRun > UNREACHABLE_MAX_RETRIES) throw giveUp('server unreachable');
       const delay = backoffDelay(n, opts.policy, opts.random);
+      const total = opts.policy.totalTimeoutMs ?? Infinity;
+      if (now() - start + delay >= total) {
+        throw giveUp(`total_timeout ${Math.round(total / 1000)} s`);
+      }
       opts.onRetry?.(n, e.final, delay);
       await sleep(delay, opts.signal);
     }

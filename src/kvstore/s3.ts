@@ -1,6 +1,6 @@
 /**
- * S3 (and S3-compatible) kvstore, a thin shell over the shared HTTP path (http-common.ts),
- * signing requests with SigV4 through `aws4fetch` (fetch-based, browser-safe).
+ * S3 (and S3-compatible) kvstore: a dialect of the shared HTTP object core (http/core.ts),
+ * plus listing, signing requests with SigV4 through `aws4fetch` (fetch-based, browser-safe).
  *
  * Generations: S3's ETag is the MD5 of the bytes, so rewriting identical bytes would repeat
  * a generation. Each write therefore also stores a random token in `x-amz-meta-vs-write`, and
@@ -8,39 +8,31 @@
  * (`If-Match`, `If-None-Match: *`), so a conditional write can succeed over a rewrite of
  * identical bytes (ABA): harmless for a read-modify-write, which saw those same bytes.
  *
+ * The token also tells a retried conditional write whether its earlier attempt landed.
+ *
  * Private buckets answer 403 (not 404) for missing keys when the caller may not list:
- * `treat403AsMissing` maps those to "missing".
+ * `treat403AsMissing` maps those to "missing". Redirects are not followed: S3 redirects only
+ * to another region's endpoint, which needs a new signature; the error says which region.
  */
 import { AwsV4Signer } from 'aws4fetch';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
 import type { Limiter } from '../util/limiter.js';
-import {
-  cacheBuster,
-  conditionBlocks,
-  contentLength,
-  encodeKeyPath,
-  envVar,
-  type FetchLike,
-  HttpClient,
-  type HttpStats,
-  missingResult,
-  planRange,
-  type RequestSigner,
-  sliceRaw,
-} from './http-common.js';
+import { type FetchLike, HttpClient, type HttpStats, type RequestSigner } from './http/client.js';
+import { type HttpDialect, HttpObjectCore, type Wire, type WireRequest, type WriteCondition, writeCondition } from './http/core.js';
+import { Secrets } from './http/secrets.js';
+import { encodeKeyPath, envVar, parseServiceUrl } from './http/url.js';
+import { checkKey, keyProblem } from './keys.js';
 import {
   deleteListed,
   joinKey,
   type KvStore,
   type ListOptions,
-  NO_GENERATION,
   type ReadOptions,
   type ReadResult,
-  resolveByteRange,
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import type { RetryPolicy } from './retry.js';
+import type { RequestTimeouts, RetryPolicy } from './retry.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -66,10 +58,11 @@ export interface S3StoreOptions {
   treat403AsMissing?: boolean;
   /** `s3_request_concurrency`; default: the process-wide limiter of 32. */
   concurrency?: Limiter;
-  /** `s3_request_retries`; default 32 retries, 1 s initial, 32 s max delay. */
+  /** `s3_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
   retries?: Partial<RetryPolicy>;
+  /** `s3_request_timeout`; default 30 s to the first byte, 30 s idle. */
+  timeouts?: Partial<RequestTimeouts>;
   fetch?: FetchLike;
-  requestTimeoutMs?: number;
   /** ListObjectsV2 `max-keys` (1..1000); default: the server's (1000). */
   listPageSize?: number;
 }
@@ -82,11 +75,16 @@ function etagOf(generation: string): string | undefined {
   return m?.[1];
 }
 
+function tokenFrom(headers: Headers): string | undefined {
+  const token = headers.get(TOKEN_HEADER);
+  return token && /^[0-9a-z]+$/.test(token) ? token : undefined;
+}
+
 function generationFrom(headers: Headers): string | undefined {
   const etag = headers.get('etag');
   if (!etag) return undefined;
-  const token = headers.get(TOKEN_HEADER);
-  return token && /^[0-9a-z]+$/.test(token) ? `${etag}#${token}` : etag;
+  const token = tokenFrom(headers);
+  return token ? `${etag}#${token}` : etag;
 }
 
 /** Decodes the five XML entities and numeric character references. */
@@ -113,19 +111,94 @@ export function parseListObjectsV2(xml: string): { keys: string[]; nextToken?: s
   return { keys, truncated, ...(t ? { nextToken: decodeXmlEntities(t[1]!) } : {}) };
 }
 
+/** The S3 REST API as an {@link HttpDialect}. */
+class S3Dialect implements HttpDialect {
+  readonly suffixRanges = true;
+
+  constructor(
+    private readonly store: S3Store,
+    private readonly treat403AsMissing: boolean,
+  ) {}
+
+  mediaUrl(key: string): string {
+    // No cache-busting parameter: requests are signed and S3 serves no stale edge copies.
+    return this.store.objectUrl(key);
+  }
+
+  readConditions(ifEqual: string | undefined, ifNotEqual: string | undefined): Wire {
+    const headers: Record<string, string> = {};
+    const none = ifNotEqual === undefined ? undefined : etagOf(ifNotEqual);
+    const match = ifEqual === undefined ? undefined : etagOf(ifEqual);
+    if (none) headers['if-none-match'] = none;
+    if (match) headers['if-match'] = match;
+    return { headers };
+  }
+
+  generationOf(headers: Headers): string | undefined {
+    return generationFrom(headers);
+  }
+
+  tokenOf(headers: Headers): string | undefined {
+    return tokenFrom(headers);
+  }
+
+  isMissing(status: number): boolean {
+    return status === 404 || (status === 403 && this.treat403AsMissing);
+  }
+
+  explainStatus(key: string, status: number, headers: Headers): KvStoreError | undefined {
+    if (status !== 301 && status !== 302 && status !== 307 && status !== 308) return undefined;
+    const region = headers.get('x-amz-bucket-region');
+    return new KvStoreError(
+      key,
+      `S3 redirected (HTTP ${status}): bucket ${this.store.bucket} is served from ${region ? `region ${region}` : 'another endpoint'}; set region/endpoint`,
+      { status },
+    );
+  }
+
+  canMatch(generation: string): boolean {
+    return etagOf(generation) !== undefined;
+  }
+
+  writeRequest(key: string, value: Uint8Array, cond: WriteCondition, token: string): WireRequest {
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', [TOKEN_HEADER]: token };
+    if (cond.kind === 'absent') headers['if-none-match'] = '*';
+    else if (cond.kind === 'match') headers['if-match'] = etagOf(cond.generation)!;
+    return { method: 'PUT', url: this.store.objectUrl(key), headers, body: value };
+  }
+
+  writtenGeneration(key: string, headers: Headers, _text: string, token: string): string {
+    const etag = headers.get('etag');
+    if (!etag) throw new KvStoreError(key, 'S3 PUT answer lacks an ETag');
+    return `${etag}#${token}`;
+  }
+
+  deleteRequest(key: string, cond: WriteCondition): WireRequest {
+    const headers: Record<string, string> = {};
+    if (cond.kind === 'match') headers['if-match'] = etagOf(cond.generation)!;
+    return { method: 'DELETE', url: this.store.objectUrl(key), headers };
+  }
+
+  preconditionFailed(status: number, text: string, cond: WriteCondition): boolean {
+    // 409: a concurrent conditional write is in progress; 404 (NoSuchKey): If-Match on a
+    // missing key. A missing bucket is an error, not a failed precondition.
+    if (status === 412 || status === 409) return true;
+    return status === 404 && cond.kind === 'match' && !/NoSuchBucket/.test(text);
+  }
+}
+
 export class S3Store implements KvStore {
   readonly readOnly = false;
   readonly bucket: string;
   readonly path: string;
   readonly region: string;
   readonly endpoint: string | undefined;
-  private readonly prefix: string;
   /** `.../bucket/` (path style) or `https://bucket.host/`: keys are appended. */
   private readonly bucketBase: string;
   /** The bucket URL for ListObjectsV2: `.../bucket` or `https://bucket.host/`. */
   private readonly listBase: string;
   private readonly client: HttpClient;
-  private readonly treat403AsMissing: boolean;
+  private readonly core: HttpObjectCore;
   private readonly listPageSize: number | undefined;
 
   constructor(options: S3StoreOptions) {
@@ -134,16 +207,12 @@ export class S3Store implements KvStore {
     }
     this.bucket = options.bucket;
     this.path = options.path ?? '';
-    this.prefix = this.path;
+    const bad = this.path ? keyProblem(this.path) : undefined;
+    if (bad) throw new SpecError('kvstore.path', `${JSON.stringify(this.path)}: ${bad}`);
     this.region = options.region ?? envVar('AWS_REGION') ?? envVar('AWS_DEFAULT_REGION') ?? 'us-east-1';
     this.endpoint = options.endpoint ?? envVar('AWS_ENDPOINT_URL_S3') ?? envVar('AWS_ENDPOINT_URL');
     const root = (this.endpoint ?? `https://s3.${this.region}.amazonaws.com`).replace(/\/+$/, '');
-    let rootUrl: URL;
-    try {
-      rootUrl = new URL(root);
-    } catch {
-      throw new SpecError('kvstore.endpoint', `invalid URL ${JSON.stringify(root)}`);
-    }
+    const rootUrl = parseServiceUrl(root, 'kvstore.endpoint');
     // Dotted bucket names break TLS wildcard certificates in virtual-host style.
     const pathStyle = options.forcePathStyle ?? (this.endpoint !== undefined || this.bucket.includes('.'));
     if (pathStyle) {
@@ -154,7 +223,6 @@ export class S3Store implements KvStore {
       this.bucketBase = rootUrl.toString().replace(/\/*$/, '/');
       this.listBase = this.bucketBase;
     }
-    this.treat403AsMissing = options.treat403AsMissing ?? false;
     this.listPageSize = options.listPageSize;
 
     let creds = options.credentials;
@@ -163,9 +231,11 @@ export class S3Store implements KvStore {
       const secret = envVar('AWS_SECRET_ACCESS_KEY');
       creds = id && secret ? { accessKeyId: id, secretAccessKey: secret, sessionToken: envVar('AWS_SESSION_TOKEN') } : 'anonymous';
     }
+    const secrets = new Secrets();
     let sign: RequestSigner | undefined;
     if (creds !== 'anonymous') {
       const c = creds;
+      secrets.add(c.accessKeyId).add(c.secretAccessKey).add(c.sessionToken);
       const region = this.region;
       sign = async ({ method, url, headers, body }) => {
         const signer = new AwsV4Signer({
@@ -185,11 +255,15 @@ export class S3Store implements KvStore {
     this.client = new HttpClient({
       fetch: options.fetch,
       retries: options.retries,
+      timeouts: options.timeouts,
       concurrency: options.concurrency,
       sign,
       authOrigin: new URL(this.bucketBase).origin,
-      requestTimeoutMs: options.requestTimeoutMs,
+      secrets,
+      followRedirects: false,
+      label: 's3',
     });
+    this.core = new HttpObjectCore(this.client, new S3Dialect(this, options.treat403AsMissing ?? false));
   }
 
   get url(): string {
@@ -211,140 +285,39 @@ export class S3Store implements KvStore {
     };
   }
 
-  private objectUrl(key: string): string {
-    return this.bucketBase + encodeKeyPath(joinKey(this.prefix, key));
+  /** The URL of a key (keys must have passed `checkKey`). */
+  objectUrl(key: string): string {
+    return this.bucketBase + encodeKeyPath(joinKey(this.path, key));
   }
 
-  private isMissing(status: number): boolean {
-    return status === 404 || (status === 403 && this.treat403AsMissing);
+  read(key: string, options?: ReadOptions): Promise<ReadResult> {
+    return this.core.read(key, options);
   }
 
-  /** HEAD: generation and size of a key, or undefined when missing. */
-  private async head(key: string, signal?: AbortSignal): Promise<{ generation: string; size: number } | undefined> {
-    const r = await this.client.send({ method: 'HEAD', key, url: this.objectUrl(key), signal }, new Set([403, 404]));
-    if (this.isMissing(r.status)) return undefined;
-    if (r.status === 403) throw new KvStoreError(key, `HEAD ${this.objectUrl(key)} failed: HTTP 403 (check credentials / permissions)`, { status: 403 });
-    const generation = generationFrom(r.headers);
-    const size = contentLength(r.headers);
-    if (!generation || size === undefined) throw new KvStoreError(key, 'S3 HEAD response lacks ETag or Content-Length');
-    return { generation, size };
+  write(key: string, value: Uint8Array, options?: WriteOptions): Promise<WriteResult> {
+    return this.core.write(key, value, options);
   }
 
-  async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
-    throwIfAborted(options.signal);
-    const plan = planRange(key, options.byteRange);
-    if (plan.empty) return this.readEmpty(key, options);
-    const headers: Record<string, string> = {};
-    const { ifEqual, ifNotEqual } = options;
-    if (ifNotEqual && etagOf(ifNotEqual)) headers['if-none-match'] = etagOf(ifNotEqual)!;
-    if (ifEqual && etagOf(ifEqual)) headers['if-match'] = etagOf(ifEqual)!;
-    const raw = await this.client.getBytes({
-      method: 'GET',
-      key,
-      // No cache-busting parameter: requests are signed and S3 serves no stale edge copies.
-      url: this.objectUrl(key),
-      headers,
-      range: plan.wire,
-      signal: options.signal,
-    });
-    if (raw.kind === 'status') {
-      if (this.isMissing(raw.status)) return missingResult(options);
-      if (raw.status === 304) return { state: 'unchanged', generation: ifNotEqual! };
-      if (raw.status === 412) {
-        const h = await this.head(key, options.signal);
-        return h ? { state: 'unchanged', generation: h.generation } : missingResult(options);
-      }
-      if (raw.status === 416) return this.readEmpty(key, options);
-      if (raw.status === 301 || raw.status === 307) {
-        const region = raw.headers.get('x-amz-bucket-region');
-        throw new KvStoreError(key, `S3 redirected (HTTP ${raw.status}): bucket ${this.bucket} is served from ${region ? `region ${region}` : 'another endpoint'}; set region/endpoint`, {
-          status: raw.status,
-        });
-      }
-      throw new KvStoreError(key, `GET ${this.objectUrl(key)} failed: HTTP ${raw.status}${raw.status === 403 ? ' (check credentials / permissions)' : ''}`, {
-        status: raw.status,
-      });
-    }
-    const generation = generationFrom(raw.headers);
-    if (!generation) throw new KvStoreError(key, 'S3 response lacks an ETag');
-    // The server checked the ETag part; the write token is checked here.
-    if (conditionBlocks(options, generation)) return { state: 'unchanged', generation };
-    const { value, size } = sliceRaw(key, options.byteRange, raw);
-    return { state: 'value', value, generation, ...(size !== undefined ? { size } : {}) };
-  }
-
-  /** Zero-length reads and 416 answers: HEAD for existence, generation and size. */
-  private async readEmpty(key: string, options: ReadOptions): Promise<ReadResult> {
-    const h = await this.head(key, options.signal);
-    if (!h) return missingResult(options);
-    if (conditionBlocks(options, h.generation)) return { state: 'unchanged', generation: h.generation };
-    const [start, end] = resolveByteRange(key, options.byteRange, h.size);
-    if (start !== end) {
-      // A 416 for a range that fits now: the object changed; read again.
-      return this.read(key, options);
-    }
-    return { state: 'value', value: new Uint8Array(0), generation: h.generation, size: h.size };
-  }
-
-  async write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
-    throwIfAborted(options.signal);
-    const { ifEqual } = options;
-    const token = cacheBuster();
-    const headers: Record<string, string> = {
-      'content-type': 'application/octet-stream',
-      [TOKEN_HEADER]: token,
-    };
-    if (ifEqual === NO_GENERATION) headers['if-none-match'] = '*';
-    else if (ifEqual !== undefined) {
-      const etag = etagOf(ifEqual);
-      if (!etag) return { ok: false }; // not an S3 generation: cannot match
-      headers['if-match'] = etag;
-    }
-    const r = await this.client.send(
-      {
-        method: 'PUT',
-        key,
-        url: this.objectUrl(key),
-        headers,
-        body: value,
-        conditional: ifEqual !== undefined,
-        signal: options.signal,
-      },
-      new Set([404, 409, 412]),
-    );
-    // 404: If-Match on a missing key; 409: a concurrent conditional write is in progress.
-    if (r.status !== 200) return { ok: false };
-    const etag = r.headers.get('etag');
-    if (!etag) throw new KvStoreError(key, 'S3 PUT response lacks an ETag');
-    return { ok: true, generation: `${etag}#${token}` };
-  }
-
+  /**
+   * S3 answers a DELETE with `If-Match` on a missing key with 204, so a generation condition is
+   * checked with a HEAD first (not atomic with the DELETE, which still carries `If-Match`).
+   */
   async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
+    checkKey(key);
     throwIfAborted(options.signal);
-    const { ifEqual } = options;
-    const headers: Record<string, string> = {};
-    if (ifEqual !== undefined) {
-      // S3 has no "delete if missing" and answers a conditional DELETE of a missing key with
-      // 204; a HEAD decides those cases (not atomic with the DELETE).
-      const h = await this.head(key, options.signal);
-      if (ifEqual === NO_GENERATION) return h === undefined;
-      const etag = etagOf(ifEqual);
-      if (!h || !etag || etagOf(h.generation) !== etag) return false;
-      headers['if-match'] = etag;
+    const cond = writeCondition(options.ifEqual);
+    if (cond.kind === 'match') {
+      const st = await this.core.stat(key, options.signal);
+      if (st === undefined || st === 'unsupported' || st.generation !== cond.generation) return false;
     }
-    const r = await this.client.send(
-      { method: 'DELETE', key, url: this.objectUrl(key), headers, conditional: ifEqual !== undefined, signal: options.signal },
-      new Set([404, 412]),
-    );
-    if (r.status === 412) return false;
-    if (r.status === 404) return ifEqual === undefined;
-    return true;
+    return this.core.delete(key, options);
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<string> {
-    const full = joinKey(this.prefix, prefix);
-    const listPrefix = prefix === '' && this.prefix && !this.prefix.endsWith('/') ? `${this.prefix}/` : full;
-    const strip = this.prefix ? (this.prefix.endsWith('/') ? this.prefix.length : this.prefix.length + 1) : 0;
+    if (prefix) checkKey(prefix, 'list prefix');
+    const full = joinKey(this.path, prefix);
+    const listPrefix = prefix === '' && this.path && !this.path.endsWith('/') ? `${this.path}/` : full;
+    const strip = this.path ? (this.path.endsWith('/') ? this.path.length : this.path.length + 1) : 0;
     let token: string | undefined;
     for (;;) {
       throwIfAborted(options.signal);
@@ -364,4 +337,3 @@ export class S3Store implements KvStore {
     return deleteListed(this, prefix, options.signal);
   }
 }
-

@@ -245,7 +245,7 @@ describe('http: server quirks', () => {
     await expect(store.list('')[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(UnsupportedError);
   });
 
-  it('sends an Authorization header only to the base URL origin', async () => {
+  it('sends the Authorization header and custom headers only to the base URL origin', async () => {
     const other = await staticServer();
     const seen: IncomingHttpHeaders[] = [];
     const front: Server = createServer((req, res: ServerResponse) => {
@@ -261,7 +261,8 @@ describe('http: server quirks', () => {
       expect(r.state === 'value' && [...r.value]).toEqual([9]);
       expect(seen[0]!.authorization).toBe('Bearer SECRET-http-token-xyz');
       expect(other.log[0]!.headers.authorization).toBeUndefined();
-      expect(other.log[0]!.headers['x-extra']).toBe('1');
+      expect(seen[0]!['x-extra']).toBe('1');
+      expect(other.log[0]!.headers['x-extra']).toBeUndefined();
       expect(JSON.stringify(store.spec())).not.toContain('SECRET');
     } finally {
       front.closeAllConnections();
@@ -285,10 +286,29 @@ describe('http: URLs', () => {
 describe('browser safety', () => {
   it('the GCS, HTTP and S3 store files import no node: modules', async () => {
     const { readFile } = await import('node:fs/promises');
-    for (const f of ['gcs', 'http', 's3', 'http-common', 'auth', 'retry']) {
+    for (const f of ['gcs', 'http', 's3', 'http/client', 'http/core', 'http/reply', 'http/secrets', 'http/url', 'keys', 'auth', 'retry']) {
       const src = await readFile(new URL(`../../src/kvstore/${f}.ts`, import.meta.url), 'utf8');
       expect(src, f).not.toMatch(/from ['"]node:|require\(|import\(['"]node:/);
       expect(src, f).not.toMatch(/\bBuffer\b/);
+    }
+  });
+});
+
+describe('http: spec headers', () => {
+  it("accepts TensorStore's [\"Name: value\"] array and an object; sends them to the base URL", async () => {
+    const { openKvStore: openStore, httpHeaders } = await import('../../src/kvstore/open.js');
+    expect(httpHeaders(['X-Api-Key: abc: def', 'Accept:  */*'])).toEqual({ 'X-Api-Key': 'abc: def', Accept: '*/*' });
+    expect(httpHeaders({ 'X-A': '1' })).toEqual({ 'X-A': '1' });
+    expect(() => httpHeaders(['no colon'])).toThrow(/kvstore\.headers\[0\]/);
+    expect(() => httpHeaders({ 'X-A': 1 })).toThrow(/kvstore\.headers\.X-A/);
+    const srv = await staticServer();
+    try {
+      await srv.populate({ k: new Uint8Array([1]) });
+      const store = await openStore({ driver: 'http', base_url: srv.url, path: '', headers: ['X-Api-Key: key-from-spec'] }, '', new Context());
+      expect((await store.read('k')).state).toBe('value');
+      expect(srv.log.at(-1)!.headers['x-api-key']).toBe('key-from-spec');
+    } finally {
+      await srv.close();
     }
   });
 });

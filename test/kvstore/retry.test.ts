@@ -3,7 +3,6 @@ import { AbortError, KvStoreError, SpecError } from '../../src/errors.js';
 import {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
-  isIdempotent,
   isRetryableStatus,
   parseDuration,
   retryPolicyFromJson,
@@ -11,7 +10,7 @@ import {
   TransientError,
   withRetries,
 } from '../../src/kvstore/retry.js';
-import { HttpClient } from '../../src/kvstore/http-common.js';
+import { HttpClient } from '../../src/kvstore/http/client.js';
 
 describe('backoff', () => {
   const p = { maxRetries: 32, initialDelayMs: 1000, maxDelayMs: 32000 };
@@ -49,26 +48,20 @@ describe('backoff', () => {
     expect(() => parseDuration('1 s')).toThrow(SpecError);
     expect(() => parseDuration('fast')).toThrow(/invalid duration/);
     expect(retryPolicyFromJson(undefined)).toEqual(DEFAULT_RETRY_POLICY);
-    expect(retryPolicyFromJson({ max_retries: 32, initial_delay: '1s', max_delay: '32s' })).toEqual({
+    expect(retryPolicyFromJson({ max_retries: 32, initial_delay: '1s', max_delay: '32s', total_timeout: '2m' })).toEqual({
       maxRetries: 32,
       initialDelayMs: 1000,
       maxDelayMs: 32000,
+      totalTimeoutMs: 120000,
     });
     expect(retryPolicyFromJson({ max_retries: 2 })).toEqual({ ...DEFAULT_RETRY_POLICY, maxRetries: 2 });
     expect(() => retryPolicyFromJson({ max_retries: -1 })).toThrow(/max_retries/);
     expect(() => retryPolicyFromJson({ retries: 3 })).toThrow(/unknown member/);
   });
 
-  it('classifies statuses and idempotence', () => {
+  it('classifies statuses', () => {
     for (const s of [408, 429, 500, 502, 503, 504]) expect(isRetryableStatus(s)).toBe(true);
-    for (const s of [200, 304, 400, 401, 403, 404, 409, 412, 416]) expect(isRetryableStatus(s)).toBe(false);
-    expect(isIdempotent('GET', false)).toBe(true);
-    expect(isIdempotent('HEAD', false)).toBe(true);
-    expect(isIdempotent('PUT', false)).toBe(false);
-    expect(isIdempotent('POST', false)).toBe(false);
-    expect(isIdempotent('DELETE', false)).toBe(false);
-    expect(isIdempotent('PUT', true)).toBe(true);
-    expect(isIdempotent('DELETE', true)).toBe(true);
+    for (const s of [200, 304, 400, 401, 403, 404, 409, 412, 416, 501, 505]) expect(isRetryableStatus(s)).toBe(false);
   });
 });
 
@@ -144,14 +137,14 @@ describe('HttpClient retry behaviour (injected fetch)', () => {
     expect(client.stats).toEqual({ requests: 6, retries: 5 });
   });
 
-  it('retries an unconditional PUT/DELETE never, a conditional one yes', async () => {
+  it('retries writes and deletes like reads (they are sent idempotently); noRetry tries once', async () => {
     for (const method of ['PUT', 'DELETE', 'POST']) {
-      const a = scripted([503, 200]);
-      await expect(a.client.send({ method, url: 'http://h/x', key: 'x' })).rejects.toMatchObject({ status: 503 });
-      expect(a.calls.length).toBe(1);
       const b = scripted([503, 'reset', 200]);
-      expect((await b.client.send({ method, url: 'http://h/x', key: 'x', conditional: true })).status).toBe(200);
+      expect((await b.client.send({ method, url: 'http://h/x', key: 'x' })).status).toBe(200);
       expect(b.calls.length).toBe(3);
+      const a = scripted([503, 200]);
+      await expect(a.client.send({ method, url: 'http://h/x', key: 'x', noRetry: true })).rejects.toBeInstanceOf(TransientError);
+      expect(a.calls.length).toBe(1);
     }
   });
 
@@ -181,7 +174,7 @@ describe('HttpClient concurrency', () => {
       return new Response('x', { status: calls % 3 === 0 ? 503 : 200 });
     };
     const client = new HttpClient({ fetch: fetchFn, concurrency: new Limiter(2), retries: { maxRetries: 5, initialDelayMs: 20, maxDelayMs: 20 } });
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => client.send({ method: 'GET', url: `http://h/${i}`, key: String(i) })));
+    const results: { status: number }[] = await Promise.all(Array.from({ length: 12 }, (_, i) => client.send({ method: 'GET', url: `http://h/${i}`, key: String(i) })));
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(peak).toBe(2);
     expect(client.stats.retries).toBeGreaterThan(0);
