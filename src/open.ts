@@ -16,7 +16,7 @@ const DRIVERS: Record<string, () => Promise<{ driver: DriverModule }>> = {
 
 /** Top-level spec keys each driver accepts beyond the common ones. */
 export const DRIVER_SPEC_KEYS: Record<string, readonly string[]> = {
-  zarr: ['metadata', 'key_encoding', 'metadata_key'],
+  zarr: ['metadata', 'key_encoding', 'metadata_key', 'field'],
   zarr3: ['metadata'],
   n5: ['metadata'],
   neuroglancer_precomputed: ['scale_index', 'scale_metadata', 'multiscale_metadata'],
@@ -100,7 +100,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
   );
   let transform = IndexTransform.identity(domain);
   if (parsed.transform !== undefined) {
-    transform = transform.compose(IndexTransform.fromJSON(parsed.transform, 'transform'));
+    transform = transform.compose(IndexTransform.fromJSON(parsed.transform, 'transform', domain));
   }
   return new Volume(
     driver,

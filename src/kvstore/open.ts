@@ -1,5 +1,5 @@
 import type { Limiter } from '../util/limiter.js';
-import { joinPath, type KvStoreSpec } from './spec.js';
+import { gcsUserProject, joinPath, type KvStoreSpec } from './spec.js';
 import type { KvStore } from './kvstore.js';
 import { MemoryStore } from './memory.js';
 import { PrefixedStore } from './prefixed.js';
@@ -43,7 +43,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         bucket: spec.bucket as string,
         path,
         endpoint: spec.endpoint as string | undefined,
-        userProject: context.resource('gcs_user_project')?.project_id as string | undefined,
+        userProject: gcsUserProject(spec, (name) => context.resource(name)),
         concurrency: context.limiter('gcs_request_concurrency', 32),
         retries: retryPolicyFromJson(context.resource('gcs_request_retries'), 'context.gcs_request_retries'),
       });
