@@ -8,8 +8,10 @@ import { parseUrl } from './spec/spec.js';
 import { joinPath, type KvStoreSpec, kvstoreFromUrl } from './kvstore/spec.js';
 import type { Volume } from './volume.js';
 
+/** The format of a group: zarr v2, zarr v3 or N5. */
 export type GroupFormat = 'zarr' | 'zarr3' | 'n5';
 
+/** A direct child of a {@link Group}: its name (relative path) and whether it is an array or a group. */
 export interface GroupMember {
   name: string;
   kind: 'array' | 'group';

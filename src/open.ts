@@ -22,6 +22,7 @@ export const DRIVER_SPEC_KEYS: Record<string, readonly string[]> = {
   neuroglancer_precomputed: ['scale_index', 'scale_metadata', 'multiscale_metadata'],
 };
 
+/** Options of {@link open}: a shared Context (cache, concurrency limits) and an AbortSignal for the metadata reads. */
 export interface OpenOptions {
   /** Shared resources (cache, concurrency); a fresh Context when absent. */
   context?: Context;

@@ -13,10 +13,12 @@ export interface ChunkLayout {
   writeChunk: { shape: readonly number[] };
 }
 
+/** Options of every read and write: `signal` aborts the operation (AbortError). */
 export interface IoOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Volume.read}. */
 export interface ReadOptions extends IoOptions {
   /**
    * Read into this array (the view's shape and dtype, any strides) instead of allocating one.

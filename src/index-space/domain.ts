@@ -19,6 +19,15 @@ export function formatDomain(inclusiveMin: readonly number[], exclusiveMax: read
   return `{${parts.join(', ')}}`;
 }
 
+/**
+ * A rectangular region of integer index space: per dimension `[inclusiveMin, exclusiveMax)`, with
+ * optional unique labels. Immutable; TensorStore's IndexDomain JSON via `fromJSON` / `toJSON`.
+ *
+ * ```ts
+ * const d = new IndexDomain([0, 0], [100, 200], ['y', 'x']);
+ * d.shape; // [100, 200]
+ * ```
+ */
 export class IndexDomain {
   readonly inclusiveMin: readonly number[];
   readonly exclusiveMax: readonly number[];

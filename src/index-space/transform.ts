@@ -84,6 +84,12 @@ function validateOutputs(rank: number, outputs: readonly OutputMap[], field: str
   });
 }
 
+/**
+ * A map from a view's index space (the input domain) to an array's (the outputs): each output
+ * dimension is a constant or `offset + stride * input[j]`. Slicing, translating, transposing,
+ * labelling and striding a {@link Volume} compose one of these; no I/O. TensorStore's
+ * IndexTransform JSON via `fromJSON` / `toJSON` (index-array maps are not supported).
+ */
 export class IndexTransform {
   readonly inputDomain: IndexDomain;
   readonly outputs: readonly OutputMap[];

@@ -6,12 +6,20 @@ import type { DataType } from '../array/dtype.js';
 import { NdArray } from '../array/ndarray.js';
 import { SpecError, UnsupportedError } from '../errors.js';
 import { loadCore } from '../wasm/core.js';
-import { type DownsampleArray, type DownsampleMethod, downsample, downsampledShape } from '../wasm/downsample.js';
+import { type DownsampleArray, type DownsampleMethod as KernelMethod, downsample, downsampledShape as kernelShape } from '../wasm/downsample.js';
 import type { Volume } from '../volume.js';
 import { type CopyProgress, type JobOptions, runTasks } from './copy.js';
 
-export type { DownsampleMethod } from '../wasm/downsample.js';
-export { downsampledShape } from '../wasm/downsample.js';
+/** How a window of voxels becomes one: `mean` (images; rounds half to even) or `mode` (labels: the most frequent value). */
+export type DownsampleMethod = KernelMethod;
+
+/**
+ * The shape of `shape` downsampled by `factors`: `ceil(shape / factors)` per dimension (edge
+ * windows are partial).
+ */
+export function downsampledShape(shape: readonly number[], factors: readonly number[]): number[] {
+  return kernelShape(shape, factors);
+}
 
 /** Options of {@link downsampleVolume}. */
 export interface DownsampleOptions extends JobOptions {

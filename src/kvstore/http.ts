@@ -29,6 +29,7 @@ import {
 import { type KvStore, type ListOptions, type ReadOptions, type ReadResult, resolveByteRange, type WriteOptions, type WriteResult } from './kvstore.js';
 import type { RetryPolicy } from './retry.js';
 
+/** Options of {@link HttpStore}. */
 export interface HttpStoreOptions {
   /** Directory-like base URL; keys are appended (each path segment percent-encoded). */
   baseUrl: string;
@@ -49,6 +50,14 @@ export interface HttpStoreOptions {
 
 let unknownGeneration = 0;
 
+/**
+ * A read-only store over plain HTTP(S) GETs (`https://host/path/`): ranged reads, ETag
+ * generations, retries of transient failures. Writes throw ReadOnlyError.
+ *
+ * ```ts
+ * const store = new HttpStore({ baseUrl: 'https://example.org/seg/' });
+ * ```
+ */
 export class HttpStore implements KvStore {
   readonly readOnly = true;
   readonly baseUrl: string;
