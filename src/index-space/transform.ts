@@ -512,8 +512,8 @@ function resolveInputBounds(b: BoundsJSON, outputs: readonly OutputMap[], arrayD
       const [a, c] = m.stride > 0
         ? [Math.ceil((L - m.offset) / m.stride), Math.floor((U - 1 - m.offset) / m.stride) + 1]
         : [Math.ceil((U - 1 - m.offset) / m.stride), Math.floor((L - m.offset) / m.stride) + 1];
-      if (b.implicitLo[i]) lo[i] = a;
-      if (b.implicitHi[i]) hi[i] = Math.max(c, lo[i]!);
+      if (b.implicitLo[i]) lo[i] = a + 0; // + 0: no -0 from ceil of a negative fraction
+      if (b.implicitHi[i]) hi[i] = Math.max(c, lo[i]!) + 0;
     });
   }
   for (let i = 0; i < b.rank; i++) {
