@@ -257,7 +257,7 @@ describe('network flags and logging', () => {
   });
 
   it('the parser is util.parseArgs with repeatable and grouped short options', () => {
-    const def = { name: 't', args: '', positionals: { min: 0, max: 1 }, options: [{ name: 'bucket', short: 'b', type: 'string' as const, multiple: true }, { name: 'quiet', short: 'q', type: 'boolean' as const }, { name: 'verbose', short: 'v', type: 'boolean' as const }] };
+    const def = { name: 't', args: '', positionals: { min: 0, max: 1 }, options: [{ name: 'bucket', short: 'b', type: 'string' as const, multiple: true, help: '' }, { name: 'quiet', short: 'q', type: 'boolean' as const, help: '' }, { name: 'verbose', short: 'v', type: 'boolean' as const, help: '' }] };
     expect(parseCommandArgs(def, ['-b', 'x', '--bucket=y', '-qv', 'pos'])).toEqual({ values: { bucket: ['x', 'y'], quiet: true, verbose: true }, positionals: ['pos'] });
     expect(parseCommandArgs(def, ['--', '--not-an-option'])).toEqual({ values: {}, positionals: ['--not-an-option'] });
   });
