@@ -71,7 +71,8 @@ export async function destinationSpec(dst: Spec | string, src: ArrayShapeSource,
   const rank = shape.length;
   const chunk = o.chunkShape ? [...o.chunkShape] : [...src.chunkLayout.readChunk.shape];
   for (const [field, s] of [['chunkShape', o.chunkShape], ['shardShape', o.shardShape]] as const) {
-    if (s && s.length !== rank) throw new SpecError(field, `has ${s.length} entries, the array has rank ${rank}`);
+    // Precomputed chunk and shard shapes are [x, y, z] whatever the channel dimension.
+    if (s && s.length !== rank && !(driver === 'neuroglancer_precomputed' && s.length === 3)) throw new SpecError(field, `has ${s.length} entries, the array has rank ${rank}`);
     if (s && s.some((v) => !Number.isSafeInteger(v) || v < 1)) throw new SpecError(field, `must be positive integers, got [${s}]`);
   }
   const dtype = src.dtype;

@@ -136,6 +136,16 @@ describe('public API', () => {
     `);
   });
 
+  it('examples import only the package entries (and node: modules), as an application would', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    for (const f of (await readdir('examples')).filter((n) => n.endsWith('.ts'))) {
+      const src = await readFile(`examples/${f}`, 'utf8');
+      const specifiers = [...src.matchAll(/from '([^']+)'/g)].map((m) => m[1]!);
+      expect(specifiers.length, f).toBeGreaterThan(0);
+      for (const sp of specifiers) expect(['volstore', 'volstore/node', 'volstore/testing'].includes(sp) || sp.startsWith('node:'), `${f}: ${sp}`).toBe(true);
+    }
+  });
+
   it('the main entry bundles for browsers: no node: module is reachable from it', async () => {
     const r = await build({
       entryPoints: ['src/index.ts'],
