@@ -85,6 +85,13 @@ function isArrayMeta(format: GroupFormat, m: Record<string, unknown>): boolean {
 /**
  * Opens a group from a URL or `{kvstore, path?, format?}`. With `create: true`, creates it (and
  * fails with AlreadyExistsError if something is there, unless `open` is also true).
+ * @throws NotFoundError when there is no group metadata (zarr.json, .zgroup, attributes.json);
+ *   MetadataError when the location holds an array.
+ *
+ * ```ts
+ * const g = await openGroup('gs://bucket/em.zarr/');
+ * for (const m of await g.members()) if (m.kind === 'array') console.log(m.name, (await g.open(m.name)).shape);
+ * ```
  */
 export async function openGroup(
   spec: string | { kvstore: KvStoreSpec | string; path?: string; format?: GroupFormat; create?: boolean; open?: boolean; attributes?: Record<string, unknown> },

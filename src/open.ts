@@ -72,6 +72,13 @@ function safeJson(b: Uint8Array): Record<string, unknown> | undefined {
  * metadata found.
  * @throws SpecError for an unknown or mistyped key (naming it), MetadataError for bad stored
  *   metadata, NotFoundError / AlreadyExistsError per the open/create flags.
+ *
+ * ```ts
+ * const em = await open('gs://bucket/em/|zarr3:');                       // detect or name the format
+ * const seg = await open({ driver: 'neuroglancer_precomputed', kvstore: 'https://host/seg/', scale_index: 1 });
+ * const out = await open({ driver: 'zarr3', kvstore: 'file:///data/out/', create: true, dtype: 'uint8',
+ *   schema: { domain: { shape: [64, 512, 512] }, chunk_layout: { chunk: { shape: [64, 64, 64] } } } });
+ * ```
  */
 export async function open(spec: Spec | string, options: OpenOptions = {}): Promise<Volume> {
   const parsed = parseSpec(spec, DRIVER_SPEC_KEYS);
