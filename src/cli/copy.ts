@@ -11,7 +11,7 @@ import { AlreadyExistsError, SpecError, VolstoreError } from '../errors.js';
 import { copyVolume, type CopyProgress } from '../jobs/copy.js';
 import { destinationSpec, type DestinationOptions } from '../jobs/destination.js';
 import { defaultDownsampleMethod, downsampledShape, downsampleVolume, normalizeFactors } from '../jobs/downsample.js';
-import { voxelGeometry } from '../jobs/geometry.js';
+import { type VoxelGeometry, voxelGeometry } from '../jobs/geometry.js';
 import { locationOverlap, storageLocation } from '../jobs/location.js';
 import { openKvStore } from '../kvstore/open.js';
 import { DRIVER_SPEC_KEYS, open } from '../open.js';
@@ -137,7 +137,7 @@ interface Prepared {
 }
 
 /** Opens the source, refuses overlapping destinations, and orients the source for the format. */
-async function prepare(ctx: CommandContext): Promise<Prepared & { geometry: Awaited<ReturnType<typeof voxelGeometry>> }> {
+async function prepare(ctx: CommandContext): Promise<Prepared & { geometry: VoxelGeometry | undefined }> {
   const net = networkContext(ctx.values);
   const srcSpec = withContext(parseSpecArg(ctx.positionals[0]!), net);
   const dstSpec = withContext(parseSpecArg(ctx.positionals[1]!), net);
@@ -147,7 +147,7 @@ async function prepare(ctx: CommandContext): Promise<Prepared & { geometry: Awai
   let src = await open(srcSpec);
   const bothPrecomputed = src.driver.driverName === 'neuroglancer_precomputed' && driver === 'neuroglancer_precomputed';
   refuseOverlap(srcSpec, dstSpec, () => !bothPrecomputed);
-  let geometry: Awaited<ReturnType<typeof voxelGeometry>>;
+  let geometry: VoxelGeometry | undefined;
   let order: number[] | undefined;
   if (driver === 'neuroglancer_precomputed') {
     geometry = await voxelGeometry(src);
@@ -190,7 +190,7 @@ function destinationFlags(values: OptionValues): (driver: string, dtype: DataTyp
 
 /** Resolution and offset of the [x, y, z] destination, from the source geometry seen in `order`. */
 function xyzGeometry(
-  geometry: Awaited<ReturnType<typeof voxelGeometry>>,
+  geometry: VoxelGeometry | undefined,
   order: number[] | undefined,
   factors: readonly number[] | undefined,
 ): { resolution?: number[]; offset?: number[] } {
