@@ -8,7 +8,7 @@
  * const vol = await open('gs://bucket/em/|zarr3:');
  * const xy = await vol.slice([100, [0, 512], [0, 512]]).read();
  * ```
- * @module
+ * @module volstore
  */
 export { open, type OpenOptions } from './open.js';
 export { Volume, type ChunkLayout, type IoOptions, type ReadOptions as VolumeReadOptions } from './volume.js';

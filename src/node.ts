@@ -3,7 +3,7 @@
  * `file://` URLs and local paths in Node; import this to use the store directly. The network
  * stores and the .npy helpers are re-exported here for convenience (they also live in the
  * main entry, which browsers can use).
- * @module
+ * @module volstore/node
  */
 export { FileStore, type FileStoreOptions } from './kvstore/file.js';
 export { GcsStore, type GcsStoreOptions } from './kvstore/gcs.js';

@@ -9,7 +9,7 @@
  * await emu.stop();
  * ```
  * The command line runs the same emulator: `volstore serve --bucket b`.
- * @module
+ * @module volstore/testing
  */
 export { startEmulator } from './emulator.js';
 export type { Emulator, EmulatorCounters, EmulatorOptions } from './emulator.js';
