@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Context, NdArray, open } from '../src/index.js';
+import { Context, NdArray, open } from 'volstore';
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'volstore-example-'));
 try {

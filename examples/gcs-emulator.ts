@@ -1,6 +1,6 @@
 /** Write a sharded zarr3 volume to the built-in GCS emulator, read a slice back, show requests. */
-import { NdArray, open } from '../src/index.js';
-import { startEmulator } from '../src/testing/index.js';
+import { NdArray, open } from 'volstore';
+import { startEmulator } from 'volstore/testing';
 
 const emu = await startEmulator({ buckets: ['demo'], latencyMs: 5 });
 try {

@@ -2,14 +2,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPrecomputedVolume } from '../src/drivers/precomputed-info.js';
-import { NdArray, open } from '../src/index.js';
+import { destinationSpec, NdArray, open } from 'volstore';
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'volstore-seg-'));
 try {
   const shape = [128, 128, 64, 1]; // [x, y, z, channel]
-  const { spec } = buildPrecomputedVolume({ dtype: 'uint64', shape, chunk: [32, 32, 32], encoding: 'compressed_segmentation', sharding: 'auto' });
-  const seg = await open({ ...spec, kvstore: `file://${dir}/seg/`, create: true });
+  // The spec of a new volume shaped like this (the one `volstore copy -d neuroglancer_precomputed`
+  // uses): compressed_segmentation in 32^3 chunks, hashed shards sized automatically, 8x8x40 nm.
+  const like = { shape, dtype: 'uint64' as const, chunkLayout: { gridOrigin: [0, 0, 0, 0], readChunk: { shape }, writeChunk: { shape } }, dimensionNames: ['x', 'y', 'z', 'channel'], fillValue: 0 };
+  const spec = await destinationSpec(`file://${dir}/seg/`, like, {
+    driver: 'neuroglancer_precomputed', encoding: 'compressed_segmentation', sharding: 'auto', chunkShape: [32, 32, 32], resolution: [8, 8, 40],
+  });
+  const seg = await open(spec);
   const labels = NdArray.zeros('uint64', shape);
   const d = labels.data as BigUint64Array;
   for (let z = 0; z < 64; z++) for (let y = 0; y < 128; y++) for (let x = 0; x < 128; x++) {

@@ -3,6 +3,7 @@
  * and a message naming what was wrong and where: the spec field, the key, the byte range,
  * the codec. Callers switch on `err.code` or `instanceof`.
  */
+/** The kind of a {@link VolstoreError}, stable across versions: switch on `err.code`. */
 export type ErrorCode =
   | 'spec' // invalid or unknown spec key/value
   | 'metadata' // malformed/incomplete/incompatible stored metadata
@@ -18,6 +19,14 @@ export type ErrorCode =
   | 'read-only' // write to a read-only store
   | 'aborted'; // AbortSignal fired
 
+/**
+ * The base of every error volstore throws: `code` says what kind ({@link ErrorCode}), the
+ * message names the spec field, key, byte range or codec at fault.
+ *
+ * ```ts
+ * try { await open(url); } catch (e) { if (e instanceof VolstoreError && e.code === 'not-found') ... }
+ * ```
+ */
 export class VolstoreError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -43,18 +52,21 @@ export class MetadataError extends VolstoreError {
   }
 }
 
+/** An array, group or metadata key does not exist where the open/create flags require it; `key` names it. */
 export class NotFoundError extends VolstoreError {
   constructor(readonly key: string, message = 'not found') {
     super('not-found', `"${key}": ${message}`);
   }
 }
 
+/** Creating (without `open`) where an array already exists; `key` names the metadata found. */
 export class AlreadyExistsError extends VolstoreError {
   constructor(readonly key: string, message = 'already exists') {
     super('already-exists', `"${key}": ${message}`);
   }
 }
 
+/** Valid for the format, but not implemented by volstore (a dtype, codec, filter or spec feature). */
 export class UnsupportedError extends VolstoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('unsupported', message, options);
@@ -68,24 +80,28 @@ export class CorruptionError extends VolstoreError {
   }
 }
 
+/** A codec failed to encode or decode; `codec` names it. */
 export class CodecError extends VolstoreError {
   constructor(readonly codec: string, message: string, options?: { cause?: unknown }) {
     super('codec', `codec "${codec}": ${message}`, options);
   }
 }
 
+/** An index, selection or region lies outside the domain, or a read would be larger than {@link MAX_READ_BYTES}. */
 export class OutOfBoundsError extends VolstoreError {
   constructor(message: string) {
     super('out-of-bounds', message);
   }
 }
 
+/** A requested byte range lies outside the stored value of `key`. */
 export class ByteRangeError extends VolstoreError {
   constructor(readonly key: string, message: string) {
     super('byte-range', `byte range of "${key}": ${message}`);
   }
 }
 
+/** A storage or transport failure (HTTP status in `status` where there was one); `key` names the key. */
 export class KvStoreError extends VolstoreError {
   constructor(readonly key: string, message: string, options?: { cause?: unknown; status?: number }) {
     super('kvstore', `"${key}": ${message}`, options);
@@ -94,18 +110,21 @@ export class KvStoreError extends VolstoreError {
   readonly status: number | undefined;
 }
 
+/** A generation precondition kept failing (after the read-modify-write retries); `key` names the key. */
 export class ConditionFailedError extends VolstoreError {
   constructor(readonly key: string, message = 'generation precondition failed') {
     super('condition-failed', `"${key}": ${message}`);
   }
 }
 
+/** A write or delete on a read-only store (HTTP). */
 export class ReadOnlyError extends VolstoreError {
   constructor(message: string) {
     super('read-only', message);
   }
 }
 
+/** The operation's AbortSignal fired; `cause` is the signal's reason. */
 export class AbortError extends VolstoreError {
   constructor(message = 'operation aborted', options?: { cause?: unknown }) {
     super('aborted', message, options);

@@ -8,8 +8,10 @@ import { parseUrl } from './spec/spec.js';
 import { joinPath, type KvStoreSpec, kvstoreFromUrl } from './kvstore/spec.js';
 import type { Volume } from './volume.js';
 
+/** The format of a group: zarr v2, zarr v3 or N5. */
 export type GroupFormat = 'zarr' | 'zarr3' | 'n5';
 
+/** A direct child of a {@link Group}: its name (relative path) and whether it is an array or a group. */
 export interface GroupMember {
   name: string;
   kind: 'array' | 'group';
@@ -83,6 +85,13 @@ function isArrayMeta(format: GroupFormat, m: Record<string, unknown>): boolean {
 /**
  * Opens a group from a URL or `{kvstore, path?, format?}`. With `create: true`, creates it (and
  * fails with AlreadyExistsError if something is there, unless `open` is also true).
+ * @throws NotFoundError when there is no group metadata (zarr.json, .zgroup, attributes.json);
+ *   MetadataError when the location holds an array.
+ *
+ * ```ts
+ * const g = await openGroup('gs://bucket/em.zarr/');
+ * for (const m of await g.members()) if (m.kind === 'array') console.log(m.name, (await g.open(m.name)).shape);
+ * ```
  */
 export async function openGroup(
   spec: string | { kvstore: KvStoreSpec | string; path?: string; format?: GroupFormat; create?: boolean; open?: boolean; attributes?: Record<string, unknown> },

@@ -18,13 +18,14 @@ const DRIVERS: Record<string, () => Promise<{ driver: DriverModule }>> = {
 
 /** Top-level spec keys each driver accepts beyond the common ones. */
 export const DRIVER_SPEC_KEYS: Record<string, readonly string[]> = {
-  zarr: ['metadata', 'key_encoding', 'metadata_key'],
+  zarr: ['metadata', 'key_encoding', 'metadata_key', 'field'],
   zarr3: ['metadata'],
   n5: ['metadata'],
   neuroglancer_precomputed: ['scale_index', 'scale_metadata', 'multiscale_metadata'],
   hdf5: [],
 };
 
+/** Options of {@link open}: a shared Context (cache, concurrency limits) and an AbortSignal for the metadata reads. */
 export interface OpenOptions {
   /** Shared resources (cache, concurrency); a fresh Context when absent. */
   context?: Context;
@@ -74,6 +75,13 @@ function safeJson(b: Uint8Array): Record<string, unknown> | undefined {
  * metadata found.
  * @throws SpecError for an unknown or mistyped key (naming it), MetadataError for bad stored
  *   metadata, NotFoundError / AlreadyExistsError per the open/create flags.
+ *
+ * ```ts
+ * const em = await open('gs://bucket/em/|zarr3:');                       // detect or name the format
+ * const seg = await open({ driver: 'neuroglancer_precomputed', kvstore: 'https://host/seg/', scale_index: 1 });
+ * const out = await open({ driver: 'zarr3', kvstore: 'file:///data/out/', create: true, dtype: 'uint8',
+ *   schema: { domain: { shape: [64, 512, 512] }, chunk_layout: { chunk: { shape: [64, 64, 64] } } } });
+ * ```
  */
 export async function open(spec: Spec | string, options: OpenOptions = {}): Promise<Volume> {
   const parsed = parseSpec(spec, DRIVER_SPEC_KEYS);
@@ -108,7 +116,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
   );
   let transform = IndexTransform.identity(domain);
   if (parsed.transform !== undefined) {
-    transform = transform.compose(IndexTransform.fromJSON(parsed.transform, 'transform'));
+    transform = transform.compose(IndexTransform.fromJSON(parsed.transform, 'transform', domain));
   }
   return new Volume(
     driver,

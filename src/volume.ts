@@ -13,10 +13,12 @@ export interface ChunkLayout {
   writeChunk: { shape: readonly number[] };
 }
 
+/** Options of every read and write: `signal` aborts the operation (AbortError). */
 export interface IoOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Volume.read}. */
 export interface ReadOptions extends IoOptions {
   /**
    * Read into this array (the view's shape and dtype, any strides) instead of allocating one.
@@ -34,6 +36,14 @@ export interface VolumeOptions {
 /**
  * An open array, seen through an index transform. Slicing, translating, transposing and
  * labelling compose the transform and do no I/O; `read()` and `write()` do the I/O.
+ * Coordinates are the array's own (zarr C order, N5 attributes.json order, precomputed
+ * [x, y, z, channel]); element values are in `dtype`.
+ *
+ * ```ts
+ * const vol = await open('file:///data/em.zarr');
+ * const xy = await vol.slice({ z: 100, y: [0, 512], x: [0, 512] }).read();   // NdArray [512, 512]
+ * await vol.slice({ z: [0, 64] }).write(NdArray.zeros('uint8', [64, ...vol.shape.slice(1)]));
+ * ```
  */
 export class Volume {
   /** @internal use `open()`. */

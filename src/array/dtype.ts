@@ -22,6 +22,7 @@ export const DATA_TYPES: readonly DataType[] = [
   'float16', 'float32', 'float64',
 ];
 
+/** The typed array holding an NdArray's elements: one per {@link DataType} (bool as Uint8Array, float16 as Uint16Array bits, 64-bit integers as BigInt64Array / BigUint64Array). */
 export type TypedArray =
   | Uint8Array
   | Int8Array

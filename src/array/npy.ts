@@ -14,6 +14,10 @@ const DESCR: Record<DataType, string> = {
 };
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
+/**
+ * Encodes an array as a NumPy `.npy` file (version 1.0, C order, little-endian; any strides in).
+ * @throws UnsupportedError when the header would not fit format 1.0 (arrays of rank > ~6000).
+ */
 export function encodeNpy(a: NdArray): Uint8Array {
   const c = toCOrder(a);
   const shape = c.shape.length === 1 ? `(${c.shape[0]},)` : `(${c.shape.join(', ')})`;
@@ -33,6 +37,12 @@ export function encodeNpy(a: NdArray): Uint8Array {
   return out;
 }
 
+/**
+ * Decodes a NumPy `.npy` file (versions 1-3, C or Fortran order, either byte order) into an
+ * array of native byte order.
+ * @throws CorruptionError naming `key` for a malformed header or truncated data;
+ *   UnsupportedError for dtypes volstore has no type for (strings, objects, complex).
+ */
 export function decodeNpy(bytes: Uint8Array, key = '<npy>'): NdArray {
   const bad = (msg: string) => new CorruptionError(key, `npy: ${msg}`);
   if (bytes.length < 10 || MAGIC.some((m, i) => bytes[i] !== m)) throw bad('bad magic');

@@ -232,8 +232,11 @@ export async function zarr2ChunkDriver(
 
 export const driver: DriverModule = {
   name: 'zarr',
-  specKeys: ['metadata', 'key_encoding', 'metadata_key'],
+  specKeys: ['metadata', 'key_encoding', 'metadata_key', 'field'],
   async open(req: DriverOpenRequest): Promise<ChunkDriver> {
+    if (req.spec.field !== undefined) {
+      throw new UnsupportedError(`spec field "field": selecting the field ${JSON.stringify(req.spec.field)} of a structured dtype is not supported (volstore reads numeric dtypes only)`);
+    }
     // .zattrs is read alongside .zarray (one round trip, not two).
     const attrsP = req.mode.open ? readJson(req.store, '.zattrs', req.signal).catch(() => undefined) : Promise.resolve(undefined);
     const m = await openOrCreate({

@@ -32,7 +32,28 @@ const ARRAY_KEYS = new Set([
   'codecs', 'attributes', 'dimension_names', 'storage_transformers',
 ]);
 
+/** Codec names that turn an array into bytes (the one codec a chain must have). */
+const ARRAY_TO_BYTES = new Set(['bytes', 'sharding_indexed', 'compressed_segmentation', 'jpeg', 'png']);
+/** Codec names that map arrays to arrays (they come before the array->bytes codec). */
+const ARRAY_TO_ARRAY = new Set(['transpose', 'delta', 'fixedscaleoffset', 'bitround']);
+
+/**
+ * TensorStore's defaults: a list with no array->bytes codec gets `bytes` (after the
+ * array->array codecs), and `bytes` without `endian` is little-endian.
+ */
+function withDefaultBytes(codecs: CodecJSON[]): CodecJSON[] {
+  const out = codecs.map((c) => (c.name === 'bytes' && c.configuration?.endian === undefined ? { name: 'bytes', configuration: { ...c.configuration, endian: 'little' } } : c));
+  if (out.some((c) => ARRAY_TO_BYTES.has(c.name))) return out;
+  const at = out.findIndex((c) => !ARRAY_TO_ARRAY.has(c.name));
+  out.splice(at < 0 ? out.length : at, 0, { name: 'bytes', configuration: { endian: 'little' } });
+  return out;
+}
+
 function normalizeCodecs(v: unknown, key: string, field = 'codecs'): CodecJSON[] {
+  return withDefaultBytes(normalizeCodecList(v, key, field));
+}
+
+function normalizeCodecList(v: unknown, key: string, field: string): CodecJSON[] {
   return expectArray(v, key, field).map((c, i) => {
     if (typeof c === 'string') return { name: c };
     if (typeof c !== 'object' || c === null || typeof (c as CodecJSON).name !== 'string') {

@@ -1,8 +1,8 @@
 /**
  * Index domains: finite, explicit, rectangular regions of an integer index space, with optional
  * unique dimension labels. Modelled on TensorStore's IndexDomain, restricted to finite bounds
- * (no ±inf, no implicit bounds: bracketed implicit bounds in JSON are accepted and treated as
- * explicit).
+ * (no ±inf). Bracketed implicit bounds in JSON are accepted; in a spec's `transform`, implicit
+ * and infinite bounds resolve against the array's domain when it is opened (as TensorStore).
  */
 import { OutOfBoundsError, SpecError } from '../errors.js';
 
@@ -19,6 +19,15 @@ export function formatDomain(inclusiveMin: readonly number[], exclusiveMax: read
   return `{${parts.join(', ')}}`;
 }
 
+/**
+ * A rectangular region of integer index space: per dimension `[inclusiveMin, exclusiveMax)`, with
+ * optional unique labels. Immutable; TensorStore's IndexDomain JSON via `fromJSON` / `toJSON`.
+ *
+ * ```ts
+ * const d = new IndexDomain([0, 0], [100, 200], ['y', 'x']);
+ * d.shape; // [100, 200]
+ * ```
+ */
 export class IndexDomain {
   readonly inclusiveMin: readonly number[];
   readonly exclusiveMax: readonly number[];
@@ -131,7 +140,7 @@ export class IndexDomain {
    * Parses TensorStore IndexDomain JSON: `rank`, `inclusive_min`, one of `exclusive_max` /
    * `inclusive_max` / `shape`, and `labels`. `inclusive_min` defaults to zeros when `shape` is
    * given. Bounds written `[n]` (implicit in TensorStore) are accepted as explicit bounds;
-   * infinite bounds (`"-inf"`, `"+inf"`) are not supported.
+   * infinite bounds (`"-inf"`, `"+inf"`) are a SpecError (a domain here is finite).
    */
   static fromJSON(json: unknown, field = 'domain'): IndexDomain {
     if (json === null || typeof json !== 'object' || Array.isArray(json)) {
@@ -145,24 +154,51 @@ export class IndexDomain {
   }
 }
 
-/** Parses one bound; `[n]` (implicit) is accepted as `n`. */
-function parseBound(v: unknown, field: string): number {
-  if (Array.isArray(v) && v.length === 1) v = v[0];
-  if (v === '-inf' || v === '+inf' || v === 'inf') throw new SpecError(field, 'infinite bounds are not supported');
-  if (!isInt(v)) throw new SpecError(field, `expected an integer bound, got ${JSON.stringify(v)}`);
-  return v;
+/** A parsed bound: `n`, `[n]` (implicit), `"-inf"` / `"+inf"` (possibly implicit: `["-inf"]`). */
+interface Bound {
+  value: number;
+  implicit: boolean;
 }
 
-function parseBoundArray(v: unknown, field: string): number[] {
+function parseBound(v: unknown, field: string, side: 'lower' | 'upper'): Bound {
+  let implicit = false;
+  if (Array.isArray(v) && v.length === 1) {
+    implicit = true;
+    v = v[0];
+  }
+  if (v === '-inf' && side === 'lower') return { value: -Infinity, implicit };
+  if ((v === '+inf' || v === 'inf') && side === 'upper') return { value: Infinity, implicit };
+  if (!isInt(v)) throw new SpecError(field, `expected an integer ${side} bound${side === 'lower' ? ' or "-inf"' : ' or "+inf"'}, got ${JSON.stringify(v)}`);
+  return { value: v, implicit };
+}
+
+function parseBoundArray(v: unknown, field: string, side: 'lower' | 'upper'): Bound[] {
   if (!Array.isArray(v)) throw new SpecError(field, `expected an array, got ${JSON.stringify(v)}`);
-  return v.map((x, i) => parseBound(x, `${field}[${i}]`));
+  return v.map((x, i) => parseBound(x, `${field}[${i}]`, side));
 }
 
 /**
- * Shared by IndexDomain and IndexTransform JSON parsing. `prefix` is `''` for domains and
- * `'input_'` for transforms.
+ * Bounds as written in TensorStore JSON, before they are resolved: `lo` / `hi` (exclusive) may
+ * be infinite, and each bound may be implicit (TensorStore: a bound that follows the array's
+ * own bound when the spec is opened).
  */
-export function parseBounds(o: Record<string, unknown>, field: string, prefix: string): IndexDomain {
+export interface BoundsJSON {
+  rank: number;
+  lo: number[];
+  hi: number[];
+  implicitLo: boolean[];
+  implicitHi: boolean[];
+  labels: string[] | undefined;
+  /** The JSON key each upper bound came from, for error messages. */
+  upperKey: string;
+}
+
+/**
+ * Parses the bounds of an IndexDomain (`prefix` `''`) or of a transform's input domain
+ * (`'input_'`). With `unbounded` (transforms), missing lower / upper bounds default to implicit
+ * `-inf` / `+inf`, as in TensorStore; otherwise they are required.
+ */
+export function parseBoundsJSON(o: Record<string, unknown>, field: string, prefix: string, unbounded: boolean): BoundsJSON {
   const key = (k: string): string => `${prefix}${k}`;
   const path = (k: string): string => `${field}.${key(k)}`;
   let rank: number | undefined;
@@ -175,21 +211,25 @@ export function parseBounds(o: Record<string, unknown>, field: string, prefix: s
     if (!isInt(r) || r < 0) throw new SpecError(path('rank'), `expected a non-negative integer, got ${JSON.stringify(r)}`);
     rank = r;
   }
-  let min: number[] | undefined;
+  let min: Bound[] | undefined;
   if (o[key('inclusive_min')] !== undefined) {
-    min = parseBoundArray(o[key('inclusive_min')], path('inclusive_min'));
+    min = parseBoundArray(o[key('inclusive_min')], path('inclusive_min'), 'lower');
     setRank(min.length, 'inclusive_min');
   }
   const upperKeys = ['exclusive_max', 'inclusive_max', 'shape'].filter((k) => o[key(k)] !== undefined);
   if (upperKeys.length > 1) {
     throw new SpecError(path(upperKeys[1]!), `at most one of ${key('exclusive_max')}, ${key('inclusive_max')}, ${key('shape')} may be given`);
   }
-  let upper: number[] | undefined;
-  let upperKind: string | undefined;
+  let upper: Bound[] | undefined;
+  const upperKind = upperKeys[0] ?? 'exclusive_max';
   if (upperKeys.length === 1) {
-    upperKind = upperKeys[0]!;
-    upper = parseBoundArray(o[key(upperKind)], path(upperKind));
+    upper = parseBoundArray(o[key(upperKind)], path(upperKind), 'upper');
     setRank(upper.length, upperKind);
+    if (upperKind === 'shape') {
+      upper.forEach((u, i) => {
+        if (u.value < 0) throw new SpecError(`${path('shape')}[${i}]`, 'negative size');
+      });
+    }
   }
   let labels: string[] | undefined;
   if (o[key('labels')] !== undefined) {
@@ -207,19 +247,36 @@ export function parseBounds(o: Record<string, unknown>, field: string, prefix: s
     });
   }
   if (rank === undefined) throw new SpecError(field, `rank is not specified (give ${key('inclusive_min')}, ${key('shape')}, ...)`);
-  if (rank === 0) return new IndexDomain([], [], labels);
+  const r = rank;
+  if (r === 0) return { rank: 0, lo: [], hi: [], implicitLo: [], implicitHi: [], labels, upperKey: key(upperKind) };
   if (min === undefined) {
-    if (upperKind !== 'shape') {
-      throw new SpecError(path('inclusive_min'), 'required unless shape is given (unbounded domains are not supported)');
-    }
-    min = new Array<number>(rank).fill(0);
+    if (upperKind === 'shape') min = new Array(r).fill(0).map(() => ({ value: 0, implicit: false }));
+    else if (unbounded) min = new Array(r).fill(0).map(() => ({ value: -Infinity, implicit: true }));
+    else throw new SpecError(path('inclusive_min'), 'required unless shape is given');
   }
-  if (upper === undefined) throw new SpecError(path('exclusive_max'), `an upper bound (${key('exclusive_max')}, ${key('inclusive_max')} or ${key('shape')}) is required (unbounded domains are not supported)`);
-  const lo = min;
-  const max = upper.map((u, i) => (upperKind === 'exclusive_max' ? u : upperKind === 'inclusive_max' ? u + 1 : lo[i]! + u));
-  for (let i = 0; i < rank; i++) {
-    if (max[i]! < lo[i]!) throw new SpecError(`${path(upperKind!)}[${i}]`, `upper bound gives an interval [${lo[i]}, ${max[i]}) of negative size`);
-    if (upperKind === 'shape' && upper[i]! < 0) throw new SpecError(`${path('shape')}[${i}]`, 'negative size');
+  if (upper === undefined) {
+    if (!unbounded) throw new SpecError(path('exclusive_max'), `an upper bound (${key('exclusive_max')}, ${key('inclusive_max')} or ${key('shape')}) is required`);
+    upper = new Array(r).fill(0).map(() => ({ value: Infinity, implicit: true }));
   }
-  return new IndexDomain(lo, max, labels);
+  const lo = min.map((b) => b.value);
+  const hi = upper.map((u, i) => (upperKind === 'inclusive_max' ? u.value + 1 : upperKind === 'shape' ? lo[i]! + u.value : u.value));
+  for (let i = 0; i < r; i++) {
+    if (hi[i]! < lo[i]!) throw new SpecError(`${path(upperKind)}[${i}]`, `upper bound gives an interval [${lo[i]}, ${hi[i]}) of negative size`);
+  }
+  return { rank: r, lo, hi, implicitLo: min.map((b) => b.implicit), implicitHi: upper.map((b) => b.implicit), labels, upperKey: key(upperKind) };
+}
+
+/**
+ * Shared by IndexDomain and IndexTransform JSON parsing. `prefix` is `''` for domains and
+ * `'input_'` for transforms. Bounds written `[n]` (implicit) are taken as given; infinite bounds
+ * are an error here (a spec's `transform` resolves them against the array: see
+ * `IndexTransform.fromJSON`).
+ */
+export function parseBounds(o: Record<string, unknown>, field: string, prefix: string): IndexDomain {
+  const b = parseBoundsJSON(o, field, prefix, false);
+  for (let i = 0; i < b.rank; i++) {
+    if (!Number.isFinite(b.lo[i]!)) throw new SpecError(`${field}.${prefix}inclusive_min[${i}]`, 'infinite bounds are not supported here (only in a spec\'s transform, which resolves them against the array)');
+    if (!Number.isFinite(b.hi[i]!)) throw new SpecError(`${field}.${b.upperKey}[${i}]`, 'infinite bounds are not supported here (only in a spec\'s transform, which resolves them against the array)');
+  }
+  return new IndexDomain(b.lo, b.hi, b.labels);
 }

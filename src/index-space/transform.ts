@@ -13,7 +13,7 @@
  * (unlike Python/NumPy). Only *dimension* selectors (`-1` = last dimension) count from the end.
  */
 import { OutOfBoundsError, SpecError } from '../errors.js';
-import { IndexDomain, parseBounds } from './domain.js';
+import { type BoundsJSON, IndexDomain, parseBoundsJSON } from './domain.js';
 
 export type OutputMap =
   | { kind: 'constant'; offset: number }
@@ -84,6 +84,12 @@ function validateOutputs(rank: number, outputs: readonly OutputMap[], field: str
   });
 }
 
+/**
+ * A map from a view's index space (the input domain) to an array's (the outputs): each output
+ * dimension is a constant or `offset + stride * input[j]`. Slicing, translating, transposing,
+ * labelling and striding a {@link Volume} compose one of these; no I/O. TensorStore's
+ * IndexTransform JSON via `fromJSON` / `toJSON` (index-array maps are not supported).
+ */
 export class IndexTransform {
   readonly inputDomain: IndexDomain;
   readonly outputs: readonly OutputMap[];
@@ -432,7 +438,7 @@ export class IndexTransform {
    * input_dimension}`. Not supported (SpecError): `index_array`, infinite bounds, unbounded
    * domains. Implicit-bound notation `[n]` is read as an explicit bound.
    */
-  static fromJSON(json: unknown, field = 'transform'): IndexTransform {
+  static fromJSON(json: unknown, field = 'transform', arrayDomain?: IndexDomain): IndexTransform {
     if (json === null || typeof json !== 'object' || Array.isArray(json)) {
       throw new SpecError(field, `expected an object, got ${JSON.stringify(json)}`);
     }
@@ -441,29 +447,36 @@ export class IndexTransform {
       'input_rank', 'input_inclusive_min', 'input_exclusive_max', 'input_inclusive_max', 'input_shape', 'input_labels', 'output',
     ]);
     for (const k of Object.keys(o)) if (!allowed.has(k)) throw new SpecError(`${field}.${k}`, 'unknown key');
-    const domain = parseBounds(o, field, 'input_');
-    if (o.output === undefined) return IndexTransform.identity(domain);
-    if (!Array.isArray(o.output)) throw new SpecError(`${field}.output`, `expected an array, got ${JSON.stringify(o.output)}`);
-    const maps = o.output.map((m: unknown, j: number): OutputMap => {
-      const f = `${field}.output[${j}]`;
-      if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new SpecError(f, `expected an object, got ${JSON.stringify(m)}`);
-      const mo = m as Record<string, unknown>;
-      for (const k of Object.keys(mo)) {
-        if (k === 'index_array' || k === 'index_array_bounds') throw new SpecError(`${f}.${k}`, 'index array output maps are not supported');
-        if (k !== 'offset' && k !== 'stride' && k !== 'input_dimension') throw new SpecError(`${f}.${k}`, 'unknown key');
-      }
-      const offset = mo.offset ?? 0;
-      if (!isInt(offset)) throw new SpecError(`${f}.offset`, `expected an integer, got ${JSON.stringify(offset)}`);
-      if (mo.input_dimension === undefined) {
-        if (mo.stride !== undefined) throw new SpecError(`${f}.stride`, 'stride requires input_dimension');
-        return { kind: 'constant', offset };
-      }
-      const stride = mo.stride ?? 1;
-      if (!isInt(stride)) throw new SpecError(`${f}.stride`, `expected an integer, got ${JSON.stringify(stride)}`);
-      return { kind: 'dim', inputDim: mo.input_dimension as number, offset, stride };
-    });
-    const validated = validateOutputs(domain.rank, maps, field);
-    return new IndexTransform(domain, validated);
+    const b = parseBoundsJSON(o, field, 'input_', true);
+    let maps: OutputMap[];
+    if (o.output === undefined) {
+      maps = Array.from({ length: b.rank }, (_, i) => ({ kind: 'dim', inputDim: i, offset: 0, stride: 1 }));
+    } else {
+      if (!Array.isArray(o.output)) throw new SpecError(`${field}.output`, `expected an array, got ${JSON.stringify(o.output)}`);
+      maps = o.output.map((m: unknown, j: number): OutputMap => {
+        const f = `${field}.output[${j}]`;
+        if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new SpecError(f, `expected an object, got ${JSON.stringify(m)}`);
+        const mo = m as Record<string, unknown>;
+        for (const k of Object.keys(mo)) {
+          if (k === 'index_array' || k === 'index_array_bounds') throw new SpecError(`${f}.${k}`, 'index array output maps are not supported');
+          if (k !== 'offset' && k !== 'stride' && k !== 'input_dimension') throw new SpecError(`${f}.${k}`, 'unknown key');
+        }
+        const offset = mo.offset ?? 0;
+        if (!isInt(offset)) throw new SpecError(`${f}.offset`, `expected an integer, got ${JSON.stringify(offset)}`);
+        if (mo.input_dimension === undefined) {
+          if (mo.stride !== undefined) throw new SpecError(`${f}.stride`, 'stride requires input_dimension');
+          return { kind: 'constant', offset };
+        }
+        const stride = mo.stride ?? 1;
+        if (!isInt(stride)) throw new SpecError(`${f}.stride`, `expected an integer, got ${JSON.stringify(stride)}`);
+        return { kind: 'dim', inputDim: mo.input_dimension as number, offset, stride };
+      });
+    }
+    const validated = validateOutputs(b.rank, maps, field);
+    if (arrayDomain && arrayDomain.rank !== validated.length) {
+      throw new SpecError(`${field}.output`, `has ${validated.length} output dimensions, the array has rank ${arrayDomain.rank}`);
+    }
+    return new IndexTransform(resolveInputBounds(b, validated, arrayDomain, field), validated);
   }
 
   toString(): string {
@@ -477,4 +490,42 @@ export class IndexTransform {
 /** `'3'`, `'-1'` -> numbers; anything else stays a label. */
 function parseSelector(k: string): number | string {
   return /^-?\d+$/.test(k) ? Number(k) : k;
+}
+
+/**
+ * The input domain of a parsed transform. Implicit bounds (`[n]`, `["-inf"]`, `["+inf"]`, and
+ * missing bounds, which default to implicit infinity) take the bound the array's domain gives
+ * through the dimension's output map, as TensorStore does at open time; explicit bounds stay.
+ * @throws SpecError for a bound that stays infinite (explicit `"-inf"`/`"+inf"`, or an implicit
+ *   one on a dimension no output map uses, or with no array domain to resolve against).
+ */
+function resolveInputBounds(b: BoundsJSON, outputs: readonly OutputMap[], arrayDomain: IndexDomain | undefined, field: string): IndexDomain {
+  const lo = [...b.lo];
+  const hi = [...b.hi];
+  if (arrayDomain) {
+    outputs.forEach((m, k) => {
+      if (m.kind !== 'dim') return;
+      const i = m.inputDim;
+      const L = arrayDomain.inclusiveMin[k]!;
+      const U = arrayDomain.exclusiveMax[k]!;
+      // x such that L <= offset + stride * x < U.
+      const [a, c] = m.stride > 0
+        ? [Math.ceil((L - m.offset) / m.stride), Math.floor((U - 1 - m.offset) / m.stride) + 1]
+        : [Math.ceil((U - 1 - m.offset) / m.stride), Math.floor((L - m.offset) / m.stride) + 1];
+      if (b.implicitLo[i]) lo[i] = a + 0; // + 0: no -0 from ceil of a negative fraction
+      if (b.implicitHi[i]) hi[i] = Math.max(c, lo[i]!) + 0;
+    });
+  }
+  for (let i = 0; i < b.rank; i++) {
+    for (const [v, k] of [[lo[i]!, 'input_inclusive_min'], [hi[i]!, b.upperKey]] as const) {
+      if (Number.isFinite(v)) continue;
+      throw new SpecError(
+        `${field}.${k}[${i}]`,
+        arrayDomain
+          ? 'an infinite bound is only accepted where it is implicit and the dimension maps to the array (it then takes the array\'s bound)'
+          : 'infinite bounds resolve only against an array (in a spec\'s transform)',
+      );
+    }
+  }
+  return new IndexDomain(lo, hi, b.labels);
 }

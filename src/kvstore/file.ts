@@ -40,6 +40,7 @@ import {
 /** Name prefix of in-flight temporary files; keys with a segment starting with it are refused. */
 export const TEMP_PREFIX = '.volstore-tmp-';
 
+/** Options of {@link FileStore}. */
 export interface FileStoreOptions {
   /**
    * Bounds concurrent filesystem operations. Default: one limiter shared by the process, with
@@ -84,6 +85,15 @@ let tempCounter = 0;
 /** Largest mtime (ns) given to a file written by this process; keeps generations unique. */
 let lastMtimeNs = 0n;
 
+/**
+ * A store on the local file system (Node only): one file per key under a root directory,
+ * atomic writes (temporary file + rename), generations from mtime and size.
+ *
+ * ```ts
+ * import { FileStore } from 'volstore/node';
+ * const store = new FileStore('/data/em.zarr');
+ * ```
+ */
 export class FileStore implements KvStore {
   readonly readOnly = false;
   /** Merged reads up to 1 MiB: see KvStore.coalesceLimit (measured with bench zarr3-file). */

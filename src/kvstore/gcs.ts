@@ -42,6 +42,7 @@ import { TransientError } from './retry.js';
 
 export const GCS_DEFAULT_ENDPOINT = 'https://storage.googleapis.com';
 
+/** Options of {@link GcsStore}. */
 export interface GcsStoreOptions {
   bucket: string;
   /** Key prefix inside the bucket; keys are joined to it with one '/'. */

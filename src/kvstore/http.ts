@@ -28,6 +28,7 @@ import { checkKey } from './keys.js';
 import type { KvStore, ListOptions, ReadOptions, ReadResult, WriteOptions, WriteResult } from './kvstore.js';
 import type { RequestTimeouts, RetryPolicy } from './retry.js';
 
+/** Options of {@link HttpStore}. */
 export interface HttpStoreOptions {
   /** Directory-like base URL; keys are appended (each path segment percent-encoded). */
   baseUrl: string;
@@ -83,6 +84,14 @@ class HttpStoreDialect implements HttpDialect {
   }
 }
 
+/**
+ * A read-only store over plain HTTP(S) GETs (`https://host/path/`): ranged reads, ETag
+ * generations, retries of transient failures. Writes throw ReadOnlyError.
+ *
+ * ```ts
+ * const store = new HttpStore({ baseUrl: 'https://example.org/seg/' });
+ * ```
+ */
 export class HttpStore implements KvStore {
   readonly readOnly = true;
   /** The base URL as given (with its query, if any); see {@link url} for messages. */

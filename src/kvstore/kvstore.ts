@@ -15,6 +15,7 @@ export const NO_GENERATION = '';
 /** `{offset, length?}`: bytes [offset, offset+length) (to the end if no length); `{suffix}`: last N bytes. */
 export type ByteRange = { offset: number; length?: number } | { suffix: number };
 
+/** Options of {@link KvStore.read}: conditions on the stored generation, a byte range, a signal. */
 export interface ReadOptions {
   /**
    * Bytes to return. A range whose start lies past the end of the value, or whose end
@@ -28,6 +29,7 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/** What {@link KvStore.read} found: a value with its generation, a missing key, or an unmet condition. */
 export type ReadResult =
   /** `size` is the total size of the stored value when the store knows it. */
   | { state: 'value'; value: Uint8Array; generation: string; size?: number }
@@ -35,6 +37,7 @@ export type ReadResult =
   /** A condition was not met: `ifNotEqual` matched, or `ifEqual` did not. */
   | { state: 'unchanged'; generation: string };
 
+/** Options of {@link KvStore.write}: `ifEqual` makes the write conditional on the stored generation (`''` = must not exist). */
 export interface WriteOptions {
   /** Write only if the current generation equals this (`''` = the key must not exist). */
   ifEqual?: string;
@@ -48,6 +51,11 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A key-value store (TensorStore's kvstore): conditional reads and writes by generation, byte
+ * ranges, listing. volstore's stores: MemoryStore, FileStore (`volstore/node`), HttpStore,
+ * GcsStore, S3Store; sharded formats adapt one store into another.
+ */
 export interface KvStore {
   /** A URL-ish description for messages, e.g. `file:///data/x/` or `gs://b/p/`. */
   readonly url: string;

@@ -1,6 +1,6 @@
 import { SpecError } from '../errors.js';
 import type { Limiter } from '../util/limiter.js';
-import { joinPath, type KvStoreSpec } from './spec.js';
+import { gcsUserProject, joinPath, type KvStoreSpec } from './spec.js';
 import type { KvStore } from './kvstore.js';
 import { MemoryStore } from './memory.js';
 import { PrefixedStore } from './prefixed.js';
@@ -69,7 +69,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         bucket: spec.bucket as string,
         path,
         endpoint: spec.endpoint as string | undefined,
-        userProject: context.resource('gcs_user_project')?.project_id as string | undefined,
+        userProject: gcsUserProject(spec, (name) => context.resource(name)),
         concurrency: context.limiter('gcs_request_concurrency', 32),
         retries: retryPolicyFromJson(context.resource('gcs_request_retries'), 'context.gcs_request_retries'),
         timeouts: requestTimeoutsFromJson(context.resource('gcs_request_timeout'), 'context.gcs_request_timeout'),

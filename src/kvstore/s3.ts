@@ -40,6 +40,7 @@ export interface S3Credentials {
   sessionToken?: string;
 }
 
+/** Options of {@link S3Store}. */
 export interface S3StoreOptions {
   bucket: string;
   /** Key prefix inside the bucket; keys are joined to it with one '/'. */
@@ -187,6 +188,15 @@ class S3Dialect implements HttpDialect {
   }
 }
 
+/**
+ * A store on S3 or an S3-compatible service (SigV4 via aws4fetch): conditional writes, ranged
+ * reads, listing, retries. Browser-safe; credentials from the options or, in Node, the
+ * environment.
+ *
+ * ```ts
+ * const store = new S3Store({ bucket: 'my-bucket', path: 'em/', region: 'us-east-1' });
+ * ```
+ */
 export class S3Store implements KvStore {
   readonly readOnly = false;
   readonly bucket: string;

@@ -14,10 +14,39 @@ export interface KvStoreSpec {
 export const KVSTORE_KEYS: Record<KvStoreSpec['driver'], string[]> = {
   memory: ['driver', 'path', 'context', 'memory_key_value_store', 'atomic'],
   file: ['driver', 'path', 'context', 'file_io_concurrency', 'file_io_sync'],
-  gcs: ['driver', 'bucket', 'path', 'context', 'gcs_request_concurrency', 'gcs_request_retries', 'gcs_user_project', 'endpoint'],
+  gcs: ['driver', 'bucket', 'path', 'context', 'gcs_request_concurrency', 'gcs_request_retries', 'gcs_user_project', 'user_project', 'endpoint'],
   s3: ['driver', 'bucket', 'path', 'context', 'endpoint', 'aws_region', 'host_header', 'requester_pays', 's3_request_concurrency', 's3_request_retries', 'aws_credentials'],
   http: ['driver', 'base_url', 'path', 'context', 'headers', 'http_request_concurrency', 'http_request_retries'],
 };
+
+/** Segments of a slash path with `.`, `..` and empty segments resolved away. */
+export function pathSegments(p: string): string[] {
+  const out: string[] = [];
+  for (const s of p.split('/')) {
+    if (s === '' || s === '.') continue;
+    if (s === '..') out.pop();
+    else out.push(s);
+  }
+  return out;
+}
+
+/**
+ * A local path made absolute against the working directory (as TensorStore resolves relative
+ * `file` kvstore paths), normalised (`.`, `..`, repeated slashes), keeping a trailing slash.
+ * Absolute paths are only normalised.
+ * @throws SpecError (naming `field`) for a relative path where there is no working directory (browsers).
+ */
+export function resolveLocalPath(p: string, field: string): string {
+  let abs = p;
+  if (!p.startsWith('/')) {
+    const cwd = (globalThis as { process?: { cwd?: () => string } }).process?.cwd?.();
+    if (typeof cwd !== 'string') throw new SpecError(field, `relative file path ${JSON.stringify(p)} needs a working directory (Node)`);
+    abs = `${cwd}/${p}`;
+  }
+  const dir = p === '' || p === '.' || p === '..' || /\/(\.\.?)?$/.test(p);
+  const segs = pathSegments(abs);
+  return `/${segs.join('/')}${dir && segs.length ? '/' : ''}`;
+}
 
 export function kvstoreFromUrl(url: string): KvStoreSpec {
   const m = /^([a-z0-9+.-]+):\/\/(.*)$/i.exec(url);
@@ -26,8 +55,8 @@ export function kvstoreFromUrl(url: string): KvStoreSpec {
   const rest = m[2]!;
   switch (scheme) {
     case 'file':
-      if (!rest.startsWith('/')) throw new SpecError('kvstore', `file URL needs an absolute path: ${url}`);
-      return { driver: 'file', path: decodeURIComponent(rest) };
+      // file:///abs/path, or TensorStore's file://relative/path (against the working directory).
+      return { driver: 'file', path: resolveLocalPath(decodeURIComponent(rest), 'kvstore') };
     case 'memory':
       return { driver: 'memory', path: decodeURIComponent(rest) };
     case 'gs':
@@ -57,8 +86,29 @@ export function parseKvStore(v: unknown, field: string): KvStoreSpec {
   if (typeof path !== 'string') throw new SpecError(`${field}.path`, 'must be a string');
   if ((driver === 'gcs' || driver === 's3') && typeof o.bucket !== 'string') throw new SpecError(`${field}.bucket`, 'required (a string)');
   if (driver === 'http' && typeof o.base_url !== 'string') throw new SpecError(`${field}.base_url`, 'required (a string)');
-  if (driver === 'file' && !path.startsWith('/')) throw new SpecError(`${field}.path`, `file kvstore needs an absolute path, got ${JSON.stringify(path)}`);
-  return { ...o, driver, path } as KvStoreSpec;
+  if (driver === 'gcs') {
+    const up = o.gcs_user_project;
+    if (up !== undefined && !(typeof up === 'string' && /^gcs_user_project(#.*)?$/.test(up)) && !(typeof up === 'object' && up !== null && typeof (up as { project_id?: unknown }).project_id === 'string')) {
+      throw new SpecError(`${field}.gcs_user_project`, `must be {"project_id": "..."} or a context reference "gcs_user_project#...", got ${JSON.stringify(up)}`);
+    }
+    if (o.user_project !== undefined && typeof o.user_project !== 'string') throw new SpecError(`${field}.user_project`, `must be a project id string, got ${JSON.stringify(o.user_project)}`);
+  }
+  // Relative file paths resolve against the working directory, as in TensorStore.
+  return { ...o, driver, path: driver === 'file' ? resolveLocalPath(path, `${field}.path`) : path } as KvStoreSpec;
+}
+
+/**
+ * The requester-pays billing project of a gcs kvstore spec: `user_project` (a project id), an
+ * inline `gcs_user_project: {"project_id": ...}`, or a `gcs_user_project` context reference
+ * (`"gcs_user_project#name"`) looked up with `resource`; else the context's `gcs_user_project`.
+ * Sent as `userProject=` on every request.
+ */
+export function gcsUserProject(spec: KvStoreSpec, resource: (name: string) => Record<string, unknown> | undefined): string | undefined {
+  if (typeof spec.user_project === 'string') return spec.user_project;
+  const up = spec.gcs_user_project;
+  if (typeof up === 'object' && up !== null) return (up as { project_id?: string }).project_id;
+  const ref = typeof up === 'string' ? up : 'gcs_user_project';
+  return (resource(ref) ?? resource('gcs_user_project'))?.project_id as string | undefined;
 }
 
 /** Joins path pieces with single slashes; keeps a trailing slash when the last piece has one. */

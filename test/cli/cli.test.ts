@@ -1,16 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '../../src/array/npy.js';
-import { main } from '../../src/cli/main.js';
 import { NdArray, open } from '../../src/index.js';
 import { fixture } from '../fixture-path.js';
+import { cli, spawnCli } from './helpers.js';
 
-const run = promisify(execFile);
-const BIN = path.resolve('bin/volstore');
 const FIX = fixture();
 
 let dir: string;
@@ -21,37 +17,22 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI in-process (fast) and captures stdout. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const w1 = process.stdout.write.bind(process.stdout);
-  const w2 = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-  }
-}
-
 async function readNpy(p: string): Promise<NdArray> {
   return decodeNpy(new Uint8Array(await readFile(p)));
 }
 
 describe('volstore CLI', () => {
-  it('./bin/volstore runs from the clone (info on a zarr v3 fixture)', async () => {
-    const { stdout } = await run(BIN, ['info', `${FIX}/zarr-python/v3.zarr/3d.chunked.compressed.sharded.i2`]);
-    const info = JSON.parse(stdout);
+  it('info --json on a sharded zarr v3 fixture (as a child process, from the sources)', async () => {
+    const r = await spawnCli(['info', '--json', `${FIX}/zarr-python/v3.zarr/3d.chunked.compressed.sharded.i2`]);
+    expect(r.code, r.err).toBe(0);
+    const info = JSON.parse(r.out);
     expect(info).toMatchObject({ driver: 'zarr3', dtype: 'int16', domain: { shape: [4, 4, 4] }, fill_value: 0 });
     expect(info.chunk_layout.write_chunk.shape).not.toEqual(info.chunk_layout.read_chunk.shape);
     expect(info.codecs[0].name).toBe('sharding_indexed');
   });
 
   it('info works for N5 and names an unknown spec key', async () => {
-    const n5 = await cli(['info', `${FIX}/tensorstore-n5/gzip`]);
+    const n5 = await cli(['info', `${FIX}/tensorstore-n5/gzip`, '--json']);
     expect(n5.code).toBe(0);
     expect(JSON.parse(n5.out)).toMatchObject({ driver: 'n5', dtype: 'uint16', domain: { shape: [5, 4] } });
     const bad = await cli(['info', '{"driver":"zarr3","kvstore":"memory://x/","bogus":1}']);
@@ -105,7 +86,7 @@ describe('volstore CLI', () => {
       }
       expect(flat, name).toEqual(data.toFlat());
     }
-    const info = JSON.parse((await cli(['info', `${dir}/pc-box/`])).out);
+    const info = JSON.parse((await cli(['info', '--json', `${dir}/pc-box/`])).out);
     expect(info.driver).toBe('neuroglancer_precomputed');
   });
 
@@ -151,9 +132,10 @@ describe('volstore CLI', () => {
     expect(m.toFlat()).toEqual(Array.from({ length: 64 }, (_, b) => BigInt(b * 1000) + 1n));
   });
 
-  it('unknown command and bad flags exit non-zero with a message', async () => {
+  it('unknown command and bad flags are usage errors (exit 2)', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);
     const r = await cli(['copy', 'memory://a/', 'memory://b/', '--chunk-shape', 'x']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--chunk-shape expects comma-separated positive integers, got "x"/);
   });
 });

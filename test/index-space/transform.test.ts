@@ -326,7 +326,7 @@ describe('JSON', () => {
     expect(field({ input_shape: [3], outputs: [] })).toBe('transform.outputs');
     expect(field({ input_shape: [3], output: {} })).toBe('transform.output');
     expect(field({ input_shape: [3], input_labels: ['a', 'b'] })).toBe('transform.input_labels');
-    expect(field({ input_rank: 2 })).toBe('transform.input_inclusive_min');
+    expect(field({ input_rank: 2 })).toBe('transform.input_inclusive_min[0]'); // unbounded: resolves only against an array
     expect(field({ input_shape: [2], output: [{ input_dimension: 0, stride: 0 }] }, 'spec.transform')).toBe('spec.transform.output[0].stride');
   });
 });

@@ -4,7 +4,7 @@ import * as testing from '../../src/testing/index.js';
 
 describe('volstore/testing exports', () => {
   it('exports exactly the documented API', () => {
-    expect(Object.keys(testing).sort()).toEqual(['S3_PATH_PREFIX', 'parseFaults', 'serveCommand', 'startEmulator']);
+    expect(Object.keys(testing).sort()).toEqual(['S3_PATH_PREFIX', 'parseFaults', 'startEmulator']);
     expect(testing.S3_PATH_PREFIX).toBe('/s3');
   });
 
