@@ -7,6 +7,7 @@ import { blosclzDecode, lz4DecodeBlock, snappyDecode } from './lz-blocks.js';
 import { lz4 } from './lz4.js';
 import { byteShuffle, byteUnshuffle } from './shuffle.js';
 import { zstd, zstdDecodeFrames } from './zstd.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * `blosc{cname, clevel, shuffle, typesize, blocksize}`: blosc1 frames
@@ -376,14 +377,14 @@ function bloscWasm(cname = 'lz4', clevel = 5, shuffle = 0, blocksize = 0): Promi
 export const factory: CodecFactory = (config, spec) => {
   const cname = config.cname ?? 'lz4';
   if (typeof cname !== 'string' || !(CNAMES as readonly string[]).includes(cname)) {
-    throw new SpecError('codecs.blosc.cname', `expected one of ${CNAMES.join(', ')}, got ${JSON.stringify(cname)}`);
+    throw new SpecError('codecs.blosc.cname', `expected one of ${CNAMES.join(', ')}, got ${describeJson(cname)}`);
   }
   const typesize = intOption('blosc', config, 'typesize', dtypeSize(spec.dtype), 1, 2 ** 31);
   let shuffle = config.shuffle ?? 'shuffle';
   if (shuffle === -1) shuffle = typesize === 1 ? 'bitshuffle' : 'shuffle'; // numcodecs AUTOSHUFFLE
   if (typeof shuffle === 'number') shuffle = (['noshuffle', 'shuffle', 'bitshuffle'] as const)[shuffle] ?? String(shuffle);
   if (shuffle !== 'noshuffle' && shuffle !== 'shuffle' && shuffle !== 'bitshuffle') {
-    throw new SpecError('codecs.blosc.shuffle', `expected "noshuffle", "shuffle" or "bitshuffle", got ${JSON.stringify(shuffle)}`);
+    throw new SpecError('codecs.blosc.shuffle', `expected "noshuffle", "shuffle" or "bitshuffle", got ${describeJson(shuffle)}`);
   }
   return new BloscCodec({
     cname: cname as Cname,

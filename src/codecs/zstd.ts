@@ -1,5 +1,6 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { corrupt, guardDecode, guardEncode, intOption, limitOf, readU32LE, tooLarge, unsupported } from './compression-util.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * `zstd{level, checksum}` via numcodecs' wasm zstd (loaded on first use). Decodes one or more
@@ -180,6 +181,6 @@ export function zstd(level: number): Promise<Codec> {
 
 export const factory: CodecFactory = (config) => {
   const checksum = config.checksum ?? false;
-  if (typeof checksum !== 'boolean') throw unsupported('zstd', `checksum must be a boolean, got ${JSON.stringify(checksum)}`);
+  if (typeof checksum !== 'boolean') throw unsupported('zstd', `checksum must be a boolean, got ${describeJson(checksum)}`);
   return new ZstdCodec(intOption('zstd', config, 'level', 0, -131072, 22), checksum);
 };

@@ -7,6 +7,7 @@ import { CodecChainDriver, checkChunkBytes, checkSchema, defaultChunkShape, expe
 import type { DriverModule, DriverOpenRequest } from './driver.js';
 import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 import { numpyToDtype } from './zarr3.js';
+import { describeJson } from '../util/json.js';
 
 const KEY = '.zarray';
 
@@ -28,7 +29,7 @@ const ZARRAY_KEYS = new Set(['zarr_format', 'shape', 'chunks', 'dtype', 'compres
 
 export function parseTypestr(t: unknown, key: string): { dtype: DataType; endian: 'little' | 'big' | undefined } {
   if (typeof t !== 'string') {
-    throw new UnsupportedError(`metadata "${key}": unsupported dtype ${JSON.stringify(t)} (structured dtypes are not supported)`);
+    throw new UnsupportedError(`metadata "${key}": unsupported dtype ${describeJson(t)} (structured dtypes are not supported)`);
   }
   const dtype = numpyToDtype(t);
   if (!dtype || t.length < 2 || !'<>|'.includes(t[0]!)) {
@@ -40,7 +41,7 @@ export function parseTypestr(t: unknown, key: string): { dtype: DataType; endian
 }
 
 export function parseZarr2Metadata(json: Record<string, unknown>, key = KEY): Zarr2Metadata {
-  if (json.zarr_format !== 2) throw new MetadataError(key, `"zarr_format" must be 2, got ${JSON.stringify(json.zarr_format)}`);
+  if (json.zarr_format !== 2) throw new MetadataError(key, `"zarr_format" must be 2, got ${describeJson(json.zarr_format)}`);
   for (const k of Object.keys(json)) if (!ZARRAY_KEYS.has(k)) throw new MetadataError(key, `unknown field "${k}"`);
   for (const k of ['shape', 'chunks', 'dtype']) if (json[k] === undefined) throw new MetadataError(key, `missing "${k}"`);
   const shape = expectShape(json.shape, key, 'shape');
@@ -48,12 +49,12 @@ export function parseZarr2Metadata(json: Record<string, unknown>, key = KEY): Za
   const { dtype } = parseTypestr(json.dtype, key);
   checkChunkBytes(chunks, dtype, key, 'chunks');
   const order = json.order ?? 'C';
-  if (order !== 'C' && order !== 'F') throw new MetadataError(key, `"order" must be "C" or "F", got ${JSON.stringify(order)}`);
+  if (order !== 'C' && order !== 'F') throw new MetadataError(key, `"order" must be "C" or "F", got ${describeJson(order)}`);
   const sep = json.dimension_separator ?? '.';
-  if (sep !== '.' && sep !== '/') throw new MetadataError(key, `"dimension_separator" must be "." or "/", got ${JSON.stringify(sep)}`);
+  if (sep !== '.' && sep !== '/') throw new MetadataError(key, `"dimension_separator" must be "." or "/", got ${describeJson(sep)}`);
   const compressor = json.compressor ?? null;
   if (compressor !== null && (typeof compressor !== 'object' || typeof (compressor as { id?: unknown }).id !== 'string')) {
-    throw new MetadataError(key, `"compressor" must be null or {id, ...}, got ${JSON.stringify(compressor)}`);
+    throw new MetadataError(key, `"compressor" must be null or {id, ...}, got ${describeJson(compressor)}`);
   }
   const filters = json.filters ?? null;
   if (filters !== null && (!Array.isArray(filters) || filters.some((f) => typeof f?.id !== 'string'))) {
