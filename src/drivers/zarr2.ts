@@ -126,9 +126,42 @@ export function numcodecsToCanonical(c: Record<string, unknown>, itemsize: numbe
     }
     case 'bitround':
       return { name: 'bitround', configuration: { keepbits: rest.keepbits } };
+    case 'lzma':
+      return lzmaToXz(rest, key, field);
     default:
       throw new UnsupportedError(`metadata "${key}": unsupported ${field} "${id}" (decoding it would give wrong data)`);
   }
+}
+
+/** Python's `lzma` constants that numcodecs' LZMA config carries. */
+const LZMA_FORMAT_XZ = 1;
+const LZMA_FILTER_LZMA2 = 0x21;
+const LZMA_FORMATS: Record<number, string> = { 0: 'FORMAT_AUTO', 1: 'FORMAT_XZ', 2: 'FORMAT_ALONE', 3: 'FORMAT_RAW' };
+
+/**
+ * numcodecs' `LZMA` compressor ({id: 'lzma', format, check, preset, filters}) as the canonical
+ * `xz` codec: chunks in the .xz container (format 1, numcodecs' default) with any integrity check
+ * and a filter chain of LZMA2 alone (the default when `filters` is null) are read by the xz
+ * decoder; legacy .lzma (FORMAT_ALONE), raw streams and other filters (delta, BCJ) are
+ * UnsupportedError naming the field. Writing xz is not supported (UnsupportedError on write).
+ */
+function lzmaToXz(c: Record<string, unknown>, key: string, field: string): CodecJSON {
+  const format = c.format ?? LZMA_FORMAT_XZ;
+  if (format !== LZMA_FORMAT_XZ) {
+    throw new UnsupportedError(
+      `metadata "${key}": ${field} lzma with format ${describeJson(format)} (${LZMA_FORMATS[format as number] ?? 'unknown'}) is not supported; only format 1 (FORMAT_XZ, the default) is`,
+    );
+  }
+  const filters = c.filters ?? null;
+  if (filters !== null) {
+    if (!Array.isArray(filters) || filters.length === 0 || filters.some((f) => (f as { id?: unknown } | null)?.id !== LZMA_FILTER_LZMA2)) {
+      throw new UnsupportedError(
+        `metadata "${key}": ${field} lzma filters ${describeJson(filters)} are not supported; only an LZMA2 filter (id 33) alone is`,
+      );
+    }
+  }
+  const preset = typeof c.preset === 'number' && Number.isInteger(c.preset) ? c.preset & 0x1f : 6;
+  return { name: 'xz', configuration: { preset: Math.min(preset, 9) } };
 }
 
 /** The canonical codec chain of a v2 array: [transpose (F)], filters, bytes, compressor. */
