@@ -32,7 +32,7 @@ export const LOCK_STALE_MS = 30_000;
 /** A breaker file older than this (ms) is taken to be abandoned. */
 export const BREAKER_STALE_MS = 10_000;
 
-/** Name prefix of lock files (inside FileStore's temporary-file namespace, so never listed). */
+/** The lock file of `file`: `<dir>/<tempPrefix>lock-<name>` (the name hashed when long), inside FileStore's temporary-file namespace, so never listed. */
 export function lockPathOf(file: string, tempPrefix: string): string {
   const name = path.basename(file);
   const plain = `${tempPrefix}lock-${name}`;
