@@ -3,6 +3,7 @@ import { NdArray } from '../array/ndarray.js';
 import { SpecError, UnsupportedError } from '../errors.js';
 import type { ArrayArrayCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { contiguousData } from './elements.js';
+import { describeJson } from '../util/json.js';
 
 const MANTISSA_BITS: Partial<Record<DataType, number>> = { float16: 10, float32: 23, float64: 52 };
 
@@ -69,7 +70,7 @@ export const factory: CodecFactory = (config, spec) => {
   if (bits === undefined) throw new UnsupportedError(`codec "bitround": only float arrays can be bit-rounded, not ${spec.dtype}`);
   const k = config.keepbits;
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > bits) {
-    throw new SpecError('codecs.bitround.keepbits', `expected an integer in [0, ${bits}] for ${spec.dtype}, got ${JSON.stringify(k)}`);
+    throw new SpecError('codecs.bitround.keepbits', `expected an integer in [0, ${bits}] for ${spec.dtype}, got ${describeJson(k)}`);
   }
   return new BitRoundCodec(k, spec.dtype);
 };

@@ -3,6 +3,7 @@ import { cOrderStrides, NdArray, product } from '../array/ndarray.js';
 import { CorruptionError, MetadataError } from '../errors.js';
 import { copyStrided } from '../array/copy.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
+import { describeJson } from '../util/json.js';
 
 export type Endian = 'little' | 'big';
 
@@ -66,7 +67,7 @@ export class BytesCodec implements ArrayBytesCodec {
 export const factory: CodecFactory = (config, spec) => {
   const endian = config.endian;
   if (endian !== undefined && endian !== 'little' && endian !== 'big') {
-    throw new MetadataError('codecs', `bytes codec: endian must be "little" or "big", got ${JSON.stringify(endian)}`);
+    throw new MetadataError('codecs', `bytes codec: endian must be "little" or "big", got ${describeJson(endian)}`);
   }
   if (endian === undefined && dtypeSize(spec.dtype) > 1) {
     throw new MetadataError('codecs', `bytes codec: "endian" is required for ${spec.dtype}`);

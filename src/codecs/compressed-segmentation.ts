@@ -5,6 +5,7 @@ import { copyStrided } from '../array/copy.js';
 import { decodeCompressedSegmentation, encodeCompressedSegmentation } from '../wasm/compressed-segmentation.js';
 import { loadCore } from '../wasm/core.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * `compressed_segmentation{block_size}` array->bytes codec (Neuroglancer's segmentation
@@ -70,7 +71,7 @@ export const factory: CodecFactory = async (config, spec) => {
   }
   const bs = config.block_size ?? [8, 8, 8];
   if (!Array.isArray(bs) || bs.length !== 3 || !bs.every((v) => Number.isInteger(v) && v >= 1 && v <= 0xffff)) {
-    throw new MetadataError('compressed_segmentation', `block_size must be 3 positive integers, got ${JSON.stringify(bs)}`);
+    throw new MetadataError('compressed_segmentation', `block_size must be 3 positive integers, got ${describeJson(bs)}`);
   }
   await loadCore(); // async compile: works on a browser main thread
   return new CompressedSegmentationCodec(bs as [number, number, number]);

@@ -1,5 +1,6 @@
 import { CodecError, CorruptionError, SpecError, UnsupportedError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { CodecContext } from './codec.js';
+import { describeJson } from '../util/json.js';
 
 /** Shared helpers for the bytes->bytes codecs: config parsing, error wrapping, checksums. */
 
@@ -14,7 +15,7 @@ export function intOption(
 ): number {
   const v = config[key] ?? dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new SpecError(`codecs.${codec}.${key}`, `expected an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    throw new SpecError(`codecs.${codec}.${key}`, `expected an integer in [${min}, ${max}], got ${describeJson(v)}`);
   }
   return v;
 }

@@ -14,6 +14,7 @@ import {
 } from '../array/dtype.js';
 import { type NdArray, toCOrder } from '../array/ndarray.js';
 import { SpecError } from '../errors.js';
+import { describeJson } from '../util/json.js';
 
 /** The elements of `a` in C order, as a typed array (no copy when `a` is already contiguous). */
 export function contiguousData(a: NdArray): TypedArray {
@@ -57,6 +58,6 @@ export function castElements(src: ArrayLike<number | bigint>, from: DataType, to
 
 export function dtypeOption(codec: string, config: Record<string, unknown>, key: string, dflt: DataType): DataType {
   const v = config[key] ?? dflt;
-  if (!isDataType(v)) throw new SpecError(`codecs.${codec}.${key}`, `expected a data type name, got ${JSON.stringify(v)}`);
+  if (!isDataType(v)) throw new SpecError(`codecs.${codec}.${key}`, `expected a data type name, got ${describeJson(v)}`);
   return v;
 }

@@ -11,6 +11,7 @@ import { NdArray } from '../array/ndarray.js';
 import { SpecError, UnsupportedError } from '../errors.js';
 import type { ArrayArrayCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { castElements, contiguousData, dtypeOption } from './elements.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * `fixedscaleoffset{offset, scale, dtype, astype}`: numcodecs' FixedScaleOffset filter.
@@ -81,7 +82,7 @@ function toNumbers(data: TypedArray, dtype: DataType): Float64Array {
 
 function numberOption(config: Record<string, unknown>, key: string, dflt: number): number {
   const v = config[key] ?? dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new SpecError(`codecs.fixedscaleoffset.${key}`, `expected a finite number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new SpecError(`codecs.fixedscaleoffset.${key}`, `expected a finite number, got ${describeJson(v)}`);
   return v;
 }
 

@@ -3,6 +3,7 @@ import { NdArray } from '../array/ndarray.js';
 import { CodecError, CorruptionError, MetadataError, UnsupportedError, VolstoreError } from '../errors.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { checkImageDtype, imageLayout, toInterleaved } from './png.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * `jpeg{quality}` array->bytes codec (neuroglancer precomputed `jpeg` encoding): uint8 chunks
@@ -92,7 +93,7 @@ export const factory: CodecFactory = (config, spec) => {
   checkImageDtype('jpeg', spec.dtype, ['uint8']);
   const quality = config.quality ?? 75;
   if (typeof quality !== 'number' || !Number.isInteger(quality) || quality < 0 || quality > 100) {
-    throw new MetadataError('jpeg', `quality must be an integer 0-100, got ${JSON.stringify(quality)}`);
+    throw new MetadataError('jpeg', `quality must be an integer 0-100, got ${describeJson(quality)}`);
   }
   const channels = spec.shape[spec.shape.length - 1];
   if (channels !== 1 && channels !== 3) throw new UnsupportedError(`jpeg encoding needs 1 or 3 channels, got ${channels}`);

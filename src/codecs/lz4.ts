@@ -1,9 +1,12 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { corrupt, guardDecode, guardEncode, intOption, limitOf, readU32LE, tooLarge } from './compression-util.js';
+import { lz4DecodeBlock } from './lz-blocks.js';
 
 /**
  * `lz4{acceleration}`: numcodecs' LZ4 framing, a uint32 LE decoded size followed by one LZ4
- * block. Uses numcodecs' wasm build, loaded and initialised on first use.
+ * block. Encodes with numcodecs' wasm build (loaded on first use); decodes with volstore's own
+ * bounds-checked block decoder (`lz-blocks.ts`) into a fresh buffer, and the block must produce
+ * exactly the declared size (else CorruptionError naming the key).
  */
 export class Lz4Codec implements BytesBytesCodec {
   readonly kind = 'bytes-bytes';
@@ -21,8 +24,9 @@ export class Lz4Codec implements BytesBytesCodec {
       // An LZ4 block expands at most ~255x; a larger claim is a garbled header, not data.
       if (size > 255 * (b.length - 4) + 16) throw corrupt('lz4', ctx, `header claims ${size} bytes from ${b.length - 4} compressed bytes`);
       if (size > limitOf(ctx)) throw tooLarge('lz4', ctx, `header claims ${size} bytes, which`);
-      const out = await (await lz4(this.acceleration)).decode(b);
-      if (out.length !== size) throw corrupt('lz4', ctx, `decoded ${out.length} bytes, header says ${size}`);
+      const out = new Uint8Array(size);
+      const n = lz4DecodeBlock(b.subarray(4), out);
+      if (n !== size) throw corrupt('lz4', ctx, n < 0 ? 'inconsistent LZ4 block (offset, length or end outside the data)' : `decoded ${n} bytes, header says ${size}`);
       return out;
     });
   }

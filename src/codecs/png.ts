@@ -5,6 +5,7 @@ import { CorruptionError, MetadataError, UnsupportedError } from '../errors.js';
 import { copyStrided } from '../array/copy.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { crc32 } from './compression-util.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * Layout of an image-encoded chunk (neuroglancer precomputed `jpeg` and `png` encodings):
@@ -291,7 +292,7 @@ export const factory: CodecFactory = (config, spec) => {
   checkImageDtype('png', spec.dtype, ['uint8', 'uint16']);
   const level = config.level ?? 6;
   if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 9) {
-    throw new MetadataError('png', `level must be an integer 0-9, got ${JSON.stringify(level)}`);
+    throw new MetadataError('png', `level must be an integer 0-9, got ${describeJson(level)}`);
   }
   const channels = spec.shape[spec.shape.length - 1];
   if (channels === undefined || channels < 1 || channels > 4) throw new UnsupportedError(`png encoding needs 1-4 channels, got ${channels}`);

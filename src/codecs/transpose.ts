@@ -1,6 +1,7 @@
 import { NdArray } from '../array/ndarray.js';
 import { MetadataError } from '../errors.js';
 import type { ArrayArrayCodec, ChunkSpec, CodecFactory, CodecJSON } from './codec.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * zarr v3 `transpose{order}`: encoded dim i is decoded dim order[i]. Both directions return a
@@ -49,7 +50,7 @@ export const factory: CodecFactory = (config, spec) => {
     !order.every((o) => Number.isInteger(o) && o >= 0 && o < rank) ||
     new Set(order).size !== rank
   ) {
-    throw new MetadataError('codecs', `transpose: "order" must be a permutation of 0..${rank - 1}, got ${JSON.stringify(config.order)}`);
+    throw new MetadataError('codecs', `transpose: "order" must be a permutation of 0..${rank - 1}, got ${describeJson(config.order)}`);
   }
   return new TransposeCodec(order as number[]);
 };

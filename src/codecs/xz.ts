@@ -1,12 +1,15 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { VolstoreError } from '../errors.js';
-import { concatBytes, corrupt, guardDecode, intOption, limitOf, tooLarge, unsupported } from './compression-util.js';
+import { concatBytes, corrupt, guardDecode, intOption, keyOf, limitOf, tooLarge, unsupported } from './compression-util.js';
 
 /**
- * `xz{preset}`: .xz containers (as Python's lzma and N5 write). Read-only: decoded with the
- * xz-decompress wasm build (loaded on first use), streamed so that output past
- * `maxDecodedBytes` stops the decoder; encoding throws UnsupportedError since no
- * browser-safe xz encoder is available.
+ * `xz{preset}`: .xz containers (as Python's lzma, numcodecs' `LZMA` and N5 write). Read-only:
+ * decoded with the xz-decompress wasm build (xz-embedded; loaded on first use), streamed so that
+ * output past `maxDecodedBytes` stops the decoder. Only the bytes the decoder reports as written
+ * are returned. A valid stream using a filter xz-embedded lacks (delta) is UnsupportedError.
+ * Encoding throws UnsupportedError: no maintained npm xz encoder runs here (@napi-rs/lzma 1.4,
+ * the last for Node 20, writes only uncompressed LZMA2 chunks; 1.5 needs Node 22; lzma-native is
+ * unmaintained).
  */
 export class XzCodec implements BytesBytesCodec {
   readonly kind = 'bytes-bytes';
@@ -48,7 +51,11 @@ export class XzCodec implements BytesBytesCodec {
         }
       } catch (e) {
         if (e instanceof VolstoreError) throw e;
-        throw corrupt('xz', ctx, e instanceof Error ? e.message : String(e), e);
+        const message = e instanceof Error ? e.message : String(e);
+        const code = /error code (\d+)/.exec(message)?.[1];
+        // xz-embedded's XZ_OPTIONS_ERROR: a valid stream using a filter or option it lacks
+        if (code === '6') throw unsupported('xz', `"${keyOf(ctx)}" uses xz filters or options this decoder lacks (it reads LZMA2 chains)`);
+        throw corrupt('xz', ctx, XZ_ERRORS[code ?? ''] ?? message, e);
       }
       return concatBytes(parts);
     });
@@ -58,6 +65,16 @@ export class XzCodec implements BytesBytesCodec {
     return { name: 'xz', configuration: { preset: this.preset } };
   }
 }
+
+/** xz-embedded's return codes, for messages. */
+const XZ_ERRORS: Record<string, string> = {
+  '2': 'unsupported integrity check type',
+  '3': 'the decoder ran out of memory (dictionary size in the header too large?)',
+  '4': 'the dictionary size in the header exceeds the decoder limit',
+  '5': 'not an xz stream (bad header)',
+  '7': 'corrupt compressed data or a failed integrity check',
+  '8': 'truncated stream',
+};
 
 type XzCtor = new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
 

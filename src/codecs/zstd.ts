@@ -1,5 +1,6 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { corrupt, guardDecode, guardEncode, intOption, limitOf, readU32LE, tooLarge, unsupported } from './compression-util.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * `zstd{level, checksum}` via numcodecs' wasm zstd (loaded on first use). Decodes one or more
@@ -23,34 +24,42 @@ export class ZstdCodec implements BytesBytesCodec {
   }
 
   decode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
-    return guardDecode('zstd', ctx, async () => {
-      if (b.length < 9 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) {
-        throw corrupt('zstd', ctx, 'not a zstd frame (bad magic or too short)');
-      }
-      const claimed = frameContentSize(b);
-      if (claimed !== undefined && claimed > 2 ** 31) throw corrupt('zstd', ctx, `frame header claims ${claimed} bytes`);
-      // The wasm decoder cannot be stopped part way (and its heap never shrinks): bound the
-      // output from the frame and block headers before decoding anything.
-      const limit = limitOf(ctx);
-      if (Number.isFinite(limit)) {
-        const bound = zstdDecodedBound(b, ctx);
-        if (bound.exact > limit) throw tooLarge('zstd', ctx, `frame headers declare ${bound.exact} bytes, which`);
-        if (bound.upper > limit + BLOCK_MAX) throw tooLarge('zstd', ctx, `up to ${bound.upper} bytes (from the block headers)`);
-      }
-      let out: Uint8Array;
-      try {
-        out = await (await zstd(this.level)).decode(b);
-      } catch (e) {
-        throw corrupt('zstd', ctx, e instanceof Error ? e.message : String(e), e);
-      }
-      if (out.length > limit) throw tooLarge('zstd', ctx);
-      return out;
-    });
+    return guardDecode('zstd', ctx, () => zstdDecodeFrames(b, ctx));
   }
 
   toJSON(): CodecJSON {
     return { name: 'zstd', configuration: { level: this.level, checksum: this.checksum } };
   }
+}
+
+/**
+ * Decodes one or more zstd frames (skippable frames allowed). The frame and block headers are
+ * walked first ({@link zstdDecodedBound}): a truncated or malformed structure, or more output
+ * than `ctx.maxDecodedBytes`, throws CorruptionError before anything is decoded (the wasm
+ * decoder cannot be stopped part way, and its heap never shrinks). Decoder failures are
+ * CorruptionError too, and when every frame declares its content size the output must have
+ * exactly that many bytes. The result is a fresh copy holding only bytes the decoder wrote.
+ */
+export async function zstdDecodeFrames(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
+  if (b.length < 9 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) {
+    throw corrupt('zstd', ctx, 'not a zstd frame (bad magic or too short)');
+  }
+  const claimed = frameContentSize(b);
+  if (claimed !== undefined && claimed > 2 ** 31) throw corrupt('zstd', ctx, `frame header claims ${claimed} bytes`);
+  const limit = limitOf(ctx);
+  const bound = zstdDecodedBound(b, ctx);
+  if (bound.exact > limit) throw tooLarge('zstd', ctx, `frame headers declare ${bound.exact} bytes, which`);
+  if (Number.isFinite(limit) && bound.upper > limit + BLOCK_MAX) throw tooLarge('zstd', ctx, `up to ${bound.upper} bytes (from the block headers)`);
+  if (bound.upper > 2 ** 31) throw corrupt('zstd', ctx, `frames declare up to ${bound.upper} bytes`);
+  let out: Uint8Array;
+  try {
+    out = await (await zstd(0)).decode(b);
+  } catch (e) {
+    throw corrupt('zstd', ctx, e instanceof Error ? e.message : String(e), e);
+  }
+  if (out.length > limit) throw tooLarge('zstd', ctx);
+  if (bound.sized && out.length !== bound.exact) throw corrupt('zstd', ctx, `decoded ${out.length} bytes, the frame headers declare ${bound.exact}`);
+  return out;
 }
 
 /** Frame_Content_Size of the first frame (RFC 8878 3.1.1.1), or undefined when absent. */
@@ -77,11 +86,13 @@ const BLOCK_MAX = 128 * 1024;
  * one (the decoder checks it) and the sizes of raw/RLE blocks of the others; `upper` adds
  * min(window, 128 KiB) per compressed block of frames without a content size. A valid encoder
  * fills its blocks, so `upper` overshoots the true size by less than one block per frame.
+ * `sized` is true when the headers fix every frame's size (then the output is `exact` bytes).
  * Throws CorruptionError for truncated or reserved structures.
  */
-export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext): { exact: number; upper: number } {
+export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext): { exact: number; upper: number; sized: boolean } {
   let exact = 0;
   let upper = 0;
+  let sized = true;
   let p = 0;
   const need = (n: number, what: string): void => {
     if (p + n > b.length) throw corrupt('zstd', ctx, `truncated ${what} at byte ${p}`);
@@ -149,9 +160,10 @@ export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext): { exact: nu
     } else {
       exact += frameExact;
       upper += frameExact + frameUpper;
+      if (frameUpper > 0) sized = false;
     }
   }
-  return { exact, upper };
+  return { exact, upper, sized };
 }
 
 type Codec = { encode(b: Uint8Array): Promise<Uint8Array> | Uint8Array; decode(b: Uint8Array): Promise<Uint8Array> | Uint8Array };
@@ -169,6 +181,6 @@ export function zstd(level: number): Promise<Codec> {
 
 export const factory: CodecFactory = (config) => {
   const checksum = config.checksum ?? false;
-  if (typeof checksum !== 'boolean') throw unsupported('zstd', `checksum must be a boolean, got ${JSON.stringify(checksum)}`);
+  if (typeof checksum !== 'boolean') throw unsupported('zstd', `checksum must be a boolean, got ${describeJson(checksum)}`);
   return new ZstdCodec(intOption('zstd', config, 'level', 0, -131072, 22), checksum);
 };

@@ -1,6 +1,7 @@
 import { type DataType, type Scalar, dtypeSize, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../array/dtype.js';
 import { product } from '../array/ndarray.js';
 import { MAX_CHUNK_BYTES } from '../limits.js';
+import { describeJson, jsonBoundsProblem, MAX_JSON_BYTES } from '../util/json.js';
 import { AlreadyExistsError, MetadataError, NotFoundError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import type { NdArray } from '../array/ndarray.js';
@@ -8,17 +9,22 @@ import type { CodecChain } from '../codecs/chain.js';
 import type { OpenMode, Schema } from './driver.js';
 
 /**
- * Parses stored JSON bytes; a MetadataError names the key when they are not valid JSON. An
- * integer `fill_value` beyond 2^53 keeps its exact digits (see keepExactFillValue).
+ * Parses stored JSON bytes; a MetadataError names the key when they are not valid JSON, larger
+ * than MAX_JSON_BYTES or nested deeper than MAX_JSON_DEPTH (`src/util/json.ts`: such documents
+ * once overflowed the stack while an error message was formatted). An integer `fill_value`
+ * beyond 2^53 keeps its exact digits (see keepExactFillValue).
  */
 export function parseJsonBytes(bytes: Uint8Array, key: string): unknown {
+  if (bytes.length > MAX_JSON_BYTES) throw new MetadataError(key, `${bytes.length} bytes is more than the ${MAX_JSON_BYTES}-byte limit for metadata`);
   let json: unknown;
   let text = '';
   try {
     json = JSON.parse((text = new TextDecoder().decode(bytes)));
   } catch (e) {
-    throw new MetadataError(key, `not valid JSON: ${(e as Error).message}`);
+    throw new MetadataError(key, `not valid JSON: ${describeJson((e as Error).message)}`);
   }
+  const problem = jsonBoundsProblem(json);
+  if (problem) throw new MetadataError(key, `rejected: ${problem}`);
   if (typeof json === 'object' && json !== null && !Array.isArray(json)) keepExactFillValue(json as Record<string, unknown>, text);
   return json;
 }
@@ -108,7 +114,7 @@ export async function openOrCreate<M>(args: {
 }
 
 export function expectArray(v: unknown, key: string, field: string): unknown[] {
-  if (!Array.isArray(v)) throw new MetadataError(key, `"${field}" must be an array, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v)) throw new MetadataError(key, `"${field}" must be an array, got ${describeJson(v)}`);
   return v;
 }
 
@@ -117,7 +123,7 @@ export function expectShape(v: unknown, key: string, field: string, rank?: numbe
   if (rank !== undefined && a.length !== rank) throw new MetadataError(key, `"${field}" must have ${rank} entries, got ${a.length}`);
   for (const x of a) {
     if (!Number.isSafeInteger(x) || (x as number) < (positive ? 1 : 0)) {
-      throw new MetadataError(key, `"${field}" must be ${positive ? 'positive' : 'non-negative'} integers, got ${JSON.stringify(v)}`);
+      throw new MetadataError(key, `"${field}" must be ${positive ? 'positive' : 'non-negative'} integers, got ${describeJson(v)}`);
     }
   }
   return a as number[];
@@ -141,7 +147,7 @@ export function checkChunkBytes(shape: readonly number[], dtype: DataType, key: 
 /** Fill value JSON (zarr v2/v3 style) to a scalar of the dtype. */
 export function parseFillValue(v: unknown, dtype: DataType, key: string, field = 'fill_value'): Scalar {
   const bad = (): never => {
-    throw new MetadataError(key, `"${field}" ${JSON.stringify(v)} is not a valid ${dtype} fill value`);
+    throw new MetadataError(key, `"${field}" ${describeJson(v)} is not a valid ${dtype} fill value`);
   };
   if (v === null || v === undefined) return dtype === 'bool' ? false : isBigIntDtype(dtype) ? 0n : 0;
   if (dtype === 'bool') return typeof v === 'boolean' ? v : v === 0 || v === 1 ? v === 1 : bad();

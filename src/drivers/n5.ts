@@ -19,6 +19,7 @@ import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
 import { checkChunkBytes, encodeJson, keyUrl, parseJsonBytes } from './common.js';
 import type { DriverModule, DriverOpenRequest, Schema } from './driver.js';
 import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * N5 driver (https://github.com/saalfeldlab/n5, TensorStore's `n5` driver).
@@ -70,7 +71,7 @@ export function n5CompressionToCodec(c: unknown, dtype: DataType, field = `${ATT
   const int = (k: string, dflt: number, min: number, max: number): number => {
     const v = comp[k] ?? dflt;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      throw new MetadataError(field, `"${k}" must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+      throw new MetadataError(field, `"${k}" must be an integer in [${min}, ${max}], got ${describeJson(v)}`);
     }
     return v;
   };
@@ -111,7 +112,7 @@ export function n5CompressionToCodec(c: unknown, dtype: DataType, field = `${ATT
     case 'zstd':
       return { name: 'zstd', configuration: { level: int('level', 3, -131072, 22) } };
     default:
-      throw new UnsupportedError(`N5 compression type ${JSON.stringify(comp.type)} is not supported (${field})`);
+      throw new UnsupportedError(`N5 compression type ${describeJson(comp.type)} is not supported (${field})`);
   }
 }
 
@@ -160,7 +161,7 @@ export function parseN5Metadata(json: unknown, key = ATTRIBUTES_KEY): { metadata
   }
   const dataType = j.dataType;
   if (typeof dataType !== 'string' || !N5_DATA_TYPES.includes(dataType as DataType)) {
-    throw new MetadataError(key, `unsupported "dataType" ${JSON.stringify(dataType)}`);
+    throw new MetadataError(key, `unsupported "dataType" ${describeJson(dataType)}`);
   }
   checkChunkBytes(j.blockSize, dataType as DataType, key, 'blockSize');
   const compression = (j.compression ?? { type: 'raw' }) as N5Compression;
@@ -216,7 +217,7 @@ function checkCompatible(m: N5Metadata, attrs: Record<string, unknown>, specMeta
       ? sameJSON(n5CompressionToCodec(want, m.dataType, 'metadata.compression'), n5CompressionToCodec(have, m.dataType))
       : sameJSON(want, have);
     if (!equal) {
-      throw new MetadataError(ATTRIBUTES_KEY, `"${k}" is ${JSON.stringify(have)}, the spec requires ${JSON.stringify(want)}`);
+      throw new MetadataError(ATTRIBUTES_KEY, `"${k}" is ${describeJson(have)}, the spec requires ${describeJson(want)}`);
     }
   }
   const rank = m.dimensions.length;
@@ -235,7 +236,7 @@ function checkCompatible(m: N5Metadata, attrs: Record<string, unknown>, specMeta
   }
   const axes = attrs.axes;
   if (dom?.labels && Array.isArray(axes) && !sameJSON(dom.labels, axes)) {
-    throw new MetadataError(ATTRIBUTES_KEY, `axes are ${JSON.stringify(axes)}, the spec requires ${JSON.stringify(dom.labels)}`);
+    throw new MetadataError(ATTRIBUTES_KEY, `axes are ${describeJson(axes)}, the spec requires ${describeJson(dom.labels)}`);
   }
   if (schema.readChunkShape && !sameJSON(schema.readChunkShape, m.blockSize)) {
     throw new MetadataError(ATTRIBUTES_KEY, `blockSize is [${m.blockSize.join(', ')}], the spec requires [${schema.readChunkShape.join(', ')}]`);

@@ -4,6 +4,7 @@ import { checkChunkBytes } from './common.js';
 import { parseShardingSpec, type Uint64ShardingSpec } from '../sharding/precomputed.js';
 import type { Schema } from './driver.js';
 import { chooseShardingParams, rectangularShardingParams, totalMortonBits } from '../sharding/precomputed.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * The neuroglancer precomputed `info` file
@@ -68,13 +69,13 @@ export interface MultiscaleMetadataSpec {
 const isInt = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
 function vec3Int(v: unknown, min: number, field: string, where: string): [number, number, number] {
   if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => isInt(x, min))) {
-    throw new MetadataError(where, `"${field}" must be 3 integers >= ${min}, got ${JSON.stringify(v)}`);
+    throw new MetadataError(where, `"${field}" must be 3 integers >= ${min}, got ${describeJson(v)}`);
   }
   return v as [number, number, number];
 }
 function vec3Num(v: unknown, field: string, where: string): [number, number, number] {
   if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
-    throw new MetadataError(where, `"${field}" must be 3 positive numbers, got ${JSON.stringify(v)}`);
+    throw new MetadataError(where, `"${field}" must be 3 positive numbers, got ${describeJson(v)}`);
   }
   return v as [number, number, number];
 }
@@ -101,7 +102,7 @@ function parseScale(json: unknown, i: number, dtype: DataType, numChannels: numb
   const voxel_offset = s.voxel_offset === undefined ? ([0, 0, 0] as [number, number, number]) : (() => {
     const v = s.voxel_offset;
     if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isSafeInteger(x))) {
-      throw new MetadataError(where, `"voxel_offset" must be 3 integers, got ${JSON.stringify(v)}`);
+      throw new MetadataError(where, `"voxel_offset" must be 3 integers, got ${describeJson(v)}`);
     }
     return v as [number, number, number];
   })();
@@ -109,7 +110,7 @@ function parseScale(json: unknown, i: number, dtype: DataType, numChannels: numb
   if (!Array.isArray(s.chunk_sizes) || s.chunk_sizes.length === 0) throw new MetadataError(where, '"chunk_sizes" must be a non-empty array');
   const chunk_sizes = s.chunk_sizes.map((c) => vec3Int(c, 1, 'chunk_sizes', where));
   if (!ENCODINGS.includes(s.encoding as PrecomputedEncoding)) {
-    throw new UnsupportedError(`${where}: encoding ${JSON.stringify(s.encoding)} is not supported (raw, jpeg, png, compressed_segmentation)`);
+    throw new UnsupportedError(`${where}: encoding ${describeJson(s.encoding)} is not supported (raw, jpeg, png, compressed_segmentation)`);
   }
   const encoding = s.encoding as PrecomputedEncoding;
   checkEncoding(encoding, dtype, numChannels, where);
@@ -141,10 +142,10 @@ export function parseInfo(json: unknown): PrecomputedInfo {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(INFO_KEY, 'must be a JSON object');
   const j = json as Record<string, unknown>;
   if (j['@type'] !== undefined && j['@type'] !== 'neuroglancer_multiscale_volume') {
-    throw new MetadataError(INFO_KEY, `"@type" is ${JSON.stringify(j['@type'])}, not "neuroglancer_multiscale_volume"`);
+    throw new MetadataError(INFO_KEY, `"@type" is ${describeJson(j['@type'])}, not "neuroglancer_multiscale_volume"`);
   }
   if (typeof j.type !== 'string') throw new MetadataError(INFO_KEY, '"type" must be a string ("image" or "segmentation")');
-  if (!PRECOMPUTED_DATA_TYPES.includes(j.data_type as DataType)) throw new MetadataError(INFO_KEY, `unsupported "data_type" ${JSON.stringify(j.data_type)}`);
+  if (!PRECOMPUTED_DATA_TYPES.includes(j.data_type as DataType)) throw new MetadataError(INFO_KEY, `unsupported "data_type" ${describeJson(j.data_type)}`);
   if (!isInt(j.num_channels, 1)) throw new MetadataError(INFO_KEY, '"num_channels" must be a positive integer');
   if (!Array.isArray(j.scales)) throw new MetadataError(INFO_KEY, '"scales" must be an array');
   const dtype = j.data_type as DataType;
@@ -176,7 +177,7 @@ export function parseMultiscaleMetadataSpec(v: unknown): MultiscaleMetadataSpec 
   const m = v as Record<string, unknown>;
   for (const k of Object.keys(m)) if (!['type', 'data_type', 'num_channels'].includes(k)) throw new SpecError(`multiscale_metadata.${k}`, 'unknown member');
   if (m.data_type !== undefined && !PRECOMPUTED_DATA_TYPES.includes(m.data_type as DataType)) {
-    throw new SpecError('multiscale_metadata.data_type', `unsupported ${JSON.stringify(m.data_type)}`);
+    throw new SpecError('multiscale_metadata.data_type', `unsupported ${describeJson(m.data_type)}`);
   }
   if (m.num_channels !== undefined && !isInt(m.num_channels, 1)) throw new SpecError('multiscale_metadata.num_channels', 'must be a positive integer');
   return m as MultiscaleMetadataSpec;
@@ -189,16 +190,16 @@ const sameRes = (a: readonly number[], b: readonly number[]): boolean =>
 /** Returns a message for the first `scale_metadata` field a scale contradicts, else undefined. */
 export function scaleMismatch(scale: PrecomputedScale, m: ScaleMetadataSpec): string | undefined {
   if (m.key !== undefined && m.key !== scale.key) return `key is "${scale.key}", not "${m.key}"`;
-  if (m.size !== undefined && !eq(m.size, scale.size)) return `size is ${JSON.stringify(scale.size)}, not ${JSON.stringify(m.size)}`;
-  if (m.voxel_offset !== undefined && !eq(m.voxel_offset, scale.voxel_offset)) return `voxel_offset is ${JSON.stringify(scale.voxel_offset)}`;
-  if (m.resolution !== undefined && !sameRes(m.resolution, scale.resolution)) return `resolution is ${JSON.stringify(scale.resolution)}`;
-  if (m.chunk_size !== undefined && !scale.chunk_sizes.some((c) => eq(c, m.chunk_size))) return `chunk_sizes are ${JSON.stringify(scale.chunk_sizes)}`;
+  if (m.size !== undefined && !eq(m.size, scale.size)) return `size is ${describeJson(scale.size)}, not ${describeJson(m.size)}`;
+  if (m.voxel_offset !== undefined && !eq(m.voxel_offset, scale.voxel_offset)) return `voxel_offset is ${describeJson(scale.voxel_offset)}`;
+  if (m.resolution !== undefined && !sameRes(m.resolution, scale.resolution)) return `resolution is ${describeJson(scale.resolution)}`;
+  if (m.chunk_size !== undefined && !scale.chunk_sizes.some((c) => eq(c, m.chunk_size))) return `chunk_sizes are ${describeJson(scale.chunk_sizes)}`;
   if (m.encoding !== undefined && m.encoding !== scale.encoding) return `encoding is ${scale.encoding}, not ${m.encoding}`;
   if (m.compressed_segmentation_block_size !== undefined && !eq(m.compressed_segmentation_block_size, scale.compressed_segmentation_block_size)) {
-    return `compressed_segmentation_block_size is ${JSON.stringify(scale.compressed_segmentation_block_size)}`;
+    return `compressed_segmentation_block_size is ${describeJson(scale.compressed_segmentation_block_size)}`;
   }
   if (m.jpeg_quality !== undefined && m.jpeg_quality !== (scale.jpeg_quality ?? 75)) return `jpeg_quality is ${scale.jpeg_quality ?? 75}`;
-  if (m.sharding !== undefined && !eq(normSharding(m.sharding), normSharding(scale.sharding))) return `sharding is ${JSON.stringify(scale.sharding ?? null)}`;
+  if (m.sharding !== undefined && !eq(normSharding(m.sharding), normSharding(scale.sharding))) return `sharding is ${describeJson(scale.sharding ?? null)}`;
   return undefined;
 }
 
@@ -235,10 +236,10 @@ export function checkInfoCompatible(info: PrecomputedInfo, scale: PrecomputedSca
   if (schema.dtype !== undefined && schema.dtype !== info.data_type) throw new MetadataError(INFO_KEY, `dtype is ${info.data_type}, the spec requires ${schema.dtype}`);
   if (schema.rank !== undefined && schema.rank !== 4) throw new MetadataError(INFO_KEY, `precomputed volumes have rank 4 [x, y, z, channel], the spec requires ${schema.rank}`);
   const d = schema.domain;
-  if (d?.shape && !eq(d.shape, [...scale.size, info.num_channels])) throw new MetadataError(INFO_KEY, `shape is ${JSON.stringify([...scale.size, info.num_channels])}`);
-  if (d?.inclusiveMin && !eq(d.inclusiveMin, [...scale.voxel_offset, 0])) throw new MetadataError(INFO_KEY, `origin is ${JSON.stringify([...scale.voxel_offset, 0])}`);
+  if (d?.shape && !eq(d.shape, [...scale.size, info.num_channels])) throw new MetadataError(INFO_KEY, `shape is ${describeJson([...scale.size, info.num_channels])}`);
+  if (d?.inclusiveMin && !eq(d.inclusiveMin, [...scale.voxel_offset, 0])) throw new MetadataError(INFO_KEY, `origin is ${describeJson([...scale.voxel_offset, 0])}`);
   if (schema.readChunkShape && !eq(schema.readChunkShape, [...scale.chunk_sizes[0]!, info.num_channels])) {
-    throw new MetadataError(INFO_KEY, `chunk shape is ${JSON.stringify([...scale.chunk_sizes[0]!, info.num_channels])}`);
+    throw new MetadataError(INFO_KEY, `chunk shape is ${describeJson([...scale.chunk_sizes[0]!, info.num_channels])}`);
   }
   if (schema.fillValue !== undefined && Number(schema.fillValue) !== 0) throw new MetadataError(INFO_KEY, 'precomputed volumes have fill value 0');
 }

@@ -30,6 +30,7 @@ import {
   selectScale,
 } from './precomputed-info.js';
 import { chunksInBoxShard, shardShapeInChunks } from '../sharding/precomputed.js';
+import { describeJson } from '../util/json.js';
 
 /**
  * Neuroglancer precomputed driver (TensorStore's `neuroglancer_precomputed`): one scale of a
@@ -233,7 +234,7 @@ async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedD
       return build(request, info, index);
     }
     if (!mode.create) {
-      throw new NotFoundError(url, info ? `no scale matches ${JSON.stringify({ scale_index: scaleIndex, ...sm })}` : 'precomputed info not found');
+      throw new NotFoundError(url, info ? `no scale matches ${describeJson({ scale_index: scaleIndex, ...sm })}` : 'precomputed info not found');
     }
     if (info && scaleIndex !== undefined && scaleIndex !== info.scales.length) {
       throw new SpecError('scale_index', `scale ${scaleIndex} does not exist; a new scale gets index ${info.scales.length}`);
@@ -259,7 +260,7 @@ async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedD
 function checkMultiscale(info: PrecomputedInfo, mm: { type?: string; data_type?: DataType; num_channels?: number }, dtype?: DataType): void {
   const want = { type: mm.type, data_type: mm.data_type ?? dtype, num_channels: mm.num_channels };
   for (const [k, v] of Object.entries(want)) {
-    if (v !== undefined && v !== info[k]) throw new MetadataError(INFO_KEY, `${k} is ${JSON.stringify(info[k])}, the spec requires ${JSON.stringify(v)}`);
+    if (v !== undefined && v !== info[k]) throw new MetadataError(INFO_KEY, `${k} is ${describeJson(info[k])}, the spec requires ${describeJson(v)}`);
   }
 }
 

@@ -7,6 +7,7 @@ import { CodecChainDriver, checkChunkBytes, checkSchema, defaultChunkShape, expe
 import type { DriverModule, DriverOpenRequest } from './driver.js';
 import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 import { numpyToDtype } from './zarr3.js';
+import { describeJson } from '../util/json.js';
 
 const KEY = '.zarray';
 
@@ -28,7 +29,7 @@ const ZARRAY_KEYS = new Set(['zarr_format', 'shape', 'chunks', 'dtype', 'compres
 
 export function parseTypestr(t: unknown, key: string): { dtype: DataType; endian: 'little' | 'big' | undefined } {
   if (typeof t !== 'string') {
-    throw new UnsupportedError(`metadata "${key}": unsupported dtype ${JSON.stringify(t)} (structured dtypes are not supported)`);
+    throw new UnsupportedError(`metadata "${key}": unsupported dtype ${describeJson(t)} (structured dtypes are not supported)`);
   }
   const dtype = numpyToDtype(t);
   if (!dtype || t.length < 2 || !'<>|'.includes(t[0]!)) {
@@ -40,7 +41,7 @@ export function parseTypestr(t: unknown, key: string): { dtype: DataType; endian
 }
 
 export function parseZarr2Metadata(json: Record<string, unknown>, key = KEY): Zarr2Metadata {
-  if (json.zarr_format !== 2) throw new MetadataError(key, `"zarr_format" must be 2, got ${JSON.stringify(json.zarr_format)}`);
+  if (json.zarr_format !== 2) throw new MetadataError(key, `"zarr_format" must be 2, got ${describeJson(json.zarr_format)}`);
   for (const k of Object.keys(json)) if (!ZARRAY_KEYS.has(k)) throw new MetadataError(key, `unknown field "${k}"`);
   for (const k of ['shape', 'chunks', 'dtype']) if (json[k] === undefined) throw new MetadataError(key, `missing "${k}"`);
   const shape = expectShape(json.shape, key, 'shape');
@@ -48,12 +49,12 @@ export function parseZarr2Metadata(json: Record<string, unknown>, key = KEY): Za
   const { dtype } = parseTypestr(json.dtype, key);
   checkChunkBytes(chunks, dtype, key, 'chunks');
   const order = json.order ?? 'C';
-  if (order !== 'C' && order !== 'F') throw new MetadataError(key, `"order" must be "C" or "F", got ${JSON.stringify(order)}`);
+  if (order !== 'C' && order !== 'F') throw new MetadataError(key, `"order" must be "C" or "F", got ${describeJson(order)}`);
   const sep = json.dimension_separator ?? '.';
-  if (sep !== '.' && sep !== '/') throw new MetadataError(key, `"dimension_separator" must be "." or "/", got ${JSON.stringify(sep)}`);
+  if (sep !== '.' && sep !== '/') throw new MetadataError(key, `"dimension_separator" must be "." or "/", got ${describeJson(sep)}`);
   const compressor = json.compressor ?? null;
   if (compressor !== null && (typeof compressor !== 'object' || typeof (compressor as { id?: unknown }).id !== 'string')) {
-    throw new MetadataError(key, `"compressor" must be null or {id, ...}, got ${JSON.stringify(compressor)}`);
+    throw new MetadataError(key, `"compressor" must be null or {id, ...}, got ${describeJson(compressor)}`);
   }
   const filters = json.filters ?? null;
   if (filters !== null && (!Array.isArray(filters) || filters.some((f) => typeof f?.id !== 'string'))) {
@@ -125,9 +126,42 @@ export function numcodecsToCanonical(c: Record<string, unknown>, itemsize: numbe
     }
     case 'bitround':
       return { name: 'bitround', configuration: { keepbits: rest.keepbits } };
+    case 'lzma':
+      return lzmaToXz(rest, key, field);
     default:
       throw new UnsupportedError(`metadata "${key}": unsupported ${field} "${id}" (decoding it would give wrong data)`);
   }
+}
+
+/** Python's `lzma` constants that numcodecs' LZMA config carries. */
+const LZMA_FORMAT_XZ = 1;
+const LZMA_FILTER_LZMA2 = 0x21;
+const LZMA_FORMATS: Record<number, string> = { 0: 'FORMAT_AUTO', 1: 'FORMAT_XZ', 2: 'FORMAT_ALONE', 3: 'FORMAT_RAW' };
+
+/**
+ * numcodecs' `LZMA` compressor ({id: 'lzma', format, check, preset, filters}) as the canonical
+ * `xz` codec: chunks in the .xz container (format 1, numcodecs' default) with any integrity check
+ * and a filter chain of LZMA2 alone (the default when `filters` is null) are read by the xz
+ * decoder; legacy .lzma (FORMAT_ALONE), raw streams and other filters (delta, BCJ) are
+ * UnsupportedError naming the field. Writing xz is not supported (UnsupportedError on write).
+ */
+function lzmaToXz(c: Record<string, unknown>, key: string, field: string): CodecJSON {
+  const format = c.format ?? LZMA_FORMAT_XZ;
+  if (format !== LZMA_FORMAT_XZ) {
+    throw new UnsupportedError(
+      `metadata "${key}": ${field} lzma with format ${describeJson(format)} (${LZMA_FORMATS[format as number] ?? 'unknown'}) is not supported; only format 1 (FORMAT_XZ, the default) is`,
+    );
+  }
+  const filters = c.filters ?? null;
+  if (filters !== null) {
+    if (!Array.isArray(filters) || filters.length === 0 || filters.some((f) => (f as { id?: unknown } | null)?.id !== LZMA_FILTER_LZMA2)) {
+      throw new UnsupportedError(
+        `metadata "${key}": ${field} lzma filters ${describeJson(filters)} are not supported; only an LZMA2 filter (id 33) alone is`,
+      );
+    }
+  }
+  const preset = typeof c.preset === 'number' && Number.isInteger(c.preset) ? c.preset & 0x1f : 6;
+  return { name: 'xz', configuration: { preset: Math.min(preset, 9) } };
 }
 
 /** The canonical codec chain of a v2 array: [transpose (F)], filters, bytes, compressor. */

@@ -7,10 +7,13 @@ import type { KvStore } from '../kvstore/kvstore.js';
 import { ShardedStore } from '../sharding/zarr3-store.js';
 import {
   CodecChainDriver,
-  checkChunkBytes, checkSchema, defaultChunkShape, expectArray, expectShape, fillValueToJson, openOrCreate, parseFillValue,
+  checkChunkBytes, checkSchema, defaultChunkShape, expectArray, expectShape, fillValueToJson, keyUrl, openOrCreate, parseFillValue,
 } from './common.js';
+import { isCodecRegistered } from '../codecs/codec.js';
+import { registerBuiltinCodecs } from '../codecs/registry.js';
 import type { DriverModule, DriverOpenRequest } from './driver.js';
 import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
+import { describeJson } from '../util/json.js';
 
 const KEY = 'zarr.json';
 
@@ -49,23 +52,33 @@ function withDefaultBytes(codecs: CodecJSON[]): CodecJSON[] {
   return out;
 }
 
-function normalizeCodecs(v: unknown, key: string, field = 'codecs'): CodecJSON[] {
-  return withDefaultBytes(normalizeCodecList(v, key, field));
+/**
+ * Canonical codec JSON of a `codecs` list, with TensorStore's defaults applied. An unregistered
+ * codec name is UnsupportedError naming `where` (the metadata key's URL, i.e. which array) and
+ * the codec's position.
+ */
+function normalizeCodecs(v: unknown, key: string, field = 'codecs', where = key): CodecJSON[] {
+  return withDefaultBytes(normalizeCodecList(v, key, field, where));
 }
 
-function normalizeCodecList(v: unknown, key: string, field: string): CodecJSON[] {
+function normalizeCodecList(v: unknown, key: string, field: string, where: string): CodecJSON[] {
+  registerBuiltinCodecs();
+  registerShardingCodec();
   return expectArray(v, key, field).map((c, i) => {
     if (typeof c === 'string') return { name: c };
     if (typeof c !== 'object' || c === null || typeof (c as CodecJSON).name !== 'string') {
-      throw new MetadataError(key, `"${field}[${i}]" must be {name, configuration}, got ${JSON.stringify(c)}`);
+      throw new MetadataError(key, `"${field}[${i}]" must be {name, configuration}, got ${describeJson(c)}`);
     }
     const { name, configuration } = c as CodecJSON;
     // zarr-python 3 names numcodecs codecs "numcodecs.<id>"; ours share the registry.
     const canonical = name.startsWith('numcodecs.') ? name.slice('numcodecs.'.length) : name;
+    if (!isCodecRegistered(canonical)) {
+      throw new UnsupportedError(`metadata "${where}": unsupported codec ${describeJson(name)} at "${field}[${i}]"`);
+    }
     const conf = { ...(configuration ?? {}) };
     if (canonical === 'sharding_indexed') {
-      if (conf.codecs !== undefined) conf.codecs = normalizeCodecs(conf.codecs, key, `${field}[${i}].configuration.codecs`);
-      if (conf.index_codecs !== undefined) conf.index_codecs = normalizeCodecs(conf.index_codecs, key, `${field}[${i}].configuration.index_codecs`);
+      if (conf.codecs !== undefined) conf.codecs = normalizeCodecs(conf.codecs, key, `${field}[${i}].configuration.codecs`, where);
+      if (conf.index_codecs !== undefined) conf.index_codecs = normalizeCodecs(conf.index_codecs, key, `${field}[${i}].configuration.index_codecs`, where);
     }
     if (canonical === 'delta' || canonical === 'fixedscaleoffset') {
       // numcodecs configs use numpy typestrs; the registry wants dtype names.
@@ -86,10 +99,14 @@ export function numpyToDtype(s: string): DataType | undefined {
   return isDataType(d) ? d : undefined;
 }
 
-export function parseZarr3Metadata(json: Record<string, unknown>, key = KEY): Zarr3Metadata {
-  if (json.zarr_format !== 3) throw new MetadataError(key, `"zarr_format" must be 3, got ${JSON.stringify(json.zarr_format)}`);
+/**
+ * Parses and validates zarr.json array metadata. Errors name `key`; an unknown codec's error
+ * names `where` (pass the key's URL so that it says which array).
+ */
+export function parseZarr3Metadata(json: Record<string, unknown>, key = KEY, where = key): Zarr3Metadata {
+  if (json.zarr_format !== 3) throw new MetadataError(key, `"zarr_format" must be 3, got ${describeJson(json.zarr_format)}`);
   if (json.node_type !== 'array') {
-    throw new MetadataError(key, `"node_type" is ${JSON.stringify(json.node_type)}, not "array"`);
+    throw new MetadataError(key, `"node_type" is ${describeJson(json.node_type)}, not "array"`);
   }
   for (const [k, v] of Object.entries(json)) {
     if (!ARRAY_KEYS.has(k) && !(typeof v === 'object' && v !== null && (v as { must_understand?: boolean }).must_understand === false)) {
@@ -100,15 +117,15 @@ export function parseZarr3Metadata(json: Record<string, unknown>, key = KEY): Za
   const dt = json.data_type;
   if (dt === undefined) throw new MetadataError(key, 'missing "data_type"');
   if (!isDataType(dt)) {
-    throw new UnsupportedError(`metadata "${key}": unsupported data_type ${JSON.stringify(dt)} (volstore supports bool, int8-64, uint8-64, float16/32/64)`);
+    throw new UnsupportedError(`metadata "${key}": unsupported data_type ${describeJson(dt)} (volstore supports bool, int8-64, uint8-64, float16/32/64)`);
   }
   const grid = json.chunk_grid as { name?: string; configuration?: { chunk_shape?: unknown } } | undefined;
-  if (!grid || grid.name !== 'regular') throw new MetadataError(key, `"chunk_grid" must be {name: "regular", ...}, got ${JSON.stringify(grid)}`);
+  if (!grid || grid.name !== 'regular') throw new MetadataError(key, `"chunk_grid" must be {name: "regular", ...}, got ${describeJson(grid)}`);
   const chunkShape = expectShape(grid.configuration?.chunk_shape, key, 'chunk_grid.configuration.chunk_shape', shape.length, true);
   const kenc = (json.chunk_key_encoding ?? { name: 'default' }) as { name?: string; configuration?: { separator?: string } };
-  if (kenc.name !== 'default' && kenc.name !== 'v2') throw new MetadataError(key, `unsupported "chunk_key_encoding" ${JSON.stringify(kenc)}`);
+  if (kenc.name !== 'default' && kenc.name !== 'v2') throw new MetadataError(key, `unsupported "chunk_key_encoding" ${describeJson(kenc)}`);
   const separator = kenc.configuration?.separator ?? (kenc.name === 'default' ? '/' : '.');
-  if (separator !== '/' && separator !== '.') throw new MetadataError(key, `"chunk_key_encoding.configuration.separator" must be "/" or ".", got ${JSON.stringify(separator)}`);
+  if (separator !== '/' && separator !== '.') throw new MetadataError(key, `"chunk_key_encoding.configuration.separator" must be "/" or ".", got ${describeJson(separator)}`);
   const st = json.storage_transformers;
   if (st !== undefined && (!Array.isArray(st) || st.length > 0)) throw new UnsupportedError(`metadata "${key}": storage_transformers are not supported`);
   let dimensionNames: (string | null)[] | undefined;
@@ -127,7 +144,7 @@ export function parseZarr3Metadata(json: Record<string, unknown>, key = KEY): Za
     keyEncoding: kenc.name,
     separator,
     fillValue: parseFillValue(json.fill_value, dt, key),
-    codecs: normalizeCodecs(json.codecs, key),
+    codecs: normalizeCodecs(json.codecs, key, 'codecs', where),
     dimensionNames,
     attributes: (json.attributes as Record<string, unknown>) ?? {},
   };
@@ -287,7 +304,7 @@ export const driver: DriverModule = {
       mode: req.mode,
       signal: req.signal,
       parse: (json) => {
-        const m = parseZarr3Metadata(json);
+        const m = parseZarr3Metadata(json, KEY, keyUrl(req.store, KEY));
         checkAgainstSpec(m, req);
         return m;
       },
@@ -308,7 +325,7 @@ function checkAgainstSpec(m: Zarr3Metadata, req: DriverOpenRequest): void {
   for (const [k, v] of Object.entries(given)) {
     if (k === 'codecs' || k === 'attributes') continue;
     if (JSON.stringify(actual[k]) !== JSON.stringify(k === 'data_type' ? v : v)) {
-      throw new MetadataError(KEY, `"${k}" is ${JSON.stringify(actual[k])}, but the spec's metadata requires ${JSON.stringify(v)}`);
+      throw new MetadataError(KEY, `"${k}" is ${describeJson(actual[k])}, but the spec's metadata requires ${describeJson(v)}`);
     }
   }
 }

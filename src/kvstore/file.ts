@@ -6,13 +6,13 @@
  *   `.volstore-tmp-<pid>-<random>-<counter>`, never listed), then `rename()` replaces the target,
  *   so a reader sees the old value or the new one, never a mix.
  * - Generations are `dev.ino.mtimeNs.size` of the file (see {@link FileStore.write} on why they
- *   cannot repeat within a process).
- * - Conditional writes: all writes and deletes of one file take an in-process per-path lock,
- *   shared by every FileStore in the process. "Must not exist" (`ifEqual: ''`) is also safe
- *   across processes: the temporary file is `link()`ed to the target name, which fails with
- *   EEXIST atomically. LIMITATION: a generation match (`ifEqual: '<gen>'`) is check-then-rename,
- *   safe within one process but not against another process writing the same key in between
- *   (POSIX has no compare-and-rename).
+ *   cannot repeat).
+ * - Conditional writes are atomic across processes: every write and delete of a key takes the
+ *   key's lock file (`.volstore-tmp-lock-<name>`, created with O_EXCL; see `file-lock.ts` for
+ *   how a lock left by a crashed writer is recovered) and checks the generation and renames
+ *   under it. Within a process, writes to one path also queue on an in-process lock first.
+ * - Writes and deletes never go through a symbolic link that leads out of the root (KvStoreError);
+ *   reads may (a store may link to data kept elsewhere).
  * - Every filesystem operation runs under a {@link Limiter} (TensorStore's `file_io_concurrency`;
  *   see {@link defaultFileIoConcurrency} for the default when none is given).
  * - Reads use the callback `fs` API (open, fstat, pread, close; no FileHandle objects) and fill
@@ -25,6 +25,7 @@ import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Limiter } from '../util/limiter.js';
+import { acquireFileLock, type FileLock } from './file-lock.js';
 import { KvStoreError, SpecError, throwIfAborted, VolstoreError } from '../errors.js';
 import {
   type KvStore,
@@ -102,6 +103,8 @@ export class FileStore implements KvStore {
   readonly root: string;
   readonly limiter: Limiter;
   private readonly fsync: boolean;
+  /** realpath(root), once the root exists. */
+  private rootReal: string | undefined;
 
   /**
    * @param root absolute directory; created on first write if missing.
@@ -199,66 +202,112 @@ export class FileStore implements KvStore {
   /**
    * Writes atomically (temporary file + rename). Parent directories are created as needed.
    *
-   * Why generations cannot repeat: the new file is a new inode, so it always differs from the
-   * file it replaces; but the inode of an older, already-replaced file can be reused while the
-   * coarse kernel clock (a few ms on ext4) still shows the same mtime, which would let a stale
-   * generation match again. So each file this process writes gets an mtime strictly above every
-   * earlier one it wrote (bumped by 1 µs via futimes only when the clock has not moved).
+   * 1. The bytes go to a temporary file in the key's directory (in a limiter slot), whose mtime
+   *    is set to the current time in microseconds, above every mtime this process gave before.
+   * 2. The key's cross-process lock is taken (`file-lock.ts`), then, in one limiter slot: the
+   *    current file is stat'ed, the `ifEqual` condition checked, the temporary file's mtime
+   *    raised above the current file's if needed, and the temporary file renamed (or, for
+   *    `ifEqual: ''`, linked) over the key. So a conditional write is atomic against every other
+   *    volstore process writing or deleting that key, not only within this process.
+   *
+   * Why generations (`dev.ino.mtimeNs.size`) cannot repeat: the new file is a new inode, so it
+   * differs from the file it replaces; an older inode can be reused, but never with an mtime as
+   * old as before: every file replacing another gets a later mtime (checked under the lock), and
+   * mtimes are set with microsecond precision rather than taken from the coarse kernel clock.
+   *
+   * A directory on the way to the key that is a symbolic link leading out of the root is refused
+   * (KvStoreError): writes never create or replace anything outside the root.
    */
   async write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     const file = this.pathOf(key);
     const { signal, ifEqual } = options;
     const data = value.slice(); // the caller may mutate `value` while we wait for a slot
-    return withPathLock(file, signal, () =>
-      this.io(signal, async () => {
-        if (ifEqual !== undefined && (await this.currentGeneration(key, file, signal)) !== ifEqual) {
-          return { ok: false };
-        }
-        const dir = path.dirname(file);
-        const tmp = await this.writeTemp(key, dir, data, signal);
+    const dir = path.dirname(file);
+    return withPathLock(file, signal, async () => {
+      // Fast path: a condition that fails now fails later too (generations never repeat).
+      if (ifEqual !== undefined && (await this.io(signal, () => this.currentGeneration(key, file, signal))) !== ifEqual) {
+        return { ok: false };
+      }
+      const tmp = await this.io(signal, () => this.writeTemp(key, dir, data, signal));
+      let result: WriteResult;
+      let renamed = false;
+      try {
+        const lock = await acquireFileLock(file, key, TEMP_PREFIX, this.limiter, signal);
         try {
-          throwIfAborted(signal);
-          if (ifEqual === NO_GENERATION) {
-            // Atomic "create if absent", also against other processes.
-            try {
-              await fsp.link(tmp.path, file);
-            } catch (e) {
-              if (errnoOf(e) !== 'EEXIST') throw wrap(key, 'link', e);
-              if (await isDirectory(file)) throw wrap(key, 'link', e);
-              return { ok: false };
+          result = await this.io(signal, async () => {
+            const cur = await this.currentStat(key, file);
+            if (ifEqual !== undefined && (cur ? generationOf(cur) : NO_GENERATION) !== ifEqual) return { ok: false };
+            let generation = tmp.generation;
+            if (cur && cur.mtimeNs >= tmp.mtimeNs) generation = await this.setMtime(key, tmp.path, cur.mtimeNs + 1000n);
+            throwIfAborted(signal);
+            await lock.check();
+            if (ifEqual === NO_GENERATION) {
+              // "Create if absent": link() fails with EEXIST atomically, whatever else happens.
+              try {
+                await fsp.link(tmp.path, file);
+              } catch (e) {
+                if (errnoOf(e) !== 'EEXIST') throw wrap(key, 'link', e);
+                if (await isDirectory(file)) throw wrap(key, 'link', e);
+                return { ok: false };
+              }
+            } else {
+              await fsp.rename(tmp.path, file).catch((e) => {
+                throw wrap(key, 'rename', e);
+              });
+              renamed = true;
             }
-          } else {
-            await fsp.rename(tmp.path, file).catch((e) => {
-              throw wrap(key, 'rename', e);
-            });
-          }
-          if (this.fsync) await syncDir(dir);
-          return { ok: true, generation: tmp.generation };
+            return { ok: true, generation };
+          });
         } finally {
-          // After rename this is ENOENT; after link it removes the extra name.
-          await fsp.unlink(tmp.path).catch(() => {});
+          await lock.release();
         }
-      }),
-    );
+      } finally {
+        // After link this removes the extra name; after a failure, the temporary file.
+        if (!renamed) await fsp.unlink(tmp.path).catch(() => {});
+      }
+      if (result.ok && this.fsync) await this.io(signal, () => syncDir(dir));
+      return result;
+    });
   }
 
+  /** Deletes under the key's cross-process lock (see {@link write}); refuses symlinked directories leaving the root. */
   async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
     const file = this.pathOf(key);
     const { signal, ifEqual } = options;
-    return withPathLock(file, signal, () =>
-      this.io(signal, async () => {
-        if (ifEqual !== undefined && (await this.currentGeneration(key, file, signal)) !== ifEqual) return false;
-        if (ifEqual === NO_GENERATION) return true; // already missing
-        throwIfAborted(signal);
-        try {
-          await fsp.unlink(file);
-        } catch (e) {
-          // EISDIR/EPERM: a directory sits at the key, which reads as missing.
-          if (!isMissing(e) && !(await isDirectory(file))) throw wrap(key, 'unlink', e);
-        }
-        return true;
-      }),
-    );
+    const dir = path.dirname(file);
+    return withPathLock(file, signal, async () => {
+      if (ifEqual !== undefined && (await this.io(signal, () => this.currentGeneration(key, file, signal))) !== ifEqual) return false;
+      if (ifEqual === NO_GENERATION) return true; // already missing
+      const inside = await this.io(signal, () => this.checkInsideRoot(key, dir));
+      if (!inside) return ifEqual === undefined; // no directory, so no file (and nothing to lock)
+      let lock: FileLock;
+      try {
+        lock = await acquireFileLock(file, key, TEMP_PREFIX, this.limiter, signal);
+      } catch (e) {
+        // The directory vanished (a concurrent deleteRange): the key is missing.
+        if (e instanceof KvStoreError && isMissing(e.cause)) return ifEqual === undefined;
+        throw e;
+      }
+      try {
+        return await this.io(signal, async () => {
+          if (ifEqual !== undefined) {
+            const cur = await this.currentStat(key, file);
+            if ((cur ? generationOf(cur) : NO_GENERATION) !== ifEqual) return false;
+          }
+          throwIfAborted(signal);
+          await lock.check();
+          try {
+            await fsp.unlink(file);
+          } catch (e) {
+            // EISDIR/EPERM: a directory sits at the key, which reads as missing.
+            if (!isMissing(e) && !(await isDirectory(file))) throw wrap(key, 'unlink', e);
+          }
+          return true;
+        });
+      } finally {
+        await lock.release();
+      }
+    });
   }
 
   /** Deletes every key starting with `prefix`, then removes the directories that became empty. */
@@ -359,13 +408,78 @@ export class FileStore implements KvStore {
 
   private async currentGeneration(key: string, file: string, signal: AbortSignal | undefined): Promise<string> {
     throwIfAborted(signal);
+    const st = await this.currentStat(key, file);
+    return st ? generationOf(st) : NO_GENERATION;
+  }
+
+  /** The stat of the file at `file`; undefined when missing or not a regular file. */
+  private async currentStat(key: string, file: string): Promise<BigIntStats | undefined> {
     try {
       const st = await fsp.stat(file, { bigint: true });
-      return st.isFile() ? generationOf(st) : NO_GENERATION;
+      return st.isFile() ? st : undefined;
     } catch (e) {
-      if (isMissing(e)) return NO_GENERATION;
+      if (isMissing(e)) return undefined;
       throw wrap(key, 'stat', e);
     }
+  }
+
+  /** Sets the mtime of `file` to `mtimeNs` (microsecond precision); returns its new generation. */
+  private async setMtime(key: string, file: string, mtimeNs: bigint): Promise<string> {
+    try {
+      await fsp.utimes(file, new Date(), nsToSeconds(mtimeNs));
+      const st = await fsp.stat(file, { bigint: true });
+      if (st.mtimeNs > lastMtimeNs) lastMtimeNs = st.mtimeNs;
+      return generationOf(st);
+    } catch (e) {
+      throw wrap(key, 'utimes', e);
+    }
+  }
+
+  /**
+   * The real path of the root (symbolic links in the root's own path are the user's choice),
+   * creating the root when `create` is set; undefined when it does not exist.
+   */
+  private async realRoot(key: string, create: boolean): Promise<string | undefined> {
+    if (this.rootReal) return this.rootReal;
+    try {
+      if (create) await fsp.mkdir(this.root, { recursive: true });
+      this.rootReal = await fsp.realpath(this.root);
+    } catch (e) {
+      if (!create && isMissing(e)) return undefined;
+      throw wrap(key, 'realpath', e);
+    }
+    return this.rootReal;
+  }
+
+  /**
+   * Whether `dir` exists (false: missing), throwing KvStoreError when it, or the deepest of its
+   * ancestors that exists, resolves (through symbolic links) outside the root.
+   */
+  private async checkInsideRoot(key: string, dir: string, create = false): Promise<boolean> {
+    const root = await this.realRoot(key, create);
+    if (root === undefined) return false;
+    for (let d = dir, exists = true; ; d = path.dirname(d), exists = false) {
+      let real: string;
+      try {
+        real = await fsp.realpath(d);
+      } catch (e) {
+        if (isMissing(e) && d !== this.root && d.startsWith(this.rootSlash)) continue;
+        throw wrap(key, 'realpath', e);
+      }
+      if (real !== root && !real.startsWith(root.endsWith('/') ? root : `${root}/`)) {
+        throw new KvStoreError(key, `refusing to write through "${path.relative(this.root, d)}": a symbolic link leading out of the store root (to ${real})`);
+      }
+      return exists;
+    }
+  }
+
+  /** Creates `dir` (and parents) after checking that nothing on the way leads out of the root. */
+  private async mkdirInsideRoot(key: string, dir: string): Promise<void> {
+    if (await this.checkInsideRoot(key, dir, true)) return;
+    await fsp.mkdir(dir, { recursive: true }).catch((e) => {
+      throw wrap(key, 'mkdir', e);
+    });
+    await this.checkInsideRoot(key, dir); // a link swapped in meanwhile
   }
 
   /** Writes `data` to a fresh temporary file in `dir`; returns its path and generation. */
@@ -374,15 +488,13 @@ export class FileStore implements KvStore {
     dir: string,
     data: Uint8Array,
     signal: AbortSignal | undefined,
-  ): Promise<{ path: string; generation: string }> {
+  ): Promise<{ path: string; generation: string; mtimeNs: bigint }> {
     const tmp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}-${++tempCounter}`);
     let fh: fsp.FileHandle | undefined;
     // A concurrent deleteRange may remove the freshly made parent; retry a few times.
     for (let attempt = 0; !fh; attempt++) {
       throwIfAborted(signal);
-      await fsp.mkdir(dir, { recursive: true }).catch((e) => {
-        throw wrap(key, 'mkdir', e);
-      });
+      await this.mkdirInsideRoot(key, dir);
       try {
         fh = await fsp.open(tmp, 'wx');
       } catch (e) {
@@ -396,19 +508,17 @@ export class FileStore implements KvStore {
         const { bytesWritten } = await fh.write(data, off, data.length - off);
         off += bytesWritten;
       }
-      let st = await fh.stat({ bigint: true });
-      if (st.mtimeNs <= lastMtimeNs) {
-        const want = (lastMtimeNs += 1000n); // reserve synchronously so parallel writes differ
-        await fh.utimes(nsToSeconds(st.atimeNs), nsToSeconds(want));
-        st = await fh.stat({ bigint: true });
-        if (st.mtimeNs > lastMtimeNs) lastMtimeNs = st.mtimeNs;
-      } else {
-        lastMtimeNs = st.mtimeNs;
-      }
+      // The current time in microseconds, above every mtime this process gave before (reserved
+      // synchronously so that parallel writes differ).
+      const now = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+      const want = (lastMtimeNs = now > lastMtimeNs ? now : lastMtimeNs + 1000n);
+      await fh.utimes(new Date(), nsToSeconds(want));
+      const st = await fh.stat({ bigint: true });
+      if (st.mtimeNs > lastMtimeNs) lastMtimeNs = st.mtimeNs;
       if (this.fsync) await fh.sync();
       await fh.close();
       fh = undefined;
-      return { path: tmp, generation: generationOf(st) };
+      return { path: tmp, generation: generationOf(st), mtimeNs: st.mtimeNs };
     } catch (e) {
       await fh?.close().catch(() => {});
       await fsp.unlink(tmp).catch(() => {});

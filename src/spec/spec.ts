@@ -3,6 +3,7 @@ import type { Schema } from '../drivers/driver.js';
 import { SpecError } from '../errors.js';
 import { IndexDomain } from '../index-space/index.js';
 import { type KvStoreSpec, kvstoreFromUrl, parseKvStore } from '../kvstore/spec.js';
+import { describeJson, jsonBoundsProblem } from '../util/json.js';
 
 /**
  * TensorStore spec JSON (and URL) parsing: one place for keys, validation and defaults.
@@ -70,13 +71,13 @@ export function parseUrl(url: string): Spec {
 function bool(spec: Spec, key: string, dflt: boolean): boolean {
   const v = spec[key];
   if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new SpecError(key, `must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new SpecError(key, `must be true or false, got ${describeJson(v)}`);
   return v;
 }
 
 function parseShape(v: unknown, field: string, allowZero = true): number[] {
   if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && x >= (allowZero ? 0 : 1))) {
-    throw new SpecError(field, `must be a list of ${allowZero ? 'non-negative' : 'positive'} integers, got ${JSON.stringify(v)}`);
+    throw new SpecError(field, `must be a list of ${allowZero ? 'non-negative' : 'positive'} integers, got ${describeJson(v)}`);
   }
   return v as number[];
 }
@@ -99,7 +100,7 @@ export function parseSchema(spec: Spec): Schema {
   for (const k of Object.keys(s)) if (!known.includes(k)) throw new SpecError(`schema.${k}`, 'unknown schema key');
   const dtype = spec.dtype ?? s.dtype;
   if (dtype !== undefined) {
-    if (!isDataType(dtype)) throw new SpecError(spec.dtype !== undefined ? 'dtype' : 'schema.dtype', `unsupported dtype ${JSON.stringify(dtype)}`);
+    if (!isDataType(dtype)) throw new SpecError(spec.dtype !== undefined ? 'dtype' : 'schema.dtype', `unsupported dtype ${describeJson(dtype)}`);
     schema.dtype = dtype as DataType;
   }
   const rank = spec.rank ?? s.rank;
@@ -122,7 +123,7 @@ export function parseSchema(spec: Spec): Schema {
     const f = s.fill_value;
     if (typeof f === 'number' || typeof f === 'boolean') schema.fillValue = f as Scalar;
     else if (f === 'NaN' || f === 'Infinity' || f === '-Infinity') schema.fillValue = Number(f === 'NaN' ? NaN : f === 'Infinity' ? Infinity : -Infinity);
-    else throw new SpecError('schema.fill_value', `unsupported fill value ${JSON.stringify(f)}`);
+    else throw new SpecError('schema.fill_value', `unsupported fill value ${describeJson(f)}`);
   }
   if (s.dimension_units !== undefined) schema.dimensionUnits = s.dimension_units as unknown[];
   return schema;
@@ -132,10 +133,12 @@ export function parseSchema(spec: Spec): Schema {
 export function parseSpec(input: Spec | string, driverKeys: Record<string, readonly string[]>): ParsedSpec {
   const spec: Spec = typeof input === 'string' ? parseUrl(input) : { ...input };
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new SpecError('spec', 'must be a JSON object or URL string');
+  const tooBig = jsonBoundsProblem(spec);
+  if (tooBig) throw new SpecError('spec', `rejected: ${tooBig}`);
   let driver: string | undefined;
   if (spec.driver !== undefined) {
     driver = typeof spec.driver === 'string' ? DRIVER_ALIASES[spec.driver] : undefined;
-    if (!driver) throw new SpecError('driver', `unknown driver ${JSON.stringify(spec.driver)} (known: zarr, zarr3, n5, neuroglancer_precomputed, hdf5)`);
+    if (!driver) throw new SpecError('driver', `unknown driver ${describeJson(spec.driver)} (known: zarr, zarr3, n5, neuroglancer_precomputed, hdf5)`);
   }
   const extra = new Set(driver ? driverKeys[driver] ?? [] : Object.values(driverKeys).flat());
   for (const k of Object.keys(spec)) {

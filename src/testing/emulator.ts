@@ -6,11 +6,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { OBJECT_KINDS, type Exchange, type FrontEnd, type Headers, type RequestKind } from './exchange.js';
-import { faultKey, parseFaults, pickFault, type FaultSpec } from './faults.js';
+import { faultKey, parseFaults, pickFaultWithin, type FaultSpec } from './faults.js';
 import { GcsApi } from './gcs.js';
 import { mulberry32 } from './prng.js';
 import { S3Api } from './s3.js';
-import { ObjectStore } from './storage.js';
+import { isValidBucketName, ObjectStore } from './storage.js';
 
 /** Options of {@link startEmulator}. */
 export interface EmulatorOptions {
@@ -25,7 +25,8 @@ export interface EmulatorOptions {
   /**
    * Faults injected into object requests (GCS media/metadata/list/upload/delete and the S3
    * object and list calls; never OPTIONS or bucket administration):
-   * `"503:0.1,429:0.05,reset:0.02,truncate:0.01"` or the equivalent {@link FaultSpec} array.
+   * `"503:0.1,429:0.05,reset:0.02,truncate:0.01,stall:0.01,flip:0.01"` or the equivalent
+   * {@link FaultSpec} array (kinds: see `faults.ts`).
    */
   faults?: string | FaultSpec[];
   /** Seed of the fault sequence: one draw per eligible request, in arrival order. Default 1. */
@@ -51,7 +52,7 @@ export interface EmulatorCounters {
   bytesIn: number;
   /** Response body bytes sent (headers excluded). */
   bytesOut: number;
-  /** Injected faults by kind: '503', '429', 'reset', 'truncate', ... */
+  /** Injected faults by kind: '503', '429', 'reset', 'truncate', 'stall', 'flip' (flips applied), ... */
   faults: Record<string, number>;
 }
 
@@ -108,6 +109,9 @@ function validateNumber(name: string, v: number | undefined): void {
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   validateNumber('latencyMs', options.latencyMs);
   validateNumber('bandwidthMbps', options.bandwidthMbps);
+  for (const b of options.buckets ?? []) {
+    if (!isValidBucketName(b)) throw new TypeError(`buckets: ${JSON.stringify(b)} is not a valid bucket name (3-63 characters of a-z, 0-9, ".", "_", "-")`);
+  }
   let faults = parseFaults(options.faults);
   let latencyMs = options.latencyMs ?? 0;
   const bytesPerSecond = options.bandwidthMbps ? (options.bandwidthMbps * 1e6) / 8 : 0;
@@ -181,7 +185,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     else counters.requests.anonymous++;
 
     // One draw per eligible request, taken on arrival so the sequence depends only on order.
-    const fault = OBJECT_KINDS.has(kind) && faults.length > 0 ? pickFault(faults, random()) : undefined;
+    const drawn = OBJECT_KINDS.has(kind) && faults.length > 0 ? pickFaultWithin(faults, random()) : undefined;
+    const fault = drawn?.fault;
 
     const chunks: Buffer[] = [];
     for await (const c of req) {
@@ -190,6 +195,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     let truncate = fault?.kind === 'truncate';
+    let stall = fault?.kind === 'stall';
+    let flip = fault?.kind === 'flip' && (kind === 'media' || kind === 's3-get');
 
     const ex: Exchange = {
       req,
@@ -210,6 +217,32 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         const noBody = opts?.noBody === true || method === 'HEAD' || status === 204 || status === 304;
         if (status !== 204 && status !== 304 && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length'))
           h['Content-Length'] = buf.length;
+        if (flip && !noBody && buf.length > 0 && status >= 200 && status < 300) {
+          flip = false;
+          // One bit of the object's bytes, chosen by the same draw that picked the fault.
+          const at = drawn!.within * buf.length;
+          const pos = Math.floor(at);
+          const flipped = Buffer.from(buf);
+          flipped[pos] = flipped[pos]! ^ (1 << Math.floor((at - pos) * 8));
+          inc(counters.faults, 'flip');
+          res.writeHead(status, h);
+          await writeBody(res, flipped);
+          res.end();
+          return;
+        }
+        if (stall) {
+          stall = false;
+          inc(counters.faults, 'stall');
+          if (!noBody && buf.length >= 2) {
+            res.writeHead(status, h);
+            res.flushHeaders();
+            await writeBody(res, buf.subarray(0, Math.floor(buf.length / 2)));
+          }
+          // Hold the connection open and silent until the client (or stop()) closes it.
+          const socket = req.socket;
+          if (!socket.destroyed) await new Promise<void>((r) => socket.once('close', () => r()));
+          return;
+        }
         if (truncate) {
           truncate = false;
           if (noBody || buf.length < 2) {
@@ -246,7 +279,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return;
     }
 
-    if (fault) inc(counters.faults, faultKey(fault.kind));
+    // stall and flip are counted when they take effect (flip only on object downloads).
+    if (fault && fault.kind !== 'stall' && fault.kind !== 'flip') inc(counters.faults, faultKey(fault.kind));
     if (fault?.kind === 'reset') {
       if (latencyMs > 0) await sleep(latencyMs);
       resetSocket(req);

@@ -489,7 +489,7 @@ export class GcsApi implements FrontEnd {
       }
       const name = typeof j.name === 'string' ? j.name : '';
       if (!name) return this.error(ex, 400, 'Required field: name.', 'required');
-      if (!isValidBucketName(name) && !this.store.getBucket(name)) return this.error(ex, 400, `Invalid bucket name: '${name}'`);
+      if (!isValidBucketName(name)) return this.error(ex, 400, `Invalid bucket name: '${name}'`);
       const b = await this.store.createBucket(name);
       if (!b)
         return this.error(ex, 409, 'Your previous request to create the named bucket succeeded and you already own it.');

@@ -3,7 +3,7 @@
  * benchmarks. Node only.
  *
  * ```ts
- * const emu = await startEmulator({ buckets: ['b'], faults: '503:0.1', seed: 7 });
+ * const emu = await startEmulator({ buckets: ['vol'], faults: '503:0.1', seed: 7 });
  * const storage = new Storage({ apiEndpoint: emu.url, projectId: 'p' }); // GCS
  * const s3 = new S3Client({ endpoint: `${emu.url}/s3`, forcePathStyle: true, ... }); // S3
  * await emu.stop();

@@ -6,11 +6,14 @@
  */
 import { startEmulator, type EmulatorOptions } from './emulator.js';
 import { S3_PATH_PREFIX } from './s3.js';
+import { isValidBucketName } from './storage.js';
 
 const USAGE = `usage: volstore serve [--port N] [--dir D] [--latency-ms N] [--bandwidth-mbps N]
                      [--faults SPEC] [--seed N] [--bucket B]...
 Runs a local GCS (JSON API) + S3 emulator on 127.0.0.1 until interrupted.
-  --faults  e.g. "503:0.1,429:0.05,reset:0.02,truncate:0.01" (probability per object request)`;
+  --faults  e.g. "503:0.1,429:0.05,reset:0.02,truncate:0.01,stall:0.01,flip:0.01"
+            (probability per object request; stall holds a half-sent response open,
+            flip inverts one bit of a downloaded object)`;
 
 /** Parses the serve flags; throws an Error naming the bad flag. */
 export function parseServeArgs(args: string[]): EmulatorOptions | 'help' {
@@ -60,6 +63,7 @@ export function parseServeArgs(args: string[]): EmulatorOptions | 'help' {
       case '--bucket': {
         const b = next();
         if (!b) throw new Error('--bucket needs a name');
+        if (!isValidBucketName(b)) throw new Error(`--bucket ${JSON.stringify(b)} is not a valid bucket name (3-63 characters of a-z, 0-9, ".", "_", "-", starting and ending with a letter or digit)`);
         buckets.push(b);
         break;
       }

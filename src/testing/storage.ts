@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { crc32cBase64 } from './crc32c.js';
 
 /** Mutable, user-settable object metadata. */
@@ -46,10 +46,21 @@ export interface StoredBucket {
 
 type Sidecar = Omit<StoredObject, 'data'> & { size: number };
 
-const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+const BUCKET_CHARS = /^[a-z0-9][a-z0-9._-]*[a-z0-9]$/;
+const DOTTED_QUAD = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-export function isValidBucketName(name: string): boolean {
-  return BUCKET_NAME.test(name);
+/**
+ * GCS bucket naming (https://cloud.google.com/storage/docs/buckets#naming): 3-63 characters of
+ * `[a-z0-9._-]` that start and end with a letter or digit; with dots, up to 222 characters with
+ * every dot-separated part at most 63 (so no `..`); not an IPv4 address; not starting with
+ * "goog". Every name the emulator stores or looks up on disk passes this first, so a name can
+ * never be a path (`..`, `/`, `\`).
+ */
+export function isValidBucketName(name: unknown): name is string {
+  if (typeof name !== 'string' || name.length < 3 || !BUCKET_CHARS.test(name)) return false;
+  if (name.length > (name.includes('.') ? 222 : 63)) return false;
+  if (name.split('.').some((part) => part.length === 0 || part.length > 63)) return false;
+  return !DOTTED_QUAD.test(name) && !name.startsWith('goog');
 }
 
 function byteCompare(a: string, b: string): number {
@@ -62,34 +73,51 @@ export class ObjectStore {
   private lastGeneration = 0;
   private readonly writes = new Map<string, Promise<void>>();
 
-  constructor(readonly dir?: string) {}
+  /** The absolute directory everything is persisted under (undefined: memory only). */
+  readonly dir: string | undefined;
+
+  /** @param dir persist under this directory (made absolute); in memory only when undefined. */
+  constructor(dir?: string) {
+    this.dir = dir === undefined ? undefined : resolve(dir);
+  }
+
+  /**
+   * The path of `parts` under `dir`, which must stay strictly inside it: every path the store
+   * touches on disk is built here. Throws an Error otherwise (a bug, or a name that slipped by).
+   */
+  private pathIn(...parts: string[]): string {
+    const root = this.dir!;
+    const p = resolve(root, ...parts);
+    if (!p.startsWith(root.endsWith(sep) ? root : root + sep)) throw new Error(`emulator: refusing a path outside its directory: ${JSON.stringify(parts)}`);
+    return p;
+  }
 
   /** Loads persisted buckets and objects (no-op in memory mode). */
   async init(): Promise<void> {
     if (!this.dir) return;
     await mkdir(this.dir, { recursive: true });
     for (const entry of await readdir(this.dir, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      const bdir = join(this.dir, entry.name);
+      if (!entry.isDirectory() || !isValidBucketName(entry.name)) continue;
       let info: StoredBucket;
       try {
-        info = JSON.parse(await readFile(join(bdir, 'bucket.json'), 'utf8')) as StoredBucket;
+        info = JSON.parse(await readFile(this.pathIn(entry.name, 'bucket.json'), 'utf8')) as StoredBucket;
       } catch {
         continue; // not a bucket directory
       }
+      if (info?.name !== entry.name) continue; // a bucket lives in the directory of its own name
       const b = { info, objects: new Map<string, StoredObject>() };
       this.buckets.set(info.name, b);
       let files: string[] = [];
       try {
-        files = await readdir(join(bdir, 'o'));
+        files = await readdir(this.pathIn(entry.name, 'o'));
       } catch {
         /* empty bucket */
       }
       for (const f of files) {
-        if (!f.endsWith('.json')) continue;
+        if (!/^[0-9a-f]{64}\.json$/.test(f)) continue;
         try {
-          const side = JSON.parse(await readFile(join(bdir, 'o', f), 'utf8')) as Sidecar;
-          const data = await readFile(join(bdir, 'o', f.slice(0, -5) + '.bin'));
+          const side = JSON.parse(await readFile(this.pathIn(entry.name, 'o', f), 'utf8')) as Sidecar;
+          const data = await readFile(this.pathIn(entry.name, 'o', f.slice(0, -5) + '.bin'));
           if (data.length !== side.size) continue; // torn write: data and sidecar disagree
           const { size: _size, ...rest } = side;
           b.objects.set(side.name, { ...rest, data });
@@ -115,15 +143,18 @@ export class ObjectStore {
     return [...this.buckets.values()].map((b) => b.info).sort((a, b) => byteCompare(a.name, b.name));
   }
 
-  /** Creates a bucket; returns undefined if it already exists. */
+  /**
+   * Creates a bucket; returns undefined if it already exists.
+   * @throws TypeError for a name GCS would refuse ({@link isValidBucketName}).
+   */
   async createBucket(name: string): Promise<StoredBucket | undefined> {
+    if (!isValidBucketName(name)) throw new TypeError(`invalid bucket name ${JSON.stringify(name)} (3-63 characters of a-z, 0-9, ".", "_", "-")`);
     if (this.buckets.has(name)) return undefined;
     const info: StoredBucket = { name, timeCreated: new Date().toISOString() };
     this.buckets.set(name, { info, objects: new Map() });
     if (this.dir) {
-      const bdir = join(this.dir, name);
-      await mkdir(join(bdir, 'o'), { recursive: true });
-      await atomicWrite(join(bdir, 'bucket.json'), JSON.stringify(info));
+      await mkdir(this.pathIn(name, 'o'), { recursive: true });
+      await atomicWrite(this.pathIn(name, 'bucket.json'), JSON.stringify(info));
     }
     return info;
   }
@@ -134,7 +165,7 @@ export class ObjectStore {
     if (!b) return 'missing';
     if (b.objects.size > 0) return 'not-empty';
     this.buckets.delete(name);
-    if (this.dir) await rm(join(this.dir, name), { recursive: true, force: true });
+    if (this.dir && isValidBucketName(name)) await rm(this.pathIn(name), { recursive: true, force: true });
     return 'ok';
   }
 
@@ -242,7 +273,8 @@ export class ObjectStore {
 
   private objectBase(bucket: string, name: string): string {
     const h = createHash('sha256').update(name, 'utf8').digest('hex');
-    return join(this.dir!, bucket, 'o', h);
+    if (!isValidBucketName(bucket)) throw new Error(`emulator: invalid bucket name ${JSON.stringify(bucket)}`);
+    return this.pathIn(bucket, 'o', h);
   }
 
   private async persist(obj: StoredObject, withData: boolean): Promise<void> {

@@ -128,6 +128,9 @@ export function decodeCompressedSegmentation(
   try {
     pout = core.alloc(out.byteLength);
     core.u8().set(encoded, pin);
+    // The kernel writes every element of every block on success (its loops cover the whole
+    // volume); zeroing first makes sure no earlier call's bytes can ever reach the result.
+    core.u8().fill(0, pout, pout + out.byteLength);
     writeSizes(core, volumeSize, blockSize);
     const rc = core.exports.vs_cseg_decode(pin, encoded.length / 4, wpv, core.params, core.params + 16, pout);
     if (rc !== 0) {

@@ -195,12 +195,13 @@ describe('zstdDecodedBound', () => {
     const data = new Uint8Array(300_000).map((_, i) => (i % 97) ^ (i >> 9));
     const c = (await load('zstd', { level: 3, checksum: false })) as BytesBytesCodec;
     const framed = await c.encode(data);
-    expect(zstdDecodedBound(framed)).toEqual({ exact: data.length, upper: data.length });
+    expect(zstdDecodedBound(framed)).toEqual({ exact: data.length, upper: data.length, sized: true });
     const cli = spawnSync('/bin/sh', ['-c', 'zstd -c -q -3'], { input: data });
     if (cli.status === 0) {
       const b = zstdDecodedBound(new Uint8Array(cli.stdout));
       expect(b.upper).toBeGreaterThanOrEqual(data.length);
       expect(b.upper).toBeLessThanOrEqual(data.length + 128 * 1024);
+      expect(b.sized).toBe(false);
     }
   });
 

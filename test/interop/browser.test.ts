@@ -33,7 +33,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) console.warn(`browser.test.ts: skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BUCKET = 'b';
+const BUCKET = 'vol'; // a valid GCS bucket name (3-63 characters)
 
 // ---------------------------------------------------------------------------------------------
 // Test volumes (written from Node) and their expected values, computed independently of volstore.

@@ -608,4 +608,215 @@ process.exit(0);
       await fs.rm(child, { force: true });
     }
   });
+
+  it('4 processes x 50 read-modify-writes of one chunk or shard lose no write (zarr2, zarr3 sharded, precomputed sharded)', async () => {
+    const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const child = path.join(repo, 'test/kvstore/file-rmw-child.ts');
+    const { open } = await import('../../src/index.js');
+    const { buildPrecomputedVolume } = await import('../../src/drivers/precomputed-info.js');
+    const P = 4;
+    const N = 50;
+    const kv = (name: string) => ({ driver: 'file', path: `${root}/${name}/` });
+    const bytesLE = { name: 'bytes', configuration: { endian: 'little' } };
+    const pre = buildPrecomputedVolume({
+      dtype: 'uint16', shape: [40, 5, 1, 1], chunk: [8, 1, 1], encoding: 'raw', sharding: 'rectangular', shardShape: [40, 5, 1],
+    });
+    const cases = [
+      { name: 'zarr2', rank: 1, create: { driver: 'zarr', kvstore: kv('z2'), metadata: { shape: [200], chunks: [200], dtype: '<u2', compressor: null } } },
+      {
+        name: 'zarr3 sharded', rank: 1,
+        create: {
+          driver: 'zarr3', kvstore: kv('z3'),
+          metadata: {
+            shape: [200], data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [200] } },
+            codecs: [{ name: 'sharding_indexed', configuration: { chunk_shape: [10], codecs: [bytesLE], index_codecs: [bytesLE, { name: 'crc32c' }] } }],
+          },
+        },
+      },
+      { name: 'precomputed sharded', rank: 4, create: { ...pre.spec, kvstore: kv('pre') } },
+    ];
+    for (const c of cases) await open({ ...c.create, create: true });
+    const specs = JSON.stringify(cases.map((c) => ({ spec: { driver: c.create.driver, kvstore: c.create.kvstore }, rank: c.rank })));
+    // One process per worker serves every case in turn: each prints "ready", then a result line.
+    const procs = Array.from({ length: P }, (_, id) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', child, specs, String(id), String(N)], { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] });
+      const lines: string[] = [];
+      const waiters: ((l: string) => void)[] = [];
+      let buf = '';
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => {
+        buf += d;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const l = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          const w = waiters.shift();
+          if (w) w(l);
+          else lines.push(l);
+        }
+      });
+      p.stderr.on('data', (d: Buffer) => (err += d));
+      const exited = new Promise<never>((_, rej) => p.on('exit', (code) => rej(new Error(`child ${id} exited ${code}: ${err}`))));
+      exited.catch(() => {});
+      const next = () => Promise.race([lines.length ? Promise.resolve(lines.shift()!) : new Promise<string>((r) => waiters.push(r)), exited]);
+      return { p, next };
+    });
+    try {
+      for (const c of cases) {
+        expect(await Promise.all(procs.map((x) => x.next()))).toEqual(procs.map(() => 'ready'));
+        for (const x of procs) x.p.stdin.write('go\n');
+        const results = (await Promise.all(procs.map((x) => x.next()))).map((l) => JSON.parse(l) as { errors: string[] });
+        expect(results.flatMap((r) => r.errors), c.name).toEqual([]);
+        const vol = await open({ driver: c.create.driver, kvstore: c.create.kvstore });
+        const got = (await vol.read()).toFlat() as number[];
+        // element i sits at [i] (rank 1) or [i % 40, i / 40, 0, 0] (C order: flat index x * 5 + y)
+        const want = got.map((_, f) => (c.rank === 1 ? f + 1 : Math.floor(f / 5) + 40 * (f % 5) + 1));
+        const lost = got.filter((v, f) => v !== want[f]).length;
+        expect(lost, `${c.name}: ${lost} of ${P * N} writes lost`).toBe(0);
+        expect((await allFiles(root)).filter((f) => f.includes(TEMP_PREFIX)), c.name).toEqual([]);
+      }
+    } finally {
+      for (const x of procs) x.p.kill();
+    }
+  });
+
+  describe('cross-process lock files', () => {
+    const lockOf = (key: string) => path.join(root, path.dirname(key), `${TEMP_PREFIX}lock-${path.basename(key)}`);
+    async function deadPid(): Promise<number> {
+      const p = spawn(process.execPath, ['-e', '0']);
+      await new Promise((r) => p.on('exit', r));
+      return p.pid!;
+    }
+    const owner = (pid: number, host = os.hostname()) => JSON.stringify({ pid, host, token: 'feedface', created: Date.now() });
+
+    it('a lock left by a writer that died is broken at once, and the write goes through', async () => {
+      await store.write('d/k', enc('old'));
+      await fs.writeFile(lockOf('d/k'), owner(await deadPid()));
+      expect(await store.write('d/k', enc('new'))).toMatchObject({ ok: true });
+      const r = await store.read('d/k');
+      expect(r.state === 'value' && dec(r.value)).toBe('new');
+      expect(await allFiles(root)).toEqual(['d/k']);
+    });
+
+    it('a lock of a live process is waited for, not broken', async () => {
+      await store.write('d/k', enc('old'));
+      const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+      try {
+        await fs.writeFile(lockOf('d/k'), owner(holder.pid!));
+        let released = false;
+        const writing = store.write('d/k', enc('new')).then((w) => ({ w, released }));
+        await new Promise((r) => setTimeout(r, 300));
+        expect((await store.read('d/k')).state === 'value').toBe(true);
+        const r0 = await store.read('d/k');
+        expect(r0.state === 'value' && dec(r0.value)).toBe('old'); // still waiting
+        released = true;
+        await fs.unlink(lockOf('d/k'));
+        const { w, released: wasReleased } = await writing;
+        expect(w.ok).toBe(true);
+        expect(wasReleased).toBe(true);
+      } finally {
+        holder.kill();
+      }
+    });
+
+    it('a lock older than LOCK_STALE_MS is broken whoever holds it (another host, NFS)', async () => {
+      const { LOCK_STALE_MS } = await import('../../src/kvstore/file-lock.js');
+      await store.write('d/k', enc('old'));
+      await fs.writeFile(lockOf('d/k'), owner(1, 'some-other-host'));
+      const old = (Date.now() - LOCK_STALE_MS - 5000) / 1000;
+      await fs.utimes(lockOf('d/k'), old, old);
+      expect(await store.write('d/k', enc('new'))).toMatchObject({ ok: true });
+      expect(await allFiles(root)).toEqual(['d/k']);
+    });
+
+    it('a process killed while holding a lock does not block the key', async () => {
+      await store.write('d/k', enc('old'));
+      const lockTs = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/kvstore/file-lock.ts')).href;
+      const limiterTs = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/util/limiter.ts')).href;
+      const script = `import { acquireFileLock } from ${JSON.stringify(lockTs)};
+import { Limiter } from ${JSON.stringify(limiterTs)};
+await acquireFileLock(${JSON.stringify(path.join(root, 'd/k'))}, 'd/k', ${JSON.stringify(TEMP_PREFIX)}, new Limiter(1));
+process.kill(process.pid, 'SIGKILL');`;
+      const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'),
+      });
+      const signal = await new Promise((r) => p.on('exit', (_c, s) => r(s)));
+      expect(signal).toBe('SIGKILL');
+      await expect(fs.access(lockOf('d/k'))).resolves.toBeUndefined(); // left behind
+      expect(await store.write('d/k', enc('new'), {})).toMatchObject({ ok: true });
+      const r = await store.read('d/k');
+      expect(r.state === 'value' && dec(r.value)).toBe('new');
+      expect(await allFiles(root)).toEqual(['d/k']);
+    });
+
+    it('an abandoned breaker file is removed after BREAKER_STALE_MS; aborting a waiting write changes nothing', async () => {
+      const { BREAKER_STALE_MS } = await import('../../src/kvstore/file-lock.js');
+      await store.write('d/k', enc('old'));
+      await fs.writeFile(lockOf('d/k'), owner(await deadPid()));
+      await fs.writeFile(`${lockOf('d/k')}.break`, '');
+      const old = (Date.now() - BREAKER_STALE_MS - 5000) / 1000;
+      await fs.utimes(`${lockOf('d/k')}.break`, old, old);
+      expect(await store.write('d/k', enc('new'))).toMatchObject({ ok: true });
+      expect(await allFiles(root)).toEqual(['d/k']);
+      // a live holder: the write waits; aborting it rejects and leaves the value alone
+      const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+      try {
+        await fs.writeFile(lockOf('d/k'), owner(holder.pid!));
+        const ac = new AbortController();
+        const writing = store.write('d/k', enc('never'), { signal: ac.signal });
+        setTimeout(() => ac.abort(), 100);
+        await expect(writing).rejects.toMatchObject({ code: 'aborted' });
+        await fs.unlink(lockOf('d/k'));
+        const r = await store.read('d/k');
+        expect(r.state === 'value' && dec(r.value)).toBe('new');
+        expect(await allFiles(root)).toEqual(['d/k']);
+      } finally {
+        holder.kill();
+      }
+    });
+  });
+
+  describe('symbolic links', () => {
+    let outside: string;
+    beforeEach(async () => {
+      outside = await tempRoot();
+    });
+    afterEach(async () => {
+      await fs.rm(outside, { recursive: true, force: true });
+    });
+
+    it('refuses to write or delete through a symlinked directory that leaves the root', async () => {
+      await fs.symlink(outside, path.join(root, 'link'));
+      await fs.writeFile(path.join(outside, 'victim'), 'keep');
+      for (const key of ['link/x', 'link/sub/deeper/x', 'link/victim']) {
+        const err = await store.write(key, enc('evil')).catch((e: unknown) => e);
+        expect(err, key).toBeInstanceOf(KvStoreError);
+        expect((err as KvStoreError).key).toBe(key);
+        expect((err as Error).message).toMatch(/symbolic link/);
+        // "create if absent" fails either way: refused, or (for the existing victim) not absent
+        const c = await store.write(key, enc('evil'), { ifEqual: '' }).catch((e: unknown) => e);
+        if (!(c instanceof KvStoreError)) expect(c).toEqual({ ok: false });
+      }
+      await expect(store.delete('link/victim')).rejects.toBeInstanceOf(KvStoreError);
+      expect((await fs.readdir(outside)).sort()).toEqual(['victim']); // nothing created, nothing removed
+      expect(await fs.readFile(path.join(outside, 'victim'), 'utf8')).toBe('keep');
+      // a nested link pointing out, below a real directory
+      await fs.mkdir(path.join(root, 'real'));
+      await fs.symlink('../../' + path.basename(outside), path.join(root, 'real', 'up'));
+      await expect(store.write('real/up/y', enc('evil'))).rejects.toBeInstanceOf(KvStoreError);
+      expect((await fs.readdir(outside)).sort()).toEqual(['victim']);
+    });
+
+    it('links that stay inside the root, and a root that is itself a link, work', async () => {
+      await fs.mkdir(path.join(root, 'target'));
+      await fs.symlink('target', path.join(root, 'alias'));
+      expect(await store.write('alias/k', enc('v'))).toMatchObject({ ok: true });
+      expect(await fs.readFile(path.join(root, 'target/k'), 'utf8')).toBe('v');
+      expect(await store.delete('alias/k')).toBe(true);
+      const linkedRoot = path.join(outside, 'root-link');
+      await fs.symlink(root, linkedRoot);
+      const viaLink = new FileStore(linkedRoot);
+      expect(await viaLink.write('a/b', enc('w'))).toMatchObject({ ok: true });
+      expect(await fs.readFile(path.join(root, 'a/b'), 'utf8')).toBe('w');
+    });
+  });
 });

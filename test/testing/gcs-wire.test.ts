@@ -10,15 +10,15 @@ import { startEmulator, type Emulator } from '../../src/testing/index.js';
 
 let emu: Emulator;
 beforeEach(async () => {
-  emu = await startEmulator({ buckets: ['b'] });
+  emu = await startEmulator({ buckets: ['bkt'] });
 });
 afterEach(async () => {
   await emu.stop();
 });
 
-const obj = (name: string) => `${emu.url}/storage/v1/b/b/o/${encodeURIComponent(name)}`;
+const obj = (name: string) => `${emu.url}/storage/v1/b/bkt/o/${encodeURIComponent(name)}`;
 async function upload(name: string, body: string, query = ''): Promise<Response> {
-  return fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=media&name=${encodeURIComponent(name)}${query}`, {
+  return fetch(`${emu.url}/upload/storage/v1/b/bkt/o?uploadType=media&name=${encodeURIComponent(name)}${query}`, {
     method: 'POST',
     body,
     headers: { 'Content-Type': 'text/plain' },
@@ -54,11 +54,11 @@ describe('GCS JSON API on the wire', () => {
     const res = await upload('a/x.txt', 'hello world');
     expect(res.status).toBe(200);
     const r = (await res.json()) as Record<string, string>;
-    expect(r).toMatchObject({ kind: 'storage#object', name: 'a/x.txt', bucket: 'b', size: '11', metageneration: '1' });
+    expect(r).toMatchObject({ kind: 'storage#object', name: 'a/x.txt', bucket: 'bkt', size: '11', metageneration: '1' });
     expect(r.md5Hash).toBe(createHash('md5').update('hello world').digest('base64'));
     expect(r.crc32c).toBe(crc32cBase64(Buffer.from('hello world')));
     expect(r.generation).toMatch(/^\d+$/);
-    expect(r.id).toBe(`b/a/x.txt/${r.generation}`);
+    expect(r.id).toBe(`bkt/a/x.txt/${r.generation}`);
 
     const m = await fetch(`${obj('a/x.txt')}?alt=media&cachebust=${Math.random()}`);
     expect(m.status).toBe(200);
@@ -73,8 +73,8 @@ describe('GCS JSON API on the wire', () => {
     expect(m.headers.get('content-type')).toBe('text/plain');
 
     // Emulator-host form (/b/...) and the mediaLink form (/download/storage/v1/...).
-    expect(await (await fetch(`${emu.url}/b/b/o/${encodeURIComponent('a/x.txt')}?alt=media`)).text()).toBe('hello world');
-    const meta = (await (await fetch(`${emu.url}/b/b/o/${encodeURIComponent('a/x.txt')}`)).json()) as { mediaLink: string };
+    expect(await (await fetch(`${emu.url}/b/bkt/o/${encodeURIComponent('a/x.txt')}?alt=media`)).text()).toBe('hello world');
+    const meta = (await (await fetch(`${emu.url}/b/bkt/o/${encodeURIComponent('a/x.txt')}`)).json()) as { mediaLink: string };
     expect(await (await fetch(meta.mediaLink)).text()).toBe('hello world');
 
     // Generations increase.
@@ -146,20 +146,20 @@ describe('GCS JSON API on the wire', () => {
     const media = await fetch(`${obj('nope')}?alt=media`);
     expect(media.status).toBe(404);
     expect(media.headers.get('content-type')).toMatch(/^text\/plain/);
-    expect(await media.text()).toBe('No such object: b/nope');
+    expect(await media.text()).toBe('No such object: bkt/nope');
     const meta = await fetch(obj('nope'));
     expect(meta.status).toBe(404);
-    expect(await meta.json()).toMatchObject({ error: { code: 404, message: 'No such object: b/nope', errors: [{ reason: 'notFound' }] } });
+    expect(await meta.json()).toMatchObject({ error: { code: 404, message: 'No such object: bkt/nope', errors: [{ reason: 'notFound' }] } });
     const noBucket = await fetch(`${emu.url}/storage/v1/b/zz-missing/o`);
     expect(noBucket.status).toBe(404);
-    const badHash = await fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=media&name=h`, {
+    const badHash = await fetch(`${emu.url}/upload/storage/v1/b/bkt/o?uploadType=media&name=h`, {
       method: 'POST',
       body: 'data',
       headers: { 'x-goog-hash': `crc32c=${crc32cBase64(Buffer.from('other'))}` },
     });
     expect(badHash.status).toBe(400);
     expect(await badHash.json()).toMatchObject({ error: { errors: [{ reason: 'invalid' }] } });
-    const bucket = await fetch(`${emu.url}/storage/v1/b?project=p`, { method: 'POST', body: JSON.stringify({ name: 'b' }) });
+    const bucket = await fetch(`${emu.url}/storage/v1/b?project=p`, { method: 'POST', body: JSON.stringify({ name: 'bkt' }) });
     expect(bucket.status).toBe(409);
     expect(await bucket.json()).toMatchObject({ error: { errors: [{ reason: 'conflict' }] } });
   });
@@ -178,7 +178,7 @@ describe('GCS JSON API on the wire', () => {
         c.close();
       },
     });
-    const res = await fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=multipart`, {
+    const res = await fetch(`${emu.url}/upload/storage/v1/b/bkt/o?uploadType=multipart`, {
       method: 'POST',
       body: stream,
       headers: { 'Content-Type': `multipart/related; boundary=${boundary}` },
@@ -191,7 +191,7 @@ describe('GCS JSON API on the wire', () => {
   });
 
   it('speaks the resumable protocol: 308 + Range, status queries, every Content-Range form, cancel', async () => {
-    const start = await fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=resumable&name=res`, {
+    const start = await fetch(`${emu.url}/upload/storage/v1/b/bkt/o?uploadType=resumable&name=res`, {
       method: 'POST',
       body: JSON.stringify({ contentType: 'application/x-test' }),
       headers: { 'Content-Type': 'application/json' },
@@ -226,7 +226,7 @@ describe('GCS JSON API on the wire', () => {
 
     // Single shot of unknown size: bytes 0-*/*.
     const s2 = (
-      await fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=resumable&name=one`, { method: 'POST' })
+      await fetch(`${emu.url}/upload/storage/v1/b/bkt/o?uploadType=resumable&name=one`, { method: 'POST' })
     ).headers.get('location')!;
     res = await fetch(s2, { method: 'PUT', body: 'whole', headers: { 'Content-Range': 'bytes 0-*/*' } });
     expect(res.status).toBe(200);
@@ -234,7 +234,7 @@ describe('GCS JSON API on the wire', () => {
 
     // Known total up front, committed by a status query after the last byte.
     const s3 = (
-      await fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=resumable&name=two`, { method: 'POST' })
+      await fetch(`${emu.url}/upload/storage/v1/b/bkt/o?uploadType=resumable&name=two`, { method: 'POST' })
     ).headers.get('location')!;
     res = await fetch(s3, { method: 'PUT', body: 'ab', headers: { 'Content-Range': 'bytes 0-1/2' } });
     expect(res.status).toBe(200);
@@ -242,7 +242,7 @@ describe('GCS JSON API on the wire', () => {
 
     // Cancel.
     const s4 = (
-      await fetch(`${emu.url}/upload/storage/v1/b/b/o?uploadType=resumable&name=gone`, { method: 'POST' })
+      await fetch(`${emu.url}/upload/storage/v1/b/bkt/o?uploadType=resumable&name=gone`, { method: 'POST' })
     ).headers.get('location')!;
     expect((await fetch(s4, { method: 'DELETE' })).status).toBe(499);
     expect((await fetch(s4, { method: 'PUT', body: 'x', headers: { 'Content-Range': 'bytes 0-0/1' } })).status).toBe(404);
@@ -252,7 +252,7 @@ describe('GCS JSON API on the wire', () => {
   it('lists with startOffset/endOffset, string int64s, and omits empty fields', async () => {
     for (const n of ['a', 'b', 'c', 'd']) await upload(n, n);
     const list = async (q: string) =>
-      (await (await fetch(`${emu.url}/storage/v1/b/b/o?${q}`)).json()) as {
+      (await (await fetch(`${emu.url}/storage/v1/b/bkt/o?${q}`)).json()) as {
         items?: { name: string; size: string }[];
         prefixes?: string[];
         nextPageToken?: string;
@@ -277,7 +277,7 @@ describe('GCS JSON API on the wire', () => {
     expect(await c.json()).toMatchObject({ kind: 'storage#bucket', name: 'new-bucket' });
     expect((await fetch(`${emu.url}/storage/v1/b/new-bucket`)).status).toBe(200);
     const l = (await (await fetch(`${emu.url}/storage/v1/b?project=p`)).json()) as { items: { name: string }[] };
-    expect(l.items.map((b) => b.name)).toEqual(['b', 'new-bucket']);
+    expect(l.items.map((b) => b.name)).toEqual(['bkt', 'new-bucket']);
     expect((await fetch(`${emu.url}/storage/v1/b?project=p`, { method: 'POST', body: JSON.stringify({ name: 'X!' }) })).status).toBe(400);
     expect(emu.counters().requests.byKind.bucket).toBe(4);
   });
