@@ -19,10 +19,10 @@ const FILES = arg('files', 200);
 const SIZE = arg('size', 256 * 1024);
 const ROUNDS = arg('rounds', 7);
 
-const emu = await startEmulator({ buckets: ['b'] });
+const emu = await startEmulator({ buckets: ['vol'] });
 try {
-  const gcs = new GcsStore({ bucket: 'b', endpoint: emu.url });
-  const s3 = new S3Store({ bucket: 'b', endpoint: `${emu.url}/s3`, credentials: 'anonymous' });
+  const gcs = new GcsStore({ bucket: 'vol', endpoint: emu.url });
+  const s3 = new S3Store({ bucket: 'vol', endpoint: `${emu.url}/s3`, credentials: 'anonymous' });
   const data = new Uint8Array(SIZE);
   for (let i = 0; i < SIZE; i++) data[i] = (i * 2654435761) >>> 24;
   const keys = Array.from({ length: FILES }, (_, i) => `o${i}`);
@@ -30,7 +30,7 @@ try {
 
   const variants: Record<string, () => Promise<unknown>> = {
     'fetch (floor)': () =>
-      Promise.all(keys.map((k) => fetch(`${emu.url}/storage/v1/b/b/o/${k}?alt=media`).then((r) => r.arrayBuffer()))),
+      Promise.all(keys.map((k) => fetch(`${emu.url}/storage/v1/b/vol/o/${k}?alt=media`).then((r) => r.arrayBuffer()))),
     'gcs whole (crc32c)': () => Promise.all(keys.map((k) => gcs.read(k))),
     'gcs ranged': () => Promise.all(keys.map((k) => gcs.read(k, { byteRange: { offset: 1, length: SIZE - 1 } }))),
     's3 whole': () => Promise.all(keys.map((k) => s3.read(k))),

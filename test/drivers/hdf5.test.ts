@@ -386,13 +386,13 @@ describe('hdf5 driver: bytes mode (memory://, how browsers read picked or fetche
 
 describe('hdf5 driver: a file on GCS (emulator) is fetched whole once, then read from memory', () => {
   it('gs://.../sample.h5|hdf5:volumes/raw', async () => {
-    const emu = await startEmulator({ buckets: ['h5'] });
+    const emu = await startEmulator({ buckets: ['hdf5-files'] });
     try {
       const bytes = new Uint8Array(readFileSync(h5('sample.h5')));
-      const w = await new GcsStore({ bucket: 'h5', endpoint: emu.url }).write('cremi/sample_A.hdf', bytes);
+      const w = await new GcsStore({ bucket: 'hdf5-files', endpoint: emu.url }).write('cremi/sample_A.hdf', bytes);
       expect(w.ok).toBe(true);
       emu.resetCounters();
-      const kvstore = { driver: 'gcs', bucket: 'h5', path: 'cremi/sample_A.hdf', endpoint: emu.url };
+      const kvstore = { driver: 'gcs', bucket: 'hdf5-files', path: 'cremi/sample_A.hdf', endpoint: emu.url };
       const vol = await open({ driver: 'hdf5', kvstore, path: 'volumes/raw' });
       const fetched = emu.counters().bytesOut;
       expect(fetched).toBeGreaterThanOrEqual(bytes.length); // the whole file, once

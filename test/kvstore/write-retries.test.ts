@@ -20,7 +20,7 @@ let emu: Emulator;
 let n = 0;
 
 beforeAll(async () => {
-  emu = await startEmulator({ buckets: ['w'], seed: 5 });
+  emu = await startEmulator({ buckets: ['wrt'], seed: 5 });
 });
 afterAll(() => emu?.stop());
 
@@ -53,8 +53,8 @@ function faulty(mode: 'lost' | 'refused', before?: () => Promise<void>) {
 }
 
 const makers: Record<string, (fetch?: FetchLike) => KvStore> = {
-  gcs: (fetch) => new GcsStore({ bucket: 'w', path: `g${n}/`, endpoint: emu.url, retries: FAST, fetch }),
-  s3: (fetch) => new S3Store({ bucket: 'w', path: `s${n}/`, endpoint: `${emu.url}/s3`, credentials: 'anonymous', retries: FAST, fetch }),
+  gcs: (fetch) => new GcsStore({ bucket: 'wrt', path: `g${n}/`, endpoint: emu.url, retries: FAST, fetch }),
+  s3: (fetch) => new S3Store({ bucket: 'wrt', path: `s${n}/`, endpoint: `${emu.url}/s3`, credentials: 'anonymous', retries: FAST, fetch }),
 };
 
 async function valueOf(store: KvStore, key: string): Promise<Uint8Array | undefined> {
@@ -133,7 +133,7 @@ describe('whole-volume zarr3 sharded writes under faults', () => {
       const d = data.data as Uint16Array;
       for (let i = 0; i < d.length; i++) d[i] = (i * 2654435761) >>> 16;
       const kvstore = (path: string) =>
-        driver === 'gcs' ? { driver, bucket: 'w', path, endpoint: emu.url } : { driver, bucket: 'w', path, endpoint: `${emu.url}/s3` };
+        driver === 'gcs' ? { driver, bucket: 'wrt', path, endpoint: emu.url } : { driver, bucket: 'wrt', path, endpoint: `${emu.url}/s3` };
       const context = () =>
         new Context({
           gcs_request_retries: { max_retries: 40, initial_delay: '1ms', max_delay: '5ms' },

@@ -57,7 +57,7 @@ describe('packed package installed into a separate app', () => {
       import * as n from 'volstore/node';
       import * as t from 'volstore/testing';
       const a = await v.open(${JSON.stringify(`file://${fixture()}/zarr-python/v2.zarr/3d.chunked.i2/`)});
-      const emu = await t.startEmulator({ buckets: ['b'] });
+      const emu = await t.startEmulator({ buckets: ['vol'] });
       await emu.stop();
       console.log(JSON.stringify({ open: typeof v.open, copy: typeof v.copyVolume, file: typeof n.FileStore, cli: 'cli' in n, serve: 'serveCommand' in t, values: (await a.read()).toFlat().slice(0, 4) }));
     `;
