@@ -36,6 +36,12 @@ import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 
 export const ATTRIBUTES_KEY = 'attributes.json';
 
+/**
+ * The N5 format version volstore writes into a container's root attributes.json (`"n5"`), as
+ * n5-java 3.x does (its N5Reader.VERSION); zarr-python's N5Store requires the key at the root.
+ */
+export const N5_VERSION = '4.0.0';
+
 export const N5_DATA_TYPES: readonly DataType[] = [
   'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64', 'float32', 'float64',
 ];

@@ -8,6 +8,7 @@ import {
   type CellUpdate,
   type KvStore,
   type ListOptions,
+  deleteValue,
   MAX_RMW_ATTEMPTS,
   NO_GENERATION,
   type ReadOptions,
@@ -15,6 +16,7 @@ import {
   resolveByteRange,
   type WriteOptions,
   type WriteResult,
+  writeValue,
 } from '../kvstore/kvstore.js';
 import { chunkIdKey, MASK64, parseChunkIdKey, shardFileName, shardOf, type Uint64ShardingSpec } from './precomputed.js';
 
@@ -410,17 +412,17 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
         changed = true;
       }
       if (!changed) return undefined;
-      const cond = blind ? {} : { ifEqual: generation };
       if (chunks.size === 0) {
         if (generation === NO_GENERATION && !blind) return undefined;
-        if (await this.base.delete(cell, { ...cond, signal })) {
-          this.reader.forget(cell);
-          return NO_GENERATION;
-        }
-        continue;
+        if (blind) await deleteValue(this.base, cell, signal);
+        else if (!(await this.base.delete(cell, { ifEqual: generation, signal }))) continue;
+        this.reader.forget(cell);
+        return NO_GENERATION;
       }
       const { bytes, index, minishards } = await this.buildShard(chunks);
-      const w = await this.base.write(cell, bytes, { ...cond, signal });
+      const w = blind
+        ? { ok: true as const, generation: await writeValue(this.base, cell, bytes, signal) }
+        : await this.base.write(cell, bytes, { ifEqual: generation, signal });
       if (w.ok) {
         this.reader.remember(cell, { generation: w.generation, index, minishards });
         return w.generation;
@@ -477,7 +479,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
       const cells: string[] = [];
       for await (const cell of this.shards(options.signal)) cells.push(cell);
       for (const cell of cells) {
-        await this.base.delete(cell, { signal: options.signal });
+        await deleteValue(this.base, cell, options.signal);
         this.reader.forget(cell);
       }
       return;
