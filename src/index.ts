@@ -12,5 +12,5 @@ export { IndexDomain, IndexTransform, type Selection } from './index-space/index
 export type { KvStore, ReadResult, ReadOptions, WriteOptions, WriteResult, ByteRange } from './kvstore/kvstore.js';
 export { MemoryStore } from './kvstore/memory.js';
 export * from './errors.js';
-export { MAX_CHUNK_BYTES, MAX_READ_BYTES, MAX_SHARD_INDEX_BYTES } from './limits.js';
+export { MAX_CHUNK_BYTES, MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES, MAX_SHARD_INDEX_BYTES } from './limits.js';
 export { openGroup, Group, type GroupMember, type GroupFormat } from './group.js';
