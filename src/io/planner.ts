@@ -49,11 +49,13 @@ export interface PlanOptions {
 const DEFAULT_CONCURRENCY = 32;
 
 /**
- * Default of {@link PlanOptions.writeBufferBytes}: 64 MiB of write cells (uncompressed) in
- * flight. A cell being written holds about twice its size (its encoded chunks and the assembled
- * shard), so a write streams at the source's size plus ~128 MiB, whatever the volume's size.
+ * Default of {@link PlanOptions.writeBufferBytes}: 32 MiB of write cells (uncompressed) in
+ * flight. A cell being written holds about three times its size (its encoded chunks, the
+ * assembled shard, the store's copy of it), so a write streams at the source's size plus
+ * ~100-150 MiB whatever the volume's size (test/core/write-memory.test.ts); unsharded chunks
+ * up to 1 MiB still go 32 at a time.
  */
-export const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 
 /**
  * Chunks (of the positions enumerated in cell order) grouped by cell at once. Cells that are
