@@ -159,14 +159,14 @@ export class ShardReader<I extends ShardIndex, W> {
   }
 
   /**
-   * The index of a shard, from the cache unless `stale` names the generation found outdated;
-   * concurrent fetches of one shard (after the same outdated generation) share one request.
+   * The index of a shard, from the cache unless the cached one has the generation `stale` (found
+   * outdated); concurrent fetches of one shard (after the same outdated generation) share one
+   * request.
    */
   private async index(shardKey: string, stale: string | undefined, signal: AbortSignal | undefined): Promise<{ index: I | undefined; warm: boolean }> {
-    if (stale === undefined) {
-      const c = this.cached(shardKey);
-      if (c) return { index: c, warm: true };
-    }
+    const c = this.cached(shardKey);
+    // A cached index newer than the one found stale (another caller re-read it) will do.
+    if (c && c.generation !== stale) return { index: c, warm: true };
     const index = await this.indexes.run(`${shardKey}\u0000${stale ?? ''}`, async (s) => {
       const idx = await this.layout.fetchIndex(shardKey, s);
       if (idx) this.remember(shardKey, idx);
