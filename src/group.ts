@@ -1,7 +1,7 @@
 import { Context } from './context/context.js';
 import { encodeJson, readJson } from './drivers/common.js';
 import { AlreadyExistsError, MetadataError, NotFoundError, UnsupportedError } from './errors.js';
-import type { KvStore } from './kvstore/kvstore.js';
+import { type KvStore, type WriteResult, writeValue } from './kvstore/kvstore.js';
 import { openKvStore } from './kvstore/open.js';
 import { open, type OpenOptions } from './open.js';
 import { parseUrl } from './spec/spec.js';
@@ -136,13 +136,18 @@ export async function openGroup(
   if (!create) throw new NotFoundError(store.url, 'no group metadata found (zarr.json, .zgroup, attributes.json)');
   const format = ('format' in s && s.format) || 'zarr3';
   const attributes = ('attributes' in s && s.attributes) || {};
+  // Created with "must not exist": a group another writer created meanwhile is not ours.
+  const created = (w: WriteResult): void => {
+    if (!w.ok) throw new AlreadyExistsError(store.url, 'the group was created concurrently by another writer');
+  };
   if (format === 'zarr3') {
-    await store.write('zarr.json', encodeJson({ zarr_format: 3, node_type: 'group', attributes }), { ifEqual: '' });
+    created(await store.write('zarr.json', encodeJson({ zarr_format: 3, node_type: 'group', attributes }), { ifEqual: '' }));
   } else if (format === 'zarr') {
-    await store.write('.zgroup', encodeJson({ zarr_format: 2 }), { ifEqual: '' });
-    if (Object.keys(attributes).length) await store.write('.zattrs', encodeJson(attributes));
+    created(await store.write('.zgroup', encodeJson({ zarr_format: 2 }), { ifEqual: '' }));
+    if (Object.keys(attributes).length) await writeValue(store, '.zattrs', encodeJson(attributes));
   } else if (format === 'n5') {
-    await store.write('attributes.json', encodeJson({ n5: '4.0.0', ...attributes }), { ifEqual: '' });
+    const { N5_VERSION } = await import('./drivers/n5.js'); // drivers load lazily
+    created(await store.write('attributes.json', encodeJson({ n5: N5_VERSION, ...attributes }), { ifEqual: '' }));
   } else {
     throw new UnsupportedError(`unknown group format "${format}"`);
   }

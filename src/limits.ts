@@ -23,6 +23,18 @@ export const MAX_SHARD_INDEX_BYTES = 2 ** 30;
 export const MAX_READ_BYTES = 2 ** 32;
 
 /**
+ * Most chunks one `read()` or `write()` may touch: 2^24 (16,777,216). Chunks are enumerated
+ * lazily, so the limit is not about memory: per chunk the planner makes a key, a store request
+ * (or cache lookup) and a copy, at least a few microseconds each, so 2^24 chunks is minutes of
+ * work, and more is almost surely a mistake (chunks of a handful of elements: reading 40000^2
+ * of a [1, 1]-chunked array is 1.6e9 chunks). Real requests stay far below it: a read at the
+ * MAX_READ_BYTES limit with 64 KiB chunks touches 65,536 chunks; a whole 1 TB volume in
+ * 64^3 uint8 chunks, 4 Mi. A request over the limit throws OutOfBoundsError naming it; split it
+ * into slices.
+ */
+export const MAX_CHUNKS_PER_REQUEST = 2 ** 24;
+
+/**
  * The decoded-size bound bytes->bytes decoders enforce (CodecContext.maxDecodedBytes) for a
  * chunk whose array->bytes output is at most `encodedBytes`: twice that plus 64 KiB, generous
  * enough for any codec's framing overhead, small enough that a decompression bomb stops early.

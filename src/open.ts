@@ -105,6 +105,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     schema: parsed.schema,
     storeFillChunks: parsed.storeDataEqualToFillValue,
     signal: options.signal,
+    container: { path: parsed.path, store: () => openKvStore(parsed.kvstore, '', context) },
   });
   const g = driver.grid;
   const labels = g.dimensionNames.map((n) => n ?? '');

@@ -1,5 +1,6 @@
 import { allocTypedArray, bytesOf, type DataType, dtypeSize, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
 import { copyStrided } from './copy.js';
+import { shapePositions } from './grid.js';
 
 /**
  * A strided n-d view over a typed array. `strides` are in ELEMENTS (not bytes), may be
@@ -114,16 +115,8 @@ function dot(a: readonly number[], b: readonly number[]): number {
 
 /** Calls `fn` for every index of `shape` in C order (slow; for tests and small loops). */
 export function forEachIndex(shape: readonly number[], fn: (flat: number, index: readonly number[]) => void): void {
-  const n = product(shape);
-  if (n === 0) return;
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let flat = 0; flat < n; flat++) {
-    fn(flat, idx);
-    for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d]! < shape[d]!) break;
-      idx[d] = 0;
-    }
-  }
+  let flat = 0;
+  for (const idx of shapePositions(shape)) fn(flat++, idx);
 }
 
 /** A C-contiguous array with offset 0 holding `a`'s elements (returns `a` itself when it already is one). */

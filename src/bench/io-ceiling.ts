@@ -1,5 +1,6 @@
 import { open as fsOpen, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { boxPositions } from '../array/grid.js';
 
 /**
  * The I/O ceiling: plain `fs` reads of exactly the chunk / shard files (or, for a slice of a
@@ -27,15 +28,9 @@ export interface FileRead {
   inner?: number[];
 }
 
+/** Grid positions of the cells of shape `cell` that intersect `box`, C order. */
 function cells(box: Box, cell: readonly number[]): number[][] {
-  const ranges = box.map(([lo, hi], d) => [Math.floor(lo / cell[d]!), Math.ceil(hi / cell[d]!)] as const);
-  const out: number[][] = [];
-  const rec = (d: number, idx: number[]) => {
-    if (d === ranges.length) return void out.push(idx);
-    for (let i = ranges[d]![0]; i < ranges[d]![1]; i++) rec(d + 1, [...idx, i]);
-  };
-  rec(0, []);
-  return out;
+  return [...boxPositions(box.map(([lo], d) => Math.floor(lo / cell[d]!)), box.map(([, hi], d) => Math.ceil(hi / cell[d]!)))];
 }
 
 /** Files (and inner chunks) that reading `box` of the layout touches. */

@@ -1,10 +1,11 @@
-import { type DataType, type Scalar, dtypeSize, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../array/dtype.js';
-import { product } from '../array/ndarray.js';
+import { bytesOf, type DataType, type Scalar, dtypeSize, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../array/dtype.js';
+import { cOrderStrides, NdArray, product } from '../array/ndarray.js';
+import { copyStrided } from '../array/copy.js';
+import type { ChunkGrid } from '../io/chunk-driver.js';
 import { MAX_CHUNK_BYTES } from '../limits.js';
 import { describeJson, jsonBoundsProblem, MAX_JSON_BYTES } from '../util/json.js';
-import { AlreadyExistsError, MetadataError, NotFoundError } from '../errors.js';
-import type { KvStore } from '../kvstore/kvstore.js';
-import type { NdArray } from '../array/ndarray.js';
+import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError } from '../errors.js';
+import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
 import type { CodecChain } from '../codecs/chain.js';
 import type { OpenMode, Schema } from './driver.js';
 
@@ -72,45 +73,85 @@ export function encodeJson(json: unknown): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
+/** Rounds of read + conditional write before {@link openOrCreate} gives up on a metadata key. */
+const MAX_METADATA_ATTEMPTS = 16;
+
 /**
  * The open/create state machine shared by every driver (TensorStore's semantics):
  * open only (default) needs existing metadata; create only needs none; open+create opens or
- * creates; delete_existing (with create, without open) removes what is there first.
- * `create` writes metadata with "must not exist", so two racing creators cannot both win.
+ * creates; delete_existing (with create, without open) removes what is there first;
+ * assume_metadata builds the metadata from the spec and neither reads nor writes it.
+ *
+ * The metadata key may hold more than this array: an N5 group's attributes.json, a precomputed
+ * `info` with other scales. `parse` then returns undefined, and creating adds the array to
+ * what is there (`build` and `serialize` get the existing JSON). Creation writes conditionally
+ * on the generation read (`''`, "must not exist", when the key was missing), so two racing
+ * creators cannot both win; the loser re-reads and opens (or fails) on the next round.
+ * @throws AlreadyExistsError / NotFoundError per the mode; MetadataError from `parse`;
+ *   ConditionFailedError when the key keeps changing under concurrent writers.
  */
 export async function openOrCreate<M>(args: {
   store: KvStore;
   metadataKey: string;
   mode: OpenMode;
   signal?: AbortSignal;
-  /** Parses and validates existing metadata against the spec's constraints. */
-  parse: (json: Record<string, unknown>) => M;
-  /** Builds new metadata from the spec; called only when creating. */
-  build: () => M;
-  serialize: (m: M) => Record<string, unknown>;
+  /**
+   * Parses and validates existing metadata against the spec's constraints; undefined when the
+   * key exists but holds no such array (creating then adds it).
+   */
+  parse: (json: Record<string, unknown>) => M | undefined;
+  /** Builds new metadata from the spec (and what the key holds already); called only when creating. */
+  build: (existing: Record<string, unknown> | undefined) => M;
+  /** The JSON to store for new metadata (merged with what the key holds already). */
+  serialize: (m: M, existing: Record<string, unknown> | undefined) => Record<string, unknown>;
+  /**
+   * delete_existing: removes the existing array and returns what the key should hold
+   * afterwards (undefined: nothing). Default: deletes everything under the store.
+   */
+  deleteExisting?: (existing: Record<string, unknown> | undefined) => Promise<Record<string, unknown> | undefined>;
+  /** The NotFoundError message when opening finds no such array. */
+  notFound?: (existing: Record<string, unknown> | undefined) => string;
+  /** The AlreadyExistsError message when creating (without open) finds the array. */
+  alreadyExists?: (m: M) => string;
 }): Promise<M> {
   const { store, metadataKey, mode, signal } = args;
-  if (mode.assumeMetadata) return args.build();
-  if (mode.deleteExisting) {
-    if (!mode.create || mode.open) throw new MetadataError(metadataKey, 'delete_existing requires create: true and open: false');
-    await store.deleteRange('', { signal });
+  if (mode.assumeMetadata) return args.build(undefined);
+  if (mode.deleteExisting && (!mode.create || mode.open)) {
+    throw new MetadataError(metadataKey, 'delete_existing requires create: true and open: false');
   }
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (mode.open || !mode.create) {
-      const existing = await readJson(store, metadataKey, signal);
-      if (existing) {
-        if (!mode.open) throw new AlreadyExistsError(keyUrl(store, metadataKey));
-        return args.parse(existing.json);
+  const url = keyUrl(store, metadataKey);
+  let deleted = false;
+  for (let attempt = 0; attempt < MAX_METADATA_ATTEMPTS; attempt++) {
+    const r = await store.read(metadataKey, { signal });
+    let generation = r.generation;
+    let existing = r.state === 'value' ? jsonObject(parseJsonBytes(r.value, metadataKey), metadataKey) : undefined;
+    if (mode.deleteExisting && !deleted) {
+      deleted = true;
+      if (args.deleteExisting) {
+        existing = await args.deleteExisting(existing);
+      } else {
+        await store.deleteRange('', { signal });
+        existing = undefined;
+        generation = NO_GENERATION;
       }
-      if (!mode.create) throw new NotFoundError(keyUrl(store, metadataKey), 'no array metadata found (open: true, create: false)');
     }
-    const m = args.build();
-    const w = await store.write(metadataKey, encodeJson(args.serialize(m)), { ifEqual: '', signal });
+    const found = existing ? args.parse(existing) : undefined;
+    if (found !== undefined) {
+      if (!mode.open) throw new AlreadyExistsError(url, args.alreadyExists?.(found));
+      return found;
+    }
+    if (!mode.create) throw new NotFoundError(url, args.notFound?.(existing) ?? 'no array metadata found (open: true, create: false)');
+    const m = args.build(existing);
+    const w = await store.write(metadataKey, encodeJson(args.serialize(m, existing)), { ifEqual: generation, signal });
     if (w.ok) return m;
-    if (!mode.open) throw new AlreadyExistsError(keyUrl(store, metadataKey));
-    // Lost a creation race with open: true: open what the winner wrote.
+    // Lost a race with another writer: read again and open, add to, or refuse what is there.
   }
-  throw new MetadataError(metadataKey, 'metadata kept changing while opening');
+  throw new ConditionFailedError(url, `metadata kept changing under concurrent writers (${MAX_METADATA_ATTEMPTS} attempts)`);
+}
+
+function jsonObject(json: unknown, key: string): Record<string, unknown> {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(key, 'must be a JSON object');
+  return json as Record<string, unknown>;
 }
 
 export function expectArray(v: unknown, key: string, field: string): unknown[] {
@@ -184,8 +225,14 @@ export function fillValueToJson(v: Scalar, dtype: DataType): unknown {
   return v;
 }
 
-/** Checks stored metadata against the schema constraints from the spec. */
-export function checkSchema(schema: Schema, key: string, actual: { dtype: DataType; shape: readonly number[]; labels?: readonly (string | null)[]; chunkShape?: readonly number[]; writeChunkShape?: readonly number[]; fillValue?: Scalar }): void {
+/**
+ * Checks stored metadata against the schema constraints from the spec: dtype, rank, domain
+ * (shape, origin, labels), read and write chunk shapes, fill value. Only fields present on both
+ * sides are compared. Every driver calls it with what its metadata says (see
+ * {@link checkGridSchema} for the planner's grid).
+ * @throws MetadataError naming the key and the first mismatch.
+ */
+export function checkSchema(schema: Schema, key: string, actual: { dtype: DataType; shape: readonly number[]; origin?: readonly number[]; labels?: readonly (string | null)[]; chunkShape?: readonly number[]; writeChunkShape?: readonly number[]; fillValue?: Scalar }): void {
   if (schema.dtype !== undefined && schema.dtype !== actual.dtype) {
     throw new MetadataError(key, `dtype is ${actual.dtype}, but the spec requires ${schema.dtype}`);
   }
@@ -196,9 +243,14 @@ export function checkSchema(schema: Schema, key: string, actual: { dtype: DataTy
   if (s && (s.length !== actual.shape.length || s.some((x, i) => x !== actual.shape[i]))) {
     throw new MetadataError(key, `shape is [${actual.shape}], but the spec's schema domain requires [${s}]`);
   }
+  const o = schema.domain?.inclusiveMin;
+  const origin = actual.origin ?? actual.shape.map(() => 0);
+  if (o && (o.length !== origin.length || o.some((x, i) => x !== origin[i]))) {
+    throw new MetadataError(key, `origin is [${origin}], but the spec's schema domain requires [${o}]`);
+  }
   const labels = schema.domain?.labels;
   if (labels && actual.labels && labels.some((l, i) => l !== '' && (actual.labels![i] ?? '') !== l)) {
-    throw new MetadataError(key, `dimension names are ${JSON.stringify(actual.labels)}, but the spec requires ${JSON.stringify(labels)}`);
+    throw new MetadataError(key, `dimension names are ${describeJson(actual.labels)}, but the spec requires ${describeJson(labels)}`);
   }
   if (schema.readChunkShape && actual.chunkShape && schema.readChunkShape.some((c, i) => c && c !== actual.chunkShape![i])) {
     throw new MetadataError(key, `read chunk shape is [${actual.chunkShape}], but the spec requires [${schema.readChunkShape}]`);
@@ -206,6 +258,58 @@ export function checkSchema(schema: Schema, key: string, actual: { dtype: DataTy
   if (schema.writeChunkShape && actual.writeChunkShape && schema.writeChunkShape.some((c, i) => c && c !== actual.writeChunkShape![i])) {
     throw new MetadataError(key, `write chunk shape is [${actual.writeChunkShape}], but the spec requires [${schema.writeChunkShape}]`);
   }
+  if (schema.fillValue !== undefined && actual.fillValue !== undefined && !sameScalar(schema.fillValue, actual.fillValue)) {
+    throw new MetadataError(key, `fill value is ${String(actual.fillValue)}, but the spec requires ${String(schema.fillValue)}`);
+  }
+}
+
+/** {@link checkSchema} against a driver's chunk grid (every field the grid declares). */
+export function checkGridSchema(schema: Schema, key: string, grid: ChunkGrid): void {
+  checkSchema(schema, key, {
+    dtype: grid.dtype,
+    shape: grid.shape,
+    origin: grid.origin,
+    labels: grid.dimensionNames,
+    chunkShape: grid.chunkShape,
+    writeChunkShape: grid.writeChunkShape,
+    fillValue: grid.fillValue,
+  });
+}
+
+function sameScalar(a: Scalar, b: Scalar): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return a === b || (Number.isNaN(a) && Number.isNaN(b));
+  // bigint vs number, booleans: compare values
+  return String(typeof a === 'boolean' ? +a : a) === String(typeof b === 'boolean' ? +b : b);
+}
+
+/**
+ * The in-domain extent of the chunk at grid position `pos`: the chunk shape, clipped at the
+ * domain's upper end. Formats that store edge chunks cropped (N5, precomputed) store this much.
+ */
+export function chunkExtent(grid: ChunkGrid, pos: readonly number[]): number[] {
+  return grid.chunkShape.map((c, d) => Math.max(0, Math.min(c, grid.shape[d]! - pos[d]! * c)));
+}
+
+/**
+ * A decoded edge chunk of `extent` padded to the full chunk shape with the fill value (the
+ * planner always gets full chunks); `a` itself when it is already full.
+ */
+export function padToChunk(grid: ChunkGrid, a: NdArray): NdArray {
+  const full = grid.chunkShape;
+  if (a.shape.every((e, i) => e === full[i])) return a;
+  const size = dtypeSize(a.dtype);
+  const out = NdArray.zeros(a.dtype, full, grid.fillValue);
+  copyStrided(
+    bytesOf(out.data), 0, cOrderStrides(full).map((s) => s * size),
+    bytesOf(a.data), a.offset * size, a.strides.map((s) => s * size),
+    a.shape, size,
+  );
+  return out;
+}
+
+/** The in-domain corner of a full chunk array, as a view (no copy): what cropping formats store. */
+export function cropToExtent(a: NdArray, extent: readonly number[]): NdArray {
+  return new NdArray(a.dtype, a.data, extent, a.strides, a.offset);
 }
 
 /** A default chunk shape for a new array: up to 64 per dim (TensorStore chooses similarly ~1 MiB). */

@@ -40,6 +40,13 @@ export interface DriverOpenRequest {
   /** Store chunks equal to the fill value (`store_data_equal_to_fill_value`). */
   storeFillChunks: boolean;
   signal?: AbortSignal;
+  /**
+   * The container the array lives in, when opened from a spec: the spec's `path` (the array's
+   * place inside the container) and the kvstore before that path is applied (the container
+   * root). Formats with container-level metadata use it when creating (N5 writes its version
+   * into the root's attributes.json). Absent when a driver is opened on a bare store.
+   */
+  container?: { path: string; store(): Promise<KvStore> };
 }
 
 /** A format: its spec keys beyond the common ones, and how to open or create an array. */

@@ -5,18 +5,16 @@ import { createCodec } from '../codecs/codec.js';
 import { encodeN5BlockHeader, parseN5BlockHeader } from '../codecs/n5-block.js';
 import { registerBuiltinCodecs } from '../codecs/registry.js';
 import {
-  AlreadyExistsError,
   CorruptionError,
   MetadataError,
-  NotFoundError,
   SpecError,
   UnsupportedError,
   ConditionFailedError,
 } from '../errors.js';
 import { copyStrided } from '../array/copy.js';
 import { decodedBytesBound } from '../limits.js';
-import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
-import { checkChunkBytes, encodeJson, keyUrl, parseJsonBytes } from './common.js';
+import type { KvStore } from '../kvstore/kvstore.js';
+import { checkChunkBytes, checkGridSchema, chunkExtent, encodeJson, keyUrl, openOrCreate, parseJsonBytes } from './common.js';
 import type { DriverModule, DriverOpenRequest, Schema } from './driver.js';
 import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 import { describeJson } from '../util/json.js';
@@ -37,12 +35,20 @@ import { describeJson } from '../util/json.js';
 
 export const ATTRIBUTES_KEY = 'attributes.json';
 
+/**
+ * The N5 format version volstore writes into a container's root attributes.json (`"n5"`), as
+ * n5-java 3.x does (its N5Reader.VERSION); zarr-python's N5Store requires the key at the root.
+ */
+export const N5_VERSION = '4.0.0';
+
 export const N5_DATA_TYPES: readonly DataType[] = [
   'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64', 'float32', 'float64',
 ];
 
-/** The array keys of attributes.json; everything else is a user attribute. */
+/** The array keys of attributes.json. */
 const ARRAY_KEYS = ['dimensions', 'blockSize', 'dataType', 'compression'] as const;
+/** Keys of attributes.json that are not user attributes: the array keys and the format version. */
+const RESERVED_KEYS: readonly string[] = [...ARRAY_KEYS, 'n5'];
 
 export interface N5Compression {
   type: string;
@@ -167,7 +173,7 @@ export function parseN5Metadata(json: unknown, key = ATTRIBUTES_KEY): { metadata
   const compression = (j.compression ?? { type: 'raw' }) as N5Compression;
   n5CompressionToCodec(compression, dataType as DataType, `${key} compression`);
   const attributes: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(j)) if (!(ARRAY_KEYS as readonly string[]).includes(k)) attributes[k] = v;
+  for (const [k, v] of Object.entries(j)) if (!RESERVED_KEYS.includes(k)) attributes[k] = v;
   return {
     metadata: { dimensions: j.dimensions, blockSize: j.blockSize, dataType: dataType as DataType, compression },
     attributes,
@@ -207,8 +213,8 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-/** Checks stored metadata against the spec's `metadata` and `schema`; throws MetadataError. */
-function checkCompatible(m: N5Metadata, attrs: Record<string, unknown>, specMeta: Record<string, unknown>, schema: Schema): void {
+/** Checks stored metadata against the spec's `metadata` (the schema is checked on the grid); throws MetadataError. */
+function checkSpecMetadata(m: N5Metadata, specMeta: Record<string, unknown>): void {
   for (const k of ARRAY_KEYS) {
     const want = specMeta[k];
     if (want === undefined) continue;
@@ -219,30 +225,6 @@ function checkCompatible(m: N5Metadata, attrs: Record<string, unknown>, specMeta
     if (!equal) {
       throw new MetadataError(ATTRIBUTES_KEY, `"${k}" is ${describeJson(have)}, the spec requires ${describeJson(want)}`);
     }
-  }
-  const rank = m.dimensions.length;
-  if (schema.dtype !== undefined && schema.dtype !== m.dataType) {
-    throw new MetadataError(ATTRIBUTES_KEY, `dtype is ${m.dataType}, the spec requires ${schema.dtype}`);
-  }
-  if (schema.rank !== undefined && schema.rank !== rank) {
-    throw new MetadataError(ATTRIBUTES_KEY, `rank is ${rank}, the spec requires ${schema.rank}`);
-  }
-  const dom = schema.domain;
-  if (dom?.shape && !sameJSON(dom.shape, m.dimensions)) {
-    throw new MetadataError(ATTRIBUTES_KEY, `shape is [${m.dimensions.join(', ')}], the spec requires [${dom.shape.join(', ')}]`);
-  }
-  if (dom?.inclusiveMin && dom.inclusiveMin.some((x) => x !== 0)) {
-    throw new MetadataError(ATTRIBUTES_KEY, 'N5 domains start at 0');
-  }
-  const axes = attrs.axes;
-  if (dom?.labels && Array.isArray(axes) && !sameJSON(dom.labels, axes)) {
-    throw new MetadataError(ATTRIBUTES_KEY, `axes are ${describeJson(axes)}, the spec requires ${describeJson(dom.labels)}`);
-  }
-  if (schema.readChunkShape && !sameJSON(schema.readChunkShape, m.blockSize)) {
-    throw new MetadataError(ATTRIBUTES_KEY, `blockSize is [${m.blockSize.join(', ')}], the spec requires [${schema.readChunkShape.join(', ')}]`);
-  }
-  if (schema.fillValue !== undefined && Number(schema.fillValue) !== 0) {
-    throw new MetadataError(ATTRIBUTES_KEY, 'N5 arrays have fill value 0');
   }
 }
 
@@ -316,8 +298,7 @@ export class N5Driver implements ChunkDriver {
 
   /** The in-bounds extent of a block (what the spec says a block header holds). */
   blockExtent(chunk: readonly number[]): number[] {
-    const { dimensions, blockSize } = this.metadata;
-    return blockSize.map((b, d) => Math.max(0, Math.min(b, dimensions[d]! - chunk[d]! * b)));
+    return chunkExtent(this.grid, chunk);
   }
 
   async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
@@ -384,6 +365,13 @@ async function createCompressor(m: N5Metadata): Promise<BytesBytesCodec | null> 
   return codec;
 }
 
+interface OpenedN5 {
+  metadata: N5Metadata;
+  attributes: Record<string, unknown>;
+  /** The attributes.json to store when creating. */
+  json: Record<string, unknown>;
+}
+
 async function openN5(request: DriverOpenRequest): Promise<N5Driver> {
   const { store, mode, schema, signal } = request;
   const specMetaRaw = request.spec.metadata ?? {};
@@ -391,37 +379,58 @@ async function openN5(request: DriverOpenRequest): Promise<N5Driver> {
     throw new SpecError('metadata', 'must be an object (attributes.json fields)');
   }
   const specMeta = specMetaRaw as Record<string, unknown>;
-  for (let attempt = 0; attempt < 8; attempt++) {
-    let r = await store.read(ATTRIBUTES_KEY, { signal });
-    if (r.state === 'value' && mode.deleteExisting) {
-      await store.deleteRange('', { signal });
-      r = { state: 'missing', generation: NO_GENERATION };
-    }
-    let existing: Record<string, unknown> | undefined;
+  // A dataset at the container's root holds the format version itself (zarr-python's N5Store requires it there).
+  const atRoot = request.container !== undefined && request.container.path.replace(/\/+$/, '') === '';
+  let created = false;
+  const opened = await openOrCreate<OpenedN5>({
+    store,
+    metadataKey: ATTRIBUTES_KEY,
+    mode,
+    signal,
+    // attributes.json without "dimensions" is a group's: creating the dataset keeps its attributes.
+    parse: (json) => {
+      if (json.dimensions === undefined) return undefined;
+      const { metadata, attributes } = parseN5Metadata(json);
+      checkSpecMetadata(metadata, specMeta);
+      return { metadata, attributes, json };
+    },
+    build: (existing) => {
+      created = true;
+      const json = { ...(existing ?? {}), ...createMetadata(specMeta, schema) };
+      if (atRoot && json.n5 === undefined) json.n5 = N5_VERSION;
+      return { ...parseN5Metadata(json), json };
+    },
+    serialize: (m) => m.json,
+    notFound: () => 'N5 dataset not found',
+    alreadyExists: () => 'N5 dataset already exists',
+  });
+  const d = new N5Driver(store, opened.metadata, opened.attributes, await createCompressor(opened.metadata), request.storeFillChunks);
+  checkGridSchema(schema, ATTRIBUTES_KEY, d.grid);
+  if (created && !mode.assumeMetadata && request.container && !atRoot) await ensureContainerVersion(await request.container.store(), signal);
+  return d;
+}
+
+/**
+ * Makes the container root's attributes.json carry the N5 version (`"n5"`), as n5-java's writer
+ * does when it opens a container and zarr-python's N5Store expects: creates `{"n5": ...}` when
+ * missing, adds the key (keeping every attribute) when absent, leaves an existing version alone.
+ */
+async function ensureContainerVersion(root: KvStore, signal: AbortSignal | undefined): Promise<void> {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const r = await root.read(ATTRIBUTES_KEY, { signal });
+    let json: Record<string, unknown> = {};
     if (r.state === 'value') {
-      const json = parseJsonBytes(r.value, ATTRIBUTES_KEY);
-      const isDataset = typeof json === 'object' && json !== null && (json as Record<string, unknown>).dimensions !== undefined;
-      if (isDataset) {
-        if (!mode.open) throw new AlreadyExistsError(keyUrl(store, ATTRIBUTES_KEY), 'N5 dataset already exists');
-        const { metadata, attributes } = parseN5Metadata(json);
-        checkCompatible(metadata, attributes, specMeta, schema);
-        return new N5Driver(store, metadata, attributes, await createCompressor(metadata), request.storeFillChunks);
+      const parsed = parseJsonBytes(r.value, keyUrl(root, ATTRIBUTES_KEY));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new MetadataError(keyUrl(root, ATTRIBUTES_KEY), 'the N5 container root attributes.json must be a JSON object');
       }
-      existing = json as Record<string, unknown>; // a group's attributes.json: keep its attributes
+      json = parsed as Record<string, unknown>;
+      if (json.n5 !== undefined) return;
     }
-    if (!mode.create) throw new NotFoundError(keyUrl(store, ATTRIBUTES_KEY), 'N5 dataset not found');
-    if (mode.assumeMetadata) {
-      const { metadata, attributes } = parseN5Metadata(createMetadata(specMeta, schema));
-      return new N5Driver(store, metadata, attributes, await createCompressor(metadata), request.storeFillChunks);
-    }
-    const json = { ...(existing ?? {}), ...createMetadata(specMeta, schema) };
-    const { metadata, attributes } = parseN5Metadata(json);
-    const compressor = await createCompressor(metadata);
-    const w = await store.write(ATTRIBUTES_KEY, encodeJson(json), { ifEqual: r.generation, signal });
-    if (w.ok) return new N5Driver(store, metadata, attributes, compressor, request.storeFillChunks);
-    // Lost a race with another creator: re-read and open (or fail) on the next round.
+    const w = await root.write(ATTRIBUTES_KEY, encodeJson({ n5: N5_VERSION, ...json }), { ifEqual: r.generation, signal });
+    if (w.ok) return;
   }
-  throw new ConditionFailedError(keyUrl(store, ATTRIBUTES_KEY), 'concurrent creation of the N5 dataset kept conflicting');
+  throw new ConditionFailedError(keyUrl(root, ATTRIBUTES_KEY), 'the N5 container root attributes.json kept changing');
 }
 
 export const driver: DriverModule = {

@@ -1,11 +1,10 @@
-import { bytesOf, type DataType, dtypeSize } from '../array/dtype.js';
-import { cOrderStrides, fOrderStrides, NdArray, product } from '../array/ndarray.js';
+import { type DataType, dtypeSize } from '../array/dtype.js';
+import { fOrderStrides, NdArray, product } from '../array/ndarray.js';
 import type { ArrayBytesCodec, ChunkSpec, CodecJSON } from '../codecs/codec.js';
 import { createCodec } from '../codecs/codec.js';
 import { registerBuiltinCodecs } from '../codecs/registry.js';
-import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError, SpecError } from '../errors.js';
-import { encodeJson, keyUrl, parseJsonBytes } from './common.js';
-import { copyStrided } from '../array/copy.js';
+import { AlreadyExistsError, MetadataError, SpecError } from '../errors.js';
+import { checkGridSchema, chunkExtent, cropToExtent, keyUrl, openOrCreate, padToChunk } from './common.js';
 import { decodedBytesBound, MAX_CHUNK_BYTES } from '../limits.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import { Uint64ShardedStore } from '../sharding/precomputed-store.js';
@@ -45,8 +44,6 @@ import { describeJson } from '../util/json.js';
  * `encodeChunk` crops. Encodings: raw (`bytes` little-endian, F order), compressed_segmentation,
  * jpeg, png — all codecs of the one registry.
  */
-
-const MAX_INFO_ATTEMPTS = 16;
 
 export class PrecomputedDriver implements ChunkDriver {
   readonly driverName = 'neuroglancer_precomputed';
@@ -98,38 +95,21 @@ export class PrecomputedDriver implements ChunkDriver {
     return `${this.scale.key}/${start[0]}-${end[0]}_${start[1]}-${end[1]}_${start[2]}-${end[2]}`;
   }
 
-  /** The stored (cropped) extent [x, y, z, channel] of a chunk. */
-  private extent(chunk: readonly number[]): number[] {
-    const { start, end } = this.chunkBox(chunk);
-    return [end[0]! - start[0]!, end[1]! - start[1]!, end[2]! - start[2]!, this.info.num_channels];
-  }
 
   private spec4(shape: number[]): ChunkSpec {
     return { dtype: this.info.data_type, shape, fillValue: 0 };
   }
 
+  /** Decodes a stored (cropped at the volume's edge) chunk, padded to the full chunk with 0. */
   async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
-    const key = this.keyOf(chunk);
-    const ext = this.extent(chunk);
-    const full = this.grid.chunkShape;
-    const a = await this.codec.decode(bytes, this.spec4(ext), { key, signal });
-    if (ext.every((e, i) => e === full[i])) return a;
-    // Cropped edge chunk: pad to the full chunk with the fill value 0.
-    const size = dtypeSize(a.dtype);
-    const out = NdArray.zeros(a.dtype, full);
-    copyStrided(
-      bytesOf(out.data), 0, cOrderStrides(full).map((s) => s * size),
-      bytesOf(a.data), a.offset * size, a.strides.map((s) => s * size),
-      ext, size,
-    );
-    return out;
+    const ext = chunkExtent(this.grid, chunk);
+    return padToChunk(this.grid, await this.codec.decode(bytes, this.spec4(ext), { key: this.keyOf(chunk), signal }));
   }
 
+  /** Encodes the in-volume part of a full chunk (edge chunks are stored cropped). */
   async encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    const ext = this.extent(chunk);
-    // The in-bounds corner of the full chunk, as a view (no copy).
-    const view = new NdArray(array.dtype, array.data, ext, array.strides, array.offset);
-    return this.codec.encode(view, this.spec4(ext), { key: this.keyOf(chunk), signal });
+    const ext = chunkExtent(this.grid, chunk);
+    return this.codec.encode(cropToExtent(array, ext), this.spec4(ext), { key: this.keyOf(chunk), signal });
   }
 
   spec(): Record<string, unknown> {
@@ -211,50 +191,55 @@ async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedD
   }
   await loadCore(); // Morton codes and murmurhash run in the wasm core
   const url = keyUrl(store, INFO_KEY);
-  let deleted = false;
-  for (let attempt = 0; attempt < MAX_INFO_ATTEMPTS; attempt++) {
-    const r = await store.read(INFO_KEY, { signal });
-    let info: PrecomputedInfo | undefined;
-    if (r.state === 'value') info = parseInfo(parseJsonBytes(r.value, INFO_KEY));
-    let index = info ? selectScale(info, scaleIndex as number | undefined, sm) : undefined;
-    if (info && index !== undefined && mode.deleteExisting && !deleted) {
-      // delete_existing: drop the scale's chunks and recreate the scale in place.
-      await store.deleteRange(`${info.scales[index]!.key}/`, { signal });
-      deleted = true;
-      const scales = info.scales.filter((_, i) => i !== index);
-      info = { ...info, scales };
-      index = undefined;
-    }
-    if (info && index !== undefined) {
-      if (!mode.open) throw new AlreadyExistsError(url, `scale ${index} ("${info.scales[index]!.key}") already exists`);
+  const wanted = { scale_index: scaleIndex, ...sm };
+  // The info may hold other scales: a missing scale is added to it (conditionally on its generation).
+  const { info, index } = await openOrCreate<{ info: PrecomputedInfo; index: number }>({
+    store,
+    metadataKey: INFO_KEY,
+    mode,
+    signal,
+    parse: (json) => {
+      const info = parseInfo(json);
+      const index = selectScale(info, scaleIndex as number | undefined, sm);
+      if (index === undefined) return undefined;
       const scale = info.scales[index]!;
       const why = scaleMismatch(scale, sm);
       if (why) throw new MetadataError(INFO_KEY, `scale ${index} ("${scale.key}"): ${why}`);
       checkInfoCompatible(info, scale, mm, schema);
-      return build(request, info, index);
-    }
-    if (!mode.create) {
-      throw new NotFoundError(url, info ? `no scale matches ${describeJson({ scale_index: scaleIndex, ...sm })}` : 'precomputed info not found');
-    }
-    if (info && scaleIndex !== undefined && scaleIndex !== info.scales.length) {
-      throw new SpecError('scale_index', `scale ${scaleIndex} does not exist; a new scale gets index ${info.scales.length}`);
-    }
-    // Create the volume, or add a scale to an existing info (conditional on its generation).
-    let multi: MultiscaleInfo;
-    if (info) {
-      const { scales: _scales, ...rest } = info; // keep every other member (mesh, skeletons, ...)
-      multi = rest;
-      checkMultiscale(info, mm, schema.dtype);
-    } else multi = createMultiscale(mm, sm, schema);
-    const scale = createScale(multi, sm, schema);
-    if (info?.scales.some((s) => s.key === scale.key)) throw new AlreadyExistsError(url, `a scale with key "${scale.key}" already exists`);
-    const next: PrecomputedInfo = { ...multi, scales: [...(info?.scales ?? []), scale] };
-    if (mode.assumeMetadata) return build(request, next, next.scales.length - 1);
-    const w = await store.write(INFO_KEY, encodeJson(next), { ifEqual: r.generation, signal });
-    if (w.ok) return build(request, next, next.scales.length - 1);
-    // Someone else changed info meanwhile: re-read and decide again.
-  }
-  throw new ConditionFailedError(url, 'info kept changing while adding a scale');
+      return { info, index };
+    },
+    build: (existing) => {
+      const info = existing ? parseInfo(existing) : undefined;
+      if (info && scaleIndex !== undefined && scaleIndex !== info.scales.length) {
+        throw new SpecError('scale_index', `scale ${scaleIndex} does not exist; a new scale gets index ${info.scales.length}`);
+      }
+      let multi: MultiscaleInfo;
+      if (info) {
+        const { scales: _scales, ...rest } = info; // keep every other member (mesh, skeletons, ...)
+        multi = rest;
+        checkMultiscale(info, mm, schema.dtype);
+      } else multi = createMultiscale(mm, sm, schema);
+      const scale = createScale(multi, sm, schema);
+      if (info?.scales.some((s) => s.key === scale.key)) throw new AlreadyExistsError(url, `a scale with key "${scale.key}" already exists`);
+      const next: PrecomputedInfo = { ...multi, scales: [...(info?.scales ?? []), scale] };
+      return { info: next, index: next.scales.length - 1 };
+    },
+    serialize: (m) => m.info,
+    // delete_existing: drop the selected scale's chunks and recreate the scale in place.
+    deleteExisting: async (existing) => {
+      if (!existing) return undefined;
+      const info = parseInfo(existing);
+      const index = selectScale(info, scaleIndex as number | undefined, sm);
+      if (index === undefined) return existing;
+      await store.deleteRange(`${info.scales[index]!.key}/`, { signal });
+      return { ...info, scales: info.scales.filter((_, i) => i !== index) };
+    },
+    notFound: (existing) => (existing ? `no scale matches ${describeJson(wanted)}` : 'precomputed info not found'),
+    alreadyExists: (m) => `scale ${m.index} ("${m.info.scales[m.index]!.key}") already exists`,
+  });
+  const d = await build(request, info, index);
+  checkGridSchema(schema, INFO_KEY, d.grid);
+  return d;
 }
 
 function checkMultiscale(info: PrecomputedInfo, mm: { type?: string; data_type?: DataType; num_channels?: number }, dtype?: DataType): void {

@@ -22,7 +22,12 @@ export interface ChunkGrid {
   readonly origin: readonly number[];
   /** The read chunk: the unit of decoding (the inner chunk of a shard). */
   readonly chunkShape: readonly number[];
-  /** The write chunk: the unit written at once (the shard; equals chunkShape when unsharded). */
+  /**
+   * The write chunk: the unit written at once (the shard; equals chunkShape when unsharded). A
+   * multiple of chunkShape: the planner walks a request's chunks box by box of this shape, so a
+   * shard's chunks come together. Layouts whose shards are not boxes (hashed precomputed
+   * sharding) give chunkShape here; the planner then groups by the store's `cellOf`.
+   */
   readonly writeChunkShape: readonly number[];
   readonly fillValue: Scalar;
   readonly dimensionNames: readonly (string | null)[];

@@ -3,11 +3,12 @@ import { NdArray, cOrderStrides } from '../array/ndarray.js';
 import type { ChunkCache } from '../cache/chunk-cache.js';
 import { isAllFill } from '../array/ndarray.js';
 import type { ChunkDriver, ChunkGrid } from './chunk-driver.js';
-import { OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
+import { AbortError, OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
 import { type CellUpdate, isBatchUpdatable, isCellReadable, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
-import { MAX_READ_BYTES } from '../limits.js';
+import { MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES } from '../limits.js';
 import { copyStrided } from '../array/copy.js';
+import { boxPositions, type GridAxis, gridCells, gridCount, gridPositions, rangeAxis } from '../array/grid.js';
 
 /**
  * The one I/O planner. Every driver hands it a chunk grid, a key function and a chunk codec
@@ -32,6 +33,12 @@ export interface PlanOptions {
   /** Treat missing chunks as fill (TensorStore fill_missing_data_reads, default true). */
   fillMissing?: boolean;
   /**
+   * Writes: most bytes of write cells (shards, or chunks when unsharded; counted uncompressed)
+   * being encoded and written at once. Default {@link DEFAULT_WRITE_BUFFER_BYTES}; one cell is
+   * always allowed, however large.
+   */
+  writeBufferBytes?: number;
+  /**
    * Read into this array (the view's shape and dtype, any strides) instead of a new one.
    * Reusing an output skips allocating and first-touching fresh memory, which dominates large
    * raw reads (see bench/README.md).
@@ -40,6 +47,23 @@ export interface PlanOptions {
 }
 
 const DEFAULT_CONCURRENCY = 32;
+
+/**
+ * Default of {@link PlanOptions.writeBufferBytes}: 32 MiB of write cells (uncompressed) in
+ * flight. A cell being written holds about three times its size (its encoded chunks, the
+ * assembled shard, the store's copy of it), so a write streams at the source's size plus
+ * ~100-150 MiB whatever the volume's size (test/core/write-memory.test.ts); unsharded chunks
+ * up to 1 MiB still go 32 at a time.
+ */
+export const DEFAULT_WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Chunks (of the positions enumerated in cell order) grouped by cell at once. Cells that are
+ * boxes of the write chunk grid (zarr3 shards, precomputed box shards) always come whole; cells
+ * that are not (hashed precomputed shards) are grouped within this many chunks, so a write of
+ * more chunks than this rewrites such a shard once per window.
+ */
+const CELL_WINDOW_CHUNKS = 65536;
 
 /** Array-coordinate bounding box of a view, checked against the array's domain. */
 export function viewBounds(grid: ChunkGrid, t: IndexTransform): { lo: number[]; hi: number[] } {
@@ -59,73 +83,173 @@ export function viewBounds(grid: ChunkGrid, t: IndexTransform): { lo: number[]; 
 
 /** Grid positions of every chunk intersecting the box [lo, hi) (array coordinates), C order. */
 export function chunksInBox(grid: ChunkGrid, lo: readonly number[], hi: readonly number[]): number[][] {
-  const rank = lo.length;
-  const first: number[] = [];
-  const last: number[] = [];
-  for (let k = 0; k < rank; k++) {
-    if (hi[k]! <= lo[k]!) return [];
-    first.push(Math.floor((lo[k]! - grid.origin[k]!) / grid.chunkShape[k]!));
-    last.push(Math.floor((hi[k]! - 1 - grid.origin[k]!) / grid.chunkShape[k]!));
-  }
-  const out: number[][] = [];
-  const idx = [...first];
-  for (;;) {
-    out.push([...idx]);
-    let d = rank - 1;
-    for (; d >= 0; d--) {
-      if (++idx[d]! <= last[d]!) break;
-      idx[d] = first[d]!;
-    }
-    if (d < 0) return out;
-  }
+  if (lo.some((l, k) => hi[k]! <= l)) return [];
+  const first = lo.map((l, k) => Math.floor((l - grid.origin[k]!) / grid.chunkShape[k]!));
+  const last = hi.map((h, k) => Math.floor((h - 1 - grid.origin[k]!) / grid.chunkShape[k]!));
+  return [...boxPositions(first, last.map((l) => l + 1))];
 }
 
 /**
- * Grid positions of the chunks a view actually touches, C order: per array dimension, the chunk
- * indices its output map hits (a constant hits one; a strided map whose step is at least the
- * chunk width hits one chunk per selected coordinate and skips the rest), then their product.
- * A strided view (every 64th plane, a 1:8 overview) reads only the chunks it needs.
+ * Per array dimension, the chunk indices a view touches, ascending, as lazy axes (no index is
+ * materialised): a constant map hits one chunk; a map whose stride is narrower than the chunk
+ * hits the range of chunks between its ends; a wider stride hits one chunk per selected
+ * coordinate and skips the rest (a strided view, every 64th plane, reads only the chunks it
+ * needs). Undefined when the view is empty.
  */
-export function chunksOfView(grid: ChunkGrid, t: IndexTransform): number[][] {
+export function viewChunkAxes(grid: ChunkGrid, t: IndexTransform): GridAxis[] | undefined {
   const dom = t.inputDomain;
-  const perDim: number[][] = [];
+  const axes: GridAxis[] = [];
   for (let k = 0; k < t.outputRank; k++) {
     const m = t.outputs[k]!;
     const o = grid.origin[k]!;
     const cs = grid.chunkShape[k]!;
     if (m.kind === 'constant') {
-      perDim.push([Math.floor((m.offset - o) / cs)]);
+      const c = Math.floor((m.offset - o) / cs);
+      axes.push(rangeAxis(c, c + 1));
       continue;
     }
     const lo = dom.inclusiveMin[m.inputDim]!;
     const hi = dom.exclusiveMax[m.inputDim]!;
-    if (hi <= lo) return [];
-    const a0 = m.offset + m.stride * lo;
-    const a1 = m.offset + m.stride * (hi - 1);
-    const c0 = Math.floor((Math.min(a0, a1) - o) / cs);
-    const c1 = Math.floor((Math.max(a0, a1) - o) / cs);
-    if (Math.abs(m.stride) < cs) {
-      const r: number[] = [];
-      for (let c = c0; c <= c1; c++) r.push(c);
-      perDim.push(r);
+    if (hi <= lo) return undefined;
+    const { offset, stride } = m;
+    if (Math.abs(stride) < cs) {
+      const a0 = offset + stride * lo;
+      const a1 = offset + stride * (hi - 1);
+      axes.push(rangeAxis(Math.floor((Math.min(a0, a1) - o) / cs), Math.floor((Math.max(a0, a1) - o) / cs) + 1));
     } else {
-      const r = new Set<number>();
-      for (let v = lo; v < hi; v++) r.add(Math.floor((m.offset + m.stride * v - o) / cs));
-      perDim.push([...r].sort((x, y) => x - y));
+      // Consecutive coordinates are at least a chunk apart: each hits its own chunk.
+      const v = stride > 0 ? (i: number) => lo + i : (i: number) => hi - 1 - i;
+      axes.push({ count: hi - lo, at: (i) => Math.floor((offset + stride * v(i) - o) / cs) });
     }
   }
-  const out: number[][] = [];
-  const idx = new Array<number>(perDim.length).fill(0);
-  if (perDim.some((l) => l.length === 0)) return out;
-  for (;;) {
-    out.push(idx.map((i, d) => perDim[d]![i]!));
-    let d = perDim.length - 1;
-    for (; d >= 0; d--) {
-      if (++idx[d]! < perDim[d]!.length) break;
-      idx[d] = 0;
-    }
-    if (d < 0) return out;
+  if (t.inputDomain.shape.some((s) => s === 0)) return undefined;
+  return axes;
+}
+
+/** Grid positions of the chunks a view touches, C order, streamed (see {@link viewChunkAxes}). */
+export function* chunksOfView(grid: ChunkGrid, t: IndexTransform): Generator<number[]> {
+  const axes = viewChunkAxes(grid, t);
+  if (axes) yield* gridPositions(axes);
+}
+
+/**
+ * Throws OutOfBoundsError naming {@link MAX_CHUNKS_PER_REQUEST} when a read or write touches
+ * more chunks than that; the caller must split the request (slice the view).
+ */
+function checkChunkCount(grid: ChunkGrid, axes: readonly GridAxis[], what: string, viewShape: readonly number[]): void {
+  const n = gridCount(axes);
+  if (n > MAX_CHUNKS_PER_REQUEST) {
+    throw new OutOfBoundsError(
+      `${what} a view of shape [${viewShape.join(', ')}] touches ${n} chunks of shape [${grid.chunkShape.join(', ')}], more than the ${MAX_CHUNKS_PER_REQUEST} one request may (MAX_CHUNKS_PER_REQUEST): split it into slices (vol.slice(...))`,
+    );
   }
+}
+
+/**
+ * The chunks of a view grouped for fetching or writing together, streamed: positions come cell
+ * by cell (cells = boxes of the write chunk grid, `writeChunkShape / chunkShape` chunks a side),
+ * and positions within a window of about {@link CELL_WINDOW_CHUNKS} chunks are grouped by
+ * `cellOf(position)` (so cells that are not boxes, hashed shards, still group). Without
+ * `cellOf`, every chunk is its own group.
+ */
+function* chunkGroups(grid: ChunkGrid, axes: readonly GridAxis[], cellOf: ((pos: readonly number[]) => string) | undefined): Generator<number[][]> {
+  if (!cellOf) {
+    for (const pos of gridPositions(axes)) yield [pos];
+    return;
+  }
+  const ratio = grid.writeChunkShape.map((w, d) => {
+    const r = w / grid.chunkShape[d]!;
+    return Number.isInteger(r) && r >= 1 ? r : 1;
+  });
+  let window = new Map<string, number[][]>();
+  let n = 0;
+  for (const cell of gridCells(axes, ratio)) {
+    for (const pos of cell) {
+      const c = cellOf(pos);
+      let g = window.get(c);
+      if (!g) window.set(c, (g = []));
+      g.push(pos);
+    }
+    n += cell.length;
+    if (n >= CELL_WINDOW_CHUNKS) {
+      yield* window.values();
+      window = new Map();
+      n = 0;
+    }
+  }
+  yield* window.values();
+}
+
+/**
+ * Runs `fn` over the items of a (lazy) iterable with at most `concurrency` running and, when
+ * `cost` is given, at most `budget` of their summed cost (one item always runs, however
+ * costly). Items are pulled only as slots free up, so the iterable is never materialised. The
+ * first error (or the signal firing) stops new items; running ones finish, then it is thrown.
+ */
+async function forEachBounded<T>(
+  items: Iterable<T>,
+  limits: { concurrency: number; budget?: number; cost?: (item: T) => number },
+  signal: AbortSignal | undefined,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  const it = items[Symbol.iterator]();
+  const budget = limits.budget ?? Infinity;
+  const concurrency = Math.max(1, limits.concurrency);
+  return new Promise<void>((resolve, reject) => {
+    let running = 0;
+    let spent = 0;
+    let done = false;
+    let failed: { error: unknown } | undefined;
+    let next: { item: T; cost: number } | undefined;
+    const pump = (): void => {
+      while (!failed && !done && running < concurrency) {
+        if (signal?.aborted) {
+          failed = { error: new AbortError('operation aborted', { cause: signal.reason }) };
+          break;
+        }
+        if (!next) {
+          let r: IteratorResult<T>;
+          try {
+            r = it.next();
+          } catch (e) {
+            failed = { error: e };
+            break;
+          }
+          if (r.done) {
+            done = true;
+            break;
+          }
+          next = { item: r.value, cost: limits.cost?.(r.value) ?? 0 };
+        }
+        if (running > 0 && spent + next.cost > budget) break;
+        const { item, cost } = next;
+        next = undefined;
+        running++;
+        spent += cost;
+        let p: Promise<void>;
+        try {
+          p = fn(item);
+        } catch (e) {
+          p = Promise.reject(e);
+        }
+        p.then(
+          () => undefined,
+          (e: unknown) => {
+            failed ??= { error: e };
+          },
+        ).finally(() => {
+          running--;
+          spent -= cost;
+          pump();
+        });
+      }
+      if (running === 0 && (done || failed)) {
+        if (failed) reject(failed.error);
+        else resolve();
+      }
+    };
+    pump();
+  });
 }
 
 /**
@@ -187,25 +311,6 @@ function mapChunk(grid: ChunkGrid, t: IndexTransform, pos: readonly number[], ch
   return { lo, hi, chunkSteps, chunkOffset, covers };
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; the first error aborts the rest. */
-async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal | undefined, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async (): Promise<void> => {
-    while (failed === undefined && next < items.length) {
-      throwIfAborted(signal);
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        if (failed === undefined) failed = e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
-}
-
 /** A chunk's entry name in the shared cache (prefix isolates arrays sharing one pool). */
 function cacheKeyOf(driver: ChunkDriver, key: string, opts: PlanOptions): string {
   return `${opts.cacheKeyPrefix ?? driver.store.url}\u0000${key}`;
@@ -242,33 +347,11 @@ async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: st
 }
 
 /**
- * Groups of chunks to fetch together: with a CellReadable store (shards), the uncached chunks
- * of one cell form one group (one index lookup, coalesced ranges); otherwise one chunk each.
- */
-function planReads(driver: ChunkDriver, chunks: number[][], opts: PlanOptions): number[][][] {
-  const store = driver.store;
-  if (!isCellReadable(store)) return chunks.map((c) => [c]);
-  const groups = new Map<string, number[][]>();
-  const singles: number[][][] = [];
-  for (const pos of chunks) {
-    const key = driver.keyOf(pos);
-    if (opts.cache?.has(cacheKeyOf(driver, key, opts))) {
-      singles.push([pos]);
-      continue;
-    }
-    const cell = store.cellOf(key);
-    let g = groups.get(cell);
-    if (!g) groups.set(cell, (g = []));
-    g.push(pos);
-  }
-  return [...groups.values(), ...singles];
-}
-
-/**
  * A new fill-valued array for a view, or OutOfBoundsError when it is more than one ArrayBuffer
  * can hold ({@link MAX_READ_BYTES}) or the allocation fails: the caller must read in slices.
+ * `checkOnly` checks the size without allocating.
  */
-function allocView(grid: ChunkGrid, viewShape: readonly number[]): NdArray {
+function allocView(grid: ChunkGrid, viewShape: readonly number[], checkOnly = false): NdArray | undefined {
   const elements = viewShape.reduce((n, s) => n * s, 1);
   const bytes = elements * dtypeSize(grid.dtype);
   const tooBig = (why: string): OutOfBoundsError =>
@@ -276,6 +359,7 @@ function allocView(grid: ChunkGrid, viewShape: readonly number[]): NdArray {
       `reading a view of shape [${viewShape.join(', ')}] (${elements} ${grid.dtype} elements, ${bytes} bytes) ${why}: read it in slices (vol.slice(...)) or into a caller-owned array (read({out}))`,
     );
   if (bytes > MAX_READ_BYTES) throw tooBig(`exceeds the ${MAX_READ_BYTES}-byte limit of one read (MAX_READ_BYTES)`);
+  if (checkOnly) return undefined;
   try {
     return NdArray.zeros(grid.dtype, viewShape, grid.fillValue);
   } catch (e) {
@@ -289,6 +373,9 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
   const grid = driver.grid;
   viewBounds(grid, t);
   const viewShape = t.inputDomain.shape;
+  if (!opts.out) allocView(grid, viewShape, true);
+  const axes = viewChunkAxes(grid, t);
+  if (axes) checkChunkCount(grid, axes, 'reading', viewShape);
   let out: NdArray;
   if (opts.out) {
     out = opts.out;
@@ -296,7 +383,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
       throw new OutOfBoundsError(`read({out}): out is ${out.dtype} [${out.shape}], the view is ${grid.dtype} [${viewShape}]`);
     }
   } else {
-    out = allocView(grid, viewShape);
+    out = allocView(grid, viewShape)!;
   }
   if (out.size === 0) return out;
   const size = dtypeSize(grid.dtype);
@@ -321,7 +408,17 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
     if (fillChunk) place(pos, new NdArray(grid.dtype, fillChunk.data, grid.chunkShape, fillStrides));
   };
   const store = driver.store;
-  await forEachLimited(planReads(driver, chunksOfView(grid, t), opts), opts.concurrency ?? DEFAULT_CONCURRENCY, opts.signal, async (group) => {
+  if (!axes) return out;
+  // With a CellReadable store (shards), the uncached chunks of one cell are fetched together
+  // (one index lookup, coalesced ranges); cached chunks are looked up one by one.
+  const cellOf = isCellReadable(store)
+    ? (pos: readonly number[]) => {
+      const key = driver.keyOf(pos);
+      return opts.cache?.has(cacheKeyOf(driver, key, opts)) ? `\u0000cached\u0000${key}` : store.cellOf(key);
+    }
+    : undefined;
+  await forEachBounded(chunkGroups(grid, axes, cellOf), { concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY }, opts.signal, async (group) => {
+    throwIfAborted(opts.signal);
     if (group.length === 1 || !isCellReadable(store)) {
       for (const pos of group) {
         const chunk = await loadChunk(driver, pos, opts);
@@ -374,13 +471,15 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
   const srcStrides = src.strides.map((s) => s * size);
 
   const store = driver.store;
-  const updates = new Map<string, Map<string, CellUpdate>>();
-  const cacheKeys: string[] = [];
-  for (const pos of chunksOfView(grid, t)) {
+  const axes = viewChunkAxes(grid, t);
+  if (!axes) return;
+  checkChunkCount(grid, axes, 'writing', viewShape);
+  const chunkBytes = grid.chunkShape.reduce((n, c) => n * c, size);
+
+  /** The update of one chunk, built when its cell is written (not for the whole volume up front). */
+  const updateOf = (pos: readonly number[]): CellUpdate | undefined => {
     const m = mapChunk(grid, t, pos, chunkCStrides);
-    if (!m) continue;
-    const key = driver.keyOf(pos);
-    cacheKeys.push(cacheKeyOf(driver, key, opts));
+    if (!m) return undefined;
     let srcOff = src.offset * size;
     for (let j = 0; j < m.lo.length; j++) srcOff += (m.lo[j]! - dlo[j]!) * srcStrides[j]!;
     const shape = m.lo.map((l, j) => m.hi[j]! - l);
@@ -399,23 +498,39 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
       if (!driver.storeFillChunks && isAllFill(arr, grid.fillValue)) return null;
       return driver.encodeChunk(arr, pos, opts.signal);
     };
-    const cell = isBatchUpdatable(store) ? store.cellOf(key) : key;
-    let u = updates.get(cell);
-    if (!u) updates.set(cell, (u = new Map()));
-    u.set(key, { fn, overwrite: m.covers });
-  }
-  try {
-    await forEachLimited([...updates], opts.concurrency ?? DEFAULT_CONCURRENCY, opts.signal, async ([cell, u]) => {
-      if (isBatchUpdatable(store)) {
-        await store.updateCell(cell, u, opts.signal);
-      } else {
-        const [[key, { fn, overwrite }]] = [...u];
-        await updateKey(store, key!, fn, opts.signal, !overwrite);
+    return { fn, overwrite: m.covers };
+  };
+
+  // Cell by cell, a bounded number of bytes in flight: the updates (and the encoded chunks they
+  // produce) of a cell exist only while that cell is being written.
+  const batch = isBatchUpdatable(store) ? store : undefined;
+  const groups = chunkGroups(grid, axes, batch ? (pos) => batch.cellOf(driver.keyOf(pos)) : undefined);
+  await forEachBounded(
+    groups,
+    {
+      concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
+      budget: opts.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES,
+      cost: (group) => group.length * chunkBytes,
+    },
+    opts.signal,
+    async (group) => {
+      const updates = new Map<string, CellUpdate>();
+      for (const pos of group) {
+        const u = updateOf(pos);
+        if (u) updates.set(driver.keyOf(pos), u);
       }
-    });
-  } finally {
-    if (opts.cache) for (const k of cacheKeys) opts.cache.delete(k);
-  }
+      if (updates.size === 0) return;
+      try {
+        if (batch) {
+          await batch.updateCell(batch.cellOf(updates.keys().next().value!), updates, opts.signal);
+        } else {
+          for (const [key, { fn, overwrite }] of updates) await updateKey(store, key, fn, opts.signal, !overwrite);
+        }
+      } finally {
+        if (opts.cache) for (const key of updates.keys()) opts.cache.delete(cacheKeyOf(driver, key, opts));
+      }
+    },
+  );
 }
 
 /** A fresh, writable C-order copy (decoded chunks may be views of cached or stored bytes). */

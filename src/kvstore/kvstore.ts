@@ -111,6 +111,30 @@ export function joinKey(prefix: string, key: string): string {
   return prefix.endsWith('/') ? prefix + key : `${prefix}/${key}`;
 }
 
+/**
+ * Writes a value unconditionally and returns its new generation. A write that did not happen
+ * is an error on every store: a store answering `{ok: false}` to a write without a precondition
+ * (an object store that answered 404 or 409) throws KvStoreError naming the key instead of
+ * being taken for a success.
+ * @throws KvStoreError when the store reports the write as not applied; whatever the store throws.
+ */
+export async function writeValue(store: KvStore, key: string, value: Uint8Array, signal?: AbortSignal): Promise<string> {
+  const w = await store.write(key, value, { signal });
+  if (!w.ok) throw new KvStoreErrorLazy(key, `${store.url}: the store did not apply an unconditional write of ${value.byteLength} bytes (it answered {ok: false})`);
+  return w.generation;
+}
+
+/**
+ * Deletes a key unconditionally (a missing key is fine).
+ * @throws KvStoreError when the store reports the delete as not applied (`false` without a
+ *   precondition); whatever the store throws.
+ */
+export async function deleteValue(store: KvStore, key: string, signal?: AbortSignal): Promise<void> {
+  if (!(await store.delete(key, { signal }))) {
+    throw new KvStoreErrorLazy(key, `${store.url}: the store did not apply an unconditional delete (it answered false)`);
+  }
+}
+
 /** Reads a key's whole value, or undefined when missing. */
 export async function readValue(store: KvStore, key: string, signal?: AbortSignal): Promise<Uint8Array | undefined> {
   const r = await store.read(key, { signal });
@@ -126,7 +150,7 @@ export async function deleteListed(store: KvStore, prefix: string, signal?: Abor
   const keys: string[] = [];
   for await (const k of store.list(prefix, { signal })) keys.push(k);
   for (let i = 0; i < keys.length; i += 256) {
-    await Promise.all(keys.slice(i, i + 256).map((k) => store.delete(k, { signal })));
+    await Promise.all(keys.slice(i, i + 256).map((k) => deleteValue(store, k, signal)));
   }
 }
 
@@ -189,6 +213,8 @@ export const MAX_RMW_ATTEMPTS = 64;
  * Applies one update to one key as a read-modify-write under a generation condition,
  * retried on conflict. When `needsCurrent` is false the current value is not read and the
  * write is unconditional (a full overwrite).
+ * @throws ConditionFailedError after {@link MAX_RMW_ATTEMPTS} conflicting attempts;
+ *   KvStoreError when the store does not apply an unconditional write or delete.
  */
 export async function updateKey(
   store: KvStore,
@@ -199,8 +225,8 @@ export async function updateKey(
 ): Promise<void> {
   if (!needsCurrent) {
     const v = await fn(undefined);
-    if (v === null) await store.delete(key, { signal });
-    else if (v !== undefined) await store.write(key, v, { signal });
+    if (v === null) await deleteValue(store, key, signal);
+    else if (v !== undefined) await writeValue(store, key, v, signal);
     return;
   }
   for (let attempt = 0; attempt < MAX_RMW_ATTEMPTS; attempt++) {
@@ -219,4 +245,4 @@ export async function updateKey(
   throw new ConditionFailedLazy(key, `gave up after ${MAX_RMW_ATTEMPTS} conflicting concurrent writes`);
 }
 
-import { ConditionFailedError as ConditionFailedLazy } from '../errors.js';
+import { ConditionFailedError as ConditionFailedLazy, KvStoreError as KvStoreErrorLazy } from '../errors.js';

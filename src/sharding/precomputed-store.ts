@@ -1,11 +1,14 @@
 import { GzipCodec } from '../codecs/gzip.js';
-import { ByteRangeError, ConditionFailedError, CorruptionError, ReadOnlyError } from '../errors.js';
+import { ByteRangeError, ConditionFailedError, CorruptionError, ReadOnlyError, throwIfAborted } from '../errors.js';
+import { SharedWork } from '../util/shared-work.js';
+import { type ByteSpan, conditioned, ShardReader, STALE } from './coalesce.js';
 import {
   type BatchUpdatable,
   type CellReadable,
   type CellUpdate,
   type KvStore,
   type ListOptions,
+  deleteValue,
   MAX_RMW_ATTEMPTS,
   NO_GENERATION,
   type ReadOptions,
@@ -13,6 +16,7 @@ import {
   resolveByteRange,
   type WriteOptions,
   type WriteResult,
+  writeValue,
 } from '../kvstore/kvstore.js';
 import { chunkIdKey, MASK64, parseChunkIdKey, shardFileName, shardOf, type Uint64ShardingSpec } from './precomputed.js';
 
@@ -30,12 +34,16 @@ import { chunkIdKey, MASK64, parseChunkIdKey, shardFileName, shardOf, type Uint6
  * end of the shard index) locating each minishard index; a minishard index is uint64 LE [3][n]:
  * chunk-id deltas, offset deltas (relative to the end of the previous chunk) and sizes.
  *
- * Reads: shard and minishard indexes are cached by shard generation; every data read is
- * conditional on it (`ifEqual`), so a warm read costs one ranged request and a shard rewritten
- * behind our back is noticed and re-indexed. `readCell` reads many chunks of a shard together:
- * the indexes once, then the wanted chunks' byte ranges merged where they lie close (gaps up to
- * 256 KiB, merged reads up to the base store's `coalesceLimit`, default 64 MiB). Writes (`updateCell`) rewrite a shard whole with one
- * conditional write, keeping the stored bytes of untouched chunks; retried on conflict.
+ * Reads go through the one shard read path (`./coalesce.ts`): shard and minishard indexes are
+ * cached by shard generation and every data read is conditional on it (`ifEqual`), so a warm
+ * read costs one ranged request and a shard rewritten behind our back is noticed and
+ * re-indexed; `readCell` reads many chunks of a shard together, the indexes once and the
+ * wanted byte ranges merged; in-flight index, minishard and range reads are shared between
+ * concurrent callers and cancelled only when all of them abort. The generation of a present
+ * chunk is its shard's; of a missing one, `''`.
+ *
+ * Writes (`updateCell`, `write`, `delete`) rewrite a shard whole with one conditional write,
+ * keeping the stored bytes of untouched chunks; retried on conflict.
  */
 
 const SHARD_FILE_RE = /^[0-9a-f]+\.shard$/;
@@ -46,10 +54,18 @@ interface MinishardEntry {
   size: number;
 }
 
+/** A shard's parsed index, with the minishard indexes read so far (all of one generation). */
 interface CachedShard {
   generation: string;
   index: BigUint64Array;
   minishards: Map<number, Map<bigint, MinishardEntry>>;
+}
+
+/** One wanted chunk: its adapter key, id and minishard. */
+interface Wanted {
+  key: string;
+  id: bigint;
+  minishard: number;
 }
 
 export interface Uint64ShardedStoreOptions {
@@ -73,10 +89,6 @@ export interface Uint64ShardedStoreOptions {
 }
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-/** Gaps up to this many bytes between wanted chunks are read rather than split (as zarr3 sharding). */
-const COALESCE_GAP = 256 * 1024;
-/** A merged read never exceeds this many bytes, unless the base store asks for less. */
-const COALESCE_MAX = 64 * 1024 * 1024;
 
 function toSafe(v: bigint, key: string, what: string): number {
   if (v > SAFE) throw new CorruptionError(key, `${what} ${v} is too large`);
@@ -86,10 +98,11 @@ function toSafe(v: bigint, key: string, what: string): number {
 export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   readonly readOnly: boolean;
   readonly prefix: string;
-  private readonly cache = new Map<string, CachedShard>();
-  private readonly cacheShards: number;
   private readonly gzip = new GzipCodec(6);
   private readonly indexBytes: number;
+  private readonly reader: ShardReader<CachedShard, Wanted>;
+  /** In-flight minishard index reads, shared between concurrent callers. */
+  private readonly minishardReads = new SharedWork<string, Map<bigint, MinishardEntry> | typeof STALE>();
 
   constructor(
     readonly base: KvStore,
@@ -98,8 +111,14 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
   ) {
     this.readOnly = base.readOnly;
     this.prefix = options.prefix ?? '';
-    this.cacheShards = options.cacheShards ?? 4096;
     this.indexBytes = 16 * 2 ** sharding.minishard_bits;
+    this.reader = new ShardReader<CachedShard, Wanted>({
+      base,
+      cacheShards: options.cacheShards ?? 4096,
+      fetchIndex: (cell, signal) => this.fetchIndex(cell, signal),
+      locate: (c, cell, wanted, signal) => this.locateChunks(c, cell, wanted, signal),
+      describe: (w) => `chunk ${w.key}`,
+    });
   }
 
   get url(): string {
@@ -110,10 +129,10 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
     return { driver: 'neuroglancer_uint64_sharded', base: this.base.spec(), path: this.prefix, metadata: this.sharding };
   }
 
-  private locate(key: string): { id: bigint; cell: string; minishard: number } {
+  private locate(key: string): Wanted & { cell: string } {
     const id = parseChunkIdKey(key);
     const { shard, minishard } = shardOf(this.sharding, id);
-    return { id, cell: this.prefix + shardFileName(this.sharding, shard), minishard };
+    return { key, id, cell: this.prefix + shardFileName(this.sharding, shard), minishard };
   }
 
   /** The base-store key of the shard holding `key`. */
@@ -121,20 +140,8 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
     return this.locate(key).cell;
   }
 
-  private remember(cell: string, c: CachedShard): void {
-    this.cache.delete(cell);
-    this.cache.set(cell, c);
-    if (this.cache.size > this.cacheShards) this.cache.delete(this.cache.keys().next().value!);
-  }
-
-  private cached(cell: string): CachedShard | undefined {
-    const c = this.cache.get(cell);
-    if (c) this.remember(cell, c);
-    return c;
-  }
-
   /** Reads and validates a shard index; undefined when the shard is missing. */
-  private async fetchIndex(cell: string, signal?: AbortSignal): Promise<CachedShard | undefined> {
+  private async fetchIndex(cell: string, signal: AbortSignal): Promise<CachedShard | undefined> {
     let r: ReadResult;
     try {
       r = await this.base.read(cell, { byteRange: { offset: 0, length: this.indexBytes }, signal });
@@ -148,9 +155,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
     if (r.value.byteLength !== this.indexBytes) {
       throw new CorruptionError(cell, `shard index has ${r.value.byteLength} bytes, expected ${this.indexBytes}`);
     }
-    const c: CachedShard = { generation: r.generation, index: this.parseIndex(r.value, cell, r.size), minishards: new Map() };
-    this.remember(cell, c);
-    return c;
+    return { generation: r.generation, index: this.parseIndex(r.value, cell, r.size), minishards: new Map() };
   }
 
   private parseIndex(bytes: Uint8Array, cell: string, shardSize: number | undefined): BigUint64Array {
@@ -195,199 +200,101 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
     return out;
   }
 
-  /** The minishard index from cache or one ranged read; 'stale' if the shard changed. */
-  private async minishard(c: CachedShard, cell: string, minishard: number, signal?: AbortSignal): Promise<Map<bigint, MinishardEntry> | 'stale'> {
+  /**
+   * A minishard index from the shard's cache entry or one ranged read conditional on the
+   * shard generation (shared between concurrent callers); STALE when the shard changed.
+   */
+  private async minishard(c: CachedShard, cell: string, minishard: number, signal?: AbortSignal): Promise<Map<bigint, MinishardEntry> | typeof STALE> {
     const hit = c.minishards.get(minishard);
     if (hit) return hit;
     const start = toSafe(c.index[2 * minishard]!, cell, 'minishard offset');
     const end = toSafe(c.index[2 * minishard + 1]!, cell, 'minishard offset');
-    let m = new Map<bigint, MinishardEntry>();
-    if (end > start) {
+    if (end === start) {
+      const empty = new Map<bigint, MinishardEntry>();
+      c.minishards.set(minishard, empty);
+      return empty;
+    }
+    return this.minishardReads.run(`${cell}\u0000${c.generation}\u0000${minishard}`, async (s) => {
       let r: ReadResult;
       try {
-        r = await this.base.read(cell, { byteRange: { offset: this.indexBytes + start, length: end - start }, ifEqual: c.generation, signal });
+        r = await this.base.read(cell, { byteRange: { offset: this.indexBytes + start, length: end - start }, ifEqual: c.generation, signal: s });
       } catch (e) {
         if (e instanceof ByteRangeError) throw new CorruptionError(cell, `minishard ${minishard} index [${start}, ${end}) lies past the end of the shard`, { cause: e });
         throw e;
       }
-      if (r.state !== 'value') return 'stale';
-      m = await this.parseMinishard(r.value, cell, minishard, r.size === undefined ? undefined : r.size - this.indexBytes);
-    }
-    c.minishards.set(minishard, m);
-    return m;
+      if (r.state !== 'value') return STALE;
+      const m = await this.parseMinishard(r.value, cell, minishard, r.size === undefined ? undefined : r.size - this.indexBytes);
+      c.minishards.set(minishard, m);
+      return m;
+    }, signal);
+  }
+
+  /** Absolute byte spans of wanted chunks in their shard (their minishard indexes read as needed). */
+  private async locateChunks(c: CachedShard, cell: string, wanted: readonly Wanted[], signal: AbortSignal | undefined): Promise<(ByteSpan | undefined)[] | typeof STALE> {
+    const needed = [...new Set(wanted.map((w) => w.minishard))];
+    const minishards = await Promise.all(needed.map((ms) => this.minishard(c, cell, ms, signal)));
+    if (minishards.includes(STALE)) return STALE;
+    const byMinishard = new Map(needed.map((ms, j) => [ms, minishards[j] as Map<bigint, MinishardEntry>]));
+    return wanted.map((w) => {
+      const e = byMinishard.get(w.minishard)!.get(w.id);
+      return e && { offset: this.indexBytes + e.offset, length: e.size };
+    });
+  }
+
+  /** A stored chunk's bytes as the caller sees them (gzip data_encoding undone). */
+  private decodeData(bytes: Uint8Array, cell: string, key: string, signal: AbortSignal | undefined): Promise<Uint8Array> | Uint8Array {
+    if (this.sharding.data_encoding !== 'gzip') return bytes;
+    return this.gzip.decode(bytes, { key: `${cell}:${key}`, signal, maxDecodedBytes: this.options.maxChunkBytes });
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
-    const { id, cell, minishard } = this.locate(key);
+    throwIfAborted(options.signal);
+    const w = this.locate(key);
     const { signal } = options;
-    for (let attempt = 0; attempt < MAX_RMW_ATTEMPTS; attempt++) {
-      let c = this.cached(cell);
-      const warm = c !== undefined;
-      if (c && options.ifNotEqual === c.generation) {
-        // The caller holds this generation: one tiny conditional read revalidates it.
-        const r = await this.base.read(cell, { ifNotEqual: c.generation, byteRange: { offset: 0, length: 1 }, signal });
-        if (r.state === 'unchanged') return { state: 'unchanged', generation: c.generation };
-        this.cache.delete(cell);
-        continue;
-      }
-      c ??= await this.fetchIndex(cell, signal);
-      if (!c) return this.conditioned({ state: 'missing', generation: NO_GENERATION }, options);
-      const m = await this.minishard(c, cell, minishard, signal);
-      if (m === 'stale') {
-        this.cache.delete(cell);
-        continue;
-      }
-      const entry = m.get(id);
-      if (!entry) {
-        if (warm) {
-          // Absent from a cached index: make sure the shard was not rewritten since.
-          const r = await this.base.read(cell, { ifNotEqual: c.generation, byteRange: { offset: 0, length: 1 }, signal });
-          if (r.state !== 'unchanged') {
-            this.cache.delete(cell);
-            continue;
-          }
-        }
-        return this.conditioned({ state: 'missing', generation: NO_GENERATION }, options);
-      }
-      let r: ReadResult;
-      try {
-        r = await this.base.read(cell, { byteRange: { offset: this.indexBytes + entry.offset, length: entry.size }, ifEqual: c.generation, signal });
-      } catch (e) {
-        if (e instanceof ByteRangeError) {
-          throw new CorruptionError(`${cell}:${key}`, `chunk data [${entry.offset}, ${entry.offset + entry.size}) lies past the end of the shard`, { cause: e });
-        }
-        throw e;
-      }
-      if (r.state !== 'value') {
-        this.cache.delete(cell);
-        continue;
-      }
-      let value = r.value;
-      if (this.sharding.data_encoding === 'gzip') value = await this.gzip.decode(value, { key: `${cell}:${key}`, signal, maxDecodedBytes: this.options.maxChunkBytes });
-      const cond = this.conditioned({ state: 'value', value, generation: c.generation, size: value.byteLength }, options);
-      if (cond.state !== 'value' || !options.byteRange) return cond;
-      const [s, e] = resolveByteRange(key, options.byteRange, value.byteLength);
-      return { ...cond, value: value.subarray(s, e) };
+    // The caller holds this generation: one tiny conditional read revalidates it.
+    if (options.ifNotEqual !== undefined && (await this.reader.stillCurrent(w.cell, options.ifNotEqual, [w], signal))) {
+      return { state: 'unchanged', generation: options.ifNotEqual };
     }
-    throw new ConditionFailedError(cell, 'shard kept changing while being read');
+    const r = await this.reader.read(w.cell, [w], signal);
+    const stored = r.values[0];
+    if (!stored) return conditioned({ state: 'missing', generation: NO_GENERATION }, options);
+    const value = await this.decodeData(stored, w.cell, key, signal);
+    const cond = conditioned({ state: 'value', value, generation: r.generation, size: value.byteLength }, options);
+    if (cond.state !== 'value' || !options.byteRange) return cond;
+    const [s, e] = resolveByteRange(key, options.byteRange, value.byteLength);
+    return { ...cond, value: value.subarray(s, e) };
   }
 
   /**
    * Reads several chunks (keys in any shards; the planner passes those of one cell): per shard,
-   * the shard index and the needed minishard indexes once (cached), then the wanted chunks' byte
-   * ranges sorted and merged where the gap is at most COALESCE_GAP bytes, up to the base store's
-   * `coalesceLimit` (default COALESCE_MAX) per merged range; one base read per merged range,
-   * conditional on the shard generation. Chunks are sliced out and gzip-decoded one by one.
-   * Results are in the order of `keys` and equal those of {@link read} without options.
+   * the shard index and the needed minishard indexes once (cached), then the wanted chunks'
+   * byte ranges merged into few conditional reads (`./coalesce.ts`). Chunks are sliced out and
+   * gzip-decoded one by one. Results are in the order of `keys` and equal those of
+   * {@link read} without options.
    */
   async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]> {
-    const byShard = new Map<string, { i: number; id: bigint; minishard: number }[]>();
+    throwIfAborted(signal);
+    const byShard = new Map<string, { i: number; w: Wanted }[]>();
     keys.forEach((key, i) => {
-      const { id, cell, minishard } = this.locate(key);
-      let l = byShard.get(cell);
-      if (!l) byShard.set(cell, (l = []));
-      l.push({ i, id, minishard });
+      const w = this.locate(key);
+      let l = byShard.get(w.cell);
+      if (!l) byShard.set(w.cell, (l = []));
+      l.push({ i, w });
     });
     const out = new Array<ReadResult>(keys.length);
-    await Promise.all([...byShard].map(([cell, wanted]) => this.readShardChunks(cell, wanted, keys, out, signal)));
+    await Promise.all([...byShard].map(async ([cell, wanted]) => {
+      const r = await this.reader.read(cell, wanted.map((x) => x.w), signal);
+      await Promise.all(wanted.map(async ({ i, w }, j) => {
+        const stored = r.values[j];
+        if (!stored) {
+          out[i] = { state: 'missing', generation: NO_GENERATION };
+          return;
+        }
+        const value = await this.decodeData(stored, cell, w.key, signal);
+        out[i] = { state: 'value', value, generation: r.generation, size: value.byteLength };
+      }));
+    }));
     return out;
-  }
-
-  private async readShardChunks(
-    cell: string,
-    wanted: { i: number; id: bigint; minishard: number }[],
-    keys: readonly string[],
-    out: ReadResult[],
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const missing: ReadResult = { state: 'missing', generation: NO_GENERATION };
-    attempts: for (let attempt = 0; attempt < MAX_RMW_ATTEMPTS; attempt++) {
-      let c = this.cached(cell);
-      const warm = c !== undefined;
-      c ??= await this.fetchIndex(cell, signal);
-      if (!c) {
-        for (const w of wanted) out[w.i] = missing;
-        return;
-      }
-      const shard = c;
-      // The needed minishard indexes, each once; a cold one is one conditional read.
-      const needed = [...new Set(wanted.map((w) => w.minishard))];
-      const minishards = new Map<number, Map<bigint, MinishardEntry>>();
-      let stale = false;
-      await Promise.all(needed.map(async (ms) => {
-        const m = await this.minishard(shard, cell, ms, signal);
-        if (m === 'stale') stale = true;
-        else minishards.set(ms, m);
-      }));
-      if (stale) {
-        this.cache.delete(cell);
-        continue;
-      }
-      const present: { i: number; off: number; n: number }[] = [];
-      const absent: number[] = [];
-      for (const w of wanted) {
-        const e = minishards.get(w.minishard)!.get(w.id);
-        if (e) present.push({ i: w.i, off: e.offset, n: e.size });
-        else absent.push(w.i);
-      }
-      if (present.length === 0 && absent.length > 0 && warm) {
-        // Nothing to read and the index came from the cache: make sure the shard was not
-        // rewritten since (a data read below, conditional on the generation, would tell).
-        const r = await this.base.read(cell, { ifNotEqual: shard.generation, byteRange: { offset: 0, length: 1 }, signal });
-        if (r.state !== 'unchanged') {
-          this.cache.delete(cell);
-          continue;
-        }
-      }
-      present.sort((a, b) => a.off - b.off);
-      const maxMerged = this.base.coalesceLimit ?? COALESCE_MAX;
-      const groups: { start: number; end: number; members: typeof present }[] = [];
-      for (const p of present) {
-        const g = groups[groups.length - 1];
-        if (g && p.off - g.end <= COALESCE_GAP && Math.max(g.end, p.off + p.n) - g.start <= maxMerged) {
-          g.end = Math.max(g.end, p.off + p.n);
-          g.members.push(p);
-        } else {
-          groups.push({ start: p.off, end: p.off + p.n, members: [p] });
-        }
-      }
-      const reads = await Promise.all(groups.map(async (g) => {
-        try {
-          return await this.base.read(cell, { byteRange: { offset: this.indexBytes + g.start, length: g.end - g.start }, ifEqual: shard.generation, signal });
-        } catch (e) {
-          if (e instanceof ByteRangeError) {
-            const k = keys[g.members[0]!.i]!;
-            throw new CorruptionError(`${cell}:${k}`, `chunk data [${g.start}, ${g.end}) lies past the end of the shard`, { cause: e });
-          }
-          throw e;
-        }
-      }));
-      for (const r of reads) {
-        if (r.state !== 'value') {
-          // The shard changed since its index was read: re-index and read again.
-          this.cache.delete(cell);
-          continue attempts;
-        }
-      }
-      const gzip = this.sharding.data_encoding === 'gzip';
-      await Promise.all(groups.map(async (g, j) => {
-        const bytes = (reads[j] as { value: Uint8Array }).value;
-        await Promise.all(g.members.map(async (m) => {
-          let value = bytes.subarray(m.off - g.start, m.off - g.start + m.n);
-          if (gzip) value = await this.gzip.decode(value, { key: `${cell}:${keys[m.i]}`, signal, maxDecodedBytes: this.options.maxChunkBytes });
-          out[m.i] = { state: 'value', value, generation: shard.generation, size: value.byteLength };
-        }));
-      }));
-      for (const i of absent) out[i] = missing;
-      return;
-    }
-    throw new ConditionFailedError(cell, 'shard kept changing while being read');
-  }
-
-  private conditioned(r: ReadResult, options: ReadOptions): ReadResult {
-    if (options.ifEqual !== undefined && options.ifEqual !== r.generation) return { state: 'unchanged', generation: r.generation };
-    if (options.ifNotEqual !== undefined && options.ifNotEqual === r.generation) return { state: 'unchanged', generation: r.generation };
-    return r;
   }
 
   /** Every chunk of a whole shard: id -> stored (still data-encoded) bytes. */
@@ -505,19 +412,19 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
         changed = true;
       }
       if (!changed) return undefined;
-      const cond = blind ? {} : { ifEqual: generation };
       if (chunks.size === 0) {
         if (generation === NO_GENERATION && !blind) return undefined;
-        if (await this.base.delete(cell, { ...cond, signal })) {
-          this.cache.delete(cell);
-          return NO_GENERATION;
-        }
-        continue;
+        if (blind) await deleteValue(this.base, cell, signal);
+        else if (!(await this.base.delete(cell, { ifEqual: generation, signal }))) continue;
+        this.reader.forget(cell);
+        return NO_GENERATION;
       }
       const { bytes, index, minishards } = await this.buildShard(chunks);
-      const w = await this.base.write(cell, bytes, { ...cond, signal });
+      const w = blind
+        ? { ok: true as const, generation: await writeValue(this.base, cell, bytes, signal) }
+        : await this.base.write(cell, bytes, { ifEqual: generation, signal });
       if (w.ok) {
-        this.remember(cell, { generation: w.generation, index, minishards });
+        this.reader.remember(cell, { generation: w.generation, index, minishards });
         return w.generation;
       }
     }
@@ -572,8 +479,8 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
       const cells: string[] = [];
       for await (const cell of this.shards(options.signal)) cells.push(cell);
       for (const cell of cells) {
-        await this.base.delete(cell, { signal: options.signal });
-        this.cache.delete(cell);
+        await deleteValue(this.base, cell, options.signal);
+        this.reader.forget(cell);
       }
       return;
     }

@@ -1,5 +1,6 @@
 import { EMPTY, type ShardFormat } from './zarr3.js';
-import { ByteRangeError, CorruptionError, ReadOnlyError, UnsupportedError } from '../errors.js';
+import { ByteRangeError, CorruptionError, ReadOnlyError, throwIfAborted, UnsupportedError } from '../errors.js';
+import { type ByteSpan, conditioned, ShardReader } from './coalesce.js';
 import {
   type BatchUpdatable,
   type CellReadable,
@@ -14,36 +15,42 @@ import {
   type UpdateFn,
 } from '../kvstore/kvstore.js';
 
-interface CachedIndex {
+/** A parsed zarr v3 shard index: flat C-order [offset, nbytes] pairs, one per inner chunk. */
+interface Zarr3Index {
   generation: string;
-  /** Undefined when the shard is missing. */
-  entries: BigUint64Array | undefined;
+  entries: BigUint64Array;
+}
+
+/** One wanted inner chunk: its local index in the shard and the bytes of it wanted. */
+interface Wanted {
+  key: string;
+  local: number;
+  byteRange?: ReadOptions['byteRange'];
 }
 
 const INDEX_CACHE_ENTRIES = 4096;
-/** Gaps up to this many bytes between wanted inner chunks are read rather than split. */
-const COALESCE_GAP = 256 * 1024;
-/** A merged read never exceeds this many bytes, unless the base store asks for less. */
-const COALESCE_MAX = 64 * 1024 * 1024;
 
 /**
  * zarr v3 `sharding_indexed` as a store adapter over the store holding the shards, as in
  * TensorStore: its keys are inner chunk grid positions ("i,j,k"), each mapped to a byte range
- * of a shard. Shard indexes are cached by shard generation, and every data read is conditional
- * on that generation, so a warm read costs one ranged request and a shard rewritten behind our
- * back is detected ('unchanged' from the base store) and re-indexed. Nested shards are an
- * adapter over an adapter.
+ * of a shard. Reads go through the one shard read path (`./coalesce.ts`): indexes cached by
+ * shard generation, every data read conditional on it (a shard rewritten behind our back is
+ * detected and re-indexed), nearby inner chunks merged into one ranged read, in-flight index
+ * and range reads shared between concurrent callers. Nested shards are an adapter over an
+ * adapter.
+ *
+ * The generation of a present inner chunk is its shard's; of a missing one, `''`.
  *
  * Writes: `updateCell` applies a group of inner chunk updates to a shard with one conditional
  * write (or one unconditional write when every inner chunk is overwritten), keeping the encoded
- * bytes of untouched inner chunks as they are.
+ * bytes of untouched inner chunks as they are. `write`, `delete`, `list` and `deleteRange`
+ * throw UnsupportedError: inner chunks are written a shard at a time, and the adapter cannot
+ * tell its shards from other keys of the base store.
  */
 export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   readonly readOnly: boolean;
-  private readonly indexCache = new Map<string, CachedIndex>();
-  private readonly inflight = new Map<string, Promise<CachedIndex>>();
-
   readonly coalesceLimit: number | undefined;
+  private readonly reader: ShardReader<Zarr3Index, Wanted>;
 
   constructor(
     readonly base: KvStore,
@@ -53,6 +60,13 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   ) {
     this.readOnly = base.readOnly;
     this.coalesceLimit = base.coalesceLimit;
+    this.reader = new ShardReader<Zarr3Index, Wanted>({
+      base,
+      cacheShards: INDEX_CACHE_ENTRIES,
+      fetchIndex: (shardKey, signal) => this.fetchIndex(shardKey, signal),
+      locate: async (index, _shardKey, wanted) => wanted.map((w) => this.locate(index, w)),
+      describe: (w) => `inner chunk ${w.key}`,
+    });
   }
 
   get url(): string {
@@ -72,25 +86,15 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   }
 
   private parse(key: string): { shardKey: string; local: number } {
-    const pos = key === '' ? [] : key.split(',').map(Number);
+    const pos = key === '' ? [] : key.split(',').map((p) => (/^\d+$/.test(p) ? Number(p) : NaN));
+    if (pos.length !== this.format.chunksPerShard.length || pos.some((p) => !Number.isSafeInteger(p) || p < 0)) {
+      throw new RangeError(`sharded chunk key "${key}" is not ${this.format.chunksPerShard.length} non-negative integers joined by ","`);
+    }
     const { shard, local } = this.format.locate(pos);
     return { shardKey: this.shardKeyOf(shard), local };
   }
 
-  private async index(shardKey: string, signal: AbortSignal | undefined, refresh: boolean): Promise<CachedIndex> {
-    if (!refresh) {
-      const c = this.indexCache.get(shardKey);
-      if (c) return c;
-    }
-    let p = this.inflight.get(shardKey);
-    if (!p) {
-      p = this.fetchIndex(shardKey, signal).finally(() => this.inflight.delete(shardKey));
-      this.inflight.set(shardKey, p);
-    }
-    return p;
-  }
-
-  private async fetchIndex(shardKey: string, signal: AbortSignal | undefined): Promise<CachedIndex> {
+  private async fetchIndex(shardKey: string, signal: AbortSignal): Promise<Zarr3Index | undefined> {
     const f = this.format;
     let r: ReadResult;
     try {
@@ -104,126 +108,62 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
       }
       throw e;
     }
-    let entry: CachedIndex;
-    if (r.state !== 'value') {
-      entry = { generation: NO_GENERATION, entries: undefined };
-    } else {
-      if (r.value.byteLength < f.indexSize) {
-        throw new CorruptionError(shardKey, `shard is ${r.value.byteLength} bytes, smaller than its ${f.indexSize}-byte index`);
-      }
-      const entries = await f.decodeIndex(r.value, shardKey);
-      f.checkEntries(entries, r.size, shardKey);
-      entry = { generation: r.generation, entries };
+    if (r.state !== 'value') return undefined;
+    if (r.value.byteLength < f.indexSize) {
+      throw new CorruptionError(shardKey, `shard is ${r.value.byteLength} bytes, smaller than its ${f.indexSize}-byte index`);
     }
-    if (this.indexCache.size >= INDEX_CACHE_ENTRIES) {
-      this.indexCache.delete(this.indexCache.keys().next().value!);
-    }
-    this.indexCache.set(shardKey, entry);
-    return entry;
+    const entries = await f.decodeIndex(r.value, shardKey);
+    f.checkEntries(entries, r.size, shardKey);
+    return { generation: r.generation, entries };
+  }
+
+  /** The bytes of a wanted inner chunk in its shard; undefined when it is empty. */
+  private locate(index: Zarr3Index, w: Wanted): ByteSpan | undefined {
+    const off = index.entries[2 * w.local]!;
+    const n = index.entries[2 * w.local + 1]!;
+    if (off === EMPTY && n === EMPTY) return undefined;
+    const [s, e] = resolveByteRange(w.key, w.byteRange, Number(n));
+    return { offset: Number(off) + s, length: e - s };
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
+    throwIfAborted(options.signal);
     const { shardKey, local } = this.parse(key);
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const idx = await this.index(shardKey, options.signal, attempt > 0);
-      const generation = idx.generation;
-      if (options.ifEqual !== undefined && options.ifEqual !== generation) return { state: 'unchanged', generation };
-      if (options.ifNotEqual !== undefined && options.ifNotEqual === generation) return { state: 'unchanged', generation };
-      const off = idx.entries?.[2 * local];
-      const n = idx.entries?.[2 * local + 1];
-      if (off === undefined || n === undefined || (off === EMPTY && n === EMPTY)) {
-        // A missing inner chunk: the shard generation still identifies what was read.
-        if (idx.entries === undefined) return { state: 'missing', generation: NO_GENERATION };
-        return { state: 'missing', generation: NO_GENERATION };
-      }
-      const size = Number(n);
-      const [s, e] = resolveByteRange(key, options.byteRange, size);
-      let r: ReadResult;
-      try {
-        r = await this.base.read(shardKey, {
-          byteRange: { offset: Number(off) + s, length: e - s },
-          ifEqual: generation,
-          signal: options.signal,
-        });
-      } catch (err) {
-        if (err instanceof ByteRangeError) {
-          throw new CorruptionError(shardKey, `inner chunk ${key} at bytes [${off}, ${off + n}) lies outside the shard`, { cause: err });
-        }
-        throw err;
-      }
-      if (r.state === 'value') return { state: 'value', value: r.value, generation, size };
-      // The shard changed (or vanished) since its index was cached: re-read the index.
+    const w: Wanted = { key, local, byteRange: options.byteRange };
+    if (options.ifNotEqual !== undefined && (await this.reader.stillCurrent(shardKey, options.ifNotEqual, [w], options.signal))) {
+      return { state: 'unchanged', generation: options.ifNotEqual };
     }
-    throw new CorruptionError(shardKey, 'shard kept changing while being read');
+    const r = await this.reader.read(shardKey, [w], options.signal);
+    const value = r.values[0];
+    if (!value) return conditioned({ state: 'missing', generation: NO_GENERATION }, options);
+    const size = Number(r.index!.entries[2 * local + 1]);
+    return conditioned({ state: 'value', value, generation: r.generation, size }, options);
   }
 
   /**
-   * Reads several inner chunks of the shards under one cell: each shard's index once, then the
-   * wanted chunks' byte ranges merged where they are adjacent or nearly so (gaps up to
-   * COALESCE_GAP bytes are read and dropped), one base read per merged range, each conditional
-   * on the index's generation. A full read of a shard is one request after its index.
+   * Reads several inner chunks (of any shards; the planner passes those of one cell): per
+   * shard, the index once, then the wanted chunks' byte ranges merged into few conditional
+   * reads (`./coalesce.ts`). A full read of a shard is one request after its index. Results
+   * are in the order of `keys` and equal those of {@link read} without options.
    */
   async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]> {
-    if (this.base instanceof ShardedStore) return Promise.all(keys.map((k) => this.read(k, { signal })));
-    const byShard = new Map<string, { i: number; local: number }[]>();
-    keys.forEach((k, i) => {
-      const { shardKey, local } = this.parse(k);
+    throwIfAborted(signal);
+    const byShard = new Map<string, { i: number; w: Wanted }[]>();
+    keys.forEach((key, i) => {
+      const { shardKey, local } = this.parse(key);
       let l = byShard.get(shardKey);
       if (!l) byShard.set(shardKey, (l = []));
-      l.push({ i, local });
+      l.push({ i, w: { key, local } });
     });
     const out = new Array<ReadResult>(keys.length);
-    await Promise.all([...byShard].map(([shardKey, wanted]) => this.readShardChunks(shardKey, wanted, keys, out, signal)));
+    await Promise.all([...byShard].map(async ([shardKey, wanted]) => {
+      const r = await this.reader.read(shardKey, wanted.map((x) => x.w), signal);
+      wanted.forEach(({ i }, j) => {
+        const value = r.values[j];
+        out[i] = value ? { state: 'value', value, generation: r.generation, size: value.byteLength } : { state: 'missing', generation: NO_GENERATION };
+      });
+    }));
     return out;
-  }
-
-  private async readShardChunks(
-    shardKey: string, wanted: { i: number; local: number }[], keys: readonly string[], out: ReadResult[], signal: AbortSignal | undefined,
-  ): Promise<void> {
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const idx = await this.index(shardKey, signal, attempt > 0);
-      const present: { i: number; off: number; n: number }[] = [];
-      for (const w of wanted) {
-        const off = idx.entries?.[2 * w.local];
-        const n = idx.entries?.[2 * w.local + 1];
-        if (off === undefined || n === undefined || (off === EMPTY && n === EMPTY)) out[w.i] = { state: 'missing', generation: NO_GENERATION };
-        else present.push({ i: w.i, off: Number(off), n: Number(n) });
-      }
-      present.sort((a, b) => a.off - b.off);
-      const maxMerged = this.base.coalesceLimit ?? COALESCE_MAX;
-      const groups: { start: number; end: number; members: typeof present }[] = [];
-      for (const p of present) {
-        const g = groups[groups.length - 1];
-        if (g && p.off >= g.start && p.off - g.end <= COALESCE_GAP && p.off + p.n - g.start <= maxMerged) {
-          g.end = Math.max(g.end, p.off + p.n);
-          g.members.push(p);
-        } else {
-          groups.push({ start: p.off, end: p.off + p.n, members: [p] });
-        }
-      }
-      let changed = false;
-      await Promise.all(groups.map(async (g) => {
-        let r: ReadResult;
-        try {
-          r = await this.base.read(shardKey, { byteRange: { offset: g.start, length: g.end - g.start }, ifEqual: idx.generation, signal });
-        } catch (err) {
-          if (err instanceof ByteRangeError) {
-            throw new CorruptionError(shardKey, `inner chunks at bytes [${g.start}, ${g.end}) lie outside the shard`, { cause: err });
-          }
-          throw err;
-        }
-        if (r.state !== 'value') {
-          changed = true;
-          return;
-        }
-        for (const m of g.members) {
-          out[m.i] = { state: 'value', value: r.value.subarray(m.off - g.start, m.off - g.start + m.n), generation: idx.generation, size: m.n };
-        }
-      }));
-      if (!changed) return;
-      // The shard changed since its index was read: re-index and read again.
-    }
-    throw new CorruptionError(shardKey, `shard kept changing while being read (keys ${keys[wanted[0]!.i]}...)`);
   }
 
   async write(): Promise<never> {
@@ -234,9 +174,8 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     throw new UnsupportedError('inner chunks of a shard are deleted through updateCell (one write per shard)');
   }
 
-  async deleteRange(prefix: string): Promise<void> {
-    if (prefix !== '') throw new UnsupportedError('deleteRange on a sharded store supports only the empty prefix');
-    this.indexCache.clear();
+  async deleteRange(): Promise<never> {
+    throw new UnsupportedError('deleteRange is not supported on a zarr v3 sharded store: delete the shards in the base store');
   }
 
   async *list(): AsyncIterable<string> {
@@ -275,7 +214,7 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
         );
       }
     } finally {
-      for (const k of byShard.keys()) this.indexCache.delete(k);
+      for (const k of byShard.keys()) this.reader.forget(k);
     }
   }
 

@@ -2,6 +2,7 @@ import { bytesOf, dtypeSize } from '../array/dtype.js';
 import { NdArray, cOrderStrides, isAllFill, product, toCOrder } from '../array/ndarray.js';
 import { CorruptionError, MetadataError } from '../errors.js';
 import { copyStrided } from '../array/copy.js';
+import { shapePositions } from '../array/grid.js';
 import { MAX_SHARD_INDEX_BYTES } from '../limits.js';
 import { CodecChain } from '../codecs/chain.js';
 import { type ArrayBytesCodec, type ChunkSpec, type CodecContext, type CodecFactory, type CodecJSON, isCodecRegistered, registerCodec } from '../codecs/codec.js';
@@ -17,7 +18,7 @@ const DEFAULT_INDEX_CODECS: CodecJSON[] = [
 /**
  * zarr v3 `sharding_indexed`: the shard geometry, the inner chunk codec chain and the index
  * codec chain. Shared by the whole-shard codec below and the sharded store adapter
- * (`src/kvstore/zarr3-sharded.ts`) that reads inner chunks with byte ranges.
+ * (`./zarr3-store.ts`) that reads inner chunks with byte ranges.
  * https://zarr-specs.readthedocs.io/en/latest/v3/codecs/sharding-indexed/v1.0.html
  */
 export class ShardFormat {
@@ -163,12 +164,12 @@ export class ShardingCodec implements ArrayBytesCodec {
     const size = dtypeSize(spec.dtype);
     const parts: (NdArray | undefined)[] = [];
     const cStr = cOrderStrides(f.chunkShape).map((s) => s * size);
-    forEachChunk(f.chunksPerShard, (pos) => {
+    for (const pos of shapePositions(f.chunksPerShard)) {
       const part = NdArray.zeros(spec.dtype, f.chunkShape);
       const off = pos.reduce((s, p, d) => s + p * f.chunkShape[d]! * a.strides[d]!, a.offset);
       copyStrided(bytesOf(part.data), 0, cStr, bytesOf(a.data), off * size, a.strides.map((s) => s * size), f.chunkShape, size);
       parts.push(isAllFill(part, spec.fillValue) ? undefined : part);
-    });
+    }
     const encoded: (Uint8Array | undefined)[] = [];
     for (const p of parts) encoded.push(p ? await f.inner.encode(p, ctx) : undefined);
     return f.assemble(encoded);
@@ -182,19 +183,18 @@ export class ShardingCodec implements ArrayBytesCodec {
     const size = dtypeSize(spec.dtype);
     let i = 0;
     const jobs: Promise<void>[] = [];
-    forEachChunk(f.chunksPerShard, (pos) => {
+    for (const p of shapePositions(f.chunksPerShard)) {
       const off = entries[2 * i]!;
       const n = entries[2 * i + 1]!;
       i++;
-      if (off === EMPTY && n === EMPTY) return;
-      const p = [...pos];
+      if (off === EMPTY && n === EMPTY) continue;
       jobs.push(
         f.inner.decode(b.subarray(Number(off), Number(off + n)), { ...ctx, key: `${key}[${p}]` }).then((c) => {
           const dOff = p.reduce((s, q, d) => s + q * f.chunkShape[d]! * out.strides[d]!, 0);
           copyStrided(bytesOf(out.data), dOff * size, out.strides.map((s) => s * size), bytesOf(c.data), c.offset * size, c.strides.map((s) => s * size), f.chunkShape, size);
         }),
       );
-    });
+    }
     await Promise.all(jobs);
     return out;
   }
@@ -210,18 +210,6 @@ export class ShardingCodec implements ArrayBytesCodec {
       name: 'sharding_indexed',
       configuration: { chunk_shape: [...f.chunkShape], codecs: f.innerCodecs, index_codecs: f.indexCodecs, index_location: f.indexLocation },
     };
-  }
-}
-
-function forEachChunk(grid: readonly number[], fn: (pos: readonly number[]) => void): void {
-  const n = product(grid);
-  const idx = new Array<number>(grid.length).fill(0);
-  for (let k = 0; k < n; k++) {
-    fn(idx);
-    for (let d = grid.length - 1; d >= 0; d--) {
-      if (++idx[d]! < grid[d]!) break;
-      idx[d] = 0;
-    }
   }
 }
 

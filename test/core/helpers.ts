@@ -1,5 +1,5 @@
 import { type DataType, type Scalar, float16BitsToNumber, isBigIntDtype, isFloatDtype } from '../../src/array/dtype.js';
-import { NdArray, product } from '../../src/array/ndarray.js';
+import { forEachIndex, NdArray, product } from '../../src/array/ndarray.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
 import { mulberry32 } from '../../src/testing/prng.js';
 
@@ -87,16 +87,9 @@ const show = (v: Scalar): string => (Object.is(v, -0) ? '-0' : typeof v === 'big
 
 /** An NdArray from flat C-order scalars. */
 export function fromFlat(dtype: DataType, shape: readonly number[], flat: readonly Scalar[]): NdArray {
-  const a = NdArray.zeros(dtype, shape);
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let k = 0; k < flat.length; k++) {
-    a.set(idx, flat[k]!);
-    for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d]! < shape[d]!) break;
-      idx[d] = 0;
-    }
-  }
   if (product(shape) !== flat.length) throw new Error('flat length mismatch');
+  const a = NdArray.zeros(dtype, shape);
+  forEachIndex(shape, (k, idx) => a.set(idx, flat[k]!));
   return a;
 }
 

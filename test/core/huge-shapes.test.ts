@@ -4,10 +4,12 @@
  * out-of-memory crash: chunks over MAX_CHUNK_BYTES, shard indexes over MAX_SHARD_INDEX_BYTES,
  * non-safe-integer extents, and reads over MAX_READ_BYTES.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  MAX_CHUNK_BYTES, MAX_READ_BYTES, MAX_SHARD_INDEX_BYTES, MetadataError, NdArray, OutOfBoundsError, open,
+  MAX_CHUNK_BYTES, MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES, MAX_SHARD_INDEX_BYTES, MetadataError, NdArray, OutOfBoundsError, open,
 } from '../../src/index.js';
+import { chunksOfView } from '../../src/io/planner.js';
+import { MemoryStore } from '../../src/kvstore/memory.js';
 import { freshName, sharedMemory } from './helpers.js';
 
 const mem = sharedMemory();
@@ -47,8 +49,8 @@ const shard = (chunk: number[], codecs: unknown[] = [{ name: 'bytes', configurat
 const openZ3 = async (json: unknown) => open({ driver: 'zarr3', kvstore: await withMeta('zarr.json', json) });
 
 describe('limits are exported', () => {
-  it('MAX_CHUNK_BYTES 2 GiB, MAX_SHARD_INDEX_BYTES 1 GiB, MAX_READ_BYTES 4 GiB', () => {
-    expect([MAX_CHUNK_BYTES, MAX_SHARD_INDEX_BYTES, MAX_READ_BYTES]).toEqual([2 ** 31, 2 ** 30, 2 ** 32]);
+  it('MAX_CHUNK_BYTES 2 GiB, MAX_SHARD_INDEX_BYTES 1 GiB, MAX_READ_BYTES 4 GiB, MAX_CHUNKS_PER_REQUEST 2^24', () => {
+    expect([MAX_CHUNK_BYTES, MAX_SHARD_INDEX_BYTES, MAX_READ_BYTES, MAX_CHUNKS_PER_REQUEST]).toEqual([2 ** 31, 2 ** 30, 2 ** 32, 2 ** 24]);
   });
 });
 
@@ -160,5 +162,42 @@ describe('reads larger than one ArrayBuffer', () => {
   it('just over 4 GiB is refused; the bound counts bytes, not elements', async () => {
     const vol = await openZ3(z3([2 ** 16, 2 ** 15 + 1], [64, 64], undefined, 'uint16'));
     await rejects(vol.read(), OutOfBoundsError, 'MAX_READ_BYTES');
+  });
+});
+
+describe('requests touching too many chunks (MAX_CHUNKS_PER_REQUEST)', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('reading 40000 x 40000 of a [2^40, 2^40] array in [1, 1] chunks is an OutOfBoundsError naming the limit; no chunk is visited', async () => {
+    const vol = await openZ3(z3([2 ** 40, 2 ** 40], [1, 1], undefined, 'uint8'));
+    const reads = vi.spyOn(MemoryStore.prototype, 'read');
+    const view = vol.slice([[0, 40000], [0, 40000]]);
+    await rejects(view.read(), OutOfBoundsError, '1600000000 chunks', 'MAX_CHUNKS_PER_REQUEST', 'slice');
+    await rejects(view.read({ out: NdArray.zeros('uint8', [1, 1]) }), OutOfBoundsError, 'MAX_CHUNKS_PER_REQUEST');
+    await rejects(view.write(3), OutOfBoundsError, 'writing', 'MAX_CHUNKS_PER_REQUEST');
+    expect(reads.mock.calls.filter(([k]) => k.includes('/c/')).length).toBe(0);
+    // A slice under the limit reads and writes.
+    const small = vol.slice([[2 ** 40 - 3, 2 ** 40], [5, 8]]);
+    await small.write(9);
+    expect((await small.read()).toFlat()).toEqual(new Array(9).fill(9));
+  });
+
+  it('shape [1e9], chunks [1]: all of it, or every 2nd element (no Set of 5e8 chunk indices), is refused the same way', async () => {
+    const vol = await openZ3(z3([1e9], [1], undefined, 'uint8'));
+    await rejects(vol.read(), OutOfBoundsError, 'MAX_CHUNKS_PER_REQUEST');
+    await rejects(vol.slice([[0, 1e9, 2]]).read(), OutOfBoundsError, '500000000 chunks', 'MAX_CHUNKS_PER_REQUEST');
+    await rejects(vol.write(1), OutOfBoundsError, 'MAX_CHUNKS_PER_REQUEST');
+    // A strided view under the limit touches exactly the chunks it selects.
+    const sparse = vol.slice([[7, 1e9, 1e8]]);
+    await sparse.write(new NdArray('uint8', Uint8Array.from({ length: 10 }, (_, i) => i + 1), [10]));
+    expect((await sparse.read()).toFlat()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect((await vol.slice([[6, 9]]).read()).toFlat()).toEqual([0, 1, 0]);
+  });
+
+  it('chunk enumeration streams: the first chunks of a 1.6e9-chunk view come without enumerating the rest', async () => {
+    const vol = await openZ3(z3([2 ** 40, 2 ** 40], [1, 1], undefined, 'uint8'));
+    const view = vol.slice([[10, 40010], [20, 40020, 2]]);
+    const it = chunksOfView(vol.driver.grid, view.transform);
+    expect([it.next().value, it.next().value, it.next().value]).toEqual([[10, 20], [10, 22], [10, 24]]);
   });
 });

@@ -41,6 +41,7 @@ describe('public API', () => {
         "IndexDomain",
         "IndexTransform",
         "KvStoreError",
+        "MAX_CHUNKS_PER_REQUEST",
         "MAX_CHUNK_BYTES",
         "MAX_READ_BYTES",
         "MAX_SHARD_INDEX_BYTES",

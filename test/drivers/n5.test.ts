@@ -110,7 +110,11 @@ describe('n5 driver: create, write, read back', () => {
     const store = new MemoryStore();
     await store.write('attributes.json', new TextEncoder().encode('{"n5":"4.0.0"}'));
     const d = (await n5.open({ store, spec: { driver: 'n5', metadata: { compression: { type: 'gzip', useZlib: true, level: 3 } } }, mode: CREATE, schema: { dtype: 'uint8', domain: { shape: [10] } }, storeFillChunks: false })) as N5Driver;
-    expect(d.attributes.n5).toBe('4.0.0');
+    // The version stays in attributes.json; it is format metadata, not a user attribute.
+    expect(d.attributes.n5).toBeUndefined();
+    const stored = JSON.parse(new TextDecoder().decode(((await store.read('attributes.json')) as { value: Uint8Array }).value));
+    expect(stored.n5).toBe('4.0.0');
+    expect(stored.dimensions).toEqual([10]);
     expect(d.codecs).toEqual([{ name: 'bytes', configuration: { endian: 'big' } }, { name: 'zlib', configuration: { level: 3 } }]);
   });
 });

@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DataType } from '../../src/array/dtype.js';
+import { shapePositions } from '../../src/array/grid.js';
 import { NdArray } from '../../src/array/ndarray.js';
 import type { OpenMode } from '../../src/drivers/driver.js';
 import { driver as n5, type N5Driver } from '../../src/drivers/n5.js';
 import { FileStore } from '../../src/kvstore/file.js';
+import { open } from '../../src/index.js';
 
 /**
  * N5 interop with Debian's python3-zarr (zarr 2.13 `zarr.N5Store`), both directions. zarr
@@ -69,10 +71,9 @@ z.attrs['note'] = 'from python'`).join('\n')}
 });
 
 describe('volstore writes, python zarr N5Store reads', () => {
+  // zarr 2.13's N5Store only opens datasets under a root whose attributes.json has "n5": creating
+  // the first dataset through open() creates that container root (nothing is written by hand).
   const root = path.join(dir, 'vs.n5');
-  // zarr 2.13's N5Store only opens datasets under a root whose attributes.json has "n5".
-  execFileSync('mkdir', ['-p', root]);
-  writeFileSync(path.join(root, 'attributes.json'), JSON.stringify({ n5: '2.0.0' }));
   const CASES: [string, DataType, number[], number[], Record<string, unknown>][] = [
     ['raw', 'uint16', [5, 7, 3], [2, 3, 2], { type: 'raw' }],
     ['gzip', 'int32', [9, 4], [4, 3], { type: 'gzip', level: 4 }],
@@ -84,11 +85,12 @@ describe('volstore writes, python zarr N5Store reads', () => {
   ];
   for (const [name, dtype, dims, block, compression] of CASES) {
     it(`${name} ${dtype}`, async () => {
-      const store = new FileStore(path.join(root, name));
-      const d = (await n5.open({
-        store, spec: { driver: 'n5', metadata: { dimensions: dims, blockSize: block, dataType: dtype, compression, extra: [1, 2] } },
-        mode: CREATE, schema: {}, storeFillChunks: false,
-      })) as N5Driver;
+      const vol = await open({
+        driver: 'n5', kvstore: { driver: 'file', path: root }, path: name, create: true,
+        metadata: { dimensions: dims, blockSize: block, dataType: dtype, compression, extra: [1, 2] },
+      });
+      const d = vol.driver as N5Driver;
+      const store = d.store;
       const value = (i: number): number => (dtype.startsWith('float') ? i * 0.5 - 3 : (i * 13 + 1) % (dtype === 'uint8' ? 256 : 30000));
       // Element at N5 index (i0, i1, ...) = value(F-order flat index).
       const grid = dims.map((s, i) => Math.ceil(s / block[i]!));
@@ -110,6 +112,29 @@ describe('volstore writes, python zarr N5Store reads', () => {
   }
 });
 
+describe('the N5 container volstore creates', () => {
+  it('root attributes.json has the version n5-java writes; python opens the container as a group', () => {
+    const root = path.join(dir, 'vs.n5');
+    expect(JSON.parse(readFileSync(path.join(root, 'attributes.json'), 'utf8'))).toEqual({ n5: '4.0.0' });
+    const out = python(`import sys, zarr\ng = zarr.open_group(zarr.N5Store(sys.argv[1]), mode='r')\nprint(','.join(sorted(g.array_keys())))`, root);
+    expect(out.toString().trim().split(',')).toEqual(['bzip2', 'blosc', 'gzip', 'gzip64', 'raw', 'zlib', 'zstd'].sort());
+  });
+
+  it('a dataset at the container root: python opens the root itself as the array', async () => {
+    const root = path.join(dir, 'root-array.n5');
+    const vol = await open({
+      driver: 'n5', kvstore: { driver: 'file', path: root }, create: true,
+      metadata: { dimensions: [5, 3], blockSize: [2, 2], dataType: 'int16', compression: { type: 'gzip' } },
+    });
+    const data = NdArray.zeros('int16', [5, 3]);
+    (data.data as Int16Array).forEach((_, i, a) => (a[i] = i * 3 - 7));
+    await vol.write(data);
+    const out = python(`import sys, numpy as np, zarr\na = zarr.open(zarr.N5Store(sys.argv[1]), mode='r')\nassert isinstance(a, zarr.Array), type(a)\nsys.stdout.buffer.write(np.ascontiguousarray(a[...].T).astype('<i2').tobytes())`, root);
+    // python's view is the transpose ([3, 5] in C order); .T restores volstore's order.
+    expect(Array.from(new Int16Array(out.buffer, out.byteOffset, out.length / 2))).toEqual(Array.from(data.data as Int16Array));
+  });
+});
+
 it('writing xz is a typed UnsupportedError (the xz codec decodes only)', async () => {
   const store = new FileStore(path.join(dir, 'xz-write'));
   const d = (await n5.open({
@@ -120,13 +145,7 @@ it('writing xz is a typed UnsupportedError (the xz codec decodes only)', async (
 });
 
 function cartesian(shape: readonly number[]): number[][] {
-  const out: number[][] = [[]];
-  for (const s of shape) {
-    const next: number[][] = [];
-    for (const p of out) for (let i = 0; i < s; i++) next.push([...p, i]);
-    out.splice(0, out.length, ...next);
-  }
-  return out.map((p) => p.slice());
+  return [...shapePositions(shape)];
 }
 
 /** The whole array in N5 F order (dim 0 fastest), little-endian bytes. */

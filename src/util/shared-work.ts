@@ -1,0 +1,115 @@
+/**
+ * Shared in-flight work with reference-counted cancellation. Browser-safe (no `node:` imports).
+ *
+ * When several callers want the same thing at the same time (one shard index, one merged byte
+ * range, one chunk decode), the work runs once and every caller awaits it. The work does NOT run
+ * under the first caller's AbortSignal: it gets its own controller, which is aborted only when
+ * every caller still waiting has aborted. A caller that aborts leaves at once with
+ * {@link AbortError}; the others keep waiting and get the result. One viewer cancelling a stale
+ * slice therefore never fails the slice another caller is looking at.
+ *
+ * ```ts
+ * const indexes = new SharedWork<string, ShardIndex>();
+ * const idx = await indexes.run(shardKey, (signal) => fetchIndex(shardKey, signal), callerSignal);
+ * ```
+ */
+import { AbortError } from '../errors.js';
+
+interface Entry<V> {
+  readonly promise: Promise<V>;
+  readonly controller: AbortController;
+  /** Callers currently waiting (joined and neither settled nor aborted). */
+  waiters: number;
+}
+
+/**
+ * A keyed map of in-flight work. `run(key, work, signal)` starts `work` for a key that has none
+ * in flight, or joins the one that is. An entry leaves the map when its work settles, or when
+ * its last waiter aborts (the work's signal is then aborted, and a later `run` of the same key
+ * starts afresh rather than joining cancelled work). Results are shared by reference: callers
+ * must treat them as read-only.
+ */
+export class SharedWork<K, V> {
+  private readonly entries = new Map<K, Entry<V>>();
+
+  /** Number of keys with work in flight. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Whether work for `key` is in flight. */
+  has(key: K): boolean {
+    return this.entries.has(key);
+  }
+
+  /**
+   * Resolves with the result of the in-flight work for `key`, starting `work` when there is none.
+   *
+   * @param work receives the shared work's own signal (aborted only when every waiter has
+   *   aborted); it should pass it to the I/O it does.
+   * @param signal this caller's signal: when it fires, this call rejects at once with
+   *   AbortError (cause: the signal's reason) and stops counting as a waiter. Without a signal
+   *   the caller waits until the work settles, which also keeps the work from being cancelled.
+   * @throws AbortError when `signal` is already aborted or fires while waiting; otherwise
+   *   whatever `work` rejects with (every waiter sees the same rejection).
+   */
+  run(key: K, work: (signal: AbortSignal) => Promise<V>, signal?: AbortSignal): Promise<V> {
+    if (signal?.aborted) return Promise.reject(new AbortError('operation aborted', { cause: signal.reason }));
+    let entry = this.entries.get(key);
+    if (!entry) entry = this.start(key, work);
+    entry.waiters++;
+    if (!signal) return entry.promise;
+    const e = entry;
+    return new Promise<V>((resolve, reject) => {
+      let left = false;
+      const onAbort = (): void => {
+        if (left) return;
+        left = true;
+        this.leave(key, e, signal.reason);
+        reject(new AbortError('operation aborted', { cause: signal.reason }));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      e.promise.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          if (left) return;
+          left = true;
+          resolve(v);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          if (left) return;
+          left = true;
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private start(key: K, work: (signal: AbortSignal) => Promise<V>): Entry<V> {
+    const controller = new AbortController();
+    let promise: Promise<V>;
+    try {
+      promise = work(controller.signal);
+    } catch (e) {
+      promise = Promise.reject(e);
+    }
+    const entry: Entry<V> = { promise, controller, waiters: 0 };
+    // The entry leaves the map once settled; a rejection nobody waits for any more (every
+    // waiter aborted) must not surface as an unhandled rejection.
+    const settle = (): void => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    };
+    promise.then(settle, settle);
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  /** One waiter aborted: when it was the last, cancel the work and forget it. */
+  private leave(key: K, entry: Entry<V>, reason: unknown): void {
+    entry.waiters--;
+    if (entry.waiters > 0) return;
+    if (this.entries.get(key) === entry) this.entries.delete(key);
+    entry.controller.abort(reason);
+  }
+}
