@@ -177,7 +177,7 @@ describe('shared shard reads on the GCS emulator', () => {
   let emu: Emulator;
   const LATENCY = 300;
   beforeAll(async () => {
-    emu = await startEmulator({ buckets: ['b'] });
+    emu = await startEmulator({ buckets: ['vol'] });
   });
   afterAll(async () => {
     await emu.stop();
@@ -186,7 +186,7 @@ describe('shared shard reads on the GCS emulator', () => {
   for (const layout of [zarr3, precomputed]) {
     it(`${layout.name}: one reader aborting leaves the others their data; all aborting cancels the request`, async () => {
       emu.setLatency(0);
-      const gcs = new GcsStore({ bucket: 'b', path: `shared-abort-${layout === zarr3 ? 'z' : 'p'}/`, endpoint: emu.url });
+      const gcs = new GcsStore({ bucket: 'vol', path: `shared-abort-${layout === zarr3 ? 'z' : 'p'}/`, endpoint: emu.url });
       const { keys, adapter, cell } = await layout.fill(gcs, 6);
       emu.setLatency(LATENCY);
 
