@@ -89,6 +89,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     schema: parsed.schema,
     storeFillChunks: parsed.storeDataEqualToFillValue,
     signal: options.signal,
+    context,
   });
   const g = driver.grid;
   const labels = g.dimensionNames.map((n) => n ?? '');

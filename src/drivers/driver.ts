@@ -1,4 +1,5 @@
 import type { DataType, Scalar } from '../array/dtype.js';
+import type { Context } from '../context/context.js';
 import type { ChunkDriver } from '../io/chunk-driver.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 
@@ -40,6 +41,8 @@ export interface DriverOpenRequest {
   /** Store chunks equal to the fill value (`store_data_equal_to_fill_value`). */
   storeFillChunks: boolean;
   signal?: AbortSignal;
+  /** The Context the array is opened with (its codec worker pool decodes and encodes chunks). */
+  context?: Context;
 }
 
 /** A format: its spec keys beyond the common ones, and how to open or create an array. */
