@@ -69,6 +69,11 @@ export function configureNativeCodecs(options: { enabled?: boolean; zstdLoader?:
   loaded = undefined;
 }
 
+/** Whether native codecs may be used (see configureNativeCodecs). */
+export function nativeCodecsEnabled(): boolean {
+  return enabled;
+}
+
 /**
  * The native zstd, or undefined when it is disabled or cannot load (logged once at debug level;
  * the caller falls back to WASM). Never throws.
