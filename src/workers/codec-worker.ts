@@ -33,7 +33,9 @@ async function connect(): Promise<Port> {
   };
 }
 
+/** Built chains by key, least recently used first; a few hundred at most. */
 const chains = new Map<string, Promise<CodecChain>>();
+const MAX_CHAINS = 256;
 
 function usesSharding(codecs: readonly CodecJSON[]): boolean {
   return JSON.stringify(codecs).includes('"sharding_indexed"');
@@ -41,7 +43,11 @@ function usesSharding(codecs: readonly CodecJSON[]): boolean {
 
 function chainOf(d: ChainDescriptor): Promise<CodecChain> {
   let c = chains.get(d.key);
-  if (!c) {
+  if (c) {
+    chains.delete(d.key); // most recently used last
+    chains.set(d.key, c);
+  } else {
+    if (chains.size >= MAX_CHAINS) chains.delete(chains.keys().next().value!);
     c = (async () => {
       if (usesSharding(d.codecs)) (await import('../sharding/zarr3.js')).registerShardingCodec();
       return CodecChain.create(d.codecs, d.spec);

@@ -14,8 +14,11 @@ import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMe
  * size reaches the crossover ({@link DEFAULT_MIN_POOLED_BYTES}), and declines the rest, which
  * the chain then runs on the calling thread.
  *
- * - Workers start lazily (on the first task), one per slot up to `size`, and stop after
- *   `idleMs` without work. Idle workers do not keep a Node process alive (unref'd).
+ * - Workers start lazily: a chunk offered while no worker is up starts all `size` of them and
+ *   runs inline, as do the chunks offered until one worker is ready (starting one costs tens of ms, hundreds
+ *   when running from the TypeScript sources), so a first read never waits for them. `warm()`
+ *   starts them ahead. They stop after `idleMs` without work; idle workers do not keep a Node
+ *   process alive (unref'd).
  * - Input bytes are copied into a buffer of their own and transferred; results (decoded arrays,
  *   encoded bytes) are transferred back, never copied.
  * - An aborted task leaves at once: a queued one is dropped; a running one rejects with
@@ -133,6 +136,8 @@ export class CodecWorkerPool implements ChainRunner {
   private nextId = 1;
   private off = false;
   private everReady = false;
+  private warming = false;
+  private readyWaiters: ((ready: boolean) => void)[] = [];
   private startupFailures = 0;
   private readonly noWorkerChains = new Set<string>();
 
@@ -169,6 +174,19 @@ export class CodecWorkerPool implements ChainRunner {
   /** Tasks waiting for a worker. */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /**
+   * Starts the workers (all `size`) if they are not running; resolves true once one is ready to
+   * take work, false when the pool is off (closed, or workers cannot start here).
+   */
+  warm(): Promise<boolean> {
+    if (this.off) return Promise.resolve(false);
+    if (this.slots.some((s) => s.state === 'idle' || s.state === 'busy')) return Promise.resolve(true);
+    const ready = new Promise<boolean>((resolve) => this.readyWaiters.push(resolve));
+    this.warming = true;
+    this.pump();
+    return ready;
   }
 
   decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined {
@@ -218,6 +236,7 @@ export class CodecWorkerPool implements ChainRunner {
    */
   close(): void {
     this.off = true;
+    for (const r of this.readyWaiters.splice(0)) r(false);
     for (const slot of this.slots) {
       if (slot.task) this.finish(slot.task, () => slot.task!.reject(new AbortError('codec worker pool closed')));
       this.retire(slot);
@@ -233,6 +252,11 @@ export class CodecWorkerPool implements ChainRunner {
     if (product(spec.shape) * dtypeSize(spec.dtype) < min) return undefined;
     const desc = describe(chain);
     if (this.noWorkerChains.has(desc.key)) return undefined;
+    if (!this.slots.some((s) => s.state === 'idle' || s.state === 'busy')) {
+      // no worker is up (yet, or any more): start them, and do not wait for them
+      void this.warm();
+      return undefined;
+    }
     return desc;
   }
 
@@ -285,6 +309,10 @@ export class CodecWorkerPool implements ChainRunner {
       this.startPlatform();
       return;
     }
+    if (this.warming) {
+      this.warming = false;
+      while (this.slots.length < this.size) if (!this.startWorker()) return;
+    }
     while (this.queue.length) {
       const idle = this.slots.find((s) => s.state === 'idle');
       if (idle) {
@@ -317,6 +345,7 @@ export class CodecWorkerPool implements ChainRunner {
   private turnOff(why: string): void {
     if (!this.off) log.debug(`codec worker pool off (chunks decode on the calling thread): ${why}`);
     this.off = true;
+    for (const r of this.readyWaiters.splice(0)) r(false);
     this.pump();
   }
 
@@ -375,6 +404,7 @@ export class CodecWorkerPool implements ChainRunner {
       this.everReady = true;
       this.startupFailures = 0;
       this.becomeIdle(slot);
+      for (const r of this.readyWaiters.splice(0)) r(true);
       return;
     }
     const task = slot.task;

@@ -6,6 +6,7 @@
 import { Context, NdArray, open } from '../../src/index.js';
 
 const context = new Context({ data_copy_concurrency: { limit: 2 } });
+await context.codecPool.warm(); // else the first chunks run inline while the workers start
 const vol = await open(
   {
     driver: 'zarr3',

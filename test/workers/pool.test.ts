@@ -25,10 +25,11 @@ const TEST_ENTRY = new URL('./test-worker.ts', import.meta.url);
 const testPlatform = async () => nodePlatform(TEST_ENTRY);
 
 const pools: CodecWorkerPool[] = [];
-/** A pool that takes every chunk (no size crossover), closed after the tests. */
-function pool(size: number, platform: () => Promise<WorkerPlatform | undefined> = testPlatform): CodecWorkerPool {
+/** A started pool that takes every chunk (no size crossover), closed after the tests. */
+async function pool(size: number, platform: () => Promise<WorkerPlatform | undefined> = testPlatform): Promise<CodecWorkerPool> {
   const p = new CodecWorkerPool({ size, minDecodeBytes: 0, minEncodeBytes: 0, platform });
   pools.push(p);
+  await p.warm();
   return p;
 }
 afterAll(() => {
@@ -105,7 +106,7 @@ async function expectSameAsInline(p: CodecWorkerPool, codecs: CodecJSON[], a: Nd
 
 describe('codec worker pool', () => {
   it('returns byte-identical results to the inline path: every codec x every dtype', async () => {
-    const p = pool(2);
+    const p = await pool(2);
     let cases = 0;
     for (const dtype of DATA_TYPES) {
       for (const shape of [[5, 4, 3, 3], [7, 6, 2, 1], [300]]) {
@@ -119,7 +120,7 @@ describe('codec worker pool', () => {
   });
 
   it('returns byte-identical results to the inline path for random codecs, dtypes and shapes (property)', async () => {
-    const p = pool(2);
+    const p = await pool(2);
     const seen = new Set<string>();
     const arb = fc.record({
       dtype: fc.constantFrom(...DATA_TYPES),
@@ -146,7 +147,7 @@ describe('codec worker pool', () => {
   });
 
   it('rethrows codec errors as the same typed errors the inline path throws', async () => {
-    const p = pool(1);
+    const p = await pool(1);
     const chain = await CodecChain.create([bytesCodec, { name: 'zstd' }, { name: 'crc32c' }], { dtype: 'uint16', shape: [100], fillValue: 0 });
     const good = await chain.encodeInline(randomArray('uint16', [100], 3));
     const bad = good.slice();
@@ -162,7 +163,7 @@ describe('codec worker pool', () => {
   });
 
   it('an aborted task frees its slot at once: queued ones leave the queue, running ones get a fresh worker', async () => {
-    const p = pool(1);
+    const p = await pool(1);
     const spin = await CodecChain.create([bytesCodec, { name: 'test_spin' }], { dtype: 'uint8', shape: [4], fillValue: 0 });
     const zstd = await CodecChain.create([bytesCodec, { name: 'zstd' }], { dtype: 'uint8', shape: [1000], fillValue: 0 });
     const data = randomArray('uint8', [1000], 9);
@@ -183,9 +184,13 @@ describe('codec worker pool', () => {
     stuck.abort(new Error('user cancelled'));
     await expect(running).rejects.toBeInstanceOf(AbortError);
     expect(p.stats.abortedRunning).toBe(1);
-    // the slot is free: the next task runs (in a new worker) although the old one never returned
+    expect(p.workers).toBe(0); // the stuck worker is gone
+    // the slot is free: the next task runs in a new worker although the old one never returned
+    expect(await p.warm()).toBe(true);
+    const done = p.stats.completed;
     const after = await zstd.decode(encoded, { runner: p });
     expectIdentical(data, after);
+    expect(p.stats.completed).toBe(done + 1);
     expect(p.stats.spawned).toBe(2);
     expect(p.workers).toBe(1);
     // an already-aborted signal never reaches a worker
@@ -193,7 +198,7 @@ describe('codec worker pool', () => {
   });
 
   it('a crashing worker fails its task with WorkerCrashError and is replaced', async () => {
-    const p = pool(2);
+    const p = await pool(2);
     const crash = await CodecChain.create([bytesCodec, { name: 'test_crash' }], { dtype: 'uint8', shape: [3], fillValue: 0 });
     const ok = await crash.decode(new Uint8Array([1, 2, 3]), { runner: p });
     expect([...ok.data]).toEqual([1, 2, 3]);
@@ -205,6 +210,7 @@ describe('codec worker pool', () => {
     expect((err as Error).message).toContain('x/0');
     expect(p.stats.crashed).toBe(1);
     // other tasks keep working, on a replacement worker
+    expect(await p.warm()).toBe(true);
     const results = await Promise.all([1, 2, 3, 4].map((v) => crash.decode(new Uint8Array([v, v, v]), { runner: p })));
     expect(results.map((r) => r.data[0])).toEqual([1, 2, 3, 4]);
     expect(p.enabled).toBe(true);
@@ -215,18 +221,18 @@ describe('codec worker pool', () => {
     const a = randomArray('int32', [50], 4);
     const enc = await chain.encodeInline(a);
     // a worker script that does not exist (a bundle that did not ship it)
-    const missing = pool(2, async () => nodePlatform(new URL('./no-such-worker.js', import.meta.url)));
+    const missing = await pool(2, async () => nodePlatform(new URL('./no-such-worker.js', import.meta.url)));
     expectIdentical(a, await chain.decode(enc, { runner: missing }));
     expect(missing.enabled).toBe(false);
-    expect(missing.stats.inline).toBe(1);
     expect(missing.workers).toBe(0);
+    expect(missing.decode(chain, enc, {})).toBeUndefined();
     // no worker support at all
-    const none = pool(2, async () => undefined);
+    const none = await pool(2, async () => undefined);
     expectIdentical(a, await chain.decode(enc, { runner: none }));
     expect(none.enabled).toBe(false);
 
     // a codec registered only on this thread (the default worker entry does not know test_spin)
-    const p = pool(1, async () => nodePlatform());
+    const p = await pool(1, async () => nodePlatform());
     const local = await CodecChain.create([bytesCodec, { name: 'test_spin' }], { dtype: 'uint8', shape: [3], fillValue: 0 });
     expect([...(await local.decode(new Uint8Array([5, 6, 7]), { runner: p })).data]).toEqual([5, 6, 7]);
     expect(p.stats.inline).toBe(1);
@@ -236,7 +242,7 @@ describe('codec worker pool', () => {
   });
 
   it('does not deadlock when a chain nests chains (whole-shard codec) on a one-worker pool', async () => {
-    const p = pool(1);
+    const p = await pool(1);
     const spec = { dtype: 'uint16' as const, shape: [32, 32], fillValue: 0 };
     const shard: CodecJSON = {
       name: 'sharding_indexed',
@@ -257,6 +263,7 @@ describe('codec worker pool', () => {
   it('open(): a Context with data_copy_concurrency routes big chunks through its pool, small ones inline', async () => {
     const context = new Context({ data_copy_concurrency: { limit: 2 } });
     const shared = context.codecPool;
+    expect(await shared.warm()).toBe(true);
     expect(new Context({ data_copy_concurrency: { limit: 2 } }).codecPool).toBe(shared);
     const name = freshName('pooled');
     const shape = [128, 128, 64];

@@ -6,6 +6,7 @@
  * - `test_crash{}`: bytes->bytes; decode kills the thread it runs on (a worker crash) when the
  *   first byte is 0xee, else copies its input.
  */
+import { isMainThread } from 'node:worker_threads';
 import type { BytesBytesCodec, CodecFactory } from '../../src/codecs/codec.js';
 import { isCodecRegistered, registerCodec } from '../../src/codecs/codec.js';
 
@@ -27,12 +28,17 @@ export function registerTestCodecs(): void {
   if (isCodecRegistered('test_spin')) return;
   registerCodec('test_spin', async () =>
     passthrough('test_spin', (b) => {
-      if (b[0] === 0xff) for (;;);
+      if (b[0] !== 0xff) return;
+      if (isMainThread) throw new Error('test_spin: would hang the main thread');
+      for (;;);
     }),
   );
   registerCodec('test_crash', async () =>
     passthrough('test_crash', (b) => {
-      if (b[0] === 0xee) process.exit(7);
+      if (b[0] !== 0xee) return;
+      // never take the test runner down if a test ever runs this inline
+      if (isMainThread) throw new Error('test_crash: would crash the main thread');
+      process.exit(7);
     }),
   );
 }

@@ -133,6 +133,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
   const capped = (edges: number[]) => [...new Set(edges.map((e) => Math.min(e, edgeCap)))];
   const pool = new CodecWorkerPool({ minDecodeBytes: 0, minEncodeBytes: 0 });
   const nativeWas = nativeCodecsEnabled();
+  await pool.warm();
   const native = await nativeZstd();
   const result: WorkloadResult = {
     name: 'codecs',
