@@ -324,8 +324,12 @@ export class CodecWorkerPool implements ChainRunner {
         if (!this.startWorker()) return;
         continue;
       }
-      return;
+      break;
     }
+    // Starting workers keep a Node process alive only while tasks wait for them (a caller
+    // awaits those); otherwise a process may exit while a warm-up is under way.
+    const waiting = this.queue.length > 0;
+    for (const s of this.slots) if (s.state === 'starting') (waiting ? s.handle.ref() : s.handle.unref());
   }
 
   private startPlatform(): void {
@@ -360,7 +364,6 @@ export class CodecWorkerPool implements ChainRunner {
     const slot: Slot = { handle, state: 'starting' };
     handle.onMessage = (m) => this.onReply(slot, m);
     handle.onFailure = (e) => this.onFailure(slot, e);
-    handle.ref();
     this.slots.push(slot);
     this.stats.spawned++;
     return true;
