@@ -184,9 +184,14 @@ export class CodecWorkerPool implements ChainRunner {
     if (this.off) return Promise.resolve(false);
     if (this.slots.some((s) => s.state === 'idle' || s.state === 'busy')) return Promise.resolve(true);
     const ready = new Promise<boolean>((resolve) => this.readyWaiters.push(resolve));
+    this.startWarming();
+    return ready;
+  }
+
+  /** Starts the workers without waiting for them. */
+  private startWarming(): void {
     this.warming = true;
     this.pump();
-    return ready;
   }
 
   decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined {
@@ -254,7 +259,7 @@ export class CodecWorkerPool implements ChainRunner {
     if (this.noWorkerChains.has(desc.key)) return undefined;
     if (!this.slots.some((s) => s.state === 'idle' || s.state === 'busy')) {
       // no worker is up (yet, or any more): start them, and do not wait for them
-      void this.warm();
+      this.startWarming();
       return undefined;
     }
     return desc;
@@ -326,9 +331,9 @@ export class CodecWorkerPool implements ChainRunner {
       }
       break;
     }
-    // Starting workers keep a Node process alive only while tasks wait for them (a caller
-    // awaits those); otherwise a process may exit while a warm-up is under way.
-    const waiting = this.queue.length > 0;
+    // Starting workers keep a Node process alive only while tasks (or warm() callers) wait for
+    // them; otherwise a process may exit while a background warm-up is under way.
+    const waiting = this.queue.length > 0 || this.readyWaiters.length > 0;
     for (const s of this.slots) if (s.state === 'starting') (waiting ? s.handle.ref() : s.handle.unref());
   }
 
@@ -350,6 +355,11 @@ export class CodecWorkerPool implements ChainRunner {
     if (!this.off) log.debug(`codec worker pool off (chunks decode on the calling thread): ${why}`);
     this.off = true;
     for (const r of this.readyWaiters.splice(0)) r(false);
+    // workers not busy go now; busy ones finish their task and stop when idle
+    for (const s of this.slots.filter((x) => x.state !== 'busy')) {
+      this.remove(s);
+      this.retire(s);
+    }
     this.pump();
   }
 

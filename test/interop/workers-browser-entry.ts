@@ -11,6 +11,8 @@ import { CorruptionError } from '../../src/errors.js';
 import { CodecWorkerPool } from '../../src/workers/pool.js';
 
 export interface PoolCheckResult {
+  /** What `pool.warm()` said: a worker came up. */
+  warmed: boolean;
   identical: boolean;
   enabled: boolean;
   spawned: number;
@@ -35,6 +37,7 @@ function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
 
 async function poolCheck(): Promise<PoolCheckResult> {
   const pool = new CodecWorkerPool({ size: 2, minDecodeBytes: 0, minEncodeBytes: 0 });
+  const warmed = await pool.warm();
   let identical = true;
   for (const [k, c] of CHAINS.entries()) {
     const chain = await CodecChain.create(c.codecs, { dtype: c.dtype, shape: c.shape, fillValue: c.dtype === 'uint64' ? 0n : 0 });
@@ -61,6 +64,7 @@ async function poolCheck(): Promise<PoolCheckResult> {
     corrupt = e;
   }
   const result: PoolCheckResult = {
+    warmed,
     identical,
     enabled: pool.enabled,
     spawned: pool.stats.spawned,
