@@ -8,11 +8,11 @@ import { NdArray } from '../array/ndarray.js';
 import { CodecChain } from '../codecs/chain.js';
 import type { CodecJSON } from '../codecs/codec.js';
 import { importNodeOnly } from '../util/node-only.js';
-import { type ChainDescriptor, type ReplyMessage, serializeError, type TaskMessage } from './protocol.js';
+import { type ChainDescriptor, type ReplyMessage, serializeError, type TaskMessage, type WorkerMessage } from './protocol.js';
 
 interface Port {
   post(message: ReplyMessage, transfer: ArrayBuffer[]): void;
-  listen(fn: (message: TaskMessage) => void): void;
+  listen(fn: (message: WorkerMessage) => void): void;
 }
 
 async function connect(): Promise<Port> {
@@ -28,7 +28,7 @@ async function connect(): Promise<Port> {
   return {
     post: (m, t) => scope.postMessage(m, t),
     listen: (fn) => {
-      scope.onmessage = (ev) => fn(ev.data as TaskMessage);
+      scope.onmessage = (ev) => fn(ev.data as WorkerMessage);
     },
   };
 }
@@ -65,7 +65,14 @@ function buffersOf(...views: ArrayBufferView[]): ArrayBuffer[] {
   return [...out];
 }
 
+/** Tasks the pool cancelled before they started. */
+const cancelled = new Set<number>();
+
 async function handle(port: Port, m: TaskMessage): Promise<void> {
+  if (cancelled.size) {
+    if (cancelled.delete(m.id)) return;
+    for (const id of cancelled) if (id < m.id) cancelled.delete(id); // cancels that came too late
+  }
   let chain: CodecChain;
   try {
     chain = await chainOf(m.chain);
@@ -98,10 +105,14 @@ function send(port: Port, reply: ReplyMessage, transfer: ArrayBuffer[]): void {
 }
 
 const port = await connect();
-// One task at a time per worker (the pool never sends a second before the first's reply), but
-// tasks are chained anyway so a misbehaving sender cannot interleave two decodes.
+// Tasks run one at a time, in the order sent (the pool keeps up to two in flight per worker, so
+// the next one is already here when the current one ends); a cancel skips a task not started.
 let last: Promise<void> = Promise.resolve();
 port.listen((m) => {
+  if (m.type === 'cancel') {
+    cancelled.add(m.id);
+    return;
+  }
   last = last.then(() => handle(port, m));
 });
 port.post({ type: 'ready' }, []);

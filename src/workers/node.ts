@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { TaskMessage } from './protocol.js';
+import type { WorkerMessage } from './protocol.js';
 import type { WorkerHandle, WorkerPlatform } from './pool.js';
 
 /**
@@ -51,7 +51,7 @@ export function spawnNodeWorker(entry: URL): WorkerHandle {
   let failed = false;
   let terminated = false;
   const handle: WorkerHandle = {
-    post: (m: TaskMessage, transfer: ArrayBuffer[]) => w.postMessage(m, transfer),
+    post: (m: WorkerMessage, transfer: ArrayBuffer[]) => w.postMessage(m, transfer),
     ref: () => w.ref(),
     unref: () => w.unref(),
     terminate: () => {

@@ -4,7 +4,7 @@ import type { ChainRunner, CodecContext, RunnableChain } from '../codecs/codec.j
 import { AbortError, CodecError } from '../errors.js';
 import { importNodeOnly } from '../util/node-only.js';
 import { log } from '../util/log.js';
-import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMessage, type TaskMessage } from './protocol.js';
+import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMessage, type TaskMessage, type WorkerMessage } from './protocol.js';
 
 /**
  * A pool of codec workers: `worker_threads` under Node, Web Workers in browsers, behind one
@@ -43,8 +43,8 @@ export const DEFAULT_IDLE_MS = 10_000;
 
 /** One worker as the pool sees it (a platform implementation: `node.ts`, `web.ts`). */
 export interface WorkerHandle {
-  /** Posts a task; `transfer` lists buffers moved (not copied) to the worker. */
-  post(message: TaskMessage, transfer: ArrayBuffer[]): void;
+  /** Posts a message; `transfer` lists buffers moved (not copied) to the worker. */
+  post(message: WorkerMessage, transfer: ArrayBuffer[]): void;
   /** Set by the pool: called with each reply. */
   onMessage?: (message: ReplyMessage) => void;
   /** Set by the pool: called once when the worker fails to load, throws uncaught, or exits. */
@@ -89,8 +89,12 @@ export interface CodecWorkerPoolOptions {
 
 interface Task {
   id: number;
-  message: TaskMessage;
-  transfer: ArrayBuffer[];
+  /** The chain's key (for chains a worker cannot build). */
+  chainKey: string;
+  /** What errors name the chunk by. */
+  key?: string;
+  /** Builds the message (copying the input into a transferable buffer) when the task is sent. */
+  build: (id: number) => { message: TaskMessage; transfer: ArrayBuffer[] };
   resolve: (reply: ReplyMessage) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
@@ -100,10 +104,17 @@ interface Task {
 
 interface Slot {
   handle: WorkerHandle;
-  state: 'starting' | 'idle' | 'busy' | 'dead';
-  task?: Task;
+  state: 'starting' | 'ready' | 'dead';
+  /** Tasks sent to this worker, oldest (the one running) first; at most PIPELINE. */
+  tasks: Task[];
   idleTimer?: ReturnType<typeof setTimeout>;
 }
+
+/**
+ * Tasks in flight per worker: the one running plus one waiting in its message queue, so a worker
+ * goes straight to its next chunk instead of sleeping for a round trip to the main thread.
+ */
+const PIPELINE = 2;
 
 /** Thrown inside the pool when a task cannot run in a worker; the caller runs it inline. */
 class RunInline extends Error {}
@@ -118,7 +129,7 @@ export interface PoolStats {
   completed: number;
   /** Running tasks aborted (their workers were replaced). */
   abortedRunning: number;
-  /** Chunks the pool declined or handed back (they ran inline). */
+  /** Chunks handed back to run inline (the pool turned off, or a worker cannot build the chain). */
   inline: number;
 }
 
@@ -152,7 +163,7 @@ export class CodecWorkerPool implements ChainRunner {
 
   /** Worker slots (the platform's cores unless set; 0 = off, known once the platform loaded). */
   get size(): number {
-    if (this.off && this.requestedSize === 0) return 0;
+    if (this.requestedSize === 0) return 0;
     return this.requestedSize ?? this.platform?.cores ?? 1;
   }
 
@@ -161,14 +172,14 @@ export class CodecWorkerPool implements ChainRunner {
     return !this.off;
   }
 
-  /** Workers running now (starting, idle or busy). */
+  /** Workers running now (starting or ready). */
   get workers(): number {
     return this.slots.length;
   }
 
-  /** Tasks running in a worker now. */
+  /** Tasks sent to workers and not answered yet. */
   get running(): number {
-    return this.slots.filter((s) => s.state === 'busy').length;
+    return this.slots.reduce((n, s) => n + s.tasks.length, 0);
   }
 
   /** Tasks waiting for a worker. */
@@ -182,24 +193,21 @@ export class CodecWorkerPool implements ChainRunner {
    */
   warm(): Promise<boolean> {
     if (this.off) return Promise.resolve(false);
-    if (this.slots.some((s) => s.state === 'idle' || s.state === 'busy')) return Promise.resolve(true);
+    if (this.slots.some((s) => s.state === 'ready')) return Promise.resolve(true);
     const ready = new Promise<boolean>((resolve) => this.readyWaiters.push(resolve));
     this.startWarming();
     return ready;
   }
 
-  /** Starts the workers without waiting for them. */
-  private startWarming(): void {
-    this.warming = true;
-    this.pump();
-  }
-
   decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined {
     const desc = this.take(chain, this.minDecodeBytes);
     if (!desc) return undefined;
-    const bytes = b.slice(); // our own buffer: the caller's may be shared (coalesced reads, caches)
-    const message: TaskMessage = { type: 'decode', id: this.nextId++, chain: desc, bytes, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
-    return this.submit(message, [bytes.buffer as ArrayBuffer], ctx.signal).then(
+    const build = (id: number) => {
+      const bytes = b.slice(); // our own buffer: the caller's may be shared (coalesced reads, caches)
+      const message: TaskMessage = { type: 'decode', id, chain: desc, bytes, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
+      return { message, transfer: [bytes.buffer as ArrayBuffer] };
+    };
+    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'decoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return toNdArray(reply.array);
@@ -219,10 +227,13 @@ export class CodecWorkerPool implements ChainRunner {
     if (!a.strides.every((s, d) => a.shape[d]! <= 1 || s === strides[d]) || a.offset + n > a.data.length) return undefined;
     const desc = this.take(chain, this.minEncodeBytes);
     if (!desc) return undefined;
-    const data = (a.data as TypedArray).slice(a.offset, a.offset + n) as TypedArray;
-    const array: ArrayMessage = { dtype: a.dtype, data, shape: [...a.shape], strides, offset: 0 };
-    const message: TaskMessage = { type: 'encode', id: this.nextId++, chain: desc, array, key: ctx.key };
-    return this.submit(message, [data.buffer as ArrayBuffer], ctx.signal).then(
+    const build = (id: number) => {
+      const data = (a.data as TypedArray).slice(a.offset, a.offset + n) as TypedArray;
+      const array: ArrayMessage = { dtype: a.dtype, data, shape: [...a.shape], strides, offset: 0 };
+      const message: TaskMessage = { type: 'encode', id, chain: desc, array, key: ctx.key };
+      return { message, transfer: [data.buffer as ArrayBuffer] };
+    };
+    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'encoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return reply.bytes;
@@ -236,14 +247,14 @@ export class CodecWorkerPool implements ChainRunner {
   }
 
   /**
-   * Stops every worker now. Running tasks reject with AbortError; queued ones and later chunks
-   * run inline. Idempotent.
+   * Stops every worker now. Tasks in workers reject with AbortError; queued ones and later
+   * chunks run inline. Idempotent.
    */
   close(): void {
     this.off = true;
     for (const r of this.readyWaiters.splice(0)) r(false);
     for (const slot of this.slots) {
-      if (slot.task) this.finish(slot.task, () => slot.task!.reject(new AbortError('codec worker pool closed')));
+      for (const t of slot.tasks.splice(0)) this.finish(t, () => t.reject(new AbortError('codec worker pool closed')));
       this.retire(slot);
     }
     this.slots = [];
@@ -257,7 +268,7 @@ export class CodecWorkerPool implements ChainRunner {
     if (product(spec.shape) * dtypeSize(spec.dtype) < min) return undefined;
     const desc = describe(chain);
     if (this.noWorkerChains.has(desc.key)) return undefined;
-    if (!this.slots.some((s) => s.state === 'idle' || s.state === 'busy')) {
+    if (!this.slots.some((s) => s.state === 'ready')) {
       // no worker is up (yet, or any more): start them, and do not wait for them
       this.startWarming();
       return undefined;
@@ -265,10 +276,16 @@ export class CodecWorkerPool implements ChainRunner {
     return desc;
   }
 
-  private submit(message: TaskMessage, transfer: ArrayBuffer[], signal: AbortSignal | undefined): Promise<ReplyMessage> {
+  /** Starts the workers without waiting for them. */
+  private startWarming(): void {
+    this.warming = true;
+    this.pump();
+  }
+
+  private submit(chainKey: string, key: string | undefined, build: Task['build'], signal: AbortSignal | undefined): Promise<ReplyMessage> {
     return new Promise<ReplyMessage>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError('operation aborted', { cause: signal.reason }));
-      const task: Task = { id: message.id, message, transfer, resolve, reject, signal };
+      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal };
       if (signal) {
         task.onAbort = () => this.abort(task);
         signal.addEventListener('abort', task.onAbort, { once: true });
@@ -282,6 +299,7 @@ export class CodecWorkerPool implements ChainRunner {
   private finish(task: Task, settle: () => void): void {
     if (task.onAbort) task.signal?.removeEventListener('abort', task.onAbort);
     task.onAbort = undefined;
+    task.slot = undefined;
     settle();
   }
 
@@ -294,15 +312,35 @@ export class CodecWorkerPool implements ChainRunner {
       return;
     }
     const slot = task.slot;
-    if (slot && slot.task === task) {
-      // The worker is busy with work nobody wants: stop it and free the slot now.
+    const k = slot ? slot.tasks.indexOf(task) : -1;
+    if (!slot || k < 0) return;
+    if (k === 0) {
+      // Possibly running: the worker is busy with work nobody wants. Stop it, free the slot
+      // now, and send the tasks queued behind it to other workers.
       this.stats.abortedRunning++;
-      slot.task = undefined;
+      slot.tasks.shift();
       this.remove(slot);
+      this.requeue(slot);
       this.retire(slot);
-      this.finish(task, () => task.reject(err));
-      this.pump();
+    } else {
+      // Waiting in the worker's queue: tell it to skip the task.
+      slot.tasks.splice(k, 1);
+      try {
+        slot.handle.post({ type: 'cancel', id: task.id }, []);
+      } catch {
+        // the reply, if any, is ignored anyway
+      }
+      this.settled(slot);
     }
+    this.finish(task, () => task.reject(err));
+    this.pump();
+  }
+
+  /** Puts the tasks a worker had not finished back at the head of the queue (in order). */
+  private requeue(slot: Slot): void {
+    const tasks = slot.tasks.splice(0);
+    for (const t of tasks) t.slot = undefined;
+    this.queue.unshift(...tasks);
   }
 
   private pump(): void {
@@ -319,13 +357,15 @@ export class CodecWorkerPool implements ChainRunner {
       while (this.slots.length < this.size) if (!this.startWorker()) return;
     }
     while (this.queue.length) {
-      const idle = this.slots.find((s) => s.state === 'idle');
-      if (idle) {
-        this.assign(idle, this.queue.shift()!);
+      // the ready worker with the fewest tasks, if it has room
+      let best: Slot | undefined;
+      for (const s of this.slots) if (s.state === 'ready' && s.tasks.length < PIPELINE && (!best || s.tasks.length < best.tasks.length)) best = s;
+      if (best) {
+        this.assign(best, this.queue.shift()!);
         continue;
       }
       const starting = this.slots.filter((s) => s.state === 'starting').length;
-      if (this.queue.length > starting && this.slots.length < this.size) {
+      if (this.queue.length > starting * PIPELINE && this.slots.length < this.size) {
         if (!this.startWorker()) return;
         continue;
       }
@@ -355,8 +395,8 @@ export class CodecWorkerPool implements ChainRunner {
     if (!this.off) log.debug(`codec worker pool off (chunks decode on the calling thread): ${why}`);
     this.off = true;
     for (const r of this.readyWaiters.splice(0)) r(false);
-    // workers not busy go now; busy ones finish their task and stop when idle
-    for (const s of this.slots.filter((x) => x.state !== 'busy')) {
+    // workers without tasks go now; busy ones finish their tasks and stop when idle
+    for (const s of this.slots.filter((x) => x.tasks.length === 0)) {
       this.remove(s);
       this.retire(s);
     }
@@ -371,7 +411,7 @@ export class CodecWorkerPool implements ChainRunner {
       this.turnOff(`cannot start a worker: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     }
-    const slot: Slot = { handle, state: 'starting' };
+    const slot: Slot = { handle, state: 'starting', tasks: [] };
     handle.onMessage = (m) => this.onReply(slot, m);
     handle.onFailure = (e) => this.onFailure(slot, e);
     this.slots.push(slot);
@@ -382,53 +422,61 @@ export class CodecWorkerPool implements ChainRunner {
   private assign(slot: Slot, task: Task): void {
     if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
     slot.idleTimer = undefined;
-    slot.state = 'busy';
-    slot.task = task;
-    task.slot = slot;
-    slot.handle.ref();
+    task.id = this.nextId++; // a fresh id per send: a requeued task is a new message
+    let sent: { message: TaskMessage; transfer: ArrayBuffer[] };
     try {
-      slot.handle.post(task.message, task.transfer);
+      sent = task.build(task.id);
+      slot.handle.post(sent.message, sent.transfer);
     } catch (e) {
       // not clonable (should not happen: plain JSON, numbers, typed arrays): run it inline
-      slot.task = undefined;
-      this.becomeIdle(slot);
-      this.finish(task, () => task.reject(new RunInline()));
       log.debug(`codec worker: cannot post a task (${e instanceof Error ? e.message : String(e)})`);
+      this.finish(task, () => task.reject(new RunInline()));
+      return;
     }
+    slot.tasks.push(task);
+    task.slot = slot;
+    slot.handle.ref();
   }
 
-  private becomeIdle(slot: Slot): void {
-    slot.state = 'idle';
+  /** After a task of `slot` settled: an empty worker is unref'd and arms its idle timer. */
+  private settled(slot: Slot): void {
+    if (slot.tasks.length || slot.state !== 'ready') return;
     slot.handle.unref();
-    if (this.idleMs < Infinity) {
+    if (this.off) {
+      this.remove(slot);
+      this.retire(slot);
+      return;
+    }
+    if (this.idleMs < Infinity && slot.idleTimer === undefined) {
       slot.idleTimer = setTimeout(() => {
-        if (slot.state !== 'idle') return;
+        slot.idleTimer = undefined;
+        if (slot.state !== 'ready' || slot.tasks.length) return;
         this.remove(slot);
         this.retire(slot);
       }, this.idleMs);
       (slot.idleTimer as { unref?: () => void }).unref?.();
     }
-    this.pump();
   }
 
   private onReply(slot: Slot, m: ReplyMessage): void {
     if (slot.state === 'dead') return;
     if (m.type === 'ready') {
+      slot.state = 'ready';
       this.everReady = true;
       this.startupFailures = 0;
-      this.becomeIdle(slot);
+      this.settled(slot);
       for (const r of this.readyWaiters.splice(0)) r(true);
+      this.pump();
       return;
     }
-    const task = slot.task;
-    if (!task || task.id !== m.id) return; // a reply for an aborted task
-    slot.task = undefined;
-    task.slot = undefined;
+    const k = slot.tasks.findIndex((t) => t.id === m.id);
+    if (k < 0) return; // a reply for a task aborted meanwhile
+    const [task] = slot.tasks.splice(k, 1) as [Task];
     this.stats.completed++;
     if (m.type === 'error') {
       if (m.chain) {
         // the worker cannot build this chain (a codec registered only here): inline from now on
-        this.noWorkerChains.add(task.message.chain.key);
+        this.noWorkerChains.add(task.chainKey);
         this.finish(task, () => task.reject(new RunInline()));
       } else {
         this.finish(task, () => task.reject(deserializeError(m.error)));
@@ -436,21 +484,20 @@ export class CodecWorkerPool implements ChainRunner {
     } else {
       this.finish(task, () => task.resolve(m));
     }
-    this.becomeIdle(slot);
+    this.settled(slot);
+    this.pump();
   }
 
   private onFailure(slot: Slot, e: Error): void {
     if (slot.state === 'dead') return;
     const wasStarting = slot.state === 'starting';
     this.remove(slot);
-    slot.state = 'dead';
-    if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
-    const task = slot.task;
-    slot.task = undefined;
-    if (task) {
+    const failed = slot.tasks.shift();
+    this.requeue(slot); // the tasks waiting behind the one that was running
+    this.retire(slot);
+    if (failed) {
       this.stats.crashed++;
-      task.slot = undefined;
-      this.finish(task, () => task.reject(new WorkerCrashError(`a codec worker died while coding "${task.message.key ?? '<chunk>'}": ${e.message}`, { cause: e })));
+      this.finish(failed, () => failed.reject(new WorkerCrashError(`a codec worker died while coding "${failed.key ?? '<chunk>'}": ${e.message}`, { cause: e })));
     }
     if (wasStarting) {
       this.startupFailures++;
@@ -468,6 +515,7 @@ export class CodecWorkerPool implements ChainRunner {
   private retire(slot: Slot): void {
     slot.state = 'dead';
     if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
     slot.handle.onFailure = undefined;
     slot.handle.onMessage = undefined;
     slot.handle.terminate();

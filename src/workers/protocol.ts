@@ -30,6 +30,15 @@ export type TaskMessage =
   | { type: 'decode'; id: number; chain: ChainDescriptor; bytes: Uint8Array; key?: string; maxDecodedBytes?: number }
   | { type: 'encode'; id: number; chain: ChainDescriptor; array: ArrayMessage; key?: string };
 
+/** Main thread -> worker: skip task `id` if it has not started (its caller aborted). */
+export interface CancelMessage {
+  type: 'cancel';
+  id: number;
+}
+
+/** Everything the main thread sends a worker. */
+export type WorkerMessage = TaskMessage | CancelMessage;
+
 /** Worker -> main thread. */
 export type ReplyMessage =
   | { type: 'ready' }

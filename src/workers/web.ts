@@ -1,4 +1,4 @@
-import type { TaskMessage } from './protocol.js';
+import type { WorkerMessage } from './protocol.js';
 import type { WorkerHandle, WorkerPlatform } from './pool.js';
 
 /**
@@ -18,7 +18,7 @@ function spawnWebWorker(): WorkerHandle {
   const w = new Worker(new URL('./codec-worker.js', import.meta.url), { type: 'module' });
   let done = false;
   const handle: WorkerHandle = {
-    post: (m: TaskMessage, transfer: ArrayBuffer[]) => w.postMessage(m, transfer),
+    post: (m: WorkerMessage, transfer: ArrayBuffer[]) => w.postMessage(m, transfer),
     ref: () => {},
     unref: () => {},
     terminate: () => {
