@@ -10,7 +10,7 @@ import { setNodeZlibEnabled } from '../../codecs/compression-util.js';
 import { configureNativeCodecs, nativeCodecsEnabled, nativeZstd } from '../../codecs/native.js';
 import { CodecWorkerPool, DEFAULT_MIN_POOLED_BYTES } from '../../workers/pool.js';
 import { generateSegmentation } from '../seg-gen.js';
-import { mbPerSec, measureInterleaved, type Contender } from '../timing.js';
+import { mbPerSec, measureInterleaved, median, type Contender } from '../timing.js';
 import type { BenchOptions, Workload, WorkloadResult } from '../types.js';
 import { generateVolume } from '../volume-gen.js';
 import { BenchVerificationError } from './zarr3-file.js';
@@ -241,6 +241,18 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
     // crossover: decode zstd(3) chunks of growing size inline (native) vs pooled
     const xrows: string[][] = [];
     let crossover: number | undefined;
+    let cpuCrossover: number | undefined;
+    /** Median CPU microseconds per chunk of `fn` over all threads of the process (workers too). */
+    const cpuPerChunk = async (fn: () => Promise<unknown>, chunks: number): Promise<number> => {
+      const xs: number[] = [];
+      for (let i = 0; i < Math.max(3, opts.runs); i++) {
+        const c0 = process.cpuUsage();
+        await fn();
+        const c = process.cpuUsage(c0);
+        xs.push((c.user + c.system) / chunks);
+      }
+      return median(xs);
+    };
     const xchain = async (e: number) => CodecChain.create(CASES[0]!.codecs, { dtype: 'uint8', shape: [e, e, e], fillValue: 0 });
     for (const e of CROSSOVER_EDGES.filter((x) => x <= edgeCap)) {
       const chunks = chunksOf('uint8', e, Math.min(total, 8e6), opts.seed + e);
@@ -258,15 +270,31 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
       const pl = mbPerSec(rawBytes, t.get('pool')!.medianMs);
       if (crossover === undefined && pl > inl) crossover = e ** 3;
       if (pl <= inl) crossover = undefined; // the smallest size from which the pool keeps winning
-      xrows.push([`${e}^3`, `${(e ** 3 / 1024).toFixed(0)} KiB`, String(chunks.length), fmt(inl), fmt(pl), ratio(pl, inl)]);
+      // CPU cost per chunk (all threads): load-independent, unlike wall time on a shared machine
+      const cpuInline = await cpuPerChunk(() => Promise.all(encoded.map((b) => chain.decodeInline(b))), chunks.length);
+      const cpuPool = await cpuPerChunk(() => Promise.all(encoded.map((b) => chain.decode(b, { runner: pool }))), chunks.length);
+      const model = (pool.size * cpuInline) / cpuPool; // pool/inline with `size` idle cores
+      if (cpuCrossover === undefined && model > 1) cpuCrossover = e ** 3;
+      if (model <= 1) cpuCrossover = undefined;
+      xrows.push([
+        `${e}^3`, `${(e ** 3 / 1024).toFixed(0)} KiB`, String(chunks.length), fmt(inl), fmt(pl), ratio(pl, inl),
+        cpuInline.toFixed(0), cpuPool.toFixed(0), (cpuPool - cpuInline).toFixed(0), `${model.toFixed(2)}x`,
+      ]);
     }
     result.tables!.push({
       title: 'Crossover: zstd(3) uint8 chunks decoded inline (native) vs in the pool, by chunk size',
-      header: ['chunk', 'decoded', 'chunks', 'inline MB/s', 'pool MB/s', 'pool/inline'],
+      header: ['chunk', 'decoded', 'chunks', 'inline MB/s', 'pool MB/s', 'pool/inline', 'inline CPU us', 'pool CPU us', 'pool overhead us', 'CPU model pool/inline'],
       rows: xrows,
-      footnote: `All chunks of a row in flight at once. DEFAULT_MIN_POOLED_BYTES (chunks smaller stay inline) is ${DEFAULT_MIN_POOLED_BYTES / 1024} KiB.`,
+      footnote:
+        `All chunks of a row in flight at once. CPU us = CPU time per chunk over all threads (process.cpuUsage, workers included); ` +
+        `CPU model = ${pool.size} x inline CPU / pool CPU, the pool's speed-up when ${pool.size} cores are free (what wall time shows on a quiet machine). ` +
+        `DEFAULT_MIN_POOLED_BYTES (chunks smaller stay inline) is ${DEFAULT_MIN_POOLED_BYTES / 1024} KiB.`,
     });
     result.params.crossoverBytes = crossover ?? 'none (inline won at every size)';
+    result.params.cpuModelCrossoverBytes = cpuCrossover ?? 'none';
+    if (cpuCrossover !== undefined) {
+      result.notes.push(`CPU model: with ${pool.size} free cores the pool beats inline decoding from ${(cpuCrossover / 1024).toFixed(0)} KiB chunks on`);
+    }
     result.notes.push(
       crossover === undefined
         ? 'crossover: the pool did not beat inline decoding at any chunk size in this run (busy machine?)'
