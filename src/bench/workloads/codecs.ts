@@ -126,8 +126,8 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
   const log = opts.log;
   // MB of raw chunk data per (codec, chunk size): enough for stable numbers, little enough to
   // keep the workload to seconds on the 2-core machine
-  // (32 MB at the default size 512, 8 MB with --quick)
-  const total = Math.max(0.5, Math.min(32, opts.size / 16)) * 1e6;
+  // (16 MB at the default size 512, 4 MB with --quick)
+  const total = Math.max(0.5, Math.min(16, opts.size / 32)) * 1e6;
   // tiny runs (smoke tests) use small chunks only
   const edgeCap = opts.size >= 128 ? Infinity : 32;
   const capped = (edges: number[]) => [...new Set(edges.map((e) => Math.min(e, edgeCap)))];
