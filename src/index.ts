@@ -12,5 +12,6 @@ export { IndexDomain, IndexTransform, type Selection } from './index-space/index
 export type { KvStore, ReadResult, ReadOptions, WriteOptions, WriteResult, ByteRange } from './kvstore/kvstore.js';
 export { MemoryStore } from './kvstore/memory.js';
 export * from './errors.js';
+export { WorkerCrashError } from './workers/pool.js';
 export { MAX_CHUNK_BYTES, MAX_READ_BYTES, MAX_SHARD_INDEX_BYTES } from './limits.js';
 export { openGroup, Group, type GroupMember, type GroupFormat } from './group.js';

@@ -30,6 +30,7 @@ describe('public API', () => {
         "UnsupportedError",
         "VolstoreError",
         "Volume",
+        "WorkerCrashError",
         "open",
         "openGroup",
         "throwIfAborted",
