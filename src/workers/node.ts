@@ -45,7 +45,7 @@ function tsxApiUrl(): string {
 
 /** Starts one worker thread on `entry` and wraps it as a WorkerHandle. */
 export function spawnNodeWorker(entry: URL): WorkerHandle {
-  const w = entry.pathname.endsWith('.ts')
+  const w = /\.[mc]?ts$/.test(entry.pathname)
     ? new Worker(TS_BOOTSTRAP, { eval: true, workerData: { tsx: tsxApiUrl(), entry: entry.href } })
     : new Worker(fileURLToPath(entry));
   let failed = false;
