@@ -23,6 +23,7 @@ export { GcsStore, type GcsStoreOptions } from './kvstore/gcs.js';
 export { S3Store, type S3StoreOptions } from './kvstore/s3.js';
 export { encodeNpy, decodeNpy } from './array/npy.js';
 export * from './errors.js';
+export { WorkerCrashError } from './workers/pool.js';
 export { MAX_CHUNK_BYTES, MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES, MAX_SHARD_INDEX_BYTES } from './limits.js';
 export { openGroup, Group, type GroupMember, type GroupFormat } from './group.js';
 export { copyVolume, planCopy, type CopyTask, type CopyProgress, type JobOptions } from './jobs/copy.js';

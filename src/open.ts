@@ -106,6 +106,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     storeFillChunks: parsed.storeDataEqualToFillValue,
     signal: options.signal,
     container: { path: parsed.path, store: () => openKvStore(parsed.kvstore, '', context) },
+    context,
   });
   const g = driver.grid;
   const labels = g.dimensionNames.map((n) => n ?? '');

@@ -72,6 +72,7 @@ export function renderText(r: BenchReport): string {
   for (const w of r.workloads) {
     out.push(`== ${w.name}: ${w.description}`, '');
     if (w.rows.length) out.push(textTable(RESULT_HEADER, w.rows.map(resultCells)), '', TABLE_FOOTNOTE, '');
+    for (const t of w.tables ?? []) out.push(`-- ${t.title}`, textTable(t.header, t.rows), ...(t.footnote ? ['', t.footnote] : []), '');
     for (const n of w.notes) out.push(`  - ${n}`);
     if (w.error) out.push(`  ERROR: ${w.error}`);
     for (const p of w.profiles) {
@@ -91,6 +92,7 @@ export function renderMarkdown(r: BenchReport): string {
     out.push(`## ${w.name}`, '', w.description, '');
     if (w.error) out.push(`**ERROR:** ${w.error}`, '');
     if (w.rows.length) out.push(markdownTable(RESULT_HEADER, w.rows.map(resultCells)), '', `_${TABLE_FOOTNOTE}_`, '');
+    for (const t of w.tables ?? []) out.push(`### ${t.title}`, '', markdownTable(t.header, t.rows), '', ...(t.footnote ? [`_${t.footnote}_`, ''] : []));
     if (w.notes.length) out.push(...w.notes.map((n) => `- ${n}`), '');
     for (const p of w.profiles) {
       out.push(`### Profile: ${p.label}`, '', `${p.totalMs.toFixed(0)} ms sampled (main thread)${p.file ? `; raw profile: \`${p.file}\`` : ''}.`, '');
@@ -121,6 +123,9 @@ export function renderHtml(r: BenchReport): string {
     parts.push(`<h2>${escHtml(w.name)}</h2>`, `<p>${escHtml(w.description)}</p>`);
     if (w.error) parts.push(`<p class="error">ERROR: ${escHtml(w.error)}</p>`);
     if (w.rows.length) parts.push(htmlTable(RESULT_HEADER, w.rows.map(resultCells)), `<p class="note">${escHtml(TABLE_FOOTNOTE)}</p>`);
+    for (const t of w.tables ?? []) {
+      parts.push(`<h3>${escHtml(t.title)}</h3>`, htmlTable(t.header, t.rows), ...(t.footnote ? [`<p class="note">${escHtml(t.footnote)}</p>`] : []));
+    }
     if (w.notes.length) parts.push(`<ul>${w.notes.map((n) => `<li>${escHtml(n)}</li>`).join('')}</ul>`);
     for (const p of w.profiles) {
       parts.push(

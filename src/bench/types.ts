@@ -69,11 +69,21 @@ export interface ProfileSummary {
   byFile: { file: string; selfMs: number; selfPct: number }[];
 }
 
+/** A free-form table of a workload (codec speeds, crossovers...), rendered after its rows. */
+export interface BenchTable {
+  title: string;
+  header: string[];
+  rows: string[][];
+  footnote?: string;
+}
+
 export interface WorkloadResult {
   name: string;
   description: string;
   params: Record<string, unknown>;
   rows: ResultRow[];
+  /** Tables beyond the volume-read rows (e.g. the codecs workload's per-codec speeds). */
+  tables?: BenchTable[];
   notes: string[];
   profiles: ProfileSummary[];
   error?: string;

@@ -2,7 +2,8 @@ import { unzlibSync, zlibSync } from 'fflate';
 import { dtypeSize } from '../array/dtype.js';
 import { SpecError } from '../errors.js';
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { adler32, corrupt, guardDecode, guardEncode, intOption, keyOf, limitOf, readU32LE, tooLarge, unsupported, writeU32LE } from './compression-util.js';
+import { adler32, corrupt, guardDecode, guardEncode, intOption, keyOf, limitOf, nodeDeflate, nodeZlib, readU32LE, tooLarge, unsupported, writeU32LE } from './compression-util.js';
+import { nativeZstd } from './native.js';
 import { blosclzDecode, lz4DecodeBlock, snappyDecode } from './lz-blocks.js';
 import { lz4 } from './lz4.js';
 import { byteShuffle, byteUnshuffle } from './shuffle.js';
@@ -16,7 +17,7 @@ import { describeJson } from '../util/json.js';
  * Decoding uses numcodecs' wasm c-blosc. Encoding does NOT hand the shuffle to it, because that
  * build always shuffles with typesize 4 (see shared/FORMATS.md): volstore writes the frame itself,
  * shuffling (byte or bit) with the real `typesize` per block, compressing each block (split into
- * `typesize` streams as c-blosc does) with lz4 (lz4 and lz4hc share the LZ4 format), zlib (fflate)
+ * `typesize` streams as c-blosc does) with lz4 (lz4 and lz4hc share the LZ4 format), zlib (node:zlib, or fflate)
  * or zstd (wasm), and recording `typesize` and the shuffle flags in the header, so every standard
  * decoder unshuffles correctly. `blosclz` and `snappy` have no standalone encoder here: without
  * shuffle, or with typesize 4, numcodecs' own blosc writes them; otherwise the streams are written
@@ -344,11 +345,17 @@ type StreamCompressor = (b: Uint8Array) => Promise<Uint8Array> | Uint8Array;
 
 async function streamCompressor(cname: Cname, clevel: number): Promise<StreamCompressor> {
   switch (cname) {
-    case 'zlib':
+    case 'zlib': {
+      const node = await nodeZlib();
+      if (node) return (b) => nodeDeflate(node.deflateSync.bind(node), b, clevel);
       return (b) => zlibSync(b, { level: clevel as 1 });
+    }
     case 'zstd': {
       // c-blosc maps clevel 1..9 to zstd levels 1,3,5,...,17 and 9 to the maximum
-      const z = await zstd(clevel < 9 ? clevel * 2 - 1 : 22);
+      const level = clevel < 9 ? clevel * 2 - 1 : 22;
+      const native = await nativeZstd();
+      if (native) return (b) => native.encode(b, level);
+      const z = await zstd(level);
       return (b) => z.encode(b);
     }
     default: {

@@ -2,15 +2,17 @@ import { dtypeSize } from '../array/dtype.js';
 import { type NdArray, product } from '../array/ndarray.js';
 import { MetadataError, VolstoreError } from '../errors.js';
 import { decodedBytesBound } from '../limits.js';
-import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON } from './codec.js';
+import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON, RunnableChain } from './codec.js';
 import { createCodec } from './codec.js';
 import { registerBuiltinCodecs } from './registry.js';
 
 /**
  * A validated codec pipeline: array->array*, exactly one array->bytes, bytes->bytes*.
- * Built from canonical codec JSON by every format driver.
+ * Built from canonical codec JSON by every format driver. `decode`/`encode` offer the whole
+ * chunk to `ctx.runner` (a worker pool) first; without one, or when it declines, they run on the
+ * calling thread.
  */
-export class CodecChain {
+export class CodecChain implements RunnableChain {
   private constructor(
     readonly spec: ChunkSpec,
     private readonly arrayArray: { codec: ArrayArrayCodec; input: ChunkSpec }[],
@@ -49,7 +51,27 @@ export class CodecChain {
     return new CodecChain(spec, aa, ab, bb);
   }
 
-  async encode(a: NdArray, ctx?: CodecContext): Promise<Uint8Array> {
+  /**
+   * Whether coding a chunk is more than a copy: any array->array codec, an array->bytes codec
+   * other than `bytes`, or a bytes->bytes codec other than `crc32c`. Only such chains are worth
+   * a trip to a worker.
+   */
+  get costly(): boolean {
+    return (
+      this.arrayArray.length > 0 ||
+      this.arrayBytes.codec.name !== 'bytes' ||
+      this.bytesBytes.some((c) => c.name !== 'crc32c')
+    );
+  }
+
+  /** Encodes one chunk: through `ctx.runner` when it takes it, else {@link encodeInline}. */
+  encode(a: NdArray, ctx?: CodecContext): Promise<Uint8Array> {
+    const pooled = ctx?.runner?.encode(this, a, ctx);
+    return pooled ?? this.encodeInline(a, ctx);
+  }
+
+  /** Encodes one chunk on the calling thread (nested chains may still use `ctx.runner`). */
+  async encodeInline(a: NdArray, ctx?: CodecContext): Promise<Uint8Array> {
     for (const { codec, input } of this.arrayArray) a = await codec.encode(a, input, ctx);
     let b = await this.arrayBytes.codec.encode(a, this.arrayBytes.input, ctx);
     for (const codec of this.bytesBytes) b = await codec.encode(b, ctx);
@@ -66,7 +88,14 @@ export class CodecChain {
     return decodedBytesBound(encoded);
   }
 
-  async decode(b: Uint8Array, ctx?: CodecContext): Promise<NdArray> {
+  /** Decodes one chunk: through `ctx.runner` when it takes it, else {@link decodeInline}. */
+  decode(b: Uint8Array, ctx?: CodecContext): Promise<NdArray> {
+    const pooled = ctx?.runner?.decode(this, b, ctx);
+    return pooled ?? this.decodeInline(b, ctx);
+  }
+
+  /** Decodes one chunk on the calling thread (nested chains may still use `ctx.runner`). */
+  async decodeInline(b: Uint8Array, ctx?: CodecContext): Promise<NdArray> {
     if (this.bytesBytes.length) {
       const limit = Math.min(this.maxDecodedBytes, ctx?.maxDecodedBytes ?? Infinity);
       const bctx: CodecContext = { ...ctx, maxDecodedBytes: limit };

@@ -40,6 +40,36 @@ export interface CodecContext {
    * so a decompression bomb never inflates. Undefined = no bound (callers outside a chain).
    */
   maxDecodedBytes?: number;
+  /**
+   * Where a whole chain's decode/encode may run instead of the calling thread (a worker pool,
+   * `src/workers`). `CodecChain` offers it every chunk; the runner takes the ones worth moving
+   * and declines the rest (which then run inline). Never set inside a worker, so work a worker
+   * runs never waits for the pool (no deadlock).
+   */
+  runner?: ChainRunner;
+}
+
+/** What a {@link ChainRunner} needs of a codec chain (CodecChain implements it). */
+export interface RunnableChain {
+  /** The decoded representation (dtype, shape, fill value). */
+  readonly spec: ChunkSpec;
+  /** The canonical codec JSON (a worker rebuilds the chain from it). */
+  toJSON(): CodecJSON[];
+  /** Whether decoding is more than a copy (a compressor, a transpose, an array->bytes codec other than `bytes`). */
+  readonly costly: boolean;
+  /** Runs the chain on the calling thread, ignoring any runner. */
+  decodeInline(b: Uint8Array, ctx?: CodecContext): Promise<NdArray>;
+  encodeInline(a: NdArray, ctx?: CodecContext): Promise<Uint8Array>;
+}
+
+/**
+ * Runs whole-chain decodes/encodes elsewhere (a worker pool). Each method returns undefined to
+ * decline (the caller runs the chain inline), or the result's promise. The promise rejects with
+ * the same typed errors the inline path throws (plus WorkerCrashError when a worker dies).
+ */
+export interface ChainRunner {
+  decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined;
+  encode(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array> | undefined;
 }
 
 export interface ArrayArrayCodec {

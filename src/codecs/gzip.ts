@@ -8,6 +8,7 @@ import {
   guardDecode,
   guardEncode,
   intOption,
+  nodeDeflate,
   nodeZlib,
   pushLimited,
   readU32LE,
@@ -15,9 +16,10 @@ import {
 import { VolstoreError } from '../errors.js';
 
 /**
- * `gzip{level}` (RFC 1952). Encodes one member at `level` (0-9) with fflate. Decodes any number
- * of concatenated members (as `gzip -d` and Python do), checking each member's CRC-32 and length;
- * under Node, decoding goes through node:zlib, which is ~1.7x faster and runs off the main thread.
+ * `gzip{level}` (RFC 1952). Encodes one member at `level` (0-9): under Node with node:zlib
+ * (native), elsewhere with fflate. Decodes any number of concatenated members (as `gzip -d` and
+ * Python do), checking each member's CRC-32 and length; under Node, decoding goes through
+ * node:zlib, which is ~1.7x faster and runs off the main thread.
  */
 export class GzipCodec implements BytesBytesCodec {
   readonly kind = 'bytes-bytes';
@@ -25,7 +27,11 @@ export class GzipCodec implements BytesBytesCodec {
   constructor(readonly level: number) {}
 
   encode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
-    return guardEncode('gzip', ctx, () => gzipSync(b, { level: this.level as 0 }));
+    return guardEncode('gzip', ctx, async () => {
+      const node = await nodeZlib();
+      if (node) return nodeDeflate(node.gzipSync.bind(node), b, this.level);
+      return gzipSync(b, { level: this.level as 0 });
+    });
   }
 
   decode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {

@@ -1,11 +1,12 @@
 import { Unzlib, zlibSync } from 'fflate';
 import { VolstoreError } from '../errors.js';
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
-import { adler32, callNode, concatBytes, corrupt, guardDecode, guardEncode, intOption, nodeZlib, pushLimited } from './compression-util.js';
+import { adler32, callNode, concatBytes, corrupt, guardDecode, guardEncode, intOption, nodeDeflate, nodeZlib, pushLimited } from './compression-util.js';
 
 /**
- * `zlib{level}` (RFC 1950): deflate with a 2-byte header and an Adler-32 trailer. Encodes with
- * fflate at `level` (0-9); decodes with node:zlib under Node, else fflate plus an Adler-32 check.
+ * `zlib{level}` (RFC 1950): deflate with a 2-byte header and an Adler-32 trailer. Encodes at
+ * `level` (0-9) and decodes with node:zlib (native) under Node, else with fflate (plus an
+ * Adler-32 check on decode).
  */
 export class ZlibCodec implements BytesBytesCodec {
   readonly kind = 'bytes-bytes';
@@ -13,7 +14,11 @@ export class ZlibCodec implements BytesBytesCodec {
   constructor(readonly level: number) {}
 
   encode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
-    return guardEncode('zlib', ctx, () => zlibSync(b, { level: this.level as 0 }));
+    return guardEncode('zlib', ctx, async () => {
+      const node = await nodeZlib();
+      if (node) return nodeDeflate(node.deflateSync.bind(node), b, this.level);
+      return zlibSync(b, { level: this.level as 0 });
+    });
   }
 
   decode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {

@@ -1,12 +1,15 @@
 import type { BytesBytesCodec, CodecContext, CodecFactory, CodecJSON } from './codec.js';
 import { corrupt, guardDecode, guardEncode, intOption, limitOf, readU32LE, tooLarge, unsupported } from './compression-util.js';
 import { describeJson } from '../util/json.js';
+import { nativeZstd } from './native.js';
 
 /**
- * `zstd{level, checksum}` via numcodecs' wasm zstd (loaded on first use). Decodes one or more
- * frames, with or without a content size in the header (streaming frames, as the zstd CLI and
- * some writers produce). `checksum: true` asks for a content checksum on encode, which the wasm
- * build cannot write: it throws UnsupportedError; frames that carry one decode fine.
+ * `zstd{level, checksum}`: under Node through native libzstd (`zstd-napi`, see `native.ts`),
+ * elsewhere, or when that cannot load, through numcodecs' wasm zstd (loaded on first use). Both
+ * decode one or more frames, with or without a content size in the header (streaming frames, as
+ * the zstd CLI and some writers produce). `checksum: true` asks for a content checksum on encode,
+ * which the wasm build cannot write: it throws UnsupportedError on both paths (so a spec behaves
+ * the same in Node and in browsers); frames that carry one decode fine.
  */
 export class ZstdCodec implements BytesBytesCodec {
   readonly kind = 'bytes-bytes';
@@ -19,6 +22,8 @@ export class ZstdCodec implements BytesBytesCodec {
   encode(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
     return guardEncode('zstd', ctx, async () => {
       if (this.checksum) throw unsupported('zstd', 'writing frames with checksum: true is not supported');
+      const native = await nativeZstd();
+      if (native) return native.encode(b, this.level);
       return (await zstd(this.level)).encode(b);
     });
   }
@@ -49,6 +54,25 @@ export async function zstdDecodeFrames(b: Uint8Array, ctx?: CodecContext): Promi
   const limit = limitOf(ctx);
   const bound = zstdDecodedBound(b, ctx);
   if (bound.exact > limit) throw tooLarge('zstd', ctx, `frame headers declare ${bound.exact} bytes, which`);
+  const native = await nativeZstd();
+  const capacity = Math.min(bound.upper, limit);
+  if (native && capacity <= NATIVE_MAX_CAPACITY) {
+    // Decode into a buffer of the bounded size: libzstd stops with an error rather than write
+    // past it, so the block headers' loose upper bound (which assumes full 128 KiB blocks)
+    // need not reject anything up front.
+    let out: Uint8Array;
+    try {
+      out = native.decode(b, capacity);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (bound.upper > limit && /too small/i.test(message)) throw tooLarge('zstd', ctx);
+      throw corrupt('zstd', ctx, message, e);
+    }
+    if (bound.sized && out.length !== bound.exact) throw corrupt('zstd', ctx, `decoded ${out.length} bytes, the frame headers declare ${bound.exact}`);
+    return out;
+  }
+  // The wasm decoder cannot be stopped part way (and its heap never shrinks): bound the output
+  // from the frame and block headers before decoding anything.
   if (Number.isFinite(limit) && bound.upper > limit + BLOCK_MAX) throw tooLarge('zstd', ctx, `up to ${bound.upper} bytes (from the block headers)`);
   if (bound.upper > 2 ** 31) throw corrupt('zstd', ctx, `frames declare up to ${bound.upper} bytes`);
   let out: Uint8Array;
@@ -79,6 +103,13 @@ export function frameContentSize(b: Uint8Array): number | undefined {
 
 /** Largest decoded size of one zstd block (RFC 8878 3.1.1.2.4). */
 const BLOCK_MAX = 128 * 1024;
+
+/**
+ * The largest output buffer the native path allocates up front (2 GiB, MAX_CHUNK_BYTES); an
+ * unbounded decode (no limit in the context) whose block headers allow more goes to WASM, which
+ * grows its output as it goes.
+ */
+const NATIVE_MAX_CAPACITY = 2 ** 31;
 
 /**
  * Bounds the decoded size of a sequence of zstd (and skippable) frames by walking the frame and

@@ -2,6 +2,7 @@ import { ChunkCache } from '../cache/chunk-cache.js';
 import { SpecError } from '../errors.js';
 import { parseDuration, RETRY_MEMBERS, TIMEOUT_MEMBERS } from '../kvstore/retry.js';
 import { Limiter } from '../util/limiter.js';
+import { type CodecWorkerPool, sharedCodecPool } from '../workers/pool.js';
 
 /**
  * TensorStore's Context: shared resources (cache pool, concurrency limits, retry policies)
@@ -48,6 +49,16 @@ export class Context {
     let l = this.limiters.get(resource);
     if (!l) this.limiters.set(resource, (l = new Limiter(limitOf(this.json[resource], defaultLimit))));
     return l;
+  }
+
+  /**
+   * The worker pool that decodes and encodes chunks of arrays opened with this Context:
+   * `data_copy_concurrency.limit` workers, default one per core. Pools are shared process-wide
+   * by size (see `sharedCodecPool`), so many Contexts never multiply threads.
+   */
+  get codecPool(): CodecWorkerPool {
+    const limit = this.json.data_copy_concurrency?.limit;
+    return sharedCodecPool(typeof limit === 'number' ? limit : undefined);
   }
 
   resource(name: string): Record<string, unknown> | undefined {

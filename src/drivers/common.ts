@@ -7,6 +7,7 @@ import { describeJson, jsonBoundsProblem, MAX_JSON_BYTES } from '../util/json.js
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError } from '../errors.js';
 import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
 import type { CodecChain } from '../codecs/chain.js';
+import type { ChainRunner } from '../codecs/codec.js';
 import type { OpenMode, Schema } from './driver.js';
 
 /**
@@ -317,9 +318,16 @@ export function defaultChunkShape(shape: readonly number[]): number[] {
   return shape.map((s) => Math.max(1, Math.min(s, 64)));
 }
 
-/** Chunk coding through one codec chain, keyed for error messages by the chunk's store key. */
+/**
+ * Chunk coding through one codec chain, keyed for error messages by the chunk's store key.
+ * With a `runner` (the Context's codec worker pool), the chain hands it the chunks worth moving
+ * off the calling thread.
+ */
 export abstract class CodecChainDriver {
-  protected constructor(protected readonly chain: CodecChain) {}
+  protected constructor(
+    protected readonly chain: CodecChain,
+    protected readonly runner?: ChainRunner,
+  ) {}
 
   abstract keyOf(chunk: readonly number[]): string;
 
@@ -329,10 +337,10 @@ export abstract class CodecChainDriver {
   }
 
   decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
-    return this.chain.decode(bytes, { key: this.describeChunk(chunk), signal });
+    return this.chain.decode(bytes, { key: this.describeChunk(chunk), signal, runner: this.runner });
   }
 
   encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    return this.chain.encode(array, { key: this.describeChunk(chunk), signal });
+    return this.chain.encode(array, { key: this.describeChunk(chunk), signal, runner: this.runner });
   }
 }

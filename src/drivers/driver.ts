@@ -1,4 +1,5 @@
 import type { DataType, Scalar } from '../array/dtype.js';
+import type { Context } from '../context/context.js';
 import type { ChunkDriver } from '../io/chunk-driver.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 
@@ -47,6 +48,8 @@ export interface DriverOpenRequest {
    * into the root's attributes.json). Absent when a driver is opened on a bare store.
    */
   container?: { path: string; store(): Promise<KvStore> };
+  /** The Context the array is opened with (its codec worker pool decodes and encodes chunks). */
+  context?: Context;
 }
 
 /** A format: its spec keys beyond the common ones, and how to open or create an array. */

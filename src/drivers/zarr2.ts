@@ -1,6 +1,6 @@
 import { type DataType, type Scalar, dtypeSize } from '../array/dtype.js';
 import { CodecChain } from '../codecs/chain.js';
-import type { CodecJSON } from '../codecs/codec.js';
+import type { ChainRunner, CodecJSON } from '../codecs/codec.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import { CodecChainDriver, checkChunkBytes, checkSchema, defaultChunkShape, expectShape, fillValueToJson, openOrCreate, parseFillValue, readJson } from './common.js';
@@ -198,8 +198,9 @@ class Zarr2Driver extends CodecChainDriver implements ChunkDriver {
     readonly metadata: Zarr2Metadata,
     readonly codecs: readonly CodecJSON[],
     readonly attributes: Readonly<Record<string, unknown>>,
+    runner?: ChainRunner,
   ) {
-    super(chain);
+    super(chain, runner);
   }
 
   keyOf(chunk: readonly number[]): string {
@@ -249,6 +250,7 @@ export async function zarr2ChunkDriver(
   storeFillChunks: boolean,
   labels?: readonly (string | null)[],
   attributes: Record<string, unknown> = {},
+  runner?: ChainRunner,
 ): Promise<ChunkDriver> {
   const codecs = zarr2Codecs(m);
   const chain = await CodecChain.create(codecs, { dtype: m.dtype, shape: m.chunks, fillValue: m.fillValue }, KEY);
@@ -261,7 +263,7 @@ export async function zarr2ChunkDriver(
     fillValue: m.fillValue,
     dimensionNames: labels ?? m.shape.map(() => null),
   };
-  return new Zarr2Driver(grid, store, chain, storeFillChunks, m, codecs, attributes);
+  return new Zarr2Driver(grid, store, chain, storeFillChunks, m, codecs, attributes, runner);
 }
 
 export const driver: DriverModule = {
@@ -287,6 +289,6 @@ export const driver: DriverModule = {
     const dims = attrs?.json._ARRAY_DIMENSIONS;
     const labels = Array.isArray(dims) && dims.length === m.shape.length && dims.every((d) => typeof d === 'string') ? (dims as string[]) : undefined;
     checkSchema(req.schema, KEY, { dtype: m.dtype, shape: m.shape, chunkShape: m.chunks });
-    return zarr2ChunkDriver(req.store, m, req.storeFillChunks, labels, attrs?.json ?? {});
+    return zarr2ChunkDriver(req.store, m, req.storeFillChunks, labels, attrs?.json ?? {}, req.context?.codecPool);
   },
 };

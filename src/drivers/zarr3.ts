@@ -1,6 +1,6 @@
 import { type DataType, type Scalar, isDataType } from '../array/dtype.js';
 import { CodecChain } from '../codecs/chain.js';
-import type { ChunkSpec, CodecJSON } from '../codecs/codec.js';
+import type { ChainRunner, ChunkSpec, CodecJSON } from '../codecs/codec.js';
 import { registerShardingCodec, ShardFormat } from '../sharding/zarr3.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
@@ -184,8 +184,9 @@ class Zarr3Driver extends CodecChainDriver implements ChunkDriver {
     private readonly key: (chunk: readonly number[]) => string,
     readonly storeFillChunks: boolean,
     readonly metadata: Zarr3Metadata,
+    runner?: ChainRunner,
   ) {
-    super(inner);
+    super(inner, runner);
   }
 
   keyOf(chunk: readonly number[]): string {
@@ -214,7 +215,7 @@ class Zarr3Driver extends CodecChainDriver implements ChunkDriver {
  * Builds the planner's view of a zarr v3 array: with sharding, the read chunk is the innermost
  * chunk and the store is a (possibly nested) ShardedStore adapter over the base store.
  */
-export async function zarr3ChunkDriver(base: KvStore, m: Zarr3Metadata, storeFillChunks: boolean): Promise<ChunkDriver> {
+export async function zarr3ChunkDriver(base: KvStore, m: Zarr3Metadata, storeFillChunks: boolean, runner?: ChainRunner): Promise<ChunkDriver> {
   registerShardingCodec();
   let spec: ChunkSpec = { dtype: m.dtype, shape: m.chunkShape, fillValue: m.fillValue };
   let codecs = m.codecs;
@@ -246,7 +247,7 @@ export async function zarr3ChunkDriver(base: KvStore, m: Zarr3Metadata, storeFil
     fillValue: m.fillValue,
     dimensionNames: m.dimensionNames ?? m.shape.map(() => null),
   };
-  return new Zarr3Driver(grid, store, base, inner, depth > 0 ? ShardedStore.keyOf : shardKeyOf, storeFillChunks, m);
+  return new Zarr3Driver(grid, store, base, inner, depth > 0 ? ShardedStore.keyOf : shardKeyOf, storeFillChunks, m, runner);
 }
 
 /** New metadata from the spec's `metadata` and `schema`. */
@@ -311,7 +312,7 @@ export const driver: DriverModule = {
       build: () => buildMetadata(req),
       serialize: serializeZarr3Metadata,
     });
-    const d = await zarr3ChunkDriver(req.store, m, req.storeFillChunks);
+    const d = await zarr3ChunkDriver(req.store, m, req.storeFillChunks, req.context?.codecPool);
     checkSchema(req.schema, KEY, { dtype: m.dtype, shape: m.shape, labels: m.dimensionNames, chunkShape: d.grid.chunkShape, writeChunkShape: d.grid.writeChunkShape });
     return d;
   },

@@ -56,6 +56,7 @@ describe('public API', () => {
         "UnsupportedError",
         "VolstoreError",
         "Volume",
+        "WorkerCrashError",
         "copyVolume",
         "decodeNpy",
         "defaultDownsampleMethod",

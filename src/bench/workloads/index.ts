@@ -2,12 +2,13 @@ import type { Workload } from '../types.js';
 import { zarr3File } from './zarr3-file.js';
 import { precomputedSeg } from './precomputed-seg.js';
 import { emulatorWorkload } from './emulator.js';
+import { codecsWorkload } from './codecs.js';
 
 /**
  * The registry of bench workloads, in run order. A new workload (N5 / precomputed segmentation,
  * the GCS/S3 emulator with latency, ...) is a module exporting a `Workload`, added here.
  */
-export const WORKLOADS: readonly Workload[] = [zarr3File, precomputedSeg, emulatorWorkload];
+export const WORKLOADS: readonly Workload[] = [zarr3File, precomputedSeg, emulatorWorkload, codecsWorkload];
 
 export function findWorkloads(names: readonly string[] | undefined): Workload[] {
   if (!names || names.length === 0) return [...WORKLOADS];

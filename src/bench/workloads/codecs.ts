@@ -1,0 +1,318 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type DataType, bytesOf } from '../../array/dtype.js';
+import { NdArray, product } from '../../array/ndarray.js';
+import { CodecChain } from '../../codecs/chain.js';
+import type { CodecJSON } from '../../codecs/codec.js';
+import { setNodeZlibEnabled } from '../../codecs/compression-util.js';
+import { configureNativeCodecs, nativeCodecsEnabled, nativeZstd } from '../../codecs/native.js';
+import { CodecWorkerPool, DEFAULT_MIN_POOLED_BYTES } from '../../workers/pool.js';
+import { generateSegmentation } from '../seg-gen.js';
+import { mbPerSec, measureInterleaved, median, type Contender } from '../timing.js';
+import type { BenchOptions, Workload, WorkloadResult } from '../types.js';
+import { generateVolume } from '../volume-gen.js';
+import { BenchVerificationError } from './zarr3-file.js';
+
+/**
+ * Issue 11: chunk codecs on their own, per codec and chunk size: volstore's decode and encode
+ * speed inline with the portable WASM/JS codecs, inline with the native ones (zstd-napi,
+ * node:zlib), and in the codec worker pool (one worker per core), next to Debian's `zstd -b`
+ * and `gzip` on the same chunk bytes in the same run; then the crossover: from which chunk size
+ * the pool beats decoding inline (what sets DEFAULT_MIN_POOLED_BYTES).
+ */
+
+interface CodecCase {
+  name: string;
+  codecs: CodecJSON[];
+  dtype: DataType;
+  /** Native backend exists for this codec (an inline-native row is shown). */
+  native: boolean;
+  /** The Debian CLI measured against it. */
+  cli?: 'zstd' | 'gzip';
+  /** Chunk edges to measure (cubes). */
+  edges: number[];
+}
+
+const bytesLE: CodecJSON = { name: 'bytes', configuration: { endian: 'little' } };
+
+const CASES: CodecCase[] = [
+  { name: 'zstd(3)', codecs: [bytesLE, { name: 'zstd', configuration: { level: 3 } }], dtype: 'uint8', native: true, cli: 'zstd', edges: [64, 128] },
+  { name: 'gzip(6)', codecs: [bytesLE, { name: 'gzip', configuration: { level: 6 } }], dtype: 'uint8', native: true, cli: 'gzip', edges: [64, 128] },
+  { name: 'lz4', codecs: [bytesLE, { name: 'lz4' }], dtype: 'uint8', native: false, edges: [64] },
+  { name: 'blosc(lz4, shuffle)', codecs: [bytesLE, { name: 'blosc', configuration: { cname: 'lz4', clevel: 5, shuffle: 'shuffle', typesize: 1 } }], dtype: 'uint8', native: false, edges: [64] },
+  { name: 'blosc(zstd, shuffle)', codecs: [bytesLE, { name: 'blosc', configuration: { cname: 'zstd', clevel: 5, shuffle: 'shuffle', typesize: 1 } }], dtype: 'uint8', native: true, edges: [64] },
+  { name: 'compressed_segmentation', codecs: [{ name: 'compressed_segmentation', configuration: { block_size: [8, 8, 8] } }], dtype: 'uint64', native: false, edges: [64] },
+];
+
+/** Chunk edges of the crossover sweep (zstd(3), uint8). */
+const CROSSOVER_EDGES = [16, 24, 32, 48, 64, 96, 128];
+
+/** `n` cubic chunks of edge `e` cut from a generated volume (EM-like uint8, or segmentation ids). */
+function chunksOf(dtype: DataType, e: number, totalBytes: number, seed: number): NdArray[] {
+  const count = Math.max(1, Math.round(totalBytes / (e ** 3 * (dtype === 'uint64' ? 8 : 1))));
+  // one volume of 2 x 2 x k chunks, cut into chunks (distinct data per chunk, like a real volume)
+  const k = Math.ceil(count / 4);
+  const out: NdArray[] = [];
+  if (dtype === 'uint64') {
+    const seg = generateSegmentation([e * k, e * 2, e * 2], seed);
+    for (let i = 0; i < count; i++) out.push(cut(new NdArray('uint64', seg.labels, [e * k, e * 2, e * 2]), e, i));
+  } else {
+    const vol = generateVolume([e * k, e * 2, e * 2], seed);
+    for (let i = 0; i < count; i++) out.push(cut(new NdArray('uint8', vol, [e * k, e * 2, e * 2]), e, i));
+  }
+  return out;
+}
+
+/** Chunk `i` (z-major over the 2 x 2 grid of each z slab) of a [e*k, 2e, 2e] volume, as a C-order copy. */
+function cut(v: NdArray, e: number, i: number): NdArray {
+  const [, Y, X] = v.shape as [number, number, number];
+  const z0 = Math.floor(i / 4) * e, y0 = ((i >> 1) & 1) * e, x0 = (i & 1) * e;
+  const out = NdArray.zeros(v.dtype, [e, e, e]);
+  const src = v.data as Uint8Array, dst = out.data as Uint8Array;
+  for (let z = 0; z < e; z++) {
+    for (let y = 0; y < e; y++) {
+      const s = ((z0 + z) * Y + y0 + y) * X + x0;
+      dst.set(src.subarray(s, s + e), (z * e + y) * e);
+    }
+  }
+  return out;
+}
+
+/** Whether two 3-d arrays hold the same values (any strides: compressed_segmentation decodes F-order). */
+function sameValues(a: NdArray, b: NdArray): boolean {
+  const [X, Y, Z] = a.shape as [number, number, number];
+  const [ax, ay, az] = a.strides as [number, number, number];
+  const [bx, by, bz] = b.strides as [number, number, number];
+  const ad = a.data as Uint8Array, bd = b.data as Uint8Array;
+  for (let x = 0; x < X; x++) {
+    for (let y = 0; y < Y; y++) {
+      for (let z = 0; z < Z; z++) if (ad[a.offset + x * ax + y * ay + z * az] !== bd[b.offset + x * bx + y * by + z * bz]) return false;
+    }
+  }
+  return true;
+}
+
+/** MB/s of `zstd -b<level>` on `file` with blocks of `block` bytes: [compress, decompress]. */
+function zstdCliBench(file: string, level: number, block: number): [number, number] | undefined {
+  const r = spawnSync('/usr/bin/zstd', [`-b${level}`, `-B${block}`, '-i1', file], { encoding: 'utf8' });
+  const text = `${r.stdout}\n${r.stderr}`;
+  const all = [...text.matchAll(/([\d.]+) MB\/s,\s+([\d.]+) MB\/s/g)];
+  const m = all[all.length - 1];
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/** Wall-clock median of `gzip` compressing `raw` / decompressing `gz` (to /dev/null), MB/s of raw bytes. */
+function gzipCliBench(raw: string, gz: string, rawBytes: number, level: number, runs: number): [number, number] {
+  const time = (args: string[]): number => {
+    const xs: number[] = [];
+    for (let i = 0; i < Math.max(3, runs); i++) {
+      const t0 = performance.now();
+      const r = spawnSync('/bin/sh', ['-c', `gzip ${args.join(' ')} > /dev/null`]);
+      if (r.status !== 0) throw new Error(`gzip ${args.join(' ')}: ${r.stderr.toString()}`);
+      xs.push(performance.now() - t0);
+    }
+    xs.sort((a, b) => a - b);
+    return xs[xs.length >> 1]!;
+  };
+  return [mbPerSec(rawBytes, time([`-${level}`, '-c', raw])), mbPerSec(rawBytes, time(['-d', '-c', gz]))];
+}
+
+const fmt = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}x` : '');
+
+async function run(opts: BenchOptions): Promise<WorkloadResult> {
+  const log = opts.log;
+  // MB of raw chunk data per (codec, chunk size): enough for stable numbers, little enough to
+  // keep the workload to seconds on the 2-core machine
+  // (16 MB at the default size 512, 4 MB with --quick)
+  const total = Math.max(0.5, Math.min(16, opts.size / 32)) * 1e6;
+  // tiny runs (smoke tests) use small chunks only
+  const edgeCap = opts.size >= 128 ? Infinity : 32;
+  const capped = (edges: number[]) => [...new Set(edges.map((e) => Math.min(e, edgeCap)))];
+  const pool = new CodecWorkerPool({ minDecodeBytes: 0, minEncodeBytes: 0 });
+  const nativeWas = nativeCodecsEnabled();
+  await pool.warm();
+  const native = await nativeZstd();
+  const result: WorkloadResult = {
+    name: 'codecs',
+    description:
+      'chunk codecs alone: decode / encode MB/s (of decoded bytes) inline with WASM/JS codecs, inline native (zstd-napi, node:zlib), ' +
+      'and in the codec worker pool, vs Debian zstd -b / gzip on the same chunks; then the pool/inline crossover by chunk size',
+    params: { mbPerCase: total / 1e6, runs: opts.runs, warmup: opts.warmup, nativeZstd: native?.version ?? 'unavailable' },
+    rows: [],
+    notes: [],
+    profiles: [],
+    tables: [],
+  };
+  const root = await mkdtemp(path.join(opts.tmpRoot, 'volstore-codecs-'));
+  try {
+    const header = [
+      'codec', 'chunk', 'ratio',
+      'dec wasm/js', 'dec native', 'dec pool', 'dec CLI',
+      'enc wasm/js', 'enc native', 'enc pool', 'enc CLI',
+      'pool/native dec', 'native/CLI dec', 'pool/native enc',
+    ];
+    const rows: string[][] = [];
+    for (const c of CASES) {
+      for (const e of capped(c.edges)) {
+        const chunks = chunksOf(c.dtype, e, total, opts.seed);
+        const spec = { dtype: c.dtype, shape: [e, e, e], fillValue: c.dtype === 'uint64' ? 0n : 0 };
+        const chain = await CodecChain.create(c.codecs, spec);
+        const rawBytes = chunks.length * product(spec.shape) * (c.dtype === 'uint64' ? 8 : 1);
+        const encoded = await Promise.all(chunks.map((a) => chain.encodeInline(a)));
+        const encBytes = encoded.reduce((s, b) => s + b.length, 0);
+        log(`[${c.name} ${e}^3] ${chunks.length} chunks, ${(rawBytes / 1e6).toFixed(1)} MB raw, ratio ${(rawBytes / encBytes).toFixed(2)}`);
+        const portable = (on: boolean) => {
+          configureNativeCodecs({ enabled: !on && nativeWas });
+          setNodeZlibEnabled(!on);
+        };
+        const decodeAll = (runner?: CodecWorkerPool) => async () => {
+          const out = await Promise.all(encoded.map((b, i) => (runner ? chain.decode(b, { runner, key: `${i}` }) : chain.decodeInline(b, { key: `${i}` }))));
+          return out;
+        };
+        const encodeAll = (runner?: CodecWorkerPool) => async () =>
+          Promise.all(chunks.map((a, i) => (runner ? chain.encode(a, { runner, key: `${i}` }) : chain.encodeInline(a, { key: `${i}` }))));
+        const withPortable = <T>(fn: () => Promise<T>) => async () => {
+          portable(true);
+          try {
+            return await fn();
+          } finally {
+            portable(false);
+          }
+        };
+        const check = (name: string, out: NdArray[]) => {
+          for (let i = 0; i < out.length; i++) {
+            if (!sameValues(out[i]!, chunks[i]!)) {
+              throw new BenchVerificationError(`${c.name} ${e}^3: ${name} decoded chunk ${i} differently from the original`);
+            }
+          }
+        };
+        const dec: Contender<NdArray[]>[] = [
+          { name: 'wasm', run: withPortable(decodeAll()) },
+          ...(c.native ? [{ name: 'native', run: decodeAll() }] : []),
+          { name: 'pool', run: decodeAll(pool) },
+        ];
+        const dt = await measureInterleaved(dec, { runs: opts.runs, warmup: Math.max(1, opts.warmup), check });
+        const enc: Contender<Uint8Array[]>[] = [
+          { name: 'wasm', run: withPortable(encodeAll()) },
+          ...(c.native ? [{ name: 'native', run: encodeAll() }] : []),
+          { name: 'pool', run: encodeAll(pool) },
+        ];
+        const et = await measureInterleaved(enc, { runs: opts.runs, warmup: Math.max(1, opts.warmup) });
+        const rate = (m: Map<string, { medianMs: number }>, k: string) => (m.has(k) ? mbPerSec(rawBytes, m.get(k)!.medianMs) : undefined);
+
+        let cli: [number, number] | undefined;
+        if (c.cli === 'zstd' && existsSync('/usr/bin/zstd')) {
+          const file = path.join(root, `chunks-${e}.raw`);
+          await writeFile(file, Buffer.concat(chunks.map((a) => bytesOf(a.data))));
+          cli = zstdCliBench(file, 3, product(spec.shape));
+        } else if (c.cli === 'gzip' && existsSync('/usr/bin/gzip')) {
+          // gzip has no benchmark mode: time it on all chunks as one file (same bytes, same level)
+          const raw = path.join(root, `chunks-${e}.raw`);
+          const gz = `${raw}.gz`;
+          await writeFile(raw, Buffer.concat(chunks.map((a) => bytesOf(a.data))));
+          spawnSync('/bin/sh', ['-c', `gzip -6 -c ${raw} > ${gz}`]);
+          cli = gzipCliBench(raw, gz, rawBytes, 6, opts.runs);
+        }
+        const dNative = rate(dt, 'native');
+        const dPool = rate(dt, 'pool');
+        const eNative = rate(et, 'native');
+        const ePool = rate(et, 'pool');
+        rows.push([
+          c.name, `${e}^3 ${c.dtype}`, (rawBytes / encBytes).toFixed(2),
+          fmt(rate(dt, 'wasm')), fmt(dNative), fmt(dPool), fmt(cli?.[1]),
+          fmt(rate(et, 'wasm')), fmt(eNative), fmt(ePool), fmt(cli?.[0]),
+          ratio(dPool, dNative ?? rate(dt, 'wasm')), ratio(dNative, cli?.[1]), ratio(ePool, eNative ?? rate(et, 'wasm')),
+        ]);
+      }
+    }
+    result.tables!.push({
+      title: `Codecs: MB/s of decoded bytes (${(total / 1e6).toFixed(0)} MB of chunks per row; pool = ${pool.size} workers)`,
+      header,
+      rows,
+      footnote:
+        'wasm/js: portable codecs on the calling thread (numcodecs WASM zstd/lz4/blosc, fflate); native: zstd-napi and node:zlib on the calling thread ' +
+        '(node:zlib inflate runs on libuv threads); pool: the codec worker pool, all chunks in flight; CLI: Debian zstd -b3 -B<chunk bytes> (one thread) or ' +
+        'gzip -6 / gzip -d on the same bytes as one file (one process). pool/native = the pool\'s speed-up over the inline path (native where it exists).',
+    });
+
+    // crossover: decode zstd(3) chunks of growing size inline (native) vs pooled
+    const xrows: string[][] = [];
+    let crossover: number | undefined;
+    let cpuCrossover: number | undefined;
+    /** Median CPU microseconds per chunk of `fn` over all threads of the process (workers too). */
+    const cpuPerChunk = async (fn: () => Promise<unknown>, chunks: number): Promise<number> => {
+      const xs: number[] = [];
+      for (let i = 0; i < Math.max(3, opts.runs); i++) {
+        const c0 = process.cpuUsage();
+        await fn();
+        const c = process.cpuUsage(c0);
+        xs.push((c.user + c.system) / chunks);
+      }
+      return median(xs);
+    };
+    const xchain = async (e: number) => CodecChain.create(CASES[0]!.codecs, { dtype: 'uint8', shape: [e, e, e], fillValue: 0 });
+    for (const e of CROSSOVER_EDGES.filter((x) => x <= edgeCap)) {
+      const chunks = chunksOf('uint8', e, Math.min(total, 8e6), opts.seed + e);
+      const chain = await xchain(e);
+      const encoded = await Promise.all(chunks.map((a) => chain.encodeInline(a)));
+      const rawBytes = chunks.length * e ** 3;
+      const t = await measureInterleaved(
+        [
+          { name: 'inline', run: () => Promise.all(encoded.map((b) => chain.decodeInline(b))) },
+          { name: 'pool', run: () => Promise.all(encoded.map((b) => chain.decode(b, { runner: pool }))) },
+        ],
+        { runs: Math.max(3, opts.runs), warmup: Math.max(1, opts.warmup) },
+      );
+      const inl = mbPerSec(rawBytes, t.get('inline')!.medianMs);
+      const pl = mbPerSec(rawBytes, t.get('pool')!.medianMs);
+      if (crossover === undefined && pl > inl) crossover = e ** 3;
+      if (pl <= inl) crossover = undefined; // the smallest size from which the pool keeps winning
+      // CPU cost per chunk (all threads): load-independent, unlike wall time on a shared machine
+      const cpuInline = await cpuPerChunk(() => Promise.all(encoded.map((b) => chain.decodeInline(b))), chunks.length);
+      const cpuPool = await cpuPerChunk(() => Promise.all(encoded.map((b) => chain.decode(b, { runner: pool }))), chunks.length);
+      const model = (pool.size * cpuInline) / cpuPool; // pool/inline with `size` idle cores
+      if (cpuCrossover === undefined && model > 1) cpuCrossover = e ** 3;
+      if (model <= 1) cpuCrossover = undefined;
+      xrows.push([
+        `${e}^3`, `${(e ** 3 / 1024).toFixed(0)} KiB`, String(chunks.length), fmt(inl), fmt(pl), ratio(pl, inl),
+        cpuInline.toFixed(0), cpuPool.toFixed(0), (cpuPool - cpuInline).toFixed(0), `${model.toFixed(2)}x`,
+      ]);
+    }
+    result.tables!.push({
+      title: 'Crossover: zstd(3) uint8 chunks decoded inline (native) vs in the pool, by chunk size',
+      header: ['chunk', 'decoded', 'chunks', 'inline MB/s', 'pool MB/s', 'pool/inline', 'inline CPU us', 'pool CPU us', 'pool overhead us', 'CPU model pool/inline'],
+      rows: xrows,
+      footnote:
+        `All chunks of a row in flight at once. CPU us = CPU time per chunk over all threads (process.cpuUsage, workers included); ` +
+        `CPU model = ${pool.size} x inline CPU / pool CPU, the pool's speed-up when ${pool.size} cores are free (what wall time shows on a quiet machine). ` +
+        `DEFAULT_MIN_POOLED_BYTES (chunks smaller stay inline) is ${DEFAULT_MIN_POOLED_BYTES / 1024} KiB.`,
+    });
+    result.params.crossoverBytes = crossover ?? 'none (inline won at every size)';
+    result.params.cpuModelCrossoverBytes = cpuCrossover ?? 'none';
+    if (cpuCrossover !== undefined) {
+      result.notes.push(`CPU model: with ${pool.size} free cores the pool beats inline decoding from ${(cpuCrossover / 1024).toFixed(0)} KiB chunks on`);
+    }
+    result.notes.push(
+      crossover === undefined
+        ? 'crossover: the pool did not beat inline decoding at any chunk size in this run (busy machine?)'
+        : `crossover: the pool beats inline decoding from ${(crossover / 1024).toFixed(0)} KiB chunks on (default DEFAULT_MIN_POOLED_BYTES = ${DEFAULT_MIN_POOLED_BYTES / 1024} KiB)`,
+    );
+    if (!native) result.notes.push('native zstd (zstd-napi) is not installed or did not load: "native" zstd rows are missing');
+  } finally {
+    pool.close();
+    configureNativeCodecs({ enabled: nativeWas });
+    setNodeZlibEnabled(true);
+    await rm(root, { recursive: true, force: true });
+  }
+  return result;
+}
+
+export const codecsWorkload: Workload = {
+  name: 'codecs',
+  description: 'chunk codecs alone (inline WASM/JS, inline native, worker pool) vs Debian zstd/gzip, and the pool crossover',
+  run,
+};
+

@@ -1,0 +1,118 @@
+/**
+ * The codec worker (entry module of every pool worker, Node and browser alike). It rebuilds each
+ * codec chain it is sent from canonical JSON once (cached by the chain's key; the WASM core and
+ * codec modules load lazily, once per worker) and runs whole-chunk decodes and encodes on the
+ * worker's thread. Chains here have no runner: nothing a worker does waits for the pool.
+ */
+import { NdArray } from '../array/ndarray.js';
+import { CodecChain } from '../codecs/chain.js';
+import type { CodecJSON } from '../codecs/codec.js';
+import { importNodeOnly } from '../util/node-only.js';
+import { type ChainDescriptor, type ReplyMessage, serializeError, type TaskMessage, type WorkerMessage } from './protocol.js';
+
+interface Port {
+  post(message: ReplyMessage, transfer: ArrayBuffer[]): void;
+  listen(fn: (message: WorkerMessage) => void): void;
+}
+
+async function connect(): Promise<Port> {
+  if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
+    const { parentPort } = await importNodeOnly<typeof import('node:worker_threads')>('node:worker_threads');
+    if (!parentPort) throw new Error('codec-worker: not running in a worker thread');
+    return { post: (m, t) => parentPort.postMessage(m, t), listen: (fn) => parentPort.on('message', fn) };
+  }
+  const scope = globalThis as unknown as {
+    postMessage(m: unknown, transfer: Transferable[]): void;
+    onmessage: ((ev: MessageEvent) => void) | null;
+  };
+  return {
+    post: (m, t) => scope.postMessage(m, t),
+    listen: (fn) => {
+      scope.onmessage = (ev) => fn(ev.data as WorkerMessage);
+    },
+  };
+}
+
+/** Built chains by key, least recently used first; a few hundred at most. */
+const chains = new Map<string, Promise<CodecChain>>();
+const MAX_CHAINS = 256;
+
+function usesSharding(codecs: readonly CodecJSON[]): boolean {
+  return JSON.stringify(codecs).includes('"sharding_indexed"');
+}
+
+function chainOf(d: ChainDescriptor): Promise<CodecChain> {
+  let c = chains.get(d.key);
+  if (c) {
+    chains.delete(d.key); // most recently used last
+    chains.set(d.key, c);
+  } else {
+    if (chains.size >= MAX_CHAINS) chains.delete(chains.keys().next().value!);
+    c = (async () => {
+      if (usesSharding(d.codecs)) (await import('../sharding/zarr3.js')).registerShardingCodec();
+      return CodecChain.create(d.codecs, d.spec);
+    })();
+    chains.set(d.key, c);
+    c.catch(() => chains.delete(d.key));
+  }
+  return c;
+}
+
+/** Distinct buffers of `views` (a transfer list must not repeat one). */
+function buffersOf(...views: ArrayBufferView[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const v of views) if (v.buffer instanceof ArrayBuffer) out.add(v.buffer);
+  return [...out];
+}
+
+/** Tasks the pool cancelled before they started. */
+const cancelled = new Set<number>();
+
+async function handle(port: Port, m: TaskMessage): Promise<void> {
+  if (cancelled.size) {
+    if (cancelled.delete(m.id)) return;
+    for (const id of cancelled) if (id < m.id) cancelled.delete(id); // cancels that came too late
+  }
+  let chain: CodecChain;
+  try {
+    chain = await chainOf(m.chain);
+  } catch (e) {
+    port.post({ type: 'error', id: m.id, error: serializeError(e), chain: true }, []);
+    return;
+  }
+  try {
+    if (m.type === 'decode') {
+      const a = await chain.decodeInline(m.bytes, { key: m.key, maxDecodedBytes: m.maxDecodedBytes });
+      const array = { dtype: a.dtype, data: a.data, shape: [...a.shape], strides: [...a.strides], offset: a.offset };
+      send(port, { type: 'decoded', id: m.id, array }, buffersOf(a.data));
+    } else {
+      const { dtype, data, shape, strides, offset } = m.array;
+      const bytes = await chain.encodeInline(new NdArray(dtype, data as never, shape, strides, offset), { key: m.key });
+      send(port, { type: 'encoded', id: m.id, bytes }, buffersOf(bytes));
+    }
+  } catch (e) {
+    port.post({ type: 'error', id: m.id, error: serializeError(e) }, []);
+  }
+}
+
+/** Posts with a transfer list; when a buffer cannot be transferred (WASM memory), copies. */
+function send(port: Port, reply: ReplyMessage, transfer: ArrayBuffer[]): void {
+  try {
+    port.post(reply, transfer);
+  } catch {
+    port.post(reply, []);
+  }
+}
+
+const port = await connect();
+// Tasks run one at a time, in the order sent (the pool keeps up to two in flight per worker, so
+// the next one is already here when the current one ends); a cancel skips a task not started.
+let last: Promise<void> = Promise.resolve();
+port.listen((m) => {
+  if (m.type === 'cancel') {
+    cancelled.add(m.id);
+    return;
+  }
+  last = last.then(() => handle(port, m));
+});
+port.post({ type: 'ready' }, []);

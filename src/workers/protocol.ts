@@ -1,0 +1,93 @@
+import type { DataType, Scalar, TypedArray } from '../array/dtype.js';
+import type { CodecJSON } from '../codecs/codec.js';
+import * as errors from '../errors.js';
+
+/**
+ * The messages between a codec worker pool (`pool.ts`) and its workers (`codec-worker.ts`), and
+ * how errors cross the thread boundary. Every message is structured-clonable; array and byte
+ * buffers travel in transfer lists.
+ */
+
+/** A codec chain as a worker rebuilds it: canonical codec JSON + the decoded ChunkSpec. */
+export interface ChainDescriptor {
+  /** Identifies the chain: the worker caches the built chain under it. */
+  key: string;
+  codecs: CodecJSON[];
+  spec: { dtype: DataType; shape: number[]; fillValue: Scalar };
+}
+
+/** An NdArray as plain data (its typed array is transferred). */
+export interface ArrayMessage {
+  dtype: DataType;
+  data: TypedArray;
+  shape: number[];
+  strides: number[];
+  offset: number;
+}
+
+/** Main thread -> worker. */
+export type TaskMessage =
+  | { type: 'decode'; id: number; chain: ChainDescriptor; bytes: Uint8Array; key?: string; maxDecodedBytes?: number }
+  | { type: 'encode'; id: number; chain: ChainDescriptor; array: ArrayMessage; key?: string };
+
+/** Main thread -> worker: skip task `id` if it has not started (its caller aborted). */
+export interface CancelMessage {
+  type: 'cancel';
+  id: number;
+}
+
+/** Everything the main thread sends a worker. */
+export type WorkerMessage = TaskMessage | CancelMessage;
+
+/** Worker -> main thread. */
+export type ReplyMessage =
+  | { type: 'ready' }
+  | { type: 'decoded'; id: number; array: ArrayMessage }
+  | { type: 'encoded'; id: number; bytes: Uint8Array }
+  /** `chain`: the worker could not build the chain (a codec registered only on the main thread). */
+  | { type: 'error'; id: number; error: SerializedError; chain?: boolean };
+
+/** An Error as plain data: its class name, message, code and own fields (key, codec, ...). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  fields: Record<string, unknown>;
+}
+
+/** Serializes an error thrown in a worker (any value) for the trip to the main thread. */
+export function serializeError(e: unknown): SerializedError {
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e), fields: {} };
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (k === 'cause' || k === 'name' || k === 'message' || k === 'stack') continue;
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[k] = v;
+  }
+  return { name: e.name, message: e.message, stack: e.stack, fields };
+}
+
+const ERROR_CLASSES: Record<string, new (...args: never[]) => Error> = (() => {
+  const out: Record<string, new (...args: never[]) => Error> = {};
+  for (const [name, value] of Object.entries(errors)) {
+    if (typeof value === 'function' && (value === errors.VolstoreError || value.prototype instanceof errors.VolstoreError)) {
+      out[name] = value as unknown as new (...args: never[]) => Error;
+    }
+  }
+  for (const C of [TypeError, RangeError, SyntaxError]) out[C.name] = C;
+  return out;
+})();
+
+/**
+ * Rebuilds a worker's error on the main thread as the same class (so `instanceof`, `code`,
+ * `key` and the message are what the inline path would have thrown). Unknown classes become a
+ * plain Error with the same name and message.
+ */
+export function deserializeError(s: SerializedError): Error {
+  const C = ERROR_CLASSES[s.name];
+  const e = Object.create((C ?? Error).prototype) as Error;
+  Object.defineProperty(e, 'message', { value: s.message, writable: true, configurable: true, enumerable: false });
+  Object.assign(e, s.fields);
+  Object.defineProperty(e, 'name', { value: s.name, writable: true, configurable: true, enumerable: false });
+  if (s.stack) Object.defineProperty(e, 'stack', { value: `${s.stack}\n    (in a volstore codec worker)`, writable: true, configurable: true, enumerable: false });
+  return e;
+}
