@@ -97,6 +97,8 @@ const xml = new XMLParser({
   parseTagValue: false,
   parseAttributeValue: false,
   trimValues: false,
+  // Numeric character references (`&#233;`) as well as the five XML entities.
+  htmlEntities: true,
   isArray: (name) => name === 'Blob' || name === 'BlobPrefix',
 });
 
@@ -136,6 +138,23 @@ export function parseListBlobs(text: string, key = ''): ListBlobsPage {
   }
   const next = typeof root.NextMarker === 'string' ? root.NextMarker : undefined;
   return { names, prefixes, ...(next ? { nextMarker: next } : {}) };
+}
+
+/**
+ * Wraps a fetch so that an empty tail range answered as `206` with `Content-Range: bytes
+ * N-(N-1)/N` (Azurite's answer to `bytes=N-` on an N-byte blob, where the service answers 416)
+ * becomes the service's 416 `bytes * /N`. The service itself never sends such a range, so this
+ * changes nothing against Azure.
+ */
+function emptyTailAs416(fetch: FetchLike): FetchLike {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    if (res.status !== 206) return res;
+    const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+)\s*$/i.exec(res.headers.get('content-range') ?? '');
+    if (!m || Number(m[2]) + 1 !== Number(m[1]) || Number(m[1]) !== Number(m[3])) return res;
+    await res.body?.cancel().catch(() => {});
+    return new Response(null, { status: 416, statusText: 'Range Not Satisfiable', headers: { 'content-range': `bytes */${m[3]}` } });
+  };
 }
 
 /** The Blob service REST API as an {@link HttpDialect}. */
@@ -223,10 +242,11 @@ export class AzureStore implements KvStore {
   /** How requests authenticate: 'shared-key' | 'sas' | 'bearer' | 'provider' | 'anonymous'. */
   readonly authKind: string;
   private readonly endpointGiven: boolean;
-  private readonly sas: string | undefined;
-  private readonly client: HttpClient;
-  private readonly core: HttpObjectCore;
   private readonly listPageSize: number | undefined;
+  // ECMAScript-private: what leads to credentials stays out of util.inspect, JSON and keys.
+  readonly #sas: string | undefined;
+  readonly #client: HttpClient;
+  readonly #core: HttpObjectCore;
 
   /** Throws SpecError for an invalid container, path, account, endpoint or credential. */
   constructor(options: AzureStoreOptions) {
@@ -242,10 +262,11 @@ export class AzureStore implements KvStore {
     this.endpoint = access.endpoint;
     this.endpointGiven = access.endpointGiven;
     this.authKind = access.kind;
-    this.sas = access.sas;
+    this.#sas = access.sas;
     this.listPageSize = options.listPageSize;
-    this.client = new HttpClient({
-      fetch: options.fetch,
+    const fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#client = new HttpClient({
+      fetch: emptyTailAs416(fetch),
       retries: options.retries,
       timeouts: options.timeouts,
       concurrency: options.concurrency,
@@ -258,7 +279,7 @@ export class AzureStore implements KvStore {
       followRedirects: false,
       label: 'azure',
     });
-    this.core = new HttpObjectCore(this.client, new AzureDialect(this));
+    this.#core = new HttpObjectCore(this.#client, new AzureDialect(this));
   }
 
   /** `az://container/path` (the account is not part of it, as in the `az://` URL scheme). */
@@ -268,7 +289,7 @@ export class AzureStore implements KvStore {
 
   /** Request and retry counters of this store's HTTP client. */
   get stats(): HttpStats {
-    return this.client.stats;
+    return this.#client.stats;
   }
 
   /** The kvstore spec JSON (never credentials; the endpoint only when it is not the default). */
@@ -282,28 +303,41 @@ export class AzureStore implements KvStore {
     };
   }
 
+  /** JSON form: the spec (never credentials). */
+  toJSON(): Record<string, unknown> {
+    return this.spec();
+  }
+
+  /** Node's util.inspect form: URL and auth kind (never credentials). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `AzureStore { ${this.endpoint} ${this.url} auth=${this.authKind} }`;
+  }
+
   /** The container URL, with the SAS (if any) and `params` in the query. */
   private containerUrl(params: Record<string, string | undefined>): string {
     const base = `${this.endpoint}/${encodeURIComponent(this.container)}`;
-    return withQuery(this.sas ? `${base}?${this.sas}` : base, params);
+    return withQuery(this.#sas ? `${base}?${this.#sas}` : base, params);
   }
 
-  /** The URL of a key (keys must have passed `checkKey`), with the SAS when there is one. */
+  /**
+   * The URL of a key (keys must have passed `checkKey`), with the SAS when there is one: a
+   * secret, for requests only (messages use `safeUrl`).
+   */
   blobUrl(key: string): string {
     const url = `${this.endpoint}/${encodeURIComponent(this.container)}/${encodeKeyPath(joinKey(this.path, key))}`;
-    return this.sas ? `${url}?${this.sas}` : url;
+    return this.#sas ? `${url}?${this.#sas}` : url;
   }
 
   read(key: string, options?: ReadOptions): Promise<ReadResult> {
-    return this.core.read(key, options);
+    return this.#core.read(key, options);
   }
 
   write(key: string, value: Uint8Array, options?: WriteOptions): Promise<WriteResult> {
-    return this.core.write(key, value, options);
+    return this.#core.write(key, value, options);
   }
 
   delete(key: string, options?: WriteOptions): Promise<boolean> {
-    return this.core.delete(key, options);
+    return this.#core.delete(key, options);
   }
 
   /** One page of List Blobs for a full blob-name prefix. */
@@ -316,7 +350,7 @@ export class AzureStore implements KvStore {
       marker,
       maxresults: this.listPageSize !== undefined ? String(this.listPageSize) : undefined,
     });
-    return this.client.request({ method: 'GET', key: prefix, url, signal }, async (reply, secrets) => {
+    return this.#client.request({ method: 'GET', key: prefix, url, signal }, async (reply, secrets) => {
       if (reply.status >= 200 && reply.status < 300) return parseListBlobs(await readText(reply, prefix, 64 << 20), prefix);
       throw statusError({ method: 'GET', url, key: prefix }, reply.status, reply.statusText, secrets.scrub(await bodyText(reply, prefix)));
     });
