@@ -462,6 +462,25 @@ describe('azure: credentials never leak', () => {
     }
   });
 
+  it('credentials go to the endpoint origin only: a redirect elsewhere is an error and the other host sees nothing', async () => {
+    const other = await tinyServer((_req, res) => void res.writeHead(404).end());
+    const front = await tinyServer((req, res) => void res.writeHead(307, { location: `${other.url}${req.url}` }).end());
+    try {
+      for (const credentials of [{ accountKey: AZURITE_ACCOUNT_KEY }, { sasToken: 'sv=1&sig=REDIRECT-SAS-SIG' }, { bearerToken: 'REDIRECT-BEARER-TOKEN' }]) {
+        const store = new AzureStore({ container: 'vol', endpoint: `${front.url}/acct`, credentials, retries: FAST });
+        const e = await store.read('k').catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(KvStoreError);
+        expect((e as KvStoreError).status).toBe(307);
+        expect(String((e as Error).message)).not.toMatch(/REDIRECT-(SAS|BEARER)/);
+      }
+      expect(front.seen.length).toBe(3);
+      expect(other.seen.length).toBe(0);
+    } finally {
+      await front.close();
+      await other.close();
+    }
+  });
+
   it('the Shared Key string-to-sign follows the specification (canonical headers and resource)', () => {
     const h = new Headers({
       'x-ms-version': '2023-11-03',
