@@ -9,4 +9,5 @@ export { FileStore, type FileStoreOptions } from './kvstore/file.js';
 export { GcsStore, type GcsStoreOptions } from './kvstore/gcs.js';
 export { S3Store, type S3StoreOptions } from './kvstore/s3.js';
 export { HttpStore, type HttpStoreOptions } from './kvstore/http.js';
+export { AzureStore, type AzureStoreOptions, type AzureCredentials } from './kvstore/azure.js';
 export { encodeNpy, decodeNpy } from './array/npy.js';

@@ -15,7 +15,7 @@ import { type CodecWorkerPool, sharedCodecPool } from '../workers/pool.js';
  * `defaultFileIoConcurrency` in src/kvstore/file.ts for why it exceeds TensorStore's max(4, cores)), `gcs_request_concurrency{limit}` (32),
  * `gcs_request_retries{max_retries, initial_delay, max_delay, total_timeout}` (32, "1s", "32s",
  * "300s"), `gcs_request_timeout{first_byte, idle}` ("30s", "30s"; "inf" or "0" = none),
- * `gcs_user_project{project_id}`, and the same `http_*` / `s3_*` request resources. The retry
+ * `gcs_user_project{project_id}`, and the same `http_*` / `s3_*` / `azure_*` request resources. The retry
  * and timeout defaults and their reasons are in src/kvstore/retry.ts.
  */
 export class Context {
@@ -110,5 +110,8 @@ const RESOURCES: Record<string, Record<string, (v: unknown) => boolean>> = {
   s3_request_concurrency: concurrency,
   s3_request_retries: retries,
   s3_request_timeout: timeout,
+  azure_request_concurrency: concurrency,
+  azure_request_retries: retries,
+  azure_request_timeout: timeout,
   memory_key_value_store: {},
 };

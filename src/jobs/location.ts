@@ -32,6 +32,8 @@ export function storageLocation(spec: Spec | string, resolveFile: (absPath: stri
     case 'gcs':
     case 's3':
       return { store: `${kv.driver === 'gcs' ? 'gs' : 's3'}://${kv.bucket as string}${kv.endpoint ? `@${kv.endpoint as string}` : ''}`, segments: pathSegments(path) };
+    case 'azure':
+      return { store: `az://${(kv.account as string | undefined) ?? ''}/${kv.container as string}${kv.endpoint ? `@${kv.endpoint as string}` : ''}`, segments: pathSegments(path) };
     case 'http': {
       const u = new URL(kv.base_url as string);
       return { store: `${u.protocol}//${u.host}`, segments: pathSegments(`${decodeURIComponent(u.pathname)}/${path}`) };

@@ -87,6 +87,18 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         timeouts: requestTimeoutsFromJson(context.resource('s3_request_timeout'), 'context.s3_request_timeout'),
       });
     }
+    case 'azure': {
+      const { AzureStore } = await import('./azure.js');
+      return new AzureStore({
+        account: spec.account as string | undefined,
+        container: spec.container as string,
+        path,
+        endpoint: spec.endpoint as string | undefined,
+        concurrency: context.limiter('azure_request_concurrency', 32),
+        retries: retryPolicyFromJson(context.resource('azure_request_retries'), 'context.azure_request_retries'),
+        timeouts: requestTimeoutsFromJson(context.resource('azure_request_timeout'), 'context.azure_request_timeout'),
+      });
+    }
     case 'http': {
       const { HttpStore } = await import('./http.js');
       return new HttpStore({

@@ -6,7 +6,7 @@ import { SpecError } from '../errors.js';
 
 /** A kvstore spec: `{driver, path, ...driver keys}`. */
 export interface KvStoreSpec {
-  driver: 'memory' | 'file' | 'gcs' | 's3' | 'http';
+  driver: 'memory' | 'file' | 'gcs' | 's3' | 'http' | 'azure';
   path: string;
   [k: string]: unknown;
 }
@@ -17,6 +17,7 @@ export const KVSTORE_KEYS: Record<KvStoreSpec['driver'], string[]> = {
   gcs: ['driver', 'bucket', 'path', 'context', 'gcs_request_concurrency', 'gcs_request_retries', 'gcs_user_project', 'user_project', 'endpoint'],
   s3: ['driver', 'bucket', 'path', 'context', 'endpoint', 'aws_region', 'host_header', 'requester_pays', 's3_request_concurrency', 's3_request_retries', 'aws_credentials'],
   http: ['driver', 'base_url', 'path', 'context', 'headers', 'http_request_concurrency', 'http_request_retries'],
+  azure: ['driver', 'account', 'container', 'path', 'context', 'endpoint', 'azure_request_concurrency', 'azure_request_retries', 'azure_request_timeout'],
 };
 
 /** Segments of a slash path with `.`, `..` and empty segments resolved away. */
@@ -50,7 +51,7 @@ export function resolveLocalPath(p: string, field: string): string {
 
 export function kvstoreFromUrl(url: string): KvStoreSpec {
   const m = /^([a-z0-9+.-]+):\/\/(.*)$/i.exec(url);
-  if (!m) throw new SpecError('kvstore', `not a URL: ${JSON.stringify(url)} (expected file:///..., memory://..., gs://..., s3://..., https://...)`);
+  if (!m) throw new SpecError('kvstore', `not a URL: ${JSON.stringify(url)} (expected file:///..., memory://..., gs://..., s3://..., az://..., https://...)`);
   const scheme = m[1]!.toLowerCase();
   const rest = m[2]!;
   switch (scheme) {
@@ -65,6 +66,13 @@ export function kvstoreFromUrl(url: string): KvStoreSpec {
       const bucket = slash < 0 ? rest : rest.slice(0, slash);
       if (!bucket) throw new SpecError('kvstore', `missing bucket in ${url}`);
       return { driver: scheme === 'gs' ? 'gcs' : 's3', bucket, path: slash < 0 ? '' : decodeURIComponent(rest.slice(slash + 1)) };
+    }
+    case 'az': {
+      // az://container/path: the account (and endpoint) come from the environment.
+      const slash = rest.indexOf('/');
+      const container = slash < 0 ? rest : rest.slice(0, slash);
+      if (!container) throw new SpecError('kvstore', `missing container in ${url}`);
+      return { driver: 'azure', container, path: slash < 0 ? '' : decodeURIComponent(rest.slice(slash + 1)) };
     }
     case 'http':
     case 'https':
@@ -85,6 +93,8 @@ export function parseKvStore(v: unknown, field: string): KvStoreSpec {
   const path = o.path ?? '';
   if (typeof path !== 'string') throw new SpecError(`${field}.path`, 'must be a string');
   if ((driver === 'gcs' || driver === 's3') && typeof o.bucket !== 'string') throw new SpecError(`${field}.bucket`, 'required (a string)');
+  if (driver === 'azure' && typeof o.container !== 'string') throw new SpecError(`${field}.container`, 'required (a string)');
+  if (driver === 'azure' && o.account !== undefined && typeof o.account !== 'string') throw new SpecError(`${field}.account`, 'must be a string');
   if (driver === 'http' && typeof o.base_url !== 'string') throw new SpecError(`${field}.base_url`, 'required (a string)');
   if (driver === 'gcs') {
     const up = o.gcs_user_project;

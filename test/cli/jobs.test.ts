@@ -105,5 +105,7 @@ describe('storage locations', () => {
     expect(locationOverlap(storageLocation('gs://b/em/s0/'), storageLocation('gs://b/em/s01/'))).toBeUndefined();
     expect(locationOverlap(storageLocation('https://h/x/em/'), storageLocation({ kvstore: { driver: 'http', base_url: 'https://h/x/', path: 'em' } }))).toBe('same');
     expect(locationOverlap(storageLocation('file:///a/./b/../em'), storageLocation('file:///a/em/'))).toBe('same');
+    expect(locationOverlap(storageLocation('az://ctr/em/s0/'), storageLocation({ kvstore: { driver: 'azure', container: 'ctr', path: 'em' } }))).toBe('a-inside-b');
+    expect(locationOverlap(storageLocation('az://ctr/em/'), storageLocation('az://other/em/'))).toBeUndefined();
   });
 });

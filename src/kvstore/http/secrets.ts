@@ -39,6 +39,9 @@ export class Secrets {
     if (sp > 0) this.add(value.slice(sp + 1));
     // SigV4 / shared-key style: `Credential=AKID/...`, `Signature=...`.
     for (const m of value.matchAll(/(?:Credential|Signature)=([^,\s/]+)/g)) this.add(m[1]);
+    // Azure Shared Key: `SharedKey account:signature` (servers quote the signature on failure).
+    const sk = /^SharedKey(?:Lite)? [^:\s]+:(\S+)$/.exec(value);
+    if (sk) this.add(sk[1]);
     return this;
   }
 
