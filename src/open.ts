@@ -1,8 +1,11 @@
+import { type MetadataCache, readMetadata } from './cache/metadata.js';
+import { now, stalenessBound } from './cache/pool.js';
 import { Context } from './context/context.js';
 import type { DriverModule } from './drivers/driver.js';
 import { MetadataError, NotFoundError, SpecError } from './errors.js';
 import { IndexDomain, IndexTransform } from './index-space/index.js';
 import type { KvStore } from './kvstore/kvstore.js';
+import type { IndexCache } from './sharding/coalesce.js';
 import { openKvStore } from './kvstore/open.js';
 import { isHdf5File, openFileStore } from './drivers/hdf5-location.js';
 import { parseSpec, type Spec } from './spec/spec.js';
@@ -34,16 +37,17 @@ export interface OpenOptions {
 
 /**
  * Detects the format from the metadata present, reading the candidate keys concurrently (one
- * round trip). Used only when the spec names no driver.
+ * round trip; through the cache pool, so the driver's own read of the key found is served from
+ * it). Used only when the spec names no driver.
  */
-async function detectDriver(store: KvStore, signal?: AbortSignal): Promise<string> {
+async function detectDriver(store: KvStore, signal: AbortSignal | undefined, cache: MetadataCache): Promise<string> {
   const candidates: [string, string][] = [
     ['zarr.json', 'zarr3'],
     ['.zarray', 'zarr'],
     ['attributes.json', 'n5'],
     ['info', 'neuroglancer_precomputed'],
   ];
-  const results = await Promise.all(candidates.map(([k]) => store.read(k, { signal })));
+  const results = await Promise.all(candidates.map(([k]) => readMetadata(store, k, signal, cache)));
   for (let i = 0; i < candidates.length; i++) {
     const r = results[i]!;
     if (r.state !== 'value') continue;
@@ -86,12 +90,17 @@ function safeJson(b: Uint8Array): Record<string, unknown> | undefined {
 export async function open(spec: Spec | string, options: OpenOptions = {}): Promise<Volume> {
   const parsed = parseSpec(spec, DRIVER_SPEC_KEYS);
   const context = options.context ?? new Context(parsed.context);
+  const openedAt = now();
+  const metadataCache: MetadataCache = {
+    pool: context.cachePool,
+    recheckBefore: stalenessBound(parsed.recheckCachedMetadata, openedAt, openedAt),
+  };
   let name = parsed.driver;
   // Single-file formats (hdf5): the kvstore names the file, `path` is inside it.
   let store = name === 'hdf5' ? await openFileStore(parsed.kvstore, context) : await openKvStore(parsed.kvstore, parsed.path, context);
   if (!name) {
     if (parsed.create) throw new SpecError('driver', 'required when creating');
-    name = await detectDriver(store, options.signal).catch(async (e: unknown) => {
+    name = await detectDriver(store, options.signal, metadataCache).catch(async (e: unknown) => {
       if (e instanceof NotFoundError && (await isHdf5File(parsed.kvstore, context, options.signal))) return 'hdf5';
       throw e;
     });
@@ -107,7 +116,10 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     signal: options.signal,
     container: { path: parsed.path, store: () => openKvStore(parsed.kvstore, '', context) },
     context,
+    metadataCache,
   });
+  // Shard indexes go to the cache pool, in the same byte budget as chunks and metadata.
+  (driver.store as { useIndexCache?: (c: IndexCache) => void }).useIndexCache?.(context.cachePool.indexCache());
   const g = driver.grid;
   const labels = g.dimensionNames.map((n) => n ?? '');
   const unique = new Set(labels.filter((l) => l !== ''));
@@ -124,7 +136,13 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     driver,
     transform,
     context,
-    { recheckCachedData: parsed.recheckCachedData, fillMissingDataReads: parsed.fillMissingDataReads },
+    {
+      recheckCachedData: parsed.recheckCachedData,
+      recheckCachedMetadata: parsed.recheckCachedMetadata,
+      fillMissingDataReads: parsed.fillMissingDataReads,
+      openedAt,
+      metadataCache,
+    },
     {},
   );
 }

@@ -1,4 +1,4 @@
-import { ChunkCache } from '../cache/chunk-cache.js';
+import { CachePool, type CacheStats } from '../cache/pool.js';
 import { SpecError } from '../errors.js';
 import { parseDuration, RETRY_MEMBERS, TIMEOUT_MEMBERS } from '../kvstore/retry.js';
 import { Limiter } from '../util/limiter.js';
@@ -10,7 +10,8 @@ import { type CodecWorkerPool, sharedCodecPool } from '../workers/pool.js';
  * calls to share a cache and limits; each `open()` without one gets a fresh Context.
  *
  * Resource keys (TensorStore names, `name#id` accepted): `cache_pool{total_bytes_limit}`
- * (default 0 = no cache), `data_copy_concurrency{limit}` (default: cores),
+ * (default 0 = no decoded chunks cached; metadata and shard indexes are still kept, see
+ * src/cache/pool.ts), `data_copy_concurrency{limit}` (default: cores),
  * `file_io_concurrency{limit}` (default 8 x libuv's threadpool, 32 usually: see
  * `defaultFileIoConcurrency` in src/kvstore/file.ts for why it exceeds TensorStore's max(4, cores)), `gcs_request_concurrency{limit}` (32),
  * `gcs_request_retries{max_retries, initial_delay, max_delay, total_timeout}` (32, "1s", "32s",
@@ -20,7 +21,11 @@ import { type CodecWorkerPool, sharedCodecPool } from '../workers/pool.js';
  */
 export class Context {
   readonly json: Readonly<Record<string, Record<string, unknown>>>;
-  readonly cachePool: ChunkCache;
+  /**
+   * The cache pool (`cache_pool.total_bytes_limit`): decoded chunks, shard indexes and metadata
+   * in one byte budget, and the in-flight loads concurrent reads share (src/cache/pool.ts).
+   */
+  readonly cachePool: CachePool;
   readonly dataCopyConcurrency: number;
   private readonly limiters = new Map<string, Limiter>();
 
@@ -40,7 +45,7 @@ export class Context {
       resources[name] = v as Record<string, unknown>;
     }
     this.json = resources;
-    this.cachePool = new ChunkCache((resources.cache_pool?.total_bytes_limit as number | undefined) ?? 0);
+    this.cachePool = new CachePool((resources.cache_pool?.total_bytes_limit as number | undefined) ?? 0);
     this.dataCopyConcurrency = limitOf(resources.data_copy_concurrency, cores());
   }
 
@@ -64,6 +69,75 @@ export class Context {
   resource(name: string): Record<string, unknown> | undefined {
     return this.json[name];
   }
+
+  /**
+   * Counters of everything opened with this Context, as a plain object (for the bench and for
+   * dashboards: poll it and diff). The top-level fields are the common ones; `cache` has the
+   * pool's detail by entry kind and the prefetch counters, `requestsByResource` each request
+   * limiter (`gcs_request_concurrency`, `file_io_concurrency`, ...). Requests are counted as
+   * limiter slots taken: one per HTTP attempt (retries included) or filesystem operation; the
+   * memory store makes none.
+   */
+  stats(): ContextStats {
+    const cache = this.cachePool.stats();
+    const requestsByResource: ContextStats['requestsByResource'] = {};
+    let requests = 0;
+    let inFlight = 0;
+    for (const [name, l] of this.limiters) {
+      requestsByResource[name] = {
+        limit: l.limit,
+        prefetchLimit: l.prefetchLimit,
+        started: l.started,
+        active: l.active,
+        pending: l.pending,
+        activePrefetch: l.activePrefetch,
+        pendingPrefetch: l.pendingPrefetch,
+      };
+      requests += l.started;
+      inFlight += l.active;
+    }
+    return {
+      hits: cache.hits,
+      misses: cache.misses,
+      evictions: cache.evictions,
+      bytes: cache.bytesUsed,
+      requests,
+      inFlight,
+      prefetchHits: cache.prefetch.hits,
+      cache,
+      requestsByResource,
+    };
+  }
+}
+
+/** What {@link Context.stats} returns. */
+export interface ContextStats {
+  /** Chunk reads served from the cache pool (fresh, or revalidated by a bodyless conditional read). */
+  hits: number;
+  /** Chunk reads that fetched and decoded. */
+  misses: number;
+  /** Cache entries (any kind) evicted to stay within `cache_pool.total_bytes_limit`. */
+  evictions: number;
+  /** Bytes charged to the cache pool now. */
+  bytes: number;
+  /** Storage requests started (limiter slots taken: HTTP attempts, filesystem operations). */
+  requests: number;
+  /** Storage requests running now. */
+  inFlight: number;
+  /** Demand reads served by a prefetch (cached by it, or still in flight). */
+  prefetchHits: number;
+  /** The cache pool's counters in detail. */
+  cache: CacheStats;
+  /** Per request limiter: its limit and counters. */
+  requestsByResource: Record<string, {
+    limit: number;
+    prefetchLimit: number;
+    started: number;
+    active: number;
+    pending: number;
+    activePrefetch: number;
+    pendingPrefetch: number;
+  }>;
 }
 
 function cores(): number {

@@ -9,6 +9,8 @@ import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
 import type { CodecChain } from '../codecs/chain.js';
 import type { ChainRunner } from '../codecs/codec.js';
 import type { OpenMode, Schema } from './driver.js';
+import { type MetadataCache, readMetadata, wroteMetadata } from '../cache/metadata.js';
+import { now } from '../cache/pool.js';
 
 /**
  * Parses stored JSON bytes; a MetadataError names the key when they are not valid JSON, larger
@@ -49,9 +51,12 @@ function keepExactFillValue(json: Record<string, unknown>, text: string): void {
   }
 }
 
-/** Reads and parses a JSON metadata key; undefined when missing. Errors name the key. */
-export async function readJson(store: KvStore, key: string, signal?: AbortSignal): Promise<{ json: Record<string, unknown>; generation: string } | undefined> {
-  const r = await store.read(key, { signal });
+/**
+ * Reads and parses a JSON metadata key (through the cache pool when `cache` is given);
+ * undefined when missing. Errors name the key.
+ */
+export async function readJson(store: KvStore, key: string, signal?: AbortSignal, cache?: MetadataCache): Promise<{ json: Record<string, unknown>; generation: string } | undefined> {
+  const r = await readMetadata(store, key, signal, cache);
   if (r.state !== 'value') return undefined;
   const json = parseJsonBytes(r.value, key);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MetadataError(key, 'must be a JSON object');
@@ -97,6 +102,11 @@ export async function openOrCreate<M>(args: {
   mode: OpenMode;
   signal?: AbortSignal;
   /**
+   * Metadata reads through the Context's cache pool (`recheck_cached_metadata`); `open()`
+   * passes it as `DriverOpenRequest.metadataCache`. Records the metadata opened in it.
+   */
+  cache?: MetadataCache;
+  /**
    * Parses and validates existing metadata against the spec's constraints; undefined when the
    * key exists but holds no such array (creating then adds it).
    */
@@ -122,8 +132,10 @@ export async function openOrCreate<M>(args: {
   }
   const url = keyUrl(store, metadataKey);
   let deleted = false;
+  const { cache } = args;
   for (let attempt = 0; attempt < MAX_METADATA_ATTEMPTS; attempt++) {
-    const r = await store.read(metadataKey, { signal });
+    // After a lost race the cached bytes are known to be old: revalidate them.
+    const r = await readMetadata(store, metadataKey, signal, cache, attempt === 0 ? cache?.recheckBefore : now());
     let generation = r.generation;
     let existing = r.state === 'value' ? jsonObject(parseJsonBytes(r.value, metadataKey), metadataKey) : undefined;
     if (mode.deleteExisting && !deleted) {
@@ -139,12 +151,18 @@ export async function openOrCreate<M>(args: {
     const found = existing ? args.parse(existing) : undefined;
     if (found !== undefined) {
       if (!mode.open) throw new AlreadyExistsError(url, args.alreadyExists?.(found));
+      if (cache && r.state === 'value' && !deleted) cache.opened = { store, key: metadataKey, generation: r.generation, value: r.value };
       return found;
     }
     if (!mode.create) throw new NotFoundError(url, args.notFound?.(existing) ?? 'no array metadata found (open: true, create: false)');
     const m = args.build(existing);
-    const w = await store.write(metadataKey, encodeJson(args.serialize(m, existing)), { ifEqual: generation, signal });
-    if (w.ok) return m;
+    const bytes = encodeJson(args.serialize(m, existing));
+    const w = await store.write(metadataKey, bytes, { ifEqual: generation, signal });
+    wroteMetadata(cache, store, metadataKey, w.ok ? bytes : undefined, w.ok ? w.generation : '');
+    if (w.ok) {
+      if (cache) cache.opened = { store, key: metadataKey, generation: w.generation, value: bytes };
+      return m;
+    }
     // Lost a race with another writer: read again and open, add to, or refuse what is there.
   }
   throw new ConditionFailedError(url, `metadata kept changing under concurrent writers (${MAX_METADATA_ATTEMPTS} attempts)`);

@@ -1,4 +1,5 @@
 import type { DataType, Scalar } from '../array/dtype.js';
+import type { MetadataCache } from '../cache/metadata.js';
 import type { Context } from '../context/context.js';
 import type { ChunkDriver } from '../io/chunk-driver.js';
 import type { KvStore } from '../kvstore/kvstore.js';
@@ -50,6 +51,11 @@ export interface DriverOpenRequest {
   container?: { path: string; store(): Promise<KvStore> };
   /** The Context the array is opened with (its codec worker pool decodes and encodes chunks). */
   context?: Context;
+  /**
+   * Metadata reads through the Context's cache pool under `recheck_cached_metadata`: pass it to
+   * `openOrCreate` / `readJson` (src/drivers/common.ts). Absent: plain reads.
+   */
+  metadataCache?: MetadataCache;
 }
 
 /** A format: its spec keys beyond the common ones, and how to open or create an array. */

@@ -387,6 +387,7 @@ async function openN5(request: DriverOpenRequest): Promise<N5Driver> {
     metadataKey: ATTRIBUTES_KEY,
     mode,
     signal,
+    cache: request.metadataCache,
     // attributes.json without "dimensions" is a group's: creating the dataset keeps its attributes.
     parse: (json) => {
       if (json.dimensions === undefined) return undefined;

@@ -198,6 +198,7 @@ async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedD
     metadataKey: INFO_KEY,
     mode,
     signal,
+    cache: request.metadataCache,
     parse: (json) => {
       const info = parseInfo(json);
       const index = selectScale(info, scaleIndex as number | undefined, sm);

@@ -274,12 +274,13 @@ export const driver: DriverModule = {
       throw new UnsupportedError(`spec field "field": selecting the field ${JSON.stringify(req.spec.field)} of a structured dtype is not supported (volstore reads numeric dtypes only)`);
     }
     // .zattrs is read alongside .zarray (one round trip, not two).
-    const attrsP = req.mode.open ? readJson(req.store, '.zattrs', req.signal).catch(() => undefined) : Promise.resolve(undefined);
+    const attrsP = req.mode.open ? readJson(req.store, '.zattrs', req.signal, req.metadataCache).catch(() => undefined) : Promise.resolve(undefined);
     const m = await openOrCreate({
       store: req.store,
       metadataKey: KEY,
       mode: req.mode,
       signal: req.signal,
+      cache: req.metadataCache,
       parse: (json) => parseZarr2Metadata(json),
       build: () => buildMetadata(req),
       serialize: serializeZarr2Metadata,

@@ -304,6 +304,7 @@ export const driver: DriverModule = {
       metadataKey: KEY,
       mode: req.mode,
       signal: req.signal,
+      cache: req.metadataCache,
       parse: (json) => {
         const m = parseZarr3Metadata(json, KEY, keyUrl(req.store, KEY));
         checkAgainstSpec(m, req);

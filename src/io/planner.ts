@@ -1,11 +1,14 @@
 import { type DataType, type Scalar, allocTypedArray, bytesOf, dtypeSize, toElement } from '../array/dtype.js';
 import { NdArray, cOrderStrides } from '../array/ndarray.js';
-import type { ChunkCache } from '../cache/chunk-cache.js';
+import { type CachePool, now, type UseCounters } from '../cache/pool.js';
 import { isAllFill } from '../array/ndarray.js';
 import type { ChunkDriver, ChunkGrid } from './chunk-driver.js';
 import { AbortError, OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
-import { type CellUpdate, isBatchUpdatable, isCellReadable, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
+import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
+import { type Priority, RequestPriority } from '../util/limiter.js';
+import { SharedWork } from '../util/shared-work.js';
+import { SignalFan } from '../util/signal-fan.js';
 import { MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES } from '../limits.js';
 import { copyStrided } from '../array/copy.js';
 import { boxPositions, type GridAxis, gridCells, gridCount, gridPositions, rangeAxis } from '../array/grid.js';
@@ -24,12 +27,24 @@ export interface PlanOptions {
   signal?: AbortSignal;
   /** Chunks processed at once (fetch + decode + copy). */
   concurrency?: number;
-  /** The shared decoded-chunk cache (context `cache_pool`). */
-  cache?: ChunkCache;
+  /**
+   * The Context's cache pool: decoded chunks (when its limit is positive) and the table of
+   * in-flight chunk loads that concurrent reads share. Without it every read fetches alone.
+   */
+  cache?: CachePool;
   /** Prefix isolating this array's entries in the shared cache. */
   cacheKeyPrefix?: string;
-  /** Revalidate cached chunks with a conditional read (TensorStore recheck_cached_data). */
-  recheckCachedData?: boolean;
+  /**
+   * Staleness bound (ms since the epoch, see `stalenessBound` in src/cache/pool.ts): cached
+   * chunks verified before it are revalidated with a conditional read; in-flight loads started
+   * before it are not joined. Default: the operation's start (TensorStore's
+   * `recheck_cached_data: true`).
+   */
+  recheckBefore?: number;
+  /** Request priority of the chunk loads (default demand; prefetches use 'prefetch'). */
+  priority?: Priority;
+  /** Per-handle use counters, incremented alongside the pool's (a volume's `stats()`). */
+  counters?: UseCounters;
   /** Treat missing chunks as fill (TensorStore fill_missing_data_reads, default true). */
   fillMissing?: boolean;
   /**
@@ -47,6 +62,7 @@ export interface PlanOptions {
 }
 
 const DEFAULT_CONCURRENCY = 32;
+
 
 /**
  * Default of {@link PlanOptions.writeBufferBytes}: 32 MiB of write cells (uncompressed) in
@@ -316,34 +332,151 @@ function cacheKeyOf(driver: ChunkDriver, key: string, opts: PlanOptions): string
   return `${opts.cacheKeyPrefix ?? driver.store.url}\u0000${key}`;
 }
 
-/** Reads and decodes one chunk through the cache; undefined when missing. */
-async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: PlanOptions): Promise<NdArray | undefined> {
-  const key = driver.keyOf(pos);
-  const cacheKey = cacheKeyOf(driver, key, opts);
-  const cached = opts.cache?.get(cacheKey);
-  if (cached && opts.recheckCachedData === false) {
-    opts.cache!.hits++;
-    return cached.array;
-  }
-  const r = await driver.store.read(key, { signal: opts.signal, ifNotEqual: cached?.generation });
-  if (r.state === 'unchanged' && cached) {
-    opts.cache!.hits++;
-    return cached.array;
-  }
-  return decodeResult(driver, pos, key, r, opts);
+/**
+ * Decodes one chunk's stored bytes: the ONE place the planner decodes chunks (reads, cached
+ * loads, prefetches and the read half of read-modify-writes all come here).
+ */
+function decodeChunk(driver: ChunkDriver, pos: readonly number[], bytes: Uint8Array, signal: AbortSignal | undefined): Promise<NdArray> {
+  return driver.decodeChunk(bytes, pos, signal);
 }
 
-async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: string, r: ReadResult, opts: PlanOptions): Promise<NdArray | undefined> {
-  const cacheKey = cacheKeyOf(driver, key, opts);
-  if (opts.cache) opts.cache.misses++;
+/**
+ * A decoded chunk fit to be cached: its own memory. A decoder may return a view of a larger
+ * buffer (raw bytes sliced out of a merged shard read); caching that view would keep the whole
+ * buffer alive while charging only the chunk, so it is copied.
+ */
+function ownMemory(arr: NdArray): NdArray {
+  if (arr.data.byteLength === arr.data.buffer.byteLength) return arr;
+  return new NdArray(arr.dtype, arr.data.slice(), arr.shape, arr.strides, arr.offset);
+}
+
+/** A cached chunk value: the decoded array, or undefined for a chunk found missing. */
+type ChunkValue = NdArray | undefined;
+
+/** Throws for a missing chunk when fill_missing_data_reads is false. */
+function checkMissing(v: ChunkValue, key: string, opts: PlanOptions): ChunkValue {
+  if (v === undefined && opts.fillMissing === false) throw new VolstoreError('not-found', `chunk "${key}" is missing (fill_missing_data_reads is false)`);
+  return v;
+}
+
+/** What a chunk load needs from its shared-load context (see `LoadContext` in src/cache/pool.ts). */
+interface ChunkLoad {
+  signal: AbortSignal | undefined;
+  startedAt: number;
+  readonly prefetchOnly: boolean;
+  readonly storable: boolean;
+}
+
+/**
+ * Reads and decodes one chunk through the cache pool: a fresh cached chunk is returned at once;
+ * a stale one is revalidated with a conditional read (no body when unchanged); concurrent loads
+ * of one chunk share one fetch and one decode (cancelled only when every caller aborts).
+ * Undefined when the chunk is missing.
+ */
+export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: PlanOptions): Promise<ChunkValue> {
+  const key = driver.keyOf(pos);
+  const pool = opts.cache;
+  const priority = opts.priority ?? 'demand';
+  if (!pool) {
+    const r = await driver.store.read(key, { signal: opts.signal, priority });
+    return checkMissing(await decodeResult(driver, pos, key, r, opts, { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false }), key, opts);
+  }
+  const ck = cacheKeyOf(driver, key, opts);
+  const bound = opts.recheckBefore ?? now();
+  const hit = pool.fresh<ChunkValue>(ck, bound, priority, opts.counters);
+  if (hit) return checkMissing(hit.value, key, opts);
+  const v = await pool.load<ChunkValue>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
+    const cached = pool.peek<ChunkValue>(ck);
+    const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority });
+    if (r.state === 'unchanged') {
+      if (cached) {
+        if (ctx.storable && !pool.has(ck)) pool.set(ck, 'chunk', cached.value, cached.generation, cached.value?.data.byteLength ?? 0, ctx.startedAt);
+        pool.revalidated(ck, ctx.startedAt, ctx.prefetchOnly ? 'prefetch' : 'demand', opts.counters);
+        return cached.value;
+      }
+      // Nothing was held to compare with: read it plainly.
+      const plain = await driver.store.read(key, { signal: ctx.signal, priority: ctx.priority });
+      return decodeResult(driver, pos, key, plain, opts, ctx);
+    }
+    return decodeResult(driver, pos, key, r, opts, ctx);
+  });
+  return checkMissing(v, key, opts);
+}
+
+/**
+ * Decodes a fetched chunk (undefined when missing) and caches the result (a missing chunk too:
+ * its entry revalidates with one bodyless conditional read), unless a write invalidated the
+ * chunk while it was being fetched. Counts a miss for demand loads.
+ */
+async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: string, r: ReadResult, opts: PlanOptions, ctx: ChunkLoad): Promise<ChunkValue> {
+  const pool = opts.cache;
+  // A load a prefetch started is no miss, even when a demand read has joined it (a prefetch hit).
+  if (opts.priority !== 'prefetch') {
+    pool?.missed('chunk');
+    if (opts.counters) opts.counters.misses++;
+  }
+  const ck = cacheKeyOf(driver, key, opts);
   if (r.state !== 'value') {
-    opts.cache?.delete(cacheKey);
-    if (opts.fillMissing === false) throw new VolstoreError('not-found', `chunk "${key}" is missing (fill_missing_data_reads is false)`);
+    if (pool && ctx.storable) pool.set(ck, 'chunk', undefined, r.generation, 0, ctx.startedAt, ctx.prefetchOnly);
     return undefined;
   }
-  const arr = await driver.decodeChunk(r.value, pos, opts.signal);
-  opts.cache?.set(cacheKey, arr, r.generation);
+  let arr = await decodeChunk(driver, pos, r.value, ctx.signal);
+  if (pool?.cachesChunks && ctx.storable) {
+    arr = ownMemory(arr);
+    pool.set(ck, 'chunk', arr, r.generation, arr.data.byteLength, ctx.startedAt, ctx.prefetchOnly);
+  }
   return arr;
+}
+
+/**
+ * Loads the chunks of one cell (shard) of a CellReadable store: fresh cached chunks at once,
+ * chunks some other caller is loading by joining that load, and the rest with ONE `readCell`
+ * (one index lookup, coalesced ranges) shared by their per-chunk loads, each of which decodes
+ * its own chunk. Each chunk's load is cancelled only when every caller waiting for it aborts;
+ * the shared cell read only when every one of those loads has been.
+ */
+export async function loadGroup(driver: ChunkDriver & { store: KvStore & CellReadable }, group: readonly (readonly number[])[], opts: PlanOptions): Promise<ChunkValue[]> {
+  const store = driver.store;
+  const keys = group.map((p) => driver.keyOf(p));
+  const pool = opts.cache;
+  const priority = opts.priority ?? 'demand';
+  if (!pool) {
+    const results = await store.readCell(store.cellOf(keys[0]!), keys, opts.signal, priority);
+    const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false };
+    return Promise.all(results.map(async (r, i) => checkMissing(await decodeResult(driver, group[i]!, keys[i]!, r, opts, ctx), keys[i]!, opts)));
+  }
+  const bound = opts.recheckBefore ?? now();
+  const out = new Array<Promise<ChunkValue>>(group.length);
+  const toFetch: number[] = [];
+  const fan = new SignalFan(opts.signal);
+  keys.forEach((key, i) => {
+    const ck = cacheKeyOf(driver, key, opts);
+    if (pool.has(ck) || pool.inFlightFor(ck, bound)) {
+      const child = fan.child();
+      out[i] = loadChunk(driver, group[i]!, { ...opts, signal: child.signal }).finally(child.release);
+    } else {
+      toFetch.push(i);
+    }
+  });
+  if (toFetch.length > 0) {
+    const ticket = new RequestPriority(priority);
+    const fetchKeys = toFetch.map((i) => keys[i]!);
+    const cell = store.cellOf(fetchKeys[0]!);
+    const cellRead = new SharedWork<0, ReadResult[]>();
+    toFetch.forEach((i, j) => {
+      const key = keys[i]!;
+      const child = fan.child();
+      out[i] = pool.load<ChunkValue>(cacheKeyOf(driver, key, opts), { bound, signal: child.signal, priority, ticket, counters: opts.counters }, async (ctx) => {
+        const results = await cellRead.run(0, (s) => store.readCell(cell, fetchKeys, s, ticket), ctx.signal);
+        return decodeResult(driver, group[i]!, key, results[j]!, opts, ctx);
+      }).then((v) => checkMissing(v, key, opts)).finally(child.release);
+    });
+  }
+  try {
+    return await Promise.all(out);
+  } finally {
+    fan.dispose();
+  }
 }
 
 /**
@@ -409,32 +542,47 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
   };
   const store = driver.store;
   if (!axes) return out;
-  // With a CellReadable store (shards), the uncached chunks of one cell are fetched together
-  // (one index lookup, coalesced ranges); cached chunks are looked up one by one.
+  const pool = opts.cache;
+  const o: PlanOptions = { ...opts, recheckBefore: opts.recheckBefore ?? now(), priority: 'demand' };
+  // With a CellReadable store (shards), the chunks of one cell that nobody has cached or is
+  // loading are fetched together (one index lookup, coalesced ranges); the others go one by
+  // one (a cache hit, a conditional revalidation, or joining the load in flight).
   const cellOf = isCellReadable(store)
     ? (pos: readonly number[]) => {
       const key = driver.keyOf(pos);
-      return opts.cache?.has(cacheKeyOf(driver, key, opts)) ? `\u0000cached\u0000${key}` : store.cellOf(key);
+      const ck = cacheKeyOf(driver, key, o);
+      return pool && (pool.has(ck) || pool.inFlightFor(ck, o.recheckBefore!)) ? `\u0000single\u0000${key}` : store.cellOf(key);
     }
     : undefined;
-  await forEachBounded(chunkGroups(grid, axes, cellOf), { concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY }, opts.signal, async (group) => {
-    throwIfAborted(opts.signal);
-    if (group.length === 1 || !isCellReadable(store)) {
-      for (const pos of group) {
-        const chunk = await loadChunk(driver, pos, opts);
-        if (chunk) place(pos, chunk);
-        else placeMissing(pos);
+  // Each group gets its own child of the caller's signal: one listener on the caller's signal.
+  const fan = new SignalFan(opts.signal);
+  try {
+    await forEachBounded(chunkGroups(grid, axes, cellOf), { concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY }, opts.signal, async (group) => {
+      throwIfAborted(opts.signal);
+      const child = fan.child();
+      const g: PlanOptions = { ...o, signal: child.signal };
+      try {
+        if (group.length === 1 || !isCellReadable(store)) {
+          for (const pos of group) {
+            const chunk = await loadChunk(driver, pos, g);
+            if (chunk) place(pos, chunk);
+            else placeMissing(pos);
+          }
+          return;
+        }
+        const chunks = await loadGroup(driver as ChunkDriver & { store: KvStore & CellReadable }, group, g);
+        for (let i = 0; i < group.length; i++) {
+          const chunk = chunks[i];
+          if (chunk) place(group[i]!, chunk);
+          else placeMissing(group[i]!);
+        }
+      } finally {
+        child.release();
       }
-      return;
-    }
-    const keys = group.map((p) => driver.keyOf(p));
-    const results = await store.readCell(store.cellOf(keys[0]!), keys, opts.signal);
-    for (let i = 0; i < group.length; i++) {
-      const chunk = await decodeResult(driver, group[i]!, keys[i]!, results[i]!, opts);
-      if (chunk) place(group[i]!, chunk);
-      else placeMissing(group[i]!);
-    }
-  });
+    });
+  } finally {
+    fan.dispose();
+  }
   return out;
 }
 
@@ -487,7 +635,7 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
       throwIfAborted(opts.signal);
       let arr: NdArray;
       if (current && !m.covers) {
-        arr = cloneCOrder(await driver.decodeChunk(current, pos, opts.signal), grid.dtype);
+        arr = cloneCOrder(await decodeChunk(driver, pos, current, opts.signal), grid.dtype);
       } else {
         arr = NdArray.zeros(grid.dtype, grid.chunkShape, grid.fillValue);
       }
@@ -527,7 +675,9 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
           for (const [key, { fn, overwrite }] of updates) await updateKey(store, key, fn, opts.signal, !overwrite);
         }
       } finally {
-        if (opts.cache) for (const key of updates.keys()) opts.cache.delete(cacheKeyOf(driver, key, opts));
+        // Written (or maybe written, on failure): drop the cached chunks, and let no load in
+        // flight across the write store what it read before it.
+        if (opts.cache) for (const key of updates.keys()) opts.cache.invalidate(cacheKeyOf(driver, key, opts));
       }
     },
   );

@@ -196,7 +196,7 @@ export class FileStore implements KvStore {
       } finally {
         await fdClose(fd);
       }
-    });
+    }, options.priority);
   }
 
   /**
@@ -401,9 +401,9 @@ export class FileStore implements KvStore {
   }
 
   /** Runs `fn` under the I/O limiter. */
-  private io<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  private io<T>(signal: AbortSignal | undefined, fn: () => Promise<T>, priority?: ReadOptions['priority']): Promise<T> {
     throwIfAborted(signal);
-    return this.limiter.run(fn, signal);
+    return this.limiter.run(fn, signal, priority);
   }
 
   private async currentGeneration(key: string, file: string, signal: AbortSignal | undefined): Promise<string> {

@@ -9,6 +9,8 @@
  * a read-modify-write.
  */
 
+import type { Priority, RequestPriority } from '../util/limiter.js';
+
 /** The generation of a key that does not exist. */
 export const NO_GENERATION = '';
 
@@ -27,6 +29,13 @@ export interface ReadOptions {
   /** Return state 'unchanged' (no value) if the stored generation equals this one. */
   ifNotEqual?: string;
   signal?: AbortSignal;
+  /**
+   * The request's priority in the store's concurrency limiter (default demand): prefetch
+   * requests wait behind every demand request and never hold all slots; a
+   * {@link RequestPriority} raised while waiting moves the request to the demand queue. Stores
+   * without a limiter (memory) ignore it; adapters pass it to the reads they make.
+   */
+  priority?: Priority | RequestPriority;
 }
 
 /** What {@link KvStore.read} found: a value with its generation, a missing key, or an unmet condition. */
@@ -76,6 +85,12 @@ export interface KvStore {
    * leave it unset (64 MiB): there every request costs latency and money.
    */
   readonly coalesceLimit?: number;
+  /**
+   * Largest gap, in bytes, between two wanted byte ranges of one value that a merged read
+   * bridges (the gap is read and dropped) rather than splitting into two requests. Unset:
+   * `COALESCE_GAP` of `src/sharding/coalesce.ts` (its comment gives the measurement).
+   */
+  readonly coalesceGap?: number;
   /** The TensorStore kvstore spec JSON for this store (no credentials). */
   spec(): Record<string, unknown>;
   /** Releases sockets / handles. Optional. */
@@ -195,7 +210,8 @@ export interface CellUpdate {
  */
 export interface CellReadable {
   cellOf(key: string): string;
-  readCell(cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]>;
+  /** `priority`: the request priority of the reads it makes (see {@link ReadOptions.priority}). */
+  readCell(cell: string, keys: readonly string[], signal?: AbortSignal, priority?: Priority | RequestPriority): Promise<ReadResult[]>;
 }
 
 export function isCellReadable(store: KvStore): store is KvStore & CellReadable {

@@ -4,9 +4,11 @@ import type { KvStore, ListOptions, ReadOptions, ReadResult, WriteOptions, Write
 export class PrefixedStore implements KvStore {
   readonly readOnly: boolean;
   readonly coalesceLimit: number | undefined;
+  readonly coalesceGap: number | undefined;
   constructor(readonly base: KvStore, readonly prefix: string) {
     this.readOnly = base.readOnly;
     this.coalesceLimit = base.coalesceLimit;
+    this.coalesceGap = base.coalesceGap;
   }
   get url(): string {
     return this.base.url + this.prefix;

@@ -1,7 +1,8 @@
 import { GzipCodec } from '../codecs/gzip.js';
 import { ByteRangeError, ConditionFailedError, CorruptionError, ReadOnlyError, throwIfAborted } from '../errors.js';
-import { SharedWork } from '../util/shared-work.js';
-import { type ByteSpan, conditioned, ShardReader, STALE } from './coalesce.js';
+import type { Priority, RequestPriority } from '../util/limiter.js';
+import { PrioritizedWork } from '../util/shared-work.js';
+import { type ByteSpan, conditioned, type IndexCache, ShardReader, STALE } from './coalesce.js';
 import {
   type BatchUpdatable,
   type CellReadable,
@@ -54,12 +55,20 @@ interface MinishardEntry {
   size: number;
 }
 
-/** A shard's parsed index, with the minishard indexes read so far (all of one generation). */
+/** A shard's parsed index. Its minishard indexes are cached apart, keyed by shard generation. */
 interface CachedShard {
   generation: string;
   index: BigUint64Array;
-  minishards: Map<number, Map<bigint, MinishardEntry>>;
 }
+
+/**
+ * Bytes charged to the cache per entry of a parsed minishard index (a Map entry: the bigint id,
+ * the {offset, size} object and the hash table slot; an estimate of V8's heap use).
+ */
+const MINISHARD_ENTRY_BYTES = 96;
+
+/** The parsed index of an empty minishard (shared, never mutated). */
+const EMPTY_MINISHARD: ReadonlyMap<bigint, MinishardEntry> = new Map();
 
 /** One wanted chunk: its adapter key, id and minishard. */
 interface Wanted {
@@ -102,7 +111,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
   private readonly indexBytes: number;
   private readonly reader: ShardReader<CachedShard, Wanted>;
   /** In-flight minishard index reads, shared between concurrent callers. */
-  private readonly minishardReads = new SharedWork<string, Map<bigint, MinishardEntry> | typeof STALE>();
+  private readonly minishardReads = new PrioritizedWork<string, ReadonlyMap<bigint, MinishardEntry> | typeof STALE>();
 
   constructor(
     readonly base: KvStore,
@@ -114,11 +123,20 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
     this.indexBytes = 16 * 2 ** sharding.minishard_bits;
     this.reader = new ShardReader<CachedShard, Wanted>({
       base,
-      cacheShards: options.cacheShards ?? 4096,
-      fetchIndex: (cell, signal) => this.fetchIndex(cell, signal),
-      locate: (c, cell, wanted, signal) => this.locateChunks(c, cell, wanted, signal),
+      cacheId: `${base.url}${this.prefix}|neuroglancer_uint64_sharded_v1|${JSON.stringify(sharding)}`,
+      indexBytes: (c) => c.index.byteLength,
+      fetchIndex: (cell, signal, priority) => this.fetchIndex(cell, signal, priority),
+      locate: (c, cell, wanted, signal, priority) => this.locateChunks(c, cell, wanted, signal, priority),
       describe: (w) => `chunk ${w.key}`,
-    });
+    }, options.cacheShards ?? 4096);
+  }
+
+  /**
+   * Keeps shard and minishard indexes in `cache` (the Context's cache pool, one byte budget with
+   * chunks and metadata) instead of this adapter's own LRU.
+   */
+  useIndexCache(cache: IndexCache): void {
+    this.reader.useIndexCache(cache);
   }
 
   get url(): string {
@@ -141,10 +159,10 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
   }
 
   /** Reads and validates a shard index; undefined when the shard is missing. */
-  private async fetchIndex(cell: string, signal: AbortSignal): Promise<CachedShard | undefined> {
+  private async fetchIndex(cell: string, signal: AbortSignal, priority: RequestPriority): Promise<CachedShard | undefined> {
     let r: ReadResult;
     try {
-      r = await this.base.read(cell, { byteRange: { offset: 0, length: this.indexBytes }, signal });
+      r = await this.base.read(cell, { byteRange: { offset: 0, length: this.indexBytes }, signal, priority });
     } catch (e) {
       if (e instanceof ByteRangeError) {
         throw new CorruptionError(cell, `shard is shorter than its ${this.indexBytes}-byte shard index`, { cause: e });
@@ -155,7 +173,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
     if (r.value.byteLength !== this.indexBytes) {
       throw new CorruptionError(cell, `shard index has ${r.value.byteLength} bytes, expected ${this.indexBytes}`);
     }
-    return { generation: r.generation, index: this.parseIndex(r.value, cell, r.size), minishards: new Map() };
+    return { generation: r.generation, index: this.parseIndex(r.value, cell, r.size) };
   }
 
   private parseIndex(bytes: Uint8Array, cell: string, shardSize: number | undefined): BigUint64Array {
@@ -201,40 +219,37 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
   }
 
   /**
-   * A minishard index from the shard's cache entry or one ranged read conditional on the
-   * shard generation (shared between concurrent callers); STALE when the shard changed.
+   * A minishard index from the cache or one ranged read conditional on the shard generation
+   * (shared between concurrent callers; minishard index reads of one shard made at nearly the
+   * same time are merged into one request by the shard read path); STALE when the shard changed.
    */
-  private async minishard(c: CachedShard, cell: string, minishard: number, signal?: AbortSignal): Promise<Map<bigint, MinishardEntry> | typeof STALE> {
-    const hit = c.minishards.get(minishard);
+  private async minishard(
+    c: CachedShard, cell: string, minishard: number, signal: AbortSignal | undefined, priority: Priority | RequestPriority | undefined,
+  ): Promise<ReadonlyMap<bigint, MinishardEntry> | typeof STALE> {
+    const part = `m${minishard}`;
+    const hit = this.reader.cachedPart<ReadonlyMap<bigint, MinishardEntry>>(cell, c.generation, part);
     if (hit) return hit;
     const start = toSafe(c.index[2 * minishard]!, cell, 'minishard offset');
     const end = toSafe(c.index[2 * minishard + 1]!, cell, 'minishard offset');
-    if (end === start) {
-      const empty = new Map<bigint, MinishardEntry>();
-      c.minishards.set(minishard, empty);
-      return empty;
-    }
-    return this.minishardReads.run(`${cell}\u0000${c.generation}\u0000${minishard}`, async (s) => {
-      let r: ReadResult;
-      try {
-        r = await this.base.read(cell, { byteRange: { offset: this.indexBytes + start, length: end - start }, ifEqual: c.generation, signal: s });
-      } catch (e) {
-        if (e instanceof ByteRangeError) throw new CorruptionError(cell, `minishard ${minishard} index [${start}, ${end}) lies past the end of the shard`, { cause: e });
-        throw e;
-      }
-      if (r.state !== 'value') return STALE;
+    if (end === start) return EMPTY_MINISHARD;
+    return this.minishardReads.run(`${cell}\u0000${c.generation}\u0000${minishard}`, async (s, p) => {
+      this.reader.missedPart();
+      const r = await this.reader.readRange(cell, c.generation, { offset: this.indexBytes + start, length: end - start }, () => `minishard ${minishard} index`, s, p);
+      if (r === STALE) return STALE;
       const m = await this.parseMinishard(r.value, cell, minishard, r.size === undefined ? undefined : r.size - this.indexBytes);
-      c.minishards.set(minishard, m);
+      this.reader.rememberPart(cell, c.generation, part, m, m.size * MINISHARD_ENTRY_BYTES);
       return m;
-    }, signal);
+    }, signal, priority);
   }
 
   /** Absolute byte spans of wanted chunks in their shard (their minishard indexes read as needed). */
-  private async locateChunks(c: CachedShard, cell: string, wanted: readonly Wanted[], signal: AbortSignal | undefined): Promise<(ByteSpan | undefined)[] | typeof STALE> {
+  private async locateChunks(
+    c: CachedShard, cell: string, wanted: readonly Wanted[], signal: AbortSignal | undefined, priority: Priority | RequestPriority | undefined,
+  ): Promise<(ByteSpan | undefined)[] | typeof STALE> {
     const needed = [...new Set(wanted.map((w) => w.minishard))];
-    const minishards = await Promise.all(needed.map((ms) => this.minishard(c, cell, ms, signal)));
+    const minishards = await Promise.all(needed.map((ms) => this.minishard(c, cell, ms, signal, priority)));
     if (minishards.includes(STALE)) return STALE;
-    const byMinishard = new Map(needed.map((ms, j) => [ms, minishards[j] as Map<bigint, MinishardEntry>]));
+    const byMinishard = new Map(needed.map((ms, j) => [ms, minishards[j] as ReadonlyMap<bigint, MinishardEntry>]));
     return wanted.map((w) => {
       const e = byMinishard.get(w.minishard)!.get(w.id);
       return e && { offset: this.indexBytes + e.offset, length: e.size };
@@ -250,12 +265,12 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
     throwIfAborted(options.signal);
     const w = this.locate(key);
-    const { signal } = options;
+    const { signal, priority } = options;
     // The caller holds this generation: one tiny conditional read revalidates it.
-    if (options.ifNotEqual !== undefined && (await this.reader.stillCurrent(w.cell, options.ifNotEqual, [w], signal))) {
+    if (options.ifNotEqual !== undefined && (await this.reader.stillCurrent(w.cell, options.ifNotEqual, [w], signal, priority))) {
       return { state: 'unchanged', generation: options.ifNotEqual };
     }
-    const r = await this.reader.read(w.cell, [w], signal);
+    const r = await this.reader.read(w.cell, [w], signal, priority);
     const stored = r.values[0];
     if (!stored) return conditioned({ state: 'missing', generation: NO_GENERATION }, options);
     const value = await this.decodeData(stored, w.cell, key, signal);
@@ -272,7 +287,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
    * gzip-decoded one by one. Results are in the order of `keys` and equal those of
    * {@link read} without options.
    */
-  async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]> {
+  async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal, priority?: Priority | RequestPriority): Promise<ReadResult[]> {
     throwIfAborted(signal);
     const byShard = new Map<string, { i: number; w: Wanted }[]>();
     keys.forEach((key, i) => {
@@ -283,7 +298,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
     });
     const out = new Array<ReadResult>(keys.length);
     await Promise.all([...byShard].map(async ([cell, wanted]) => {
-      const r = await this.reader.read(cell, wanted.map((x) => x.w), signal);
+      const r = await this.reader.read(cell, wanted.map((x) => x.w), signal, priority);
       await Promise.all(wanted.map(async ({ i, w }, j) => {
         const stored = r.values[j];
         if (!stored) {
@@ -424,7 +439,10 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
         ? { ok: true as const, generation: await writeValue(this.base, cell, bytes, signal) }
         : await this.base.write(cell, bytes, { ifEqual: generation, signal });
       if (w.ok) {
-        this.reader.remember(cell, { generation: w.generation, index, minishards });
+        this.reader.remember(cell, { generation: w.generation, index });
+        for (const [ms, m] of minishards) {
+          if (m.size > 0) this.reader.rememberPart(cell, w.generation, `m${ms}`, m, m.size * MINISHARD_ENTRY_BYTES);
+        }
         return w.generation;
       }
     }

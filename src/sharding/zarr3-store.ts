@@ -1,6 +1,7 @@
 import { EMPTY, type ShardFormat } from './zarr3.js';
 import { ByteRangeError, CorruptionError, ReadOnlyError, throwIfAborted, UnsupportedError } from '../errors.js';
-import { type ByteSpan, conditioned, ShardReader } from './coalesce.js';
+import { type ByteSpan, conditioned, type IndexCache, ShardReader } from './coalesce.js';
+import type { Priority, RequestPriority } from '../util/limiter.js';
 import {
   type BatchUpdatable,
   type CellReadable,
@@ -50,6 +51,7 @@ const INDEX_CACHE_ENTRIES = 4096;
 export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   readonly readOnly: boolean;
   readonly coalesceLimit: number | undefined;
+  readonly coalesceGap: number | undefined;
   private readonly reader: ShardReader<Zarr3Index, Wanted>;
 
   constructor(
@@ -60,13 +62,25 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   ) {
     this.readOnly = base.readOnly;
     this.coalesceLimit = base.coalesceLimit;
+    this.coalesceGap = base.coalesceGap;
+    const f = format;
     this.reader = new ShardReader<Zarr3Index, Wanted>({
       base,
-      cacheShards: INDEX_CACHE_ENTRIES,
-      fetchIndex: (shardKey, signal) => this.fetchIndex(shardKey, signal),
+      cacheId: `${base.url}|sharding_indexed|${f.chunksPerShard.join(',')}|${f.indexLocation}|${f.indexSize}|${JSON.stringify(f.indexCodecs)}`,
+      indexBytes: (index) => index.entries.byteLength,
+      fetchIndex: (shardKey, signal, priority) => this.fetchIndex(shardKey, signal, priority),
       locate: async (index, _shardKey, wanted) => wanted.map((w) => this.locate(index, w)),
       describe: (w) => `inner chunk ${w.key}`,
-    });
+    }, INDEX_CACHE_ENTRIES);
+  }
+
+  /**
+   * Keeps shard indexes in `cache` (the Context's cache pool, one byte budget with chunks and
+   * metadata) instead of this adapter's own LRU; nested adapters pass it down.
+   */
+  useIndexCache(cache: IndexCache): void {
+    this.reader.useIndexCache(cache);
+    (this.base as Partial<ShardedStore>).useIndexCache?.(cache);
   }
 
   get url(): string {
@@ -94,13 +108,14 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     return { shardKey: this.shardKeyOf(shard), local };
   }
 
-  private async fetchIndex(shardKey: string, signal: AbortSignal): Promise<Zarr3Index | undefined> {
+  private async fetchIndex(shardKey: string, signal: AbortSignal, priority: RequestPriority): Promise<Zarr3Index | undefined> {
     const f = this.format;
     let r: ReadResult;
     try {
       r = await this.base.read(shardKey, {
         byteRange: f.indexLocation === 'end' ? { suffix: f.indexSize } : { offset: 0, length: f.indexSize },
         signal,
+        priority,
       });
     } catch (e) {
       if (e instanceof ByteRangeError) {
@@ -130,10 +145,10 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     throwIfAborted(options.signal);
     const { shardKey, local } = this.parse(key);
     const w: Wanted = { key, local, byteRange: options.byteRange };
-    if (options.ifNotEqual !== undefined && (await this.reader.stillCurrent(shardKey, options.ifNotEqual, [w], options.signal))) {
+    if (options.ifNotEqual !== undefined && (await this.reader.stillCurrent(shardKey, options.ifNotEqual, [w], options.signal, options.priority))) {
       return { state: 'unchanged', generation: options.ifNotEqual };
     }
-    const r = await this.reader.read(shardKey, [w], options.signal);
+    const r = await this.reader.read(shardKey, [w], options.signal, options.priority);
     const value = r.values[0];
     if (!value) return conditioned({ state: 'missing', generation: NO_GENERATION }, options);
     const size = Number(r.index!.entries[2 * local + 1]);
@@ -146,7 +161,7 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
    * reads (`./coalesce.ts`). A full read of a shard is one request after its index. Results
    * are in the order of `keys` and equal those of {@link read} without options.
    */
-  async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal): Promise<ReadResult[]> {
+  async readCell(_cell: string, keys: readonly string[], signal?: AbortSignal, priority?: Priority | RequestPriority): Promise<ReadResult[]> {
     throwIfAborted(signal);
     const byShard = new Map<string, { i: number; w: Wanted }[]>();
     keys.forEach((key, i) => {
@@ -157,7 +172,7 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     });
     const out = new Array<ReadResult>(keys.length);
     await Promise.all([...byShard].map(async ([shardKey, wanted]) => {
-      const r = await this.reader.read(shardKey, wanted.map((x) => x.w), signal);
+      const r = await this.reader.read(shardKey, wanted.map((x) => x.w), signal, priority);
       wanted.forEach(({ i }, j) => {
         const value = r.values[j];
         out[i] = value ? { state: 'value', value, generation: r.generation, size: value.byteLength } : { state: 'missing', generation: NO_GENERATION };

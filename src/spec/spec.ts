@@ -4,6 +4,7 @@ import { SpecError } from '../errors.js';
 import { IndexDomain } from '../index-space/index.js';
 import { type KvStoreSpec, kvstoreFromUrl, parseKvStore } from '../kvstore/spec.js';
 import { describeJson, jsonBoundsProblem } from '../util/json.js';
+import type { RecheckCache } from '../cache/pool.js';
 
 /**
  * TensorStore spec JSON (and URL) parsing: one place for keys, validation and defaults.
@@ -22,7 +23,10 @@ export interface ParsedSpec {
   create: boolean;
   deleteExisting: boolean;
   assumeMetadata: boolean;
-  recheckCachedData: boolean;
+  /** `recheck_cached_data` (default true): see `RecheckCache` in src/cache/pool.ts. */
+  recheckCachedData: RecheckCache;
+  /** `recheck_cached_metadata` (default "open"). */
+  recheckCachedMetadata: RecheckCache;
   fillMissingDataReads: boolean;
   storeDataEqualToFillValue: boolean;
   schema: Schema;
@@ -73,6 +77,17 @@ function bool(spec: Spec, key: string, dflt: boolean): boolean {
   if (v === undefined) return dflt;
   if (typeof v !== 'boolean') throw new SpecError(key, `must be true or false, got ${describeJson(v)}`);
   return v;
+}
+
+/**
+ * A `recheck_cached_*` value as TensorStore documents it: true, false, "open", or a time bound
+ * in seconds since the Unix epoch (a finite number).
+ */
+function recheck(spec: Spec, key: string, dflt: RecheckCache): RecheckCache {
+  const v = spec[key];
+  if (v === undefined) return dflt;
+  if (typeof v === 'boolean' || v === 'open' || (typeof v === 'number' && Number.isFinite(v))) return v;
+  throw new SpecError(key, `must be true, false, "open" or a time in seconds since the Unix epoch, got ${describeJson(v)}`);
 }
 
 function parseShape(v: unknown, field: string, allowZero = true): number[] {
@@ -168,7 +183,8 @@ export function parseSpec(input: Spec | string, driverKeys: Record<string, reado
     create,
     deleteExisting,
     assumeMetadata: bool(spec, 'assume_metadata', false),
-    recheckCachedData: spec.recheck_cached_data === undefined ? true : spec.recheck_cached_data !== false,
+    recheckCachedData: recheck(spec, 'recheck_cached_data', true),
+    recheckCachedMetadata: recheck(spec, 'recheck_cached_metadata', 'open'),
     fillMissingDataReads: bool(spec, 'fill_missing_data_reads', true),
     storeDataEqualToFillValue: bool(spec, 'store_data_equal_to_fill_value', false),
     schema: parseSchema(spec),

@@ -14,6 +14,7 @@
  * ```
  */
 import { AbortError } from '../errors.js';
+import { levelOf, type Priority, RequestPriority } from './limiter.js';
 
 interface Entry<V> {
   readonly promise: Promise<V>;
@@ -112,4 +113,55 @@ export class SharedWork<K, V> {
     if (this.entries.get(key) === entry) this.entries.delete(key);
     entry.controller.abort(reason);
   }
+}
+
+/**
+ * {@link SharedWork} whose work carries a request priority: the work runs with a
+ * {@link RequestPriority} that is demand when any caller is a demand caller (raised when a demand
+ * caller joins, or when a joined caller's own raisable priority is raised), else prefetch. The
+ * shard read path shares index fetches, merged range reads and generation checks through it,
+ * so a prefetch of a shard never keeps a demand read that joins it waiting at prefetch priority.
+ */
+export class PrioritizedWork<K, V> {
+  private readonly work = new SharedWork<K, V>();
+  private readonly tickets = new Map<K, RequestPriority>();
+
+  /** Whether work for `key` is in flight. */
+  has(key: K): boolean {
+    return this.work.has(key);
+  }
+
+  /**
+   * As {@link SharedWork.run}; `work` also receives the shared priority to pass to the reads it
+   * makes. `priority` is this caller's (default demand).
+   * @throws AbortError when `signal` fires; whatever `work` rejects with.
+   */
+  run(
+    key: K,
+    work: (signal: AbortSignal, priority: RequestPriority) => Promise<V>,
+    signal?: AbortSignal,
+    priority?: Priority | RequestPriority,
+  ): Promise<V> {
+    const existing = this.tickets.get(key);
+    if (existing && this.work.has(key)) {
+      followPriority(priority, existing);
+      return this.work.run(key, () => Promise.reject(new Error('unreachable: joined work')), signal);
+    }
+    const ticket = new RequestPriority(levelOf(priority));
+    followPriority(priority, ticket);
+    this.tickets.set(key, ticket);
+    return this.work.run(key, async (s) => {
+      try {
+        return await work(s, ticket);
+      } finally {
+        if (this.tickets.get(key) === ticket) this.tickets.delete(key);
+      }
+    }, signal);
+  }
+}
+
+/** Makes `ticket` demand now if `caller` is demand, or once `caller`'s raisable priority is raised. */
+export function followPriority(caller: Priority | RequestPriority | undefined, ticket: RequestPriority): void {
+  if (levelOf(caller) === 'demand') ticket.raise();
+  else if (caller instanceof RequestPriority) caller.onRaise(() => ticket.raise());
 }

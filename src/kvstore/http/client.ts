@@ -9,7 +9,7 @@
  * Browser-safe: only global `fetch`, `Headers`, `AbortController` and streams are used.
  */
 import { AbortError, KvStoreError, VolstoreError } from '../../errors.js';
-import { Limiter } from '../../util/limiter.js';
+import { Limiter, type Priority, type RequestPriority } from '../../util/limiter.js';
 import { log, logEnabled } from '../../util/log.js';
 import { ANONYMOUS, type AuthProvider } from '../auth.js';
 import {
@@ -78,6 +78,8 @@ export interface HttpRequest {
   body?: Uint8Array;
   cache?: RequestCache;
   signal?: AbortSignal;
+  /** Priority in the concurrency limiter (default demand; see `ReadOptions.priority`). */
+  priority?: Priority | RequestPriority;
   /**
    * One attempt only; a transient failure surfaces as {@link TransientError} so that an outer
    * loop (a resumable upload, which must re-query its offset) can decide how to retry.
@@ -267,7 +269,7 @@ export class HttpClient {
    * user-info) and status, with every known secret scrubbed.
    */
   request<T>(req: HttpRequest, handle: (reply: Reply, secrets: Secrets) => Promise<T>): Promise<T> {
-    const once = () => this.limiter.run(() => this.attempt(req, handle), req.signal);
+    const once = () => this.limiter.run(() => this.attempt(req, handle), req.signal, req.priority);
     if (req.noRetry) return once();
     return this.retrying(req, once);
   }

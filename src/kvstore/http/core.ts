@@ -251,6 +251,7 @@ export class HttpObjectCore {
       range: plan.wire,
       cache: plan.wire ? 'no-store' : undefined,
       signal: options.signal,
+      priority: options.priority,
       verify: this.verifier(key),
     });
     if (raw.kind === 'status') {
@@ -318,6 +319,7 @@ export class HttpObjectCore {
         range: start === 0 && end === st.size ? undefined : { start, end },
         cache: 'no-store',
         signal: options.signal,
+        priority: options.priority,
         verify: this.verifier(key),
       });
       if (raw.kind === 'status') {
@@ -339,7 +341,7 @@ export class HttpObjectCore {
     const d = this.dialect;
     const cond = conditional ? d.readConditions(options.ifEqual, options.ifNotEqual) : {};
     const url = withQuery(d.mediaUrl(key), cond.query);
-    const raw = await this.client.getBytes({ method: 'GET', key, url, headers: cond.headers, signal: options.signal, verify: this.verifier(key) });
+    const raw = await this.client.getBytes({ method: 'GET', key, url, headers: cond.headers, signal: options.signal, priority: options.priority, verify: this.verifier(key) });
     if (raw.kind === 'status') {
       if (d.isMissing(raw.status)) return missingResult(options);
       if (raw.status === 304 && options.ifNotEqual !== undefined) return { state: 'unchanged', generation: options.ifNotEqual };
