@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Context, NdArray, open } from '../../src/index.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
-import { freshName } from './helpers.js';
+import { ENTRY_OVERHEAD_BYTES } from '../../src/cache/pool.js';
+import { freshName } from '../core/helpers.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -34,15 +35,21 @@ describe('decoded-chunk cache (context cache_pool)', () => {
 
   it('recheck_cached_data: false serves cached chunks without any request; the LRU respects its byte limit', async () => {
     const name = freshName('cache2');
-    const a = await open({ ...spec(name), create: true });
-    await a.write(NdArray.zeros('uint16', [16, 16], 5));
-    const context = new Context({ cache_pool: { total_bytes_limit: 2 * 8 * 8 * 2 } }); // room for 2 chunks
+    const big = (n: string) => ({ ...spec(n), schema: { domain: { shape: [128, 128] }, chunk_layout: { chunk: { shape: [64, 64] } } } });
+    const a = await open({ ...big(name), create: true });
+    await a.write(NdArray.zeros('uint16', [128, 128], 5));
+    // Room for 2 decoded chunks (64 x 64 x 2 bytes each, plus their entry overhead) and the
+    // metadata (zarr.json, in the same budget), not for 3 chunks.
+    const limit = 2 * (64 * 64 * 2 + ENTRY_OVERHEAD_BYTES) + 2048;
+    const context = new Context({ cache_pool: { total_bytes_limit: limit } });
     const v = await open({ driver: 'zarr3', kvstore: `memory://${name}/`, recheck_cached_data: false }, { context });
-    await v.slice([[0, 8], [0, 16]]).read(); // 2 chunks cached
+    await v.slice([[0, 64], [0, 128]]).read(); // 2 chunks cached
     const reads = vi.spyOn(MemoryStore.prototype, 'read');
-    await v.slice([[0, 8], [0, 16]]).read();
+    await v.slice([[0, 64], [0, 128]]).read();
     expect(reads).not.toHaveBeenCalled();
     await v.read(); // 4 chunks through a 2-chunk cache
-    expect(context.cachePool.bytesUsed).toBeLessThanOrEqual(2 * 8 * 8 * 2);
+    expect(context.cachePool.bytesUsed).toBeLessThanOrEqual(limit);
+    expect(context.stats().cache.byKind.chunk.entries).toBe(2);
+    expect(context.stats().evictions).toBeGreaterThan(0);
   });
 });

@@ -1,0 +1,134 @@
+/**
+ * Prefetching (src/io/prefetch.ts): `vol.prefetch()` warms the cache; the `neighbors` and
+ * `sequential` policies of `vol.withPrefetch()` load ahead of demand reads; prefetches are
+ * dropped (and their requests cancelled) when the window moves; budgets hold.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Context, NdArray, open, SpecError, type Volume } from '../../src/index.js';
+import { type Emulator, startEmulator } from '../../src/testing/index.js';
+
+const BUCKET = 'prefetch-test';
+let emu: Emulator;
+let seq = 0;
+beforeAll(async () => {
+  emu = await startEmulator({ buckets: [BUCKET] });
+});
+afterAll(async () => {
+  await emu.stop();
+});
+afterEach(() => emu.setLatency(0));
+
+const media = () => emu.counters().requests.byKind.media ?? 0;
+const until = async (cond: () => boolean, what: string): Promise<void> => {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+};
+
+/** A [32, 32, 32] uint8 zarr3 volume (values (i * 5 + 1) & 255) in [4, 16, 16] chunks on the emulator. */
+async function volume(opts: { cacheBytes?: number; sharded?: boolean } = {}): Promise<{ vol: Volume; context: Context; data: NdArray }> {
+  const kv = { driver: 'gcs', bucket: BUCKET, path: `v${++seq}/`, endpoint: emu.url };
+  const layout = opts.sharded ? { write_chunk: { shape: [16, 32, 32] }, read_chunk: { shape: [4, 16, 16] } } : { chunk: { shape: [4, 16, 16] } };
+  const w = await open({ driver: 'zarr3', kvstore: kv, create: true, dtype: 'uint8', schema: { domain: { shape: [32, 32, 32] }, chunk_layout: layout } } as never);
+  const data = NdArray.zeros('uint8', [32, 32, 32]);
+  (data.data as Uint8Array).forEach((_, i, a) => (a[i] = (i * 5 + 1) & 255));
+  await w.write(data);
+  const context = new Context({ cache_pool: { total_bytes_limit: opts.cacheBytes ?? 1 << 24 } });
+  const vol = await open({ driver: 'zarr3', kvstore: kv, recheck_cached_data: 'open' } as never, { context });
+  return { vol, context, data };
+}
+
+const plane = (data: NdArray, z: number) => (data.data as Uint8Array).slice(z * 1024, (z + 1) * 1024);
+
+describe('vol.prefetch()', () => {
+  it('warms the cache for a region: a read of it afterwards makes no request', async () => {
+    const { vol, context, data } = await volume();
+    const r = await vol.slice([[0, 8], null, null]).prefetch();
+    expect(r).toEqual({ chunks: 8, present: 0, loaded: 8, skipped: 0 });
+    const before = media();
+    const got = await vol.slice([5, null, null]).read();
+    expect(media()).toBe(before);
+    expect(Array.from(got.data as Uint8Array)).toEqual(Array.from(plane(data, 5)));
+    expect(context.stats().prefetchHits).toBe(4);
+    expect((await vol.slice([[0, 8], null, null]).prefetch()).present).toBe(8);
+  });
+
+  it('stays within its byte budget (chunks beyond it are skipped)', async () => {
+    const { vol, context } = await volume();
+    const r = await vol.prefetch({ budgetBytes: 3 * 4 * 16 * 16 });
+    expect(r.loaded).toBe(3);
+    expect(r.skipped).toBe(r.chunks - 3);
+    expect(context.stats().cache.prefetch.unusedBytes).toBeLessThanOrEqual(3 * (4 * 16 * 16 + 128));
+  });
+
+  it('needs a cache: SpecError naming cache_pool.total_bytes_limit', async () => {
+    const { vol } = await volume({ cacheBytes: 0 });
+    await expect(vol.prefetch()).rejects.toBeInstanceOf(SpecError);
+    expect(() => vol.withPrefetch('neighbors')).toThrow(/cache_pool.total_bytes_limit/);
+  });
+});
+
+describe('vol.withPrefetch()', () => {
+  it('neighbors: reading slices loads the next chunk layer along the scroll axis; reads there are prefetch hits', async () => {
+    const { vol, context, data } = await volume();
+    const viewer = vol.withPrefetch({ policy: 'neighbors', axis: 0, depth: 1 });
+    await viewer.slice([0, null, null]).read(); // layer 0 (z 0-3); the window: layer 1 (z 4-7)
+    await until(() => context.stats().cache.inFlight === 0 && viewer.stats().prefetch!.active === 0, 'the prefetch');
+    const before = media();
+    for (let z = 1; z < 8; z++) expect(Array.from((await viewer.slice([z, null, null]).read()).data as Uint8Array)).toEqual(Array.from(plane(data, z)));
+    expect(media()).toBe(before); // layer 1 was prefetched while layer 0 was shown
+    expect(viewer.stats().prefetchHits).toBe(4);
+    await until(() => context.stats().cache.inFlight === 0 && viewer.stats().prefetch!.active === 0, 'the next prefetch');
+    expect(context.stats().cache.byKind.chunk.entries).toBe(12); // layers 0, 1 and (moving up) 2
+  });
+
+  it('sequential: a crop service walking blocks finds the next block loaded', async () => {
+    const { vol, context } = await volume();
+    const walker = vol.withPrefetch({ policy: 'sequential', depth: 1 });
+    await walker.slice([[0, 4], [0, 16], [0, 16]]).read();
+    await walker.slice([[0, 4], [0, 16], [16, 32]]).read(); // step: +16 in x; next: C order wraps to y 16
+    await until(() => context.stats().cache.inFlight === 0 && walker.stats().prefetch!.active === 0, 'the prefetch');
+    const before = media();
+    await walker.slice([[0, 4], [16, 32], [0, 16]]).read();
+    expect(media()).toBe(before);
+    expect(walker.stats().prefetchHits).toBe(1);
+  });
+
+  it('a prefetch is dropped when the window moves: its requests are cancelled and its slots free at once', async () => {
+    const { vol, context } = await volume();
+    const viewer = vol.withPrefetch({ policy: 'neighbors', axis: 0, depth: 1 });
+    emu.setLatency(300);
+    await viewer.slice([0, null, null]).read(); // layer 0; then the window (layer 1) loads, slowly
+    await until(() => viewer.stats().prefetch!.active === 4, 'the prefetch to start');
+    expect(context.stats().requestsByResource.gcs_request_concurrency!.activePrefetch).toBe(4);
+    const bytes = emu.counters().bytesOut;
+    const far = viewer.slice([28, null, null]).read(); // the window jumps past layer 7: nothing to prefetch
+    await new Promise((r) => setTimeout(r, 10));
+    expect(context.stats().requestsByResource.gcs_request_concurrency!.activePrefetch).toBe(0); // slots freed at once
+    await far;
+    await new Promise((r) => setTimeout(r, 400)); // past the latency: live requests would have been answered
+    expect(emu.counters().bytesOut - bytes).toBe(4 * 4 * 16 * 16); // the far read's 4 raw chunks, nothing of layer 1
+    expect(context.stats().cache.prefetch.dropped).toBe(4);
+    expect(context.stats().cache.byKind.chunk.entries).toBe(8); // layers 0 and 7 only
+  });
+
+  it('a demand read joining a prefetch keeps it alive when the window moves on', async () => {
+    const { vol, context, data } = await volume();
+    const viewer = vol.withPrefetch({ policy: 'neighbors', axis: 0, depth: 1 });
+    await viewer.slice([0, null, null]).read();
+    emu.setLatency(200);
+    await viewer.slice([1, null, null]).read();
+    await until(() => viewer.stats().prefetch!.active === 4, 'the prefetch to start');
+    const joined = vol.slice([5, null, null]).read(); // another handle: joins the prefetch loads of layer 1
+    await new Promise((r) => setTimeout(r, 20));
+    await viewer.slice([20, null, null]).read().catch(() => undefined); // the viewer's window moves away
+    expect(Array.from((await joined).data as Uint8Array)).toEqual(Array.from(plane(data, 5)));
+    expect(context.stats().prefetchHits).toBeGreaterThanOrEqual(4);
+  });
+
+  it('rejects an unknown policy or axis with a SpecError', async () => {
+    const { vol } = await volume();
+    expect(() => vol.withPrefetch({ policy: 'sideways' as never })).toThrow(SpecError);
+    expect(() => vol.withPrefetch({ policy: 'neighbors', axis: 'q' })).toThrow(/prefetch.axis/);
+    expect(vol.withPrefetch('off').stats().prefetch).toBeUndefined();
+  });
+});
