@@ -99,6 +99,12 @@ export class FileStore implements KvStore {
   readonly readOnly = false;
   /** Merged reads up to 1 MiB: see KvStore.coalesceLimit (measured with bench zarr3-file). */
   readonly coalesceLimit = 1 << 20;
+  /**
+   * Gaps bridged in merged shard reads: 256 KiB, the value the local sharded reads of the
+   * zarr3-file bench were measured with (the cloud thresholds of src/sharding/coalesce.ts were
+   * measured for request latency, which local reads do not have).
+   */
+  readonly coalesceGap = 256 * 1024;
   /** Absolute root directory, without trailing `/` (except for `/` itself). */
   readonly root: string;
   readonly limiter: Limiter;

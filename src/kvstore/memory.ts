@@ -31,6 +31,8 @@ export class MemoryStore implements KvStore {
   readonly readOnly = false;
   /** Reads copy: merged reads up to 1 MiB, as for local files (see KvStore.coalesceLimit). */
   readonly coalesceLimit = 1 << 20;
+  /** Gaps bridged in merged shard reads: as for local files (see FileStore.coalesceGap). */
+  readonly coalesceGap = 256 * 1024;
   private readonly map: Map<string, Entry>;
 
   /** `name` shares the data with every other MemoryStore of the same name in this process. */

@@ -9,8 +9,9 @@
  *   from. Missing shards are not cached: a read of one costs one request either way.
  * - **Range coalescing, across callers.** Byte ranges wanted from one shard (data, or
  *   precomputed minishard indexes) are queued for one turn of the event loop, then sorted and
- *   merged where the gap between them is at most the base store's `coalesceGap`
- *   ({@link COALESCE_GAP} when it sets none; the gap is read and dropped), up to its
+ *   merged where the gap between them is at most the base store's `coalesceGap` (when it sets
+ *   none: {@link COALESCE_GAP}, or {@link COALESCE_GAP_BUSY} while the adapter has many reads
+ *   in flight; the gap is read and dropped), up to its
  *   `coalesceLimit` per merged read ({@link DEFAULT_COALESCE_LIMIT} when it sets none). Ranges
  *   of different callers reading the same shard at nearly the same time (a viewer's tiles, a
  *   read and a prefetch) thus share requests, and a range inside a merged read already in
@@ -31,8 +32,28 @@ import { type KvStore, MAX_RMW_ATTEMPTS, NO_GENERATION, type ReadOptions, type R
 import type { Priority, RequestPriority } from '../util/limiter.js';
 import { PrioritizedWork } from '../util/shared-work.js';
 
-/** Gaps up to this many bytes between wanted byte ranges are read and dropped rather than split. */
-export const COALESCE_GAP = 256 * 1024;
+/**
+ * Gaps up to this many bytes between wanted byte ranges of one shard are read and dropped
+ * rather than split into separate requests, when the reader has fewer than
+ * {@link COALESCE_BUSY_READS} merged reads in flight and the base store sets no `coalesceGap`.
+ *
+ * Measured (`bench/coalesce-gap.ts`, emulator at 20 ms first-byte latency, 400 Mbps per
+ * connection, 64 KB inner chunks in 4x4x4 shards; provisional, shared machine): with request
+ * slots free, parallel requests beat reading the gaps once the gaps reach a few chunks (an XZ
+ * slice through one shard, gaps of 12 chunks: 28-35 ms split vs 97-125 ms merged; YZ, gaps of 3
+ * chunks: 72-86 ms vs 107-127 ms), while with 16 shards read at once (the 32 request slots
+ * saturated) merging wins (YZ: 404-560 ms split vs 198-285 ms merged across 1-4 MiB gaps). Hence
+ * two thresholds: zarrita's 32 KiB when idle (TensorStore uses 4095 bytes), and
+ * {@link COALESCE_GAP_BUSY} once the reader is busy. This adaptive default measured within noise
+ * of the best fixed threshold for each pattern and load (YZ: 42 ms alone, 257 ms with 16 shards).
+ */
+export const COALESCE_GAP = 32 * 1024;
+
+/** The gap bridged when the reader already has {@link COALESCE_BUSY_READS} merged reads in flight: 1 MiB. */
+export const COALESCE_GAP_BUSY = 1024 * 1024;
+
+/** Merged reads in flight (per adapter) from which {@link COALESCE_GAP_BUSY} applies: half the default 32 request slots. */
+export const COALESCE_BUSY_READS = 16;
 
 /** Largest merged read, in bytes, when the base store sets no `coalesceLimit` (cloud stores): 64 MiB. */
 export const DEFAULT_COALESCE_LIMIT = 64 * 1024 * 1024;
@@ -213,6 +234,7 @@ export class ShardReader<I extends ShardIndex, W> {
   private readonly pending = new Map<string, Want[]>();
   /** Merged reads in flight, by shard and generation. */
   private readonly flying = new Map<string, Flying[]>();
+  private inFlightReads = 0;
   private seq = 0;
 
   /** @param localEntries indexes kept when no cache pool is attached */
@@ -406,13 +428,15 @@ export class ShardReader<I extends ShardIndex, W> {
       else live.push(w);
     }
     const base = this.layout.base;
-    for (const g of mergeRanges(live, base.coalesceLimit ?? DEFAULT_COALESCE_LIMIT, base.coalesceGap ?? COALESCE_GAP)) {
+    const gap = base.coalesceGap ?? (this.inFlightReads >= COALESCE_BUSY_READS ? COALESCE_GAP_BUSY : COALESCE_GAP);
+    for (const g of mergeRanges(live, base.coalesceLimit ?? DEFAULT_COALESCE_LIMIT, gap)) {
       const end = g.offset + g.length;
       const f: Flying = { offset: g.offset, end, key: `${bk}\u0000${g.offset}\u0000${end}\u0000${++this.seq}` };
       let list = this.flying.get(bk);
       if (!list) this.flying.set(bk, (list = []));
       list.push(f);
       const work = async (s: AbortSignal, p: RequestPriority): Promise<ReadResult> => {
+        this.inFlightReads++;
         try {
           return await base.read(shardKey, { byteRange: { offset: g.offset, length: g.length }, ifEqual: generation, signal: s, priority: p });
         } catch (e) {
@@ -422,6 +446,7 @@ export class ShardReader<I extends ShardIndex, W> {
           }
           throw e;
         } finally {
+          this.inFlightReads--;
           const l = this.flying.get(bk);
           const at = l?.indexOf(f) ?? -1;
           if (at >= 0) l!.splice(at, 1);

@@ -8,7 +8,7 @@ import { Context, NdArray, open } from '../../src/index.js';
 import { AbortError } from '../../src/errors.js';
 import type { ReadOptions, ReadResult } from '../../src/kvstore/kvstore.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
-import { COALESCE_GAP } from '../../src/sharding/coalesce.js';
+import { COALESCE_BUSY_READS, COALESCE_GAP, COALESCE_GAP_BUSY } from '../../src/sharding/coalesce.js';
 import { ShardFormat } from '../../src/sharding/zarr3.js';
 import { ShardedStore } from '../../src/sharding/zarr3-store.js';
 import { type Emulator, startEmulator } from '../../src/testing/index.js';
@@ -151,10 +151,7 @@ describe('stores: demand before prefetch under a saturated limit (GCS emulator)'
 describe('byte ranges of one shard read by different callers at nearly the same time are merged', () => {
   class Counting extends MemoryStore {
     reads: ReadOptions[] = [];
-    gap: number | undefined;
-    get coalesceGap(): number | undefined {
-      return this.gap;
-    }
+    override coalesceGap = 256 * 1024;
     override async read(key: string, options?: ReadOptions): Promise<ReadResult> {
       this.reads.push(options ?? {});
       return super.read(key, options);
@@ -189,13 +186,12 @@ describe('byte ranges of one shard read by different callers at nearly the same 
 
   it('a gap wider than the store\'s coalesceGap splits the read', async () => {
     const base = new Counting();
-    base.gap = 100;
+    base.coalesceGap = 100;
     const st = await shard(base);
     await st.read('0,0');
     base.reads = [];
     await Promise.all([st.read('1,0'), st.read('3,0'), st.read('4,0')]);
     expect(base.reads.map((o) => o.byteRange)).toEqual([{ offset: 256, length: 256 }, { offset: 768, length: 512 }]);
-    expect(COALESCE_GAP).toBeGreaterThan(256);
   });
 
   it('a range inside a merged read in flight joins it; the read is cancelled only when every caller aborted', async () => {
@@ -223,5 +219,46 @@ describe('byte ranges of one shard read by different callers at nearly the same 
     gate.resolve();
     expect(((await inner) as { value: Uint8Array }).value[0]).toBe(3);
     expect(base.reads.length).toBe(1);
+  });
+
+  it('stores that set no coalesceGap: 32 KiB bridged while idle, 1 MiB once 16 merged reads are in flight (measured: bench/coalesce-gap.ts)', async () => {
+    expect([COALESCE_GAP, COALESCE_GAP_BUSY, COALESCE_BUSY_READS]).toEqual([32 * 1024, 1024 * 1024, 16]);
+    const mem = new MemoryStore();
+    const CH = 20 * 1024; // inner chunk bytes: chunks 1 and 4 are 40 KiB apart
+    let gate: Promise<void> | undefined;
+    const reads: string[] = [];
+    const base = {
+      url: 'gated://', readOnly: false,
+      read: async (key: string, o?: ReadOptions) => {
+        reads.push(key);
+        if (gate && key !== 's0') await gate;
+        return mem.read(key, o);
+      },
+      write: (k: string, v: Uint8Array, o?: ReadOptions) => mem.write(k, v, o as never),
+      delete: (k: string) => mem.delete(k),
+      deleteRange: (p: string) => mem.deleteRange(p),
+      list: (p: string) => mem.list(p),
+      spec: () => ({}),
+    };
+    const format = await ShardFormat.create({ chunk_shape: [1, CH], codecs: [{ name: 'bytes' }] }, { dtype: 'uint8', shape: [8, CH], fillValue: 0 });
+    const st = new ShardedStore(base, format, (pos) => `s${pos[0]}`);
+    for (let shard = 0; shard <= 16; shard++) {
+      const updates = new Map(Array.from({ length: 8 }, (_, i) => [`${shard * 8 + i},0`, { fn: async () => new Uint8Array(CH).fill(i + 1), overwrite: true }] as const));
+      await st.updateCell(st.cellOf(`${shard * 8},0`), updates);
+      await st.read(`${shard * 8},0`); // caches the shard's index
+    }
+    reads.length = 0;
+    await Promise.all([st.read('1,0'), st.read('4,0')]);
+    expect(reads).toEqual(['s0', 's0']); // idle: split
+    const hold = deferred();
+    gate = hold.promise;
+    const busy = Array.from({ length: 16 }, (_, i) => st.read(`${(i + 1) * 8},0`));
+    await new Promise((r) => setTimeout(r, 5)); // 16 merged reads in flight
+    reads.length = 0;
+    const [a, b] = await Promise.all([st.read('1,0'), st.read('4,0')]);
+    expect(reads).toEqual(['s0']); // busy: one read bridging the 40 KiB gap
+    expect([(a as { value: Uint8Array }).value[0], (b as { value: Uint8Array }).value[0]]).toEqual([2, 5]);
+    hold.resolve();
+    await Promise.all(busy);
   });
 });
