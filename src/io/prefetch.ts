@@ -25,6 +25,7 @@ import type { CachePool } from '../cache/pool.js';
 import { AbortError, SpecError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
 import type { Priority } from '../util/limiter.js';
+import { isCellReadable } from '../kvstore/kvstore.js';
 import { SignalFan } from '../util/signal-fan.js';
 import type { ChunkDriver, ChunkGrid } from './chunk-driver.js';
 import { loadChunk, type PlanOptions, viewBounds, viewChunkAxes } from './planner.js';
@@ -353,34 +354,54 @@ export class Prefetcher {
     this.pump();
   }
 
-  /** Starts queued prefetch loads while no demand read of the handle runs. */
+  /**
+   * Starts queued prefetch loads while no demand read of the handle runs, at most `concurrency`
+   * at a time, except that the queued chunks of the shard of a chunk started start with it (in
+   * the same turn, so the shard read path merges their byte ranges into few requests).
+   */
   private pump(): void {
     if (this.demand > 0) return;
     const opts = this.options();
-    const pool = opts.cache!;
-    const bound = opts.recheckBefore ?? -Infinity;
+    const store = this.driver.store;
+    const cellOf = isCellReadable(store) ? (pos: readonly number[]) => store.cellOf(this.driver.keyOf(pos)) : undefined;
     while (this.running < this.concurrency && this.queue.length > 0) {
       const key = this.queue.shift()!;
       const t = this.tasks.get(key);
       if (!t || t.started) continue;
-      if (pool.fresh(key, bound, 'prefetch') || pool.inFlightFor(key, bound)) {
-        this.tasks.delete(key);
-        continue;
-      }
-      if (!pool.reservePrefetch(this.chunkBytes, this.budget)) {
-        this.tasks.delete(key); // tried again when a later read moves the window
-        continue;
-      }
-      t.started = true;
-      this.running++;
-      loadChunk(this.driver, t.pos, { ...opts, priority: 'prefetch', signal: t.controller.signal })
-        .catch(() => undefined) // a failed or dropped prefetch stores nothing; a demand read will fetch
-        .finally(() => {
-          pool.releasePrefetch(this.chunkBytes);
-          this.running--;
-          if (this.tasks.get(key) === t) this.tasks.delete(key);
-          this.pump();
-        });
+      if (!this.start(key, t, opts)) continue;
+      if (!cellOf) continue;
+      const cell = cellOf(t.pos);
+      this.queue = this.queue.filter((k) => {
+        const u = this.tasks.get(k);
+        if (!u || u.started || cellOf(u.pos) !== cell) return true;
+        this.start(k, u, opts);
+        return false;
+      });
     }
+  }
+
+  /** Starts one prefetch load; false when it is not needed (cached, in flight) or over budget. */
+  private start(key: string, t: Task, opts: PlanOptions): boolean {
+    const pool = opts.cache!;
+    const bound = opts.recheckBefore ?? -Infinity;
+    if (pool.fresh(key, bound, 'prefetch') || pool.inFlightFor(key, bound)) {
+      this.tasks.delete(key);
+      return false;
+    }
+    if (!pool.reservePrefetch(this.chunkBytes, this.budget)) {
+      this.tasks.delete(key); // tried again when a later read moves the window
+      return false;
+    }
+    t.started = true;
+    this.running++;
+    loadChunk(this.driver, t.pos, { ...opts, priority: 'prefetch', signal: t.controller.signal })
+      .catch(() => undefined) // a failed or dropped prefetch stores nothing; a demand read will fetch
+      .finally(() => {
+        pool.releasePrefetch(this.chunkBytes);
+        this.running--;
+        if (this.tasks.get(key) === t) this.tasks.delete(key);
+        this.pump();
+      });
+    return true;
   }
 }

@@ -3,18 +3,24 @@ import { zarr3File } from './zarr3-file.js';
 import { precomputedSeg } from './precomputed-seg.js';
 import { emulatorWorkload } from './emulator.js';
 import { codecsWorkload } from './codecs.js';
+import { viewerScrollWorkload } from './viewer-scroll.js';
+import { streamWorkload } from './stream.js';
 
 /**
  * The registry of bench workloads, in run order. A new workload (N5 / precomputed segmentation,
  * the GCS/S3 emulator with latency, ...) is a module exporting a `Workload`, added here.
  */
-export const WORKLOADS: readonly Workload[] = [zarr3File, precomputedSeg, emulatorWorkload, codecsWorkload];
+export const WORKLOADS: readonly Workload[] = [zarr3File, precomputedSeg, emulatorWorkload, codecsWorkload, viewerScrollWorkload];
+
+/** Workloads run only when named (`--workload stream`): too long for the default run. */
+export const OPT_IN_WORKLOADS: readonly Workload[] = [streamWorkload];
 
 export function findWorkloads(names: readonly string[] | undefined): Workload[] {
   if (!names || names.length === 0) return [...WORKLOADS];
+  const all = [...WORKLOADS, ...OPT_IN_WORKLOADS];
   return names.map((n) => {
-    const w = WORKLOADS.find((x) => x.name === n);
-    if (!w) throw new Error(`unknown workload "${n}" (known: ${WORKLOADS.map((x) => x.name).join(', ')})`);
+    const w = all.find((x) => x.name === n);
+    if (!w) throw new Error(`unknown workload "${n}" (known: ${all.map((x) => x.name).join(', ')})`);
     return w;
   });
 }
