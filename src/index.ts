@@ -11,8 +11,10 @@
  * @module volstore
  */
 export { open, type OpenOptions } from './open.js';
-export { Volume, type ChunkLayout, type IoOptions, type ReadOptions as VolumeReadOptions } from './volume.js';
-export { Context } from './context/context.js';
+export { Volume, type ChunkLayout, type IoOptions, type ReadOptions as VolumeReadOptions, type PrefetchOptions, type VolumeStats } from './volume.js';
+export { Context, type ContextStats } from './context/context.js';
+export type { CacheEntryKind, CacheKindStats, CacheStats, RecheckCache } from './cache/pool.js';
+export type { PrefetchPolicy, PrefetchPolicyName, PrefetchResult } from './io/prefetch.js';
 export { NdArray } from './array/ndarray.js';
 export type { DataType, Scalar, TypedArray } from './array/dtype.js';
 export { IndexDomain, IndexTransform, type Selection } from './index-space/index.js';

@@ -8,9 +8,10 @@
  *   (the next `depth` regions of the same shape in iteration order: a crop service walking a
  *   volume).
  *
- * Scheduling (with the request limiters, this is the request scheduler of
- * `src/io/scheduler.ts`): prefetch loads run at prefetch priority in the stores' limiters (after
- * every waiting demand request, never holding every slot); a prefetcher starts new loads only
+ * Scheduling (with the request limiters and the shard read path's range merging, this is the
+ * request scheduler: docs/ARCHITECTURE.md, "Cache pool, scheduler and prefetch"): prefetch
+ * loads run at prefetch priority in the stores' limiters (after every waiting demand request,
+ * never holding every slot); a prefetcher starts new loads only
  * while no demand read of its handle is running, at most `concurrency` at a time; when a demand
  * read moves the window, every prefetch load outside it is aborted at once (its limiter slot or
  * queue place frees; the load itself is cancelled unless a demand read has joined it). A demand

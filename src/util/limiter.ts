@@ -2,8 +2,9 @@
  * A small async concurrency limiter with two priorities: at most `limit` tasks run at once;
  * waiting demand tasks always start before waiting prefetch tasks, each class in FIFO order. It
  * backs the context resources `file_io_concurrency`, `gcs_request_concurrency`,
- * `http_request_concurrency`, ... (the request scheduler of `src/io/scheduler.ts` is these
- * limiters plus the planner's ordering). Browser-safe (no `node:` imports).
+ * `http_request_concurrency`, ... (the request scheduler is these limiters, the prefetcher's
+ * ordering in `src/io/prefetch.ts` and the shard read path's range merging: see "Cache pool,
+ * scheduler and prefetch" in docs/ARCHITECTURE.md). Browser-safe (no `node:` imports).
  *
  * Prefetch tasks may hold at most {@link Limiter.prefetchLimit} slots (the limit minus a quarter
  * of it, at least one), so a demand request arriving while a prefetch burst is running still

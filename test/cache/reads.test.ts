@@ -58,6 +58,11 @@ async function makeArray(opts: { shape: number[]; chunk: number[]; shard?: numbe
   return { path, data };
 }
 
+const until = async (cond: () => boolean): Promise<void> => {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  expect(cond()).toBe(true);
+};
+
 const bytesOf = (a: NdArray) => Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
 
 describe('concurrent reads of one chunk share one fetch and one decode', () => {
@@ -96,9 +101,11 @@ describe('concurrent reads of one chunk share one fetch and one decode', () => {
     const context = new Context({ cache_pool: { total_bytes_limit: 1 << 20 } });
     const vol = await open({ driver: 'zarr3', kvstore: kv(path) } as never, { context });
     emu.setLatency(150);
+    const arrived = () => emu.counters().requests.byKind.media ?? 0;
+    let base = arrived();
     const acs = [0, 1, 2].map(() => new AbortController());
     const ps = acs.map((ac) => vol.read({ signal: ac.signal }).catch((e: unknown) => e));
-    await new Promise((r) => setTimeout(r, 40));
+    await until(() => arrived() > base); // the shared request is at the server, its answer 150 ms away
     acs[0]!.abort();
     expect(await ps[0]).toBeInstanceOf(AbortError);
     expect(await ps[1]).toBeInstanceOf(NdArray);
@@ -106,9 +113,10 @@ describe('concurrent reads of one chunk share one fetch and one decode', () => {
 
     const fresh = await open({ driver: 'zarr3', kvstore: kv(path) } as never, { context: new Context() });
     const all = [0, 1, 2].map(() => new AbortController());
+    base = arrived();
     const c = await counted(async () => {
       const qs = all.map((ac) => fresh.read({ signal: ac.signal }).catch((e: unknown) => e));
-      await new Promise((r) => setTimeout(r, 40));
+      await until(() => arrived() > base);
       for (const ac of all) ac.abort();
       for (const q of qs) expect(await q).toBeInstanceOf(AbortError);
       await new Promise((r) => setTimeout(r, 300)); // past the latency: a live request would have been answered

@@ -96,16 +96,17 @@ describe('vol.withPrefetch()', () => {
   it('a prefetch is dropped when the window moves: its requests are cancelled and its slots free at once', async () => {
     const { vol, context } = await volume();
     const viewer = vol.withPrefetch({ policy: 'neighbors', axis: 0, depth: 1 });
-    emu.setLatency(300);
+    emu.setLatency(1000);
     await viewer.slice([0, null, null]).read(); // layer 0; then the window (layer 1) loads, slowly
     await until(() => viewer.stats().prefetch!.active === 4, 'the prefetch to start');
     expect(context.stats().requestsByResource.gcs_request_concurrency!.activePrefetch).toBe(4);
     const bytes = emu.counters().bytesOut;
-    const far = viewer.slice([28, null, null]).read(); // the window jumps past layer 7: nothing to prefetch
-    await new Promise((r) => setTimeout(r, 10));
-    expect(context.stats().requestsByResource.gcs_request_concurrency!.activePrefetch).toBe(0); // slots freed at once
+    let farDone = false;
+    const far = viewer.slice([28, null, null]).read().finally(() => (farDone = true)); // the window jumps past layer 7
+    await until(() => context.stats().requestsByResource.gcs_request_concurrency!.activePrefetch === 0, 'the slots to free');
+    expect(farDone).toBe(false); // freed long before any answer (1 s of server latency) came back
     await far;
-    await new Promise((r) => setTimeout(r, 400)); // past the latency: live requests would have been answered
+    await new Promise((r) => setTimeout(r, 1100)); // past the latency: live requests would have been answered
     expect(emu.counters().bytesOut - bytes).toBe(4 * 4 * 16 * 16); // the far read's 4 raw chunks, nothing of layer 1
     expect(context.stats().cache.prefetch.dropped).toBe(4);
     expect(context.stats().cache.byKind.chunk.entries).toBe(8); // layers 0 and 7 only
@@ -118,8 +119,9 @@ describe('vol.withPrefetch()', () => {
     emu.setLatency(200);
     await viewer.slice([1, null, null]).read();
     await until(() => viewer.stats().prefetch!.active === 4, 'the prefetch to start');
+    const joinedBefore = context.stats().cache.joined;
     const joined = vol.slice([5, null, null]).read(); // another handle: joins the prefetch loads of layer 1
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => context.stats().cache.joined >= joinedBefore + 4, 'the demand read to join');
     await viewer.slice([20, null, null]).read().catch(() => undefined); // the viewer's window moves away
     expect(Array.from((await joined).data as Uint8Array)).toEqual(Array.from(plane(data, 5)));
     expect(context.stats().prefetchHits).toBeGreaterThanOrEqual(4);

@@ -20,6 +20,10 @@ const deferred = <T = void>() => {
   return { promise, resolve };
 };
 const tick = () => new Promise((r) => setTimeout(r, 0));
+const until = async (cond: () => boolean): Promise<void> => {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  expect(cond()).toBe(true);
+};
 
 describe('Limiter with priorities', () => {
   it('waiting demand tasks start before waiting prefetch tasks, each in FIFO order', async () => {
@@ -121,8 +125,8 @@ describe('stores: demand before prefetch under a saturated limit (GCS emulator)'
     emu.setLatency(60);
     const before = media();
     const prefetch = vol.slice([null, [0, 32]]).prefetch({ concurrency: 8 }); // 8 chunks, 1 slot
-    await new Promise((r) => setTimeout(r, 20));
-    expect(context.stats().requestsByResource.gcs_request_concurrency).toMatchObject({ activePrefetch: 1, pendingPrefetch: 7 });
+    const lim = () => context.stats().requestsByResource.gcs_request_concurrency!;
+    await until(() => lim().activePrefetch === 1 && lim().pendingPrefetch === 7);
     await vol.slice([null, [60, 64]]).read(); // another chunk, at demand priority
     // The prefetch request that held the slot, then ours; FIFO would have served all 8 first.
     expect(media() - before).toBe(2);
@@ -133,15 +137,14 @@ describe('stores: demand before prefetch under a saturated limit (GCS emulator)'
     const { vol, context } = await volume('abort-frees/', 2);
     emu.setLatency(200);
     const ac = new AbortController();
+    const before = media();
     const p = vol.slice([null, [0, 32]]).prefetch({ signal: ac.signal, concurrency: 8 }).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 30));
+    await until(() => media() > before); // a prefetch request is at the server, its answer 200 ms away
     const bytes = emu.counters().bytesOut;
     ac.abort();
+    expect(context.stats().requestsByResource.gcs_request_concurrency!.pending).toBe(0); // queued ones left synchronously
     expect(await p).toBeInstanceOf(AbortError);
-    await tick();
-    const s = context.stats().requestsByResource.gcs_request_concurrency!;
-    expect(s.pending).toBe(0);
-    expect(s.active).toBe(0);
+    await until(() => context.stats().requestsByResource.gcs_request_concurrency!.active === 0); // the running one, once its fetch aborted
     await new Promise((r) => setTimeout(r, 300));
     expect(emu.counters().bytesOut).toBe(bytes); // the requests in flight were cancelled, no body sent
     expect(context.stats().cache.prefetch.dropped).toBeGreaterThan(0);
@@ -252,8 +255,9 @@ describe('byte ranges of one shard read by different callers at nearly the same 
     expect(reads).toEqual(['s0', 's0']); // idle: split
     const hold = deferred();
     gate = hold.promise;
+    reads.length = 0;
     const busy = Array.from({ length: 16 }, (_, i) => st.read(`${(i + 1) * 8},0`));
-    await new Promise((r) => setTimeout(r, 5)); // 16 merged reads in flight
+    await until(() => reads.length === 16); // 16 merged reads in flight
     reads.length = 0;
     const [a, b] = await Promise.all([st.read('1,0'), st.read('4,0')]);
     expect(reads).toEqual(['s0']); // busy: one read bridging the 40 KiB gap
