@@ -14,6 +14,7 @@
  * `treat403AsMissing` maps those to "missing". Redirects are not followed: S3 redirects only
  * to another region's endpoint, which needs a new signature; the error says which region.
  */
+import { parseXmlRoot, xmlText } from './http/xml.js';
 import { AwsV4Signer } from 'aws4fetch';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
 import type { Limiter } from '../util/limiter.js';
@@ -88,28 +89,21 @@ function generationFrom(headers: Headers): string | undefined {
   return token ? `${etag}#${token}` : etag;
 }
 
-/** Decodes the five XML entities and numeric character references. */
-export function decodeXmlEntities(s: string): string {
-  return s.replace(/&(amp|lt|gt|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g, (_m, name: string, dec?: string, hex?: string) => {
-    if (dec) return String.fromCodePoint(Number(dec));
-    if (hex) return String.fromCodePoint(parseInt(hex, 16));
-    return ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" } as Record<string, string>)[name]!;
-  });
-}
-
 /**
- * Parses a ListObjectsV2 result with a few regular expressions (no DOM dependency, so it runs
- * in workers and Node alike): the keys of `<Contents>`, and the continuation token.
+ * Parses a ListObjectsV2 result: the keys of `<Contents>`, whether it is truncated, and the
+ * continuation token. A malformed or cut answer is a (retried) TransientError, never a
+ * silently shorter listing.
  */
-export function parseListObjectsV2(xml: string): { keys: string[]; nextToken?: string; truncated: boolean } {
+export function parseListObjectsV2(text: string, key = ''): { keys: string[]; nextToken?: string; truncated: boolean } {
+  const root = parseXmlRoot(text, 'ListBucketResult', ['Contents'], key, 'ListObjectsV2');
   const keys: string[] = [];
-  for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
-    const k = /<Key>([\s\S]*?)<\/Key>/.exec(m[1]!);
-    if (k) keys.push(decodeXmlEntities(k[1]!));
+  for (const c of (root.Contents as unknown[] | undefined) ?? []) {
+    const k = xmlText((c as Record<string, unknown> | undefined)?.Key);
+    if (k !== undefined) keys.push(k);
   }
-  const truncated = /<IsTruncated>\s*true\s*<\/IsTruncated>/.test(xml);
-  const t = /<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(xml);
-  return { keys, truncated, ...(t ? { nextToken: decodeXmlEntities(t[1]!) } : {}) };
+  const truncated = xmlText(root.IsTruncated)?.trim() === 'true';
+  const t = xmlText(root.NextContinuationToken);
+  return { keys, truncated, ...(t ? { nextToken: t } : {}) };
 }
 
 /** The S3 REST API as an {@link HttpDialect}. */
@@ -336,7 +330,7 @@ export class S3Store implements KvStore {
       if (this.listPageSize !== undefined) q.set('max-keys', String(this.listPageSize));
       const url = `${this.listBase}?${q}`;
       const xml = await this.client.text({ method: 'GET', key: prefix, url, signal: options.signal });
-      const page = parseListObjectsV2(xml);
+      const page = parseListObjectsV2(xml, prefix);
       for (const k of page.keys) yield k.slice(strip);
       if (!page.truncated || !page.nextToken) break;
       token = page.nextToken;
