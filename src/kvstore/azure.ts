@@ -20,9 +20,8 @@
  */
 import { parseXmlRoot, xmlText } from './http/xml.js';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import type { Limiter } from '../util/limiter.js';
 import { AZURE_API_VERSION, type AzureCredentials, resolveAzureAccess } from './azure-auth.js';
-import { type FetchLike, HttpClient, type HttpStats } from './http/client.js';
+import { type FetchLike, HttpClient, type HttpStats, type HttpTransportOptions } from './http/client.js';
 import { type HttpDialect, HttpObjectCore, type Wire, type WireRequest, type WriteCondition } from './http/core.js';
 import { bodyText, readText, statusError } from './http/reply.js';
 import { encodeKeyPath, withQuery } from './http/url.js';
@@ -37,11 +36,11 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import type { RequestTimeouts, RetryPolicy } from './retry.js';
 
 export type { AzureCredentials } from './azure-auth.js';
 
-export interface AzureStoreOptions {
+/** Options of {@link AzureStore}: the account and container, credentials, endpoint and transport. */
+export interface AzureStoreOptions extends HttpTransportOptions {
   /**
    * Storage account name. Default: the connection string's AccountName, else
    * `AZURE_STORAGE_ACCOUNT`, else the endpoint's (`<account>.blob...` host or first path segment).
@@ -61,13 +60,6 @@ export interface AzureStoreOptions {
   credentials?: AzureCredentials;
   /** A connection string used instead of `AZURE_STORAGE_CONNECTION_STRING`. */
   connectionString?: string;
-  /** `azure_request_concurrency`; default: the process-wide limiter of 32. */
-  concurrency?: Limiter;
-  /** `azure_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
-  retries?: Partial<RetryPolicy>;
-  /** `azure_request_timeout`; default 30 s to the first byte, 30 s idle. */
-  timeouts?: Partial<RequestTimeouts>;
-  fetch?: FetchLike;
   /** List Blobs `maxresults` (1..5000); default: the service's (5000). */
   listPageSize?: number;
 }

@@ -17,8 +17,7 @@
 import { parseXmlRoot, xmlText } from './http/xml.js';
 import { AwsV4Signer } from 'aws4fetch';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import type { Limiter } from '../util/limiter.js';
-import { type FetchLike, HttpClient, type HttpStats, type RequestSigner } from './http/client.js';
+import { HttpClient, type HttpStats, type HttpTransportOptions, type RequestSigner } from './http/client.js';
 import { type HttpDialect, HttpObjectCore, type Wire, type WireRequest, type WriteCondition, writeCondition } from './http/core.js';
 import { Secrets } from './http/secrets.js';
 import { encodeKeyPath, envVar, parseServiceUrl } from './http/url.js';
@@ -33,7 +32,6 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import type { RequestTimeouts, RetryPolicy } from './retry.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -42,7 +40,7 @@ export interface S3Credentials {
 }
 
 /** Options of {@link S3Store}. */
-export interface S3StoreOptions {
+export interface S3StoreOptions extends HttpTransportOptions {
   bucket: string;
   /** Key prefix inside the bucket; keys are joined to it with one '/'. */
   path?: string;
@@ -58,13 +56,6 @@ export interface S3StoreOptions {
   /** Default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN when set, else anonymous. */
   credentials?: S3Credentials | 'anonymous';
   treat403AsMissing?: boolean;
-  /** `s3_request_concurrency`; default: the process-wide limiter of 32. */
-  concurrency?: Limiter;
-  /** `s3_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
-  retries?: Partial<RetryPolicy>;
-  /** `s3_request_timeout`; default 30 s to the first byte, 30 s idle. */
-  timeouts?: Partial<RequestTimeouts>;
-  fetch?: FetchLike;
   /** ListObjectsV2 `max-keys` (1..1000); default: the server's (1000). */
   listPageSize?: number;
 }

@@ -30,6 +30,7 @@ describe('public API', () => {
       [
         "AbortError",
         "AlreadyExistsError",
+        "AzureStore",
         "ByteRangeError",
         "CodecError",
         "ConditionFailedError",
@@ -78,6 +79,7 @@ describe('public API', () => {
   it('volstore/node exports exactly this surface (no CLI)', () => {
     expect(Object.keys(node).sort()).toMatchInlineSnapshot(`
       [
+        "AzureStore",
         "FileStore",
         "GcsStore",
         "HttpStore",
@@ -106,6 +108,8 @@ describe('public API', () => {
     expect([...docs.get('volstore')!.keys()].filter((n) => !(n in volstore)).sort()).toMatchInlineSnapshot(`
       [
         "ArrayShapeSource",
+        "AzureCredentials",
+        "AzureStoreOptions",
         "ByteRange",
         "ChunkLayout",
         "CopyProgress",
