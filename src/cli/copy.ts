@@ -249,7 +249,8 @@ async function runJobCommand(io: CliIO, values: OptionValues, p: Prepared, flags
     else await refuseNonEmpty(layout, context);
   }
   // After --overwrite, precomputed scales were recreated by the driver: publishing verifies them.
-  await publishJobMetadata(layout, { allowExisting: flags.shared || flags.overwrite, context });
+  const metadataTally = new StoreTally();
+  await publishJobMetadata(layout, { allowExisting: flags.shared || flags.overwrite, context, tally: metadataTally });
   const quiet = values.quiet === true || values.json === true;
   let reporter: ProgressReporter | undefined;
   const prefix = flags.task.count > 1 ? `task ${flags.task.index}/${flags.task.count} ` : '';
@@ -263,6 +264,7 @@ async function runJobCommand(io: CliIO, values: OptionValues, p: Prepared, flags
       pollMs: flags.pollMs,
       context,
       sourceTally: p.sourceTally,
+      metadataTally,
       onLevel: (l) => {
         reporter?.stop();
         reporter = progressReporter(io, `${prefix}${layout.kind === 'pyramid' ? `level ${l.index} (${l.name})` : label}`, { quiet });

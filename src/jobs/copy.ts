@@ -8,7 +8,7 @@
 import { dtypeSize } from '../array/dtype.js';
 import type { NdArray } from '../array/ndarray.js';
 import { CodecError, CorruptionError, SpecError, throwIfAborted } from '../errors.js';
-import { log } from '../util/log.js';
+import { log, logEnabled } from '../util/log.js';
 import type { Volume } from '../volume.js';
 import { type CopyTask, shareOf, WriteChunkPlan } from './plan.js';
 
@@ -152,6 +152,7 @@ export async function runTasks(dst: Volume, producer: TaskProducer, options: Job
         const data = await producer.produce(t.region, signal);
         throwIfAborted(signal);
         await dst.slice(t.region).write(data, { signal });
+        if (logEnabled('debug')) log.debug(`shard written: [${t.region.map(([a, b]) => `${a}:${b}`).join(', ')}]`);
         return;
       } catch (e) {
         if (!isChecksumError(e) || attempt >= attempts || signal?.aborted) throw e;

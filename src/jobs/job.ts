@@ -389,6 +389,8 @@ export interface RunJobOptions extends Pick<JobOptions, 'concurrency' | 'memoryL
   onWaiting?: (level: JobLevel, missing: readonly string[], waitedMs: number) => void;
   /** The tally the source volume was opened with (`open(src, {wrapStore: tally.wrap})`): its reads count in the levels that read it. */
   sourceTally?: StoreTally;
+  /** The tally {@link publishJobMetadata} wrote with: its counts join the totals. */
+  metadataTally?: StoreTally;
 }
 
 /** What one task did on one level. */
@@ -616,6 +618,7 @@ export async function runJob(layout: JobLayout, source: Volume, options: RunJobO
     levelViews[l.index] = dst;
   }
   let totals = metaTally.snapshot();
+  if (options.metadataTally) totals = addCounters(totals, options.metadataTally.snapshot());
   for (const s of summaries) totals = addCounters(totals, s.counters);
   return {
     job: layout.digest,
