@@ -391,6 +391,11 @@ export interface RunJobOptions extends Pick<JobOptions, 'concurrency' | 'memoryL
   sourceTally?: StoreTally;
   /** The tally {@link publishJobMetadata} wrote with: its counts join the totals. */
   metadataTally?: StoreTally;
+  /**
+   * Wraps the store of every level the job opens (under its counters), e.g. to inject faults in
+   * a test or add instrumentation. Must forward every call.
+   */
+  wrapStore?: (store: KvStore) => KvStore;
 }
 
 /** What one task did on one level. */
@@ -510,7 +515,7 @@ export async function runJob(layout: JobLayout, source: Volume, options: RunJobO
       context,
       signal,
       wrapStore: (s) => {
-        const w = tally.wrap(s);
+        const w = tally.wrap(options.wrapStore ? options.wrapStore(s) : s);
         capture?.(w);
         return w;
       },
