@@ -597,7 +597,17 @@ export async function runJob(layout: JobLayout, source: Volume, options: RunJobO
       isComplete: options.resume ? (t, s) => shardIsComplete(dst, base!, t.region, s) : undefined,
     };
     const isCopy = l.factors.every((f) => f === 1);
-    const progress = isCopy ? await copyVolume(input, dst, jobOptions) : await downsampleVolume(input, dst, { ...jobOptions, factors: l.factors, method: layout.method });
+    let progress: CopyProgress;
+    try {
+      progress = isCopy ? await copyVolume(input, dst, jobOptions) : await downsampleVolume(input, dst, { ...jobOptions, factors: l.factors, method: layout.method });
+    } catch (e) {
+      // Name the level and the arrays: a key such as "c/0/0/0" alone does not say which level it is in.
+      if (e instanceof CorruptionError) {
+        const detail = e.message.replace(/^corrupt data at "[^"]*": /, '');
+        throw new CorruptionError(e.key, `${detail} (level ${l.index}${l.name ? ` "${l.name}"` : ''}: reading ${input.driver.store.url}, writing ${dst.driver.store.url})`, { cause: e });
+      }
+      throw e;
+    }
     const seconds = (Date.now() - t1) / 1000;
     let counters = tally.snapshot();
     if (options.sourceTally && sourceBefore) counters = addCounters(counters, subtractCounters(options.sourceTally.snapshot(), sourceBefore));

@@ -114,6 +114,7 @@ export class WriteChunkPlan {
    */
   cellsIn(lo: readonly number[], hi: readonly number[]): number[] {
     const rank = lo.length;
+    if (lo.some((l, d) => Math.max(l, this.lo[d]!) >= Math.min(hi[d]!, this.hi[d]!))) return [];
     const a = lo.map((l, d) => Math.floor((Math.max(l, this.lo[d]!) - this.origin[d]!) / this.cellShape[d]!));
     const b = hi.map((h, d) => Math.floor((Math.min(h, this.hi[d]!) - 1 - this.origin[d]!) / this.cellShape[d]!));
     if (a.some((x, d) => x > b[d]!)) return [];
