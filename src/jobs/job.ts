@@ -236,7 +236,8 @@ export async function planJob(src: Volume, dst: Spec | string, o: JobPlanOptions
       await open({ ...spec, kvstore: scratch });
     }
   });
-  if (kind === 'pyramid') addGroupMetadata(metadata, driver, rootPath, levels, cum, g, method!, src.rank);
+  const pyramidName = joinPath(parsed.kvstore.path, rootPath).replace(/\/+$/, '').split('/').pop() || 'volume';
+  if (kind === 'pyramid') addGroupMetadata(metadata, driver, rootPath, pyramidName, levels, cum, g, method!, src.rank);
   const digest = await jobDigest({
     kind,
     driver,
@@ -265,6 +266,7 @@ function addGroupMetadata(
   metadata: MetadataObjects,
   driver: string,
   root: string,
+  name: string,
   levels: readonly JobLevel[],
   cum: readonly number[][],
   g: LevelGeometry,
@@ -293,7 +295,7 @@ function addGroupMetadata(
       attributes: {
         ome: {
           version: '0.5',
-          multiscales: [{ name: root.replace(/\/+$/, '').split('/').pop() || 'volume', axes, datasets, type: method, metadata: { method: `volstore downsample (${method})`, factors: levels[1]?.factors } }],
+          multiscales: [{ name, axes, datasets, type: method, metadata: { method: `volstore downsample (${method})`, factors: levels[1]?.factors } }],
         },
       },
     };
@@ -503,7 +505,7 @@ export function inputOwners(plan: WriteChunkPlan, start: number, end: number, fr
  */
 export async function runJob(layout: JobLayout, source: Volume, options: RunJobOptions = {}): Promise<JobSummary> {
   const t0 = Date.now();
-  const task = options.task ?? { index: 0, count: 1 };
+  const task = { index: options.task?.index ?? 0, count: options.task?.count ?? 1 };
   shareOf(1, task.index, task.count); // validates index and count
   const context = options.context ?? new Context(layout.context);
   const signal = options.signal;

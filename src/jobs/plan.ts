@@ -143,7 +143,12 @@ export class WriteChunkPlan {
 export function shareOf(total: number, index: number, count: number): [number, number] {
   if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`task count must be a positive integer, got ${count}`);
   if (!Number.isSafeInteger(index) || index < 0 || index >= count) throw new RangeError(`task index must be in [0, ${count}), got ${index}`);
-  return [Math.floor((index * total) / count), Math.floor(((index + 1) * total) / count)];
+  return [mulDiv(index, total, count), mulDiv(index + 1, total, count)];
+}
+
+/** `floor(a * b / c)` exactly, for non-negative safe integers (float division of large products rounds). */
+function mulDiv(a: number, b: number, c: number): number {
+  return Number((BigInt(a) * BigInt(b)) / BigInt(c));
 }
 
 /**
@@ -152,10 +157,9 @@ export function shareOf(total: number, index: number, count: number): [number, n
  */
 export function ownerOf(i: number, total: number, count: number): number {
   if (!Number.isSafeInteger(i) || i < 0 || i >= total) throw new RangeError(`task ${i} is outside [0, ${total})`);
-  // The largest k with floor(k * total / count) <= i, i.e. k * total < (i + 1) * count.
-  const k = Math.ceil(((i + 1) * count) / total) - 1;
-  // Guard against floating rounding at exact multiples (the products are exact below 2^53).
-  if (Math.floor(((k + 1) * total) / count) <= i) return k + 1;
-  if (Math.floor((k * total) / count) > i) return k - 1;
-  return k;
+  // The largest k with floor(k * total / count) <= i, i.e. k * total < (i + 1) * count:
+  // k = ceil((i + 1) * count / total) - 1, in exact integer arithmetic.
+  const num = BigInt(i + 1) * BigInt(count);
+  const t = BigInt(total);
+  return Number((num + t - 1n) / t) - 1;
 }
