@@ -232,8 +232,9 @@ export async function copyVolume(src: Volume, dst: Volume, options: JobOptions =
     dst,
     {
       produce: (region, signal) => srcView.slice(region).read({ signal }),
-      // The decoded source region, then the shard's encoded chunks and the assembled shard.
-      taskBytes: readPeakBytes(src, shard) + 2 * shard,
+      // The decoded source region, then the shard's encoded chunks, the assembled shard and
+      // the store's copy of it (measured: test/jobs/memory.test.ts).
+      taskBytes: readPeakBytes(src, shard) + 3 * shard,
     },
     options,
   );

@@ -150,8 +150,9 @@ export async function downsampleVolume(src: Volume, dst: Volume, options: Downsa
         }
         return out;
       },
-      // One source slab (with its chunks in flight), the result, then the encoded shard.
-      taskBytes: readPeakBytes(src, slabs.slabBytes) + slabs.slabBytes / Math.max(1, factors.reduce((n, f) => n * f, 1)) + 3 * shard,
+      // One source slab (with its chunks in flight) and its reduction, the shard being filled,
+      // then its encoded chunks, the assembled shard and the store's copy.
+      taskBytes: readPeakBytes(src, slabs.slabBytes) + slabs.slabBytes / Math.max(1, factors.reduce((n, f) => n * f, 1)) + 4 * shard,
     },
     options,
   );
