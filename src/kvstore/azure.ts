@@ -41,6 +41,7 @@ import { type RequestTimeouts, type RetryPolicy, TransientError } from './retry.
 
 export type { AzureCredentials } from './azure-auth.js';
 
+/** Options of {@link AzureStore}: the account, container and path, credentials, endpoint, limits. */
 export interface AzureStoreOptions {
   /**
    * Storage account name. Default: the connection string's AccountName, else
