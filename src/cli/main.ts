@@ -135,7 +135,7 @@ ${SPEC_HELP}`,
 };
 
 /** The subcommands, in help order. `serve` and `bench` load their modules on use. */
-async function commands(): Promise<CommandDef[]> {
+export async function commands(): Promise<CommandDef[]> {
   const [{ SERVE }, { BENCH }] = await Promise.all([import('./serve.js'), import('./bench.js')]);
   return [INFO, READ, COPY, DOWNSAMPLE, SERVE, BENCH];
 }

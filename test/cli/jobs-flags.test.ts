@@ -111,3 +111,42 @@ describe('the commands', () => {
     expect(JSON.parse(await readFile(`${dir}/pyr/zarr.json`, 'utf8')).attributes.ome.multiscales[0].name).toBe('pyr');
   });
 });
+
+describe('the deployment examples', () => {
+  /** The `args:` list of a job manifest (our two manifests keep one `- arg` per line). */
+  async function manifestArgs(file: string): Promise<string[]> {
+    const text = await readFile(file, 'utf8');
+    const lines = text.split('\n');
+    const start = lines.findIndex((l) => /^\s*args:\s*$/.test(l));
+    const out: string[] = [];
+    for (const l of lines.slice(start + 1)) {
+      const m = /^\s*- (\S+)/.exec(l);
+      if (!m) break;
+      out.push(m[1]!);
+    }
+    return out;
+  }
+
+  it('the Kubernetes and Cloud Run manifests run a valid command; the task comes from the environment', async () => {
+    const { commands } = await import('../../src/cli/main.js');
+    const { parseCommandArgs } = await import('../../src/cli/args.js');
+    const defs = await commands();
+    for (const [file, env] of [
+      ['examples/k8s/job.yaml', { JOB_COMPLETION_INDEX: '499' }],
+      ['examples/cloud-run/job.yaml', { CLOUD_RUN_TASK_INDEX: '7', CLOUD_RUN_TASK_COUNT: '500' }],
+    ] as const) {
+      const [name, ...rest] = await manifestArgs(file);
+      const def = defs.find((d) => d.name === name)!;
+      const { values, positionals } = parseCommandArgs(def, rest);
+      expect(positionals, file).toHaveLength(2);
+      expect(values, file).toMatchObject({ levels: '6', factors: '1,2,2', resume: true, checksum: true });
+      const task = taskFromFlags(values, env);
+      expect(task.count, file).toBe(500);
+      expect(task.index, file).toBe(Number(Object.values(env)[0]));
+    }
+    // The k8s completions equal its --task-count.
+    const k8s = await readFile('examples/k8s/job.yaml', 'utf8');
+    expect(/completions: (\d+)/.exec(k8s)![1]).toBe(/--task-count=(\d+)/.exec(k8s)![1]);
+    expect(/taskCount: (\d+)/.exec(await readFile('examples/cloud-run/job.yaml', 'utf8'))![1]).toBe('500');
+  });
+});
