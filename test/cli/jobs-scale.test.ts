@@ -38,7 +38,7 @@ describe('N processes, one job', () => {
 
   it('a 3-level pyramid from 1, 3 and 8 processes is byte-identical; tasks never write the same shard', async () => {
     for (const n of [1, 3, 8]) {
-      const results = await runTasks(n, pyramidArgs(`pyr-${n}`), env);
+      const results = await runTasks(n, pyramidArgs(`n${n}/pyr`), env);
       for (const r of results) expect(r.code, r.err).toBe(0);
       const sums = results.map((r) => JSON.parse(r.out) as { levels: { name: string; shards: { written: number }; share: { start: number; end: number; total: number } }[]; job: string });
       // One job: every task computed the same digest, and the shares partition each level.
@@ -51,13 +51,13 @@ describe('N processes, one job', () => {
       }
       // 64 + 8 + 1 shards, each written by exactly one task.
       expect(sums.reduce((n2, s) => n2 + s.levels.reduce((m, l) => m + l.shards.written, 0), 0)).toBe(73);
-      const snap = await snapshot(emu, BUCKET, `pyr-${n}/`);
+      const snap = await snapshot(emu, BUCKET, `n${n}/pyr/`);
       expect([...snap.keys()].filter((k) => k.endsWith('zarr.json')).sort()).toEqual(['s0/zarr.json', 's1/zarr.json', 's2/zarr.json', 'zarr.json']);
       expect(snap.size).toBe(73 + 4);
       if (n === 1) pyramidRef = snap;
       else expect(snap).toEqual(pyramidRef);
       // A manifest per task and level.
-      expect(await manifests(emu, BUCKET, `pyr-${n}/`)).toHaveLength(3 * n);
+      expect(await manifests(emu, BUCKET, `n${n}/pyr/`)).toHaveLength(3 * n);
     }
   });
 
@@ -75,13 +75,13 @@ describe('N processes, one job', () => {
       else expect(snap).toEqual(ref);
     }
     // The copy equals level 0 of the pyramid, shard for shard.
-    const pyr = await snapshot(emu, BUCKET, 'pyr-1/');
+    const pyr = await snapshot(emu, BUCKET, 'n1/pyr/');
     for (const [k, v] of ref!) if (k !== 'zarr.json') expect(pyr.get(`s0/${k}`), k).toBe(v);
   });
 
   it('a task killed midway and rerun with --resume gives the same bytes; the others wait for it', async () => {
     const n = 3;
-    const prefix = 'pyr-kill';
+    const prefix = 'kill/pyr';
     // A small seeded draw picks the victim; latency keeps its share in progress when it dies.
     const victim = Math.floor(((0x9e3779b9 * 7) >>> 0) / 2 ** 32 * n);
     emu.setLatency(15);
@@ -119,6 +119,6 @@ describe('N processes, one job', () => {
     } finally {
       emu.setLatency(0);
     }
-    expect(await snapshot(emu, BUCKET, `${prefix}/`)).toEqual(await snapshot(emu, BUCKET, 'pyr-1/'));
+    expect(await snapshot(emu, BUCKET, `${prefix}/`)).toEqual(await snapshot(emu, BUCKET, 'n1/pyr/'));
   });
 });
