@@ -574,6 +574,7 @@ export async function runJob(layout: JobLayout, source: Volume, options: RunJobO
           owners.delete(task.index);
           if (owners.size > 0) {
             const keys = [...owners].sort((a, b) => a - b).map((j) => joinPath(layout.base, manifestKey(layout.digest, from.index, j, task.count)));
+            log.info(`level ${l.index}: waiting for task(s) ${[...owners].sort((a, b) => a - b).join(', ')} of ${task.count} to finish level ${from.index}`);
             waitedMs = await waitForManifests(root, keys, {
               timeoutMs: options.waitTimeoutMs ?? 6 * 3600_000,
               maxPollMs: options.pollMs ?? 30_000,

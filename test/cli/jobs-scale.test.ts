@@ -87,7 +87,7 @@ describe('N processes, one job', () => {
     emu.setLatency(15);
     try {
       const args = (i: number) => [...pyramidArgs(prefix), '--task-index', String(i), '--task-count', String(n)];
-      const tasks = Array.from({ length: n }, (_, i) => spawnTask(args(i), { ...env, VOLSTORE_LOG: i === victim ? 'debug' : 'warn' }));
+      const tasks = Array.from({ length: n }, (_, i) => spawnTask(args(i), { ...env, VOLSTORE_LOG: i === victim ? 'debug' : 'info' }));
       // Kill the victim once its first shard is written, before its share is done.
       await new Promise<void>((resolve, reject) => {
         const t = setInterval(() => {
@@ -106,7 +106,12 @@ describe('N processes, one job', () => {
       expect(killed.signal).toBe('SIGKILL');
       const digestKeys = await manifests(emu, BUCKET, `${prefix}/`);
       expect(digestKeys.some((k) => k.endsWith(`level-0/task-${victim}-of-${n}.json`))).toBe(false);
-      // The others cannot finish level 1 without the victim's level-0 shards: they wait.
+      // A neighbour cannot write level 1 without the victim's level-0 shards: it waits (give it
+      // up to 30 s to say so before the rerun starts).
+      const t0 = Date.now();
+      while (!tasks.some((t, i) => i !== victim && /level 1: waiting for task\(s\) [\d, ]*\b/.test(t.err())) && Date.now() - t0 < 30_000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const rerun = spawnTask([...args(victim), '--resume'], env);
       const all = await Promise.all([...tasks.filter((_, i) => i !== victim).map((t) => t.done), rerun.done]);
       for (const r of all) expect(r.code, r.err).toBe(0);
