@@ -25,7 +25,7 @@
  */
 import type { PrecomputedDriver } from '../drivers/precomputed.js';
 import { shardShapeInChunks } from '../sharding/precomputed.js';
-import { AlreadyExistsError, CodecError, CorruptionError, SpecError, throwIfAborted } from '../errors.js';
+import { AlreadyExistsError, CodecError, CorruptionError, MetadataError, SpecError, throwIfAborted } from '../errors.js';
 import { type BatchUpdatable, isBatchUpdatable, type KvStore } from '../kvstore/kvstore.js';
 import { openKvStore } from '../kvstore/open.js';
 import { joinPath, type KvStoreSpec } from '../kvstore/spec.js';
@@ -220,7 +220,12 @@ export async function planJob(src: Volume, dst: Spec | string, o: JobPlanOptions
     const root = await openKvStore(parsed.kvstore, '', new Context(parsed.context));
     const r = await root.read(infoKey);
     if (r.state === 'value') {
-      const info = JSON.parse(new TextDecoder().decode(r.value)) as { scales?: { key?: string }[] };
+      let info: { scales?: { key?: string }[] };
+      try {
+        info = JSON.parse(new TextDecoder().decode(r.value)) as typeof info;
+      } catch (e) {
+        throw new MetadataError(`${root.url}${infoKey}`, `not valid JSON: ${(e as Error).message}`);
+      }
       const ours = new Set(levels.filter((l) => !l.existing).map((l) => l.name));
       seed = jsonBytes({ ...info, scales: (info.scales ?? []).filter((s) => !ours.has(String(s.key))) });
     }
