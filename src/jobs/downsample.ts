@@ -10,7 +10,7 @@ import { loadCore } from '../wasm/core.js';
 import { type DownsampleArray, type DownsampleMethod as KernelMethod, downsample, downsampledShape as kernelShape } from '../wasm/downsample.js';
 import type { Volume } from '../volume.js';
 import { type CopyProgress, type JobOptions, readPeakBytes, runTasks, writeChunkBytes } from './copy.js';
-import { type CopyTask, WriteChunkPlan } from './plan.js';
+import { type CopyTask, viewReadChunk, WriteChunkPlan } from './plan.js';
 
 /** How a window of voxels becomes one: `mean` (images; rounds half to even) or `mode` (labels: the most frequent value). */
 export type DownsampleMethod = KernelMethod;
@@ -56,12 +56,6 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-/** The read chunk extent of `vol`'s view along view dimension `d` (1 when no array dimension maps to it). */
-function viewChunkExtent(vol: Volume, d: number): number {
-  const k = vol.transform.outputs.findIndex((m) => m.kind === 'dim' && m.inputDim === d);
-  return k < 0 ? 1 : vol.driver.grid.chunkShape[k]!;
-}
-
 /**
  * How a destination region is produced from the source: in slabs along the first dimension, so
  * a task holds the destination shard plus one slab of source (at most
@@ -79,7 +73,7 @@ function slabbing(src: Volume, dst: Volume, factors: readonly number[], cell: re
   const size = dtypeSize(src.dtype);
   const f0 = factors[0] ?? 1;
   const rowBytes = cell.slice(1).reduce((n, c, i) => n * c * (factors[i + 1] ?? 1), size) * f0;
-  const c0 = src.rank > 0 ? viewChunkExtent(src, 0) : 1;
+  const c0 = src.rank > 0 ? viewReadChunk(src)[0]! : 1;
   // Smallest slab whose source rows are a whole number of source chunks: lcm(c0, f0) / f0 rows.
   const aligned = src.rank > 0 ? c0 / gcd(c0, f0) : 1;
   const total = cell[0] ?? 1;

@@ -39,7 +39,7 @@ import { type ArrayShapeSource, destinationSpec, type DestinationOptions } from 
 import { defaultDownsampleMethod, type DownsampleMethod, downsampledShape, downsampleVolume, normalizeFactors } from './downsample.js';
 import { manifestKey, MANIFEST_DIR, readManifest, type TaskManifest, waitForManifests, writeManifest } from './manifest.js';
 import { jobDigest, jsonBytes, type MetadataObjects, publishMetadata, type PublishResult, scratchMetadata } from './metadata.js';
-import { ownerOf, shareOf, WriteChunkPlan } from './plan.js';
+import { ownerOf, shareOf, viewReadChunk, WriteChunkPlan } from './plan.js';
 import { addCounters, emptyCounters, type StoreCounters, StoreTally, subtractCounters } from './stats.js';
 
 /** What a job does: copy, downsample once, or build a pyramid. */
@@ -168,7 +168,7 @@ export async function planJob(src: Volume, dst: Spec | string, o: JobPlanOptions
   }
   const cum = cumulative(specs);
   // The first level's chunk shape serves every level of a pyramid (zarr3 shards must stay multiples of it).
-  const readChunk = o.chunkShape ? [...o.chunkShape] : [...src.chunkLayout.readChunk.shape];
+  const readChunk = o.chunkShape ? [...o.chunkShape] : viewReadChunk(src);
   const g = o.geometry ?? {};
   const levels: JobLevel[] = [];
   for (let k = 0; k < specs.length; k++) {
@@ -184,7 +184,8 @@ export async function planJob(src: Volume, dst: Spec | string, o: JobPlanOptions
       dtype: src.dtype,
       chunkLayout: {
         ...src.chunkLayout,
-        readChunk: { shape: kind === 'pyramid' ? readChunk : readChunk.map((c, i) => Math.min(c, Math.max(1, s.shape[i]!))) },
+        // A downsampled array keeps the chunk, clipped to its (smaller) shape; copies and pyramids keep it as is.
+        readChunk: { shape: kind === 'downsample' ? readChunk.map((c, i) => Math.min(c, Math.max(1, s.shape[i]!))) : readChunk },
       },
       dimensionNames: src.dimensionNames,
       fillValue: src.fillValue,

@@ -135,6 +135,19 @@ export class WriteChunkPlan {
 }
 
 /**
+ * The read chunk (inner chunk) shape of a view, per view dimension: the array's chunk extent of
+ * the array dimension each view dimension maps to (1 where none does). `chunkLayout` gives it in
+ * the array's own order, which differs from the view's after a transpose.
+ */
+export function viewReadChunk(vol: Volume): number[] {
+  const out = vol.domain.inclusiveMin.map(() => 1);
+  vol.transform.outputs.forEach((m, k) => {
+    if (m.kind === 'dim') out[m.inputDim] = vol.driver.grid.chunkShape[k]!;
+  });
+  return out;
+}
+
+/**
  * The contiguous range `[start, end)` of `total` tasks that task `index` of `count` runs:
  * `floor(index * total / count)` to `floor((index + 1) * total / count)`. The ranges of
  * `index = 0 .. count-1` are disjoint and cover every task; their sizes differ by at most one.
