@@ -103,14 +103,16 @@ const COPY: CommandDef = {
 source, inside it or around it is always refused. To neuroglancer_precomputed, a [z, y, x] source
 is written as [x, y, z] with its resolution and offset (OME-Zarr multiscales, N5 resolution /
 pixelResolution, precomputed info) kept.
+
 ${JOB_HELP}
+
 ${SPEC_HELP}`,
   run: copyCommand,
 };
 
 const DOWNSAMPLE: CommandDef = {
   name: 'downsample',
-  summary: 'Write a downsampled copy (one pyramid level): mean for images, mode for label volumes.',
+  summary: 'Write a downsampled copy, or with --levels a multiscale pyramid: mean for images, mode for labels.',
   args: '<src> <dst>',
   positionals: { min: 2, max: 2 },
   options: [
@@ -128,8 +130,10 @@ const DOWNSAMPLE: CommandDef = {
     JSON_OUT,
     ...COMMON,
   ],
-  details: `${JOB_HELP}
-Without --levels, <dst> is one array: the source downsampled once.
+  details: `Without --levels, <dst> is one array: the source downsampled once.
+
+${JOB_HELP}
+
 ${SPEC_HELP}`,
   run: downsampleCommand,
 };
