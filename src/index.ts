@@ -32,3 +32,20 @@ export { downsampleVolume, downsampledShape, defaultDownsampleMethod, type Downs
 export { destinationSpec, type DestinationOptions, type ArrayShapeSource } from './jobs/destination.js';
 export { voxelGeometry, type VoxelGeometry } from './jobs/geometry.js';
 export { storageLocation, locationOverlap, type StorageLocation } from './jobs/location.js';
+export {
+  planJob,
+  publishJobMetadata,
+  runJob,
+  refuseNonEmpty,
+  deleteJobOutput,
+  type JobKind,
+  type JobLayout,
+  type JobLevel,
+  type JobPlanOptions,
+  type JobSummary,
+  type LevelGeometry,
+  type LevelSummary,
+  type RunJobOptions,
+} from './jobs/job.js';
+export { WriteChunkPlan, shareOf, ownerOf } from './jobs/plan.js';
+export { StoreTally, type StoreCounters } from './jobs/stats.js';

@@ -214,6 +214,8 @@ export class GcsStore implements KvStore {
   readonly path: string;
   readonly endpoint: string;
   readonly userProject: string | undefined;
+  /** The endpoint was given (not from the environment or the default): the spec keeps it. */
+  private readonly endpointGiven: boolean;
   private readonly client: HttpClient;
   private readonly core: HttpObjectCore;
   private readonly resumableThreshold: number;
@@ -228,6 +230,7 @@ export class GcsStore implements KvStore {
     const bad = this.path ? keyProblem(this.path) : undefined;
     if (bad) throw new SpecError('kvstore.path', `${JSON.stringify(this.path)}: ${bad}`);
     this.endpoint = gcsEndpoint(options.endpoint);
+    this.endpointGiven = options.endpoint !== undefined;
     const origin = parseServiceUrl(this.endpoint, 'kvstore.endpoint').origin;
     this.userProject = options.userProject;
     const isGoogle = this.endpoint === GCS_DEFAULT_ENDPOINT;
@@ -262,7 +265,7 @@ export class GcsStore implements KvStore {
   }
 
   spec(): Record<string, unknown> {
-    return { driver: 'gcs', bucket: this.bucket, path: this.path };
+    return { driver: 'gcs', bucket: this.bucket, path: this.path, ...(this.endpointGiven ? { endpoint: this.endpoint } : {}) };
   }
 
   private name(key: string): string {
