@@ -33,6 +33,12 @@ export interface OpenOptions {
   /** Shared resources (cache, concurrency); a fresh Context when absent. */
   context?: Context;
   signal?: AbortSignal;
+  /**
+   * Wraps the store the driver reads and writes the array through (before the driver sees it;
+   * sharding adapters sit on top of the wrapper), e.g. to count requests and bytes
+   * (`StoreTally.wrap` of the jobs). The wrapper must forward every call unchanged.
+   */
+  wrapStore?: (store: KvStore) => KvStore;
 }
 
 /**
@@ -106,6 +112,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     });
     if (name === 'hdf5') store = await openFileStore(parsed.kvstore, context);
   }
+  if (options.wrapStore) store = options.wrapStore(store);
   const module = (await DRIVERS[name]!()).driver;
   const driver = await module.open({
     store,

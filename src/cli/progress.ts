@@ -4,7 +4,10 @@
  * in logs); nothing with `--quiet` or `--json`.
  */
 import cliProgress from 'cli-progress';
-import type { CopyProgress } from '../jobs/copy.js';
+import type { CopyProgress as JobProgress } from '../jobs/copy.js';
+
+/** The progress fields a reporter shows. */
+export type CopyProgress = Pick<JobProgress, 'chunksDone' | 'chunksTotal' | 'bytesDone' | 'bytesTotal'>;
 import type { CliIO } from './args.js';
 
 /** "1.5 GB", "12.0 MB", "512 B": decimal units. */
