@@ -228,9 +228,14 @@ export class Prefetcher {
   beginDemand(t: IndexTransform): void {
     this.demand++;
     if (this.policy.policy === 'off' || t.inputDomain.shape.some((s) => s === 0)) return;
-    const { lo, hi } = viewBounds(this.driver.grid, t);
+    let box: Box;
+    try {
+      box = viewBounds(this.driver.grid, t);
+    } catch {
+      return; // a view outside the domain: the read itself reports it; the window stays
+    }
     this.previous = this.last;
-    this.last = { lo, hi };
+    this.last = box;
     this.moveWindow(this.window());
   }
 
