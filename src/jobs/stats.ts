@@ -51,18 +51,20 @@ export function subtractCounters(a: StoreCounters, b: StoreCounters): StoreCount
 
 /**
  * A store that counts what passes through it to another store. Everything is forwarded as is;
- * `coalesceLimit` and `readOnly` are the inner store's, so the planner and the sharding adapters
+ * `coalesceLimit`, `coalesceGap` and `readOnly` are the inner store's, so the planner and the sharding adapters
  * behave exactly as on the inner store.
  */
 export class CountingStore implements KvStore {
   readonly readOnly: boolean;
   readonly coalesceLimit: number | undefined;
+  readonly coalesceGap: number | undefined;
   /** Counts of this store's operations (the HTTP fields are filled by {@link StoreTally.snapshot}). */
   readonly counts: StoreCounters = emptyCounters();
 
   constructor(readonly inner: KvStore) {
     this.readOnly = inner.readOnly;
     this.coalesceLimit = inner.coalesceLimit;
+    this.coalesceGap = inner.coalesceGap;
   }
 
   get url(): string {
