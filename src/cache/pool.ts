@@ -154,8 +154,11 @@ export interface UseCounters {
 
 /** What a load's work receives. */
 export interface LoadContext {
-  /** The shared work's signal: aborted only when every caller has aborted. */
-  signal: AbortSignal;
+  /**
+   * The shared work's signal: aborted only when every caller has aborted; undefined when the
+   * caller that started the load had none (it can then never be cancelled).
+   */
+  signal: AbortSignal | undefined;
   /** The load's request priority (raised to demand when a demand caller joins). */
   priority: RequestPriority;
   /** When the load started (ms since the epoch): the `verifiedAt` of what it stores. */
@@ -392,7 +395,7 @@ export class CachePool {
     this.flights.set(key, flight);
     if (flight.prefetchOnly) this.prefetchCounts.issued++;
     const ctx: LoadContext = {
-      signal: undefined as unknown as AbortSignal,
+      signal: undefined,
       priority: ticket,
       startedAt: flight.startedAt,
       get prefetchOnly() {
@@ -402,16 +405,22 @@ export class CachePool {
         return flight.storable;
       },
     };
-    return this.work.run(flight.sharedKey, async (s) => {
+    const done = (): void => {
+      if (this.flights.get(key) === flight) this.flights.delete(key);
+    };
+    return this.work.run(flight.sharedKey, (s) => {
       ctx.signal = s;
+      let p: Promise<V>;
       try {
-        return await work(ctx);
+        p = work(ctx);
       } catch (e) {
-        if (s.aborted && flight.prefetchOnly) this.prefetchCounts.dropped++;
-        throw e;
-      } finally {
-        if (this.flights.get(key) === flight) this.flights.delete(key);
+        p = Promise.reject(e);
       }
+      p.then(done, () => {
+        if (s?.aborted && flight.prefetchOnly) this.prefetchCounts.dropped++;
+        done();
+      });
+      return p;
     }, signal) as Promise<V>;
   }
 

@@ -177,7 +177,7 @@ export interface ShardLayout<I extends ShardIndex, W> {
    * work: `signal` and `priority` are the shared work's, not one caller's.
    * @throws CorruptionError for an index that does not fit the shard.
    */
-  fetchIndex(shardKey: string, signal: AbortSignal, priority: RequestPriority): Promise<I | undefined>;
+  fetchIndex(shardKey: string, signal: AbortSignal | undefined, priority: RequestPriority): Promise<I | undefined>;
   /**
    * Where each wanted item's bytes lie in the shard (absolute byte offsets; undefined when the
    * item is absent), or STALE when a conditional read made on the way (a precomputed minishard
@@ -427,6 +427,8 @@ export class ShardReader<I extends ShardIndex, W> {
       if (w.signal?.aborted) w.reject(new AbortError('operation aborted', { cause: w.signal.reason }));
       else live.push(w);
     }
+    // A stale slot of the map's table must not keep these callers' results alive (see SharedWork).
+    wants.length = 0;
     const base = this.layout.base;
     const gap = base.coalesceGap ?? (this.inFlightReads >= COALESCE_BUSY_READS ? COALESCE_GAP_BUSY : COALESCE_GAP);
     for (const g of mergeRanges(live, base.coalesceLimit ?? DEFAULT_COALESCE_LIMIT, gap)) {
@@ -435,7 +437,7 @@ export class ShardReader<I extends ShardIndex, W> {
       let list = this.flying.get(bk);
       if (!list) this.flying.set(bk, (list = []));
       list.push(f);
-      const work = async (s: AbortSignal, p: RequestPriority): Promise<ReadResult> => {
+      const work = async (s: AbortSignal | undefined, p: RequestPriority): Promise<ReadResult> => {
         this.inFlightReads++;
         try {
           return await base.read(shardKey, { byteRange: { offset: g.offset, length: g.length }, ifEqual: generation, signal: s, priority: p });

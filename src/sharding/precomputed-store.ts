@@ -159,7 +159,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
   }
 
   /** Reads and validates a shard index; undefined when the shard is missing. */
-  private async fetchIndex(cell: string, signal: AbortSignal, priority: RequestPriority): Promise<CachedShard | undefined> {
+  private async fetchIndex(cell: string, signal: AbortSignal | undefined, priority: RequestPriority): Promise<CachedShard | undefined> {
     let r: ReadResult;
     try {
       r = await this.base.read(cell, { byteRange: { offset: 0, length: this.indexBytes }, signal, priority });

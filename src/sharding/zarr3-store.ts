@@ -108,7 +108,7 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     return { shardKey: this.shardKeyOf(shard), local };
   }
 
-  private async fetchIndex(shardKey: string, signal: AbortSignal, priority: RequestPriority): Promise<Zarr3Index | undefined> {
+  private async fetchIndex(shardKey: string, signal: AbortSignal | undefined, priority: RequestPriority): Promise<Zarr3Index | undefined> {
     const f = this.format;
     let r: ReadResult;
     try {

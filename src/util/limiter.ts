@@ -22,7 +22,7 @@ export type Priority = 'demand' | 'prefetch';
  */
 export class RequestPriority {
   private current: Priority;
-  private readonly listeners = new Set<() => void>();
+  private listeners: Set<() => void> | undefined;
 
   constructor(level: Priority = 'prefetch') {
     this.current = level;
@@ -37,15 +37,16 @@ export class RequestPriority {
   raise(): void {
     if (this.current === 'demand') return;
     this.current = 'demand';
-    for (const l of [...this.listeners]) l();
-    this.listeners.clear();
+    const ls = this.listeners;
+    this.listeners = undefined;
+    if (ls) for (const l of ls) l();
   }
 
   /** Calls `fn` once when raised; returns an unsubscribe function. */
   onRaise(fn: () => void): () => void {
     if (this.current === 'demand') return () => undefined;
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    (this.listeners ??= new Set()).add(fn);
+    return () => void this.listeners?.delete(fn);
   }
 }
 

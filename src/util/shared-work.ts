@@ -17,8 +17,14 @@ import { AbortError } from '../errors.js';
 import { levelOf, type Priority, RequestPriority } from './limiter.js';
 
 interface Entry<V> {
-  readonly promise: Promise<V>;
-  readonly controller: AbortController;
+  /**
+   * The work's promise while it is in flight; dropped when it settles, so that a stale slot of
+   * the map's backing table (promoted to the old generation by a rehash) cannot keep the
+   * result (a decoded chunk, a merged read's buffer) alive until the next full GC.
+   */
+  promise: Promise<V> | undefined;
+  /** Absent when the caller that started the work had no signal: it can then never be cancelled. */
+  readonly controller: AbortController | undefined;
   /** Callers currently waiting (joined and neither settled nor aborted). */
   waiters: number;
 }
@@ -47,19 +53,23 @@ export class SharedWork<K, V> {
    * Resolves with the result of the in-flight work for `key`, starting `work` when there is none.
    *
    * @param work receives the shared work's own signal (aborted only when every waiter has
-   *   aborted); it should pass it to the I/O it does.
+   *   aborted); it should pass it to the I/O it does. It is undefined when the caller starting
+   *   the work has no signal: that caller waits until the work settles, so the work can never
+   *   be cancelled (and no AbortController is made for it).
    * @param signal this caller's signal: when it fires, this call rejects at once with
    *   AbortError (cause: the signal's reason) and stops counting as a waiter. Without a signal
    *   the caller waits until the work settles, which also keeps the work from being cancelled.
    * @throws AbortError when `signal` is already aborted or fires while waiting; otherwise
    *   whatever `work` rejects with (every waiter sees the same rejection).
    */
-  run(key: K, work: (signal: AbortSignal) => Promise<V>, signal?: AbortSignal): Promise<V> {
+  run(key: K, work: (signal: AbortSignal | undefined) => Promise<V>, signal?: AbortSignal): Promise<V> {
     if (signal?.aborted) return Promise.reject(new AbortError('operation aborted', { cause: signal.reason }));
     let entry = this.entries.get(key);
-    if (!entry) entry = this.start(key, work);
+    if (!entry) entry = this.start(key, work, signal !== undefined);
     entry.waiters++;
-    if (!signal) return entry.promise;
+    // In the map, the entry's work is in flight: its promise is set (settling clears both).
+    const promise = entry.promise!;
+    if (!signal) return promise;
     const e = entry;
     return new Promise<V>((resolve, reject) => {
       let left = false;
@@ -70,7 +80,7 @@ export class SharedWork<K, V> {
         reject(new AbortError('operation aborted', { cause: signal.reason }));
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      e.promise.then(
+      promise.then(
         (v) => {
           signal.removeEventListener('abort', onAbort);
           if (left) return;
@@ -87,11 +97,11 @@ export class SharedWork<K, V> {
     });
   }
 
-  private start(key: K, work: (signal: AbortSignal) => Promise<V>): Entry<V> {
-    const controller = new AbortController();
+  private start(key: K, work: (signal: AbortSignal | undefined) => Promise<V>, abortable: boolean): Entry<V> {
+    const controller = abortable ? new AbortController() : undefined;
     let promise: Promise<V>;
     try {
-      promise = work(controller.signal);
+      promise = work(controller?.signal);
     } catch (e) {
       promise = Promise.reject(e);
     }
@@ -100,6 +110,7 @@ export class SharedWork<K, V> {
     // waiter aborted) must not surface as an unhandled rejection.
     const settle = (): void => {
       if (this.entries.get(key) === entry) this.entries.delete(key);
+      entry.promise = undefined;
     };
     promise.then(settle, settle);
     this.entries.set(key, entry);
@@ -111,7 +122,7 @@ export class SharedWork<K, V> {
     entry.waiters--;
     if (entry.waiters > 0) return;
     if (this.entries.get(key) === entry) this.entries.delete(key);
-    entry.controller.abort(reason);
+    entry.controller?.abort(reason);
   }
 }
 
@@ -138,7 +149,7 @@ export class PrioritizedWork<K, V> {
    */
   run(
     key: K,
-    work: (signal: AbortSignal, priority: RequestPriority) => Promise<V>,
+    work: (signal: AbortSignal | undefined, priority: RequestPriority) => Promise<V>,
     signal?: AbortSignal,
     priority?: Priority | RequestPriority,
   ): Promise<V> {

@@ -113,7 +113,7 @@ describe('CachePool: shared loads', () => {
   it('the work is cancelled only when every caller has aborted', async () => {
     const pool = new CachePool(1 << 20);
     let workSignal: AbortSignal | undefined;
-    const work = (ctx: { signal: AbortSignal }) => {
+    const work = (ctx: { signal: AbortSignal | undefined }) => {
       workSignal = ctx.signal;
       return new Promise<string>(() => undefined);
     };

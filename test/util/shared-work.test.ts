@@ -8,13 +8,13 @@ function controllable<V>() {
   let reject!: (e: unknown) => void;
   let started = 0;
   let signal: AbortSignal | undefined;
-  const work = (s: AbortSignal): Promise<V> => {
+  const work = (s: AbortSignal | undefined): Promise<V> => {
     started++;
-    signal = s;
+    signal = s ?? new AbortController().signal; // no signal: the work cannot be cancelled
     return new Promise<V>((res, rej) => {
       resolve = res;
       reject = rej;
-      s.addEventListener('abort', () => rej(new AbortError('work cancelled', { cause: s.reason })), { once: true });
+      s?.addEventListener('abort', () => rej(new AbortError('work cancelled', { cause: s.reason })), { once: true });
     });
   };
   return {
@@ -160,5 +160,16 @@ describe('SharedWork', () => {
     for (let i = 0; i < 100; i++) await sw.run(i, async () => i, ac.signal);
     expect(added).toBe(100);
     expect(removed).toBe(100);
+  });
+
+  it('work started by a caller without a signal gets none (it can never be cancelled: no controller is made)', async () => {
+    const sw = new SharedWork<string, string>();
+    let got: AbortSignal | undefined | 'unset' = 'unset';
+    const p = sw.run('k', async (s) => {
+      got = s;
+      return 'v';
+    });
+    expect(got).toBeUndefined();
+    expect(await p).toBe('v');
   });
 });
