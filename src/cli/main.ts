@@ -116,10 +116,10 @@ const DOWNSAMPLE: CommandDef = {
   run: downsampleCommand,
 };
 
-/** The subcommands, in help order. `serve` and `bench` load their modules on use. */
+/** The subcommands, in help order. `serve`, `bench` and `tune` load their modules on use. */
 async function commands(): Promise<CommandDef[]> {
-  const [{ SERVE }, { BENCH }] = await Promise.all([import('./serve.js'), import('./bench.js')]);
-  return [INFO, READ, COPY, DOWNSAMPLE, SERVE, BENCH];
+  const [{ SERVE }, { BENCH }, { TUNE }] = await Promise.all([import('./serve.js'), import('./bench.js'), import('./tune.js')]);
+  return [INFO, READ, COPY, DOWNSAMPLE, SERVE, BENCH, TUNE];
 }
 
 function version(): string {
