@@ -26,7 +26,7 @@ import { latencyPercentiles, measured, median, mbPerSec } from './timing.js';
 import { BenchInputError } from './errors.js';
 import { type AccessMetrics, type Measured, type ResultRow, type WorkloadResult } from './types.js';
 import { syntheticVolume } from './volume-gen.js';
-import { assertBytesEqual } from './verify.js';
+import { assertBytesEqual, BenchVerificationError } from './verify.js';
 
 /** Prefetch policies `--prefetch` accepts. */
 export type PrefetchPolicy = 'off' | 'neighbors' | 'sequential';
@@ -387,6 +387,7 @@ async function benchLayout(
       decodedTotal: decodedBytes,
       prices,
       progress,
+      notes: result.notes,
     });
     nextStep();
     result.rows.push(row);
@@ -433,7 +434,7 @@ async function benchDataset(
     const reader = await open(spec, { context: ctx(), wrapKvStore: inst.wrap });
     const row = await readPattern(o, reader, p, {
       layoutName: name, inst, writeChunk, origin, shape: [...probe.shape], axes, dtype: probe.dtype,
-      peer: typeof peer === 'string' ? undefined : peer, prices, progress,
+      peer: typeof peer === 'string' ? undefined : peer, prices, progress, notes: result.notes,
     });
     nextStep();
     result.rows.push(row);
@@ -459,6 +460,8 @@ interface ReadContext {
   decodedTotal?: number;
   prices: GcsPrices;
   progress: (f: number) => void;
+  /** The workload's notes (a failing peer is noted here). */
+  notes: string[];
 }
 
 const VERIFY_FIRST = 3;
@@ -538,13 +541,15 @@ async function readPattern(o: EngineOptions, vol: Volume, p: AccessPattern, c: R
     row.vsReadFile = row.readFile.medianMs / row.volstore.medianMs;
   }
 
-  // peers: the same accesses, same concurrency, results checked against volstore's
+  // peers: the same accesses, same concurrency, results checked against volstore's. A peer
+  // that fails (zarrita does not retry an injected 503) gets a note, not a row.
   if (c.peer) {
     const peer = c.peer;
     const lat: number[] = [];
     const passMs: number[] = [];
     let done = 0;
-    for (let r = 0; r < o.repeat; r++) {
+    try {
+      for (let r = 0; r < o.repeat; r++) {
       const t1 = performance.now();
       lat.push(...(await timedPool(boxes, o.concurrency, async (box, i) => {
         const bytes = await peer.read(box);
@@ -555,11 +560,15 @@ async function readPattern(o: EngineOptions, vol: Volume, p: AccessPattern, c: R
         }
       }, () => c.progress((o.repeat + ++done / boxes.length / o.repeat) / (o.repeat + 1)))));
       passMs.push(performance.now() - t1);
+      }
+      const z = measured({ medianMs: median(passMs), samplesMs: passMs }, passBytes);
+      Object.assign(z, latencyPercentiles(lat));
+      row.zarrita = z;
+      row.vsZarrita = z.medianMs / row.volstore.medianMs;
+    } catch (e) {
+      if (e instanceof BenchVerificationError) throw e;
+      c.notes.push(`${what}: ${peer.name} failed: ${(e as Error).message}`);
     }
-    const z = measured({ medianMs: median(passMs), samplesMs: passMs }, passBytes);
-    Object.assign(z, latencyPercentiles(lat));
-    row.zarrita = z;
-    row.vsZarrita = z.medianMs / row.volstore.medianMs;
   }
   row.verified = checks.size ? [...checks].join(', ') : c.expected ? 'not checked' : 'no reference (existing dataset, no peer)';
   o.log(

@@ -146,7 +146,7 @@ export function profileCells(p: ProfileSummary): string[][] {
 }
 
 /** A number cell: "12.3", "-1", "$4.50", "3.10x", "45%", "1.2e-5", or a speed "703 ms, 191 MB/s". */
-const NUMBER_CELL = /^(?:[-$]?\d[\d.]*(?:e[-+]?\d+)?(?:x|%)?|[\d.]+ ms, [\d.]+ MB\/s)$/;
+const NUMBER_CELL = /^(?:[-$]?\d[\d.]*(?:e[-+]?\d+)?(?:x|%| [kMG]B)?|[\d.]+ ms, [\d.]+ MB\/s)$/;
 
 /** A column is right-aligned when every non-empty cell is a number (see NUMBER_CELL) and one is not empty. */
 function numericColumns(header: string[], rows: string[][]): boolean[] {
@@ -388,6 +388,7 @@ table{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}
 th,td{border:1px solid #ccc;padding:2px 6px;vertical-align:top}
 th{background:#f3f3f3;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}
 td.miss{color:#b00020;font-weight:600} td.met{color:#176b2c}
 .error{color:#b00020;font-weight:600} .note{color:#555;font-size:12px;max-width:60em}
 nav ul{display:flex;flex-wrap:wrap;gap:1em;list-style:none;padding:0}
@@ -404,7 +405,12 @@ ${parts.join('\n')}
 
 // ---- tune
 
-const kb = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(0)} kB`);
+const kb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(0)} kB`);
+
+/** JSON with 2-space indentation, arrays of numbers kept on one line. */
+export function compactJson(v: unknown): string {
+  return JSON.stringify(v, null, 2).replace(/\[\s*(-?[\d.]+(?:,\s*-?[\d.]+)*)\s*\]/g, (_, inner: string) => `[${inner.split(/,\s*/).join(', ')}]`);
+}
 
 /** The ranked candidates of a tune sweep as a table (top `n`). */
 export function tuneTable(t: TuneResult, n = 10): { header: string[]; rows: string[][] } {
@@ -434,7 +440,7 @@ export function renderTuneText(t: TuneResult): string {
   if (best) {
     out.push('', `Recommendation: read chunk ${best.readChunk.join('x')}, write chunk ${best.writeChunk.join('x')}${best.sharded ? ' (sharded)' : ' (unsharded)'}, codec ${best.codec}`);
     for (const reason of best.reasons) out.push(`  - ${reason}`);
-    out.push('', 'TensorStore spec:', JSON.stringify(best.spec, null, 2));
+    out.push('', 'TensorStore spec (fill in the kvstore):', compactJson(best.spec));
   } else {
     out.push('', 'No candidate meets the limits; the ranking below shows what each breaks.');
   }
@@ -484,8 +490,9 @@ export function renderTuneHtml(t: TuneResult): string {
   const tt = tuneTable(t, 20);
   return `<section id="tune"><h2>tune</h2>
 <p>${escHtml(`${t.input.shape.join('x')} ${t.input.dtype}; mix ${t.input.mix}; store ${t.input.store}; calibration: ${t.calibration.summary}`)}</p>
-${best ? `<p><b>Recommendation:</b> read chunk ${escHtml(best.readChunk.join('x'))}, write chunk ${escHtml(best.writeChunk.join('x'))}, codec ${escHtml(best.codec)}</p><ul class="notes">${best.reasons.map((x2) => `<li>${escHtml(x2)}</li>`).join('')}</ul><pre>${escHtml(JSON.stringify(best.spec, null, 2))}</pre>` : '<p class="error">No candidate meets the limits.</p>'}
+${best ? `<p><b>Recommendation:</b> read chunk ${escHtml(best.readChunk.join('x'))}, write chunk ${escHtml(best.writeChunk.join('x'))}, codec ${escHtml(best.codec)}</p><ul class="notes">${best.reasons.map((x2) => `<li>${escHtml(x2)}</li>`).join('')}</ul>` : '<p class="error">No candidate meets the limits.</p>'}
 <div class="charts">${scatter}${check}</div>
+${best ? `<h3>TensorStore spec (fill in the kvstore)</h3><pre>${escHtml(compactJson(best.spec))}</pre>` : ''}
 <h3>Ranking</h3>${htmlTable(tt.header, tt.rows)}
 <ul class="notes">${t.notes.map((n) => `<li>${escHtml(n)}</li>`).join('')}</ul></section>`;
 }

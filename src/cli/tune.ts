@@ -14,6 +14,9 @@ import { type CommandDef, parseNumberArg, parseShapeArg, parseSpecArg, UsageErro
 import { parseByteSize, pricesFromFlags, STORE_OPTIONS, storeFromFlags, usage } from './bench.js';
 import { fractionProgress } from './progress.js';
 
+/** The default `--max-memory`: 2 GiB, what one writer per core can hold on a 16 GB, 8-core machine. */
+export const DEFAULT_MAX_MEMORY = 2 ** 31;
+
 /** `volstore tune`. */
 export const TUNE: CommandDef = {
   name: 'tune',
@@ -28,7 +31,7 @@ export const TUNE: CommandDef = {
     ...STORE_OPTIONS,
     { name: 'max-objects', type: 'string', value: 'N', help: 'limit: objects the whole volume may take' },
     { name: 'max-cost-per-tb', type: 'string', value: 'USD', help: 'limit: estimated GCS cost to read 1 TB with the mix' },
-    { name: 'max-memory', type: 'string', value: 'BYTES', help: 'limit: memory to write a shard / read with full concurrency (e.g. 2GiB)' },
+    { name: 'max-memory', type: 'string', value: 'BYTES|none', help: 'limit: memory to write a shard / read with full concurrency\n(default 2GiB: a writer per core on a 16 GB machine)' },
     { name: 'budget-s', type: 'string', value: 'S', help: 'seconds for calibration and measurement (default 60)' },
     { name: 'codecs', type: 'string', value: 'LIST', help: 'codecs to consider, comma-separated (default raw,zstd:3,blosc:lz4)' },
     { name: 'chunk-bytes', type: 'string', value: 'LIST', help: 'chunk sizes to consider, comma-separated (default 64KiB,256KiB,1MiB,4MiB)' },
@@ -72,7 +75,7 @@ kvstore). Exit code 2 for bad flags; 1 when no candidate meets the limits.`,
         bandwidthMbps: num('bandwidth-mbps'),
         maxObjects: num('max-objects', { integer: true, min: 1 }),
         maxCostPerTB: num('max-cost-per-tb'),
-        maxMemoryBytes: typeof values['max-memory'] === 'string' ? parseByteSize(values['max-memory'], '--max-memory') : undefined,
+        maxMemoryBytes: values['max-memory'] === 'none' ? undefined : typeof values['max-memory'] === 'string' ? parseByteSize(values['max-memory'], '--max-memory') : DEFAULT_MAX_MEMORY,
         budgetS: num('budget-s') ?? 60,
         codecs,
         chunkBytes,
