@@ -42,6 +42,12 @@ export interface BarChartOptions {
   format?: (v: number) => string;
   /** A note under the chart. */
   note?: string;
+  /**
+   * Series whose bars may run off the axis (ceilings far above the contenders): when their
+   * largest value is more than 3x the largest of the other series, the axis ends at 3x that,
+   * and their longer bars are cut at the edge, marked, and labelled with their true value.
+   */
+  clipSeries?: string[];
 }
 
 /** Okabe-Ito: blue, orange, bluish green, reddish purple, sky blue, vermillion, yellow, black. */
@@ -112,8 +118,11 @@ export function barChart(o: BarChartOptions): string {
   const top = 30;
   const groupH = (g: (typeof groups)[number]) => (o.stacked ? barH : g.bars.length * barH) + gap;
   const maxVal = Math.max(...groups.map((g) => (o.stacked ? g.bars.reduce((a, b) => a + b.value!, 0) : Math.max(...g.bars.map((b) => b.value!)))));
-  const { max, step } = niceScale(maxVal);
-  const sx = (v: number) => (v / max) * plotW;
+  const clip = new Set(o.stacked ? [] : (o.clipSeries ?? []));
+  const others = groups.flatMap((g) => g.bars.filter((b) => !clip.has(b.series)).map((b) => b.value!));
+  const othersMax = others.length ? Math.max(...others) : 0;
+  const { max, step } = niceScale(othersMax > 0 && maxVal > 3 * othersMax ? 3 * othersMax : maxVal);
+  const sx = (v: number) => (Math.min(v, max) / max) * plotW;
   const plotH = groups.reduce((a, g) => a + groupH(g), 0);
   const parts: string[] = [];
   // grid and ticks
@@ -123,6 +132,7 @@ export function barChart(o: BarChartOptions): string {
     parts.push(`<text x="${x.toFixed(1)}" y="${top + plotH + 14}" class="tick" text-anchor="middle">${esc(fmt(t))}</text>`);
   }
   let y = top;
+  let anyCut = false;
   for (const g of groups) {
     const h = groupH(g) - gap;
     parts.push(`<text x="${plotX - 6}" y="${(y + h / 2 + 4).toFixed(1)}" class="cat" text-anchor="end">${esc(g.label)}</text>`);
@@ -131,12 +141,16 @@ export function barChart(o: BarChartOptions): string {
       const by = o.stacked ? y : y + i * barH;
       const x0 = plotX + sx(acc);
       const w = Math.max(0.5, sx(b.value!));
+      const cut = !o.stacked && b.value! > max;
+      anyCut ||= cut;
       parts.push(
         `<rect class="bar" x="${x0.toFixed(1)}" y="${by.toFixed(1)}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${colorOf(o.series, b.series)}" ` +
-          `data-series="${esc(b.series)}" data-value="${b.value}"><title>${esc(`${g.label} / ${b.series}: ${fmt(b.value!)} ${o.unit}`)}</title></rect>`,
+          `data-series="${esc(b.series)}" data-value="${b.value}"${cut ? ' data-clipped="1"' : ''}><title>${esc(`${g.label} / ${b.series}: ${fmt(b.value!)} ${o.unit}`)}</title></rect>`,
       );
+      // a cut bar ends in a white zig-zag: it goes on beyond the axis
+      if (cut) parts.push(`<path d="M${(x0 + w - 6).toFixed(1)} ${by.toFixed(1)} l4 ${((barH - 2) / 2).toFixed(1)} l-4 ${((barH - 2) / 2).toFixed(1)}" stroke="#fff" stroke-width="2" fill="none"/>`);
       if (o.stacked) acc += b.value!;
-      else parts.push(`<text x="${(x0 + w + 3).toFixed(1)}" y="${(by + barH - 4).toFixed(1)}" class="val">${esc(b.label ?? fmt(b.value!))}</text>`);
+      else parts.push(`<text x="${(x0 + w + 3).toFixed(1)}" y="${(by + barH - 4).toFixed(1)}" class="val">${esc(b.label ?? fmt(b.value!))}${cut ? ' \u2192' : ''}</text>`);
     });
     if (o.stacked) parts.push(`<text x="${(plotX + sx(acc) + 3).toFixed(1)}" y="${(y + barH - 4).toFixed(1)}" class="val">${esc(fmt(acc))}</text>`);
     y += groupH(g);
@@ -150,7 +164,7 @@ export function barChart(o: BarChartOptions): string {
     parts.join('') +
     lg.svg +
     `</svg>` +
-    (o.note ? `<p class="note">${esc(o.note)}</p>` : '')
+    (o.note || anyCut ? `<p class="note">${esc([o.note, anyCut ? 'Bars far beyond the others are cut at the edge of the axis (white zig-zag; the label gives the value).' : ''].filter(Boolean).join(' '))}</p>` : '')
   );
 }
 

@@ -204,7 +204,7 @@ export function renderText(r: BenchReport): string {
   const out: string[] = [envLine(r), ''];
   if (hasCost(r)) out.push(pricesLine(r.prices), '');
   for (const w of r.workloads) {
-    out.push(`== ${w.name}: ${w.description}`, '');
+    out.push(`== ${w.name}: ${w.description}${w.durationSec !== undefined ? ` (${w.durationSec.toFixed(0)} s)` : ''}`, '');
     for (const t of workloadTables(w)) out.push(`-- ${t.title}`, textTable(t.header, t.rows), ...(t.footnote ? ['', t.footnote] : []), '');
     for (const n of w.notes) out.push(`  - ${n}`);
     if (w.error) out.push(`  ERROR: ${w.error}`);
@@ -224,7 +224,7 @@ export function renderMarkdown(r: BenchReport): string {
   if (hasCost(r)) out.push(pricesLine(r.prices), '');
   for (const e of r.errors) out.push(`**ERROR:** ${e}`, '');
   for (const w of r.workloads) {
-    out.push(`## ${w.name}`, '', w.description, '');
+    out.push(`## ${w.name}`, '', `${w.description}${w.durationSec !== undefined ? ` (${w.durationSec.toFixed(0)} s)` : ''}`, '');
     if (w.error) out.push(`**ERROR:** ${w.error}`, '');
     for (const t of workloadTables(w)) out.push(`### ${t.title}`, '', markdownTable(t.header, t.rows), '', ...(t.footnote ? [`_${t.footnote}_`, ''] : []));
     if (w.notes.length) out.push(...w.notes.map((n) => `- ${n}`), '');
@@ -296,6 +296,7 @@ export function workloadCharts(w: WorkloadResult): string[] {
       unit: 'MB/s of array data (higher is better)',
       series: seriesOf(SPEED_SERIES.map((s) => s.name)),
       groups,
+      clipSeries: ['I/O only (ceiling)', 'I/O + decode (ceiling)'],
     }));
   }
   const lat = w.rows.filter((r) => r.volstore.p95Ms !== undefined);
@@ -361,7 +362,7 @@ export function renderHtml(r: BenchReport): string {
   }
   if (r.tune) parts.push(renderTuneHtml(r.tune));
   for (const w of r.workloads) {
-    parts.push(`<section id="w-${escHtml(w.name)}"><h2>${escHtml(w.name)}</h2>`, `<p>${escHtml(w.description)}</p>`);
+    parts.push(`<section id="w-${escHtml(w.name)}"><h2>${escHtml(w.name)}</h2>`, `<p>${escHtml(w.description)}${w.durationSec !== undefined ? ` <span class="note">(${w.durationSec.toFixed(0)} s)</span>` : ''}</p>`);
     if (w.error) parts.push(`<p class="error">ERROR: ${escHtml(w.error)}</p>`);
     const charts = workloadCharts(w);
     if (charts.length) parts.push(`<div class="charts">${charts.join('\n')}</div>`);

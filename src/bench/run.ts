@@ -83,13 +83,16 @@ export async function runBench(o: RunBenchOptions = {}): Promise<{ report: Bench
     opts.log(`== ${w.name}`);
     o.progress?.(i / workloads.length, w.name);
     const wo: BenchOptions = { ...opts, progress: (f) => o.progress?.((i + Math.min(1, Math.max(0, f))) / workloads.length, w.name) };
+    const tw = performance.now();
     try {
-      report.workloads.push(await w.run(wo));
+      const res = await w.run(wo);
+      res.durationSec = (performance.now() - tw) / 1e3;
+      report.workloads.push(res);
     } catch (e) {
       if (e instanceof BenchInputError) throw e; // the user's flags, not a failed measurement
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       report.errors.push(`${w.name}: ${msg}`);
-      report.workloads.push({ name: w.name, description: w.description, params: {}, rows: [], notes: [], profiles: [], error: msg });
+      report.workloads.push({ name: w.name, description: w.description, params: {}, rows: [], notes: [], profiles: [], error: msg, durationSec: (performance.now() - tw) / 1e3 });
       opts.log(`== ${w.name} FAILED: ${msg}`);
     }
   }

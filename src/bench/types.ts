@@ -147,6 +147,8 @@ export interface WorkloadResult {
   notes: string[];
   profiles: ProfileSummary[];
   error?: string;
+  /** Wall-clock seconds the workload took (set by the runner). */
+  durationSec?: number;
 }
 
 export interface Workload {

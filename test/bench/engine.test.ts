@@ -218,3 +218,53 @@ describe('volstore bench flags', () => {
     expect(parseByteSize('1e8', '--x')).toBe(1e8);
   });
 });
+
+describe('progress', () => {
+  const ttyIO = () => {
+    let err = '';
+    const io = { stdout: { write: () => true }, stderr: { write: (s: string) => ((err += s), true), isTTY: true, columns: 120, cursorTo: () => true, clearLine: () => true, moveCursor: () => true } };
+    return { io, err: () => err };
+  };
+
+  it('a terminal gets a bar with the running workload and an ETA, log lines above it; a pipe gets nothing; --quiet nothing', async () => {
+    const { fractionProgress } = await import('../../src/cli/progress.js');
+    const t = ttyIO();
+    let now = 0;
+    const p = fractionProgress(t.io as never, 'bench', { quiet: false, now: () => now });
+    p.update(0, 'zarr3-file');
+    now = 10_000;
+    p.log('[raw] wrote 8 files');
+    p.update(0.25, 'zarr3-file');
+    p.stop();
+    expect(t.err()).toMatch(/bench \[.*\] 25% \| zarr3-file \| 10s \| ETA 30s/);
+    expect(t.err()).toContain('[raw] wrote 8 files\n');
+    let piped = '';
+    const pipe = fractionProgress({ stdout: { write: () => true }, stderr: { write: (s: string) => ((piped += s), true) } }, 'bench', { quiet: false });
+    pipe.update(0.5, 'x');
+    pipe.log('a log line');
+    pipe.stop();
+    expect(piped).toBe('');
+    const logged = fractionProgress({ stdout: { write: () => true }, stderr: { write: (s: string) => ((piped += s), true) } }, 'bench', { quiet: false, log: true });
+    logged.log('a log line');
+    expect(piped).toBe('a log line\n');
+    const q = ttyIO();
+    const quiet = fractionProgress(q.io as never, 'bench', { quiet: true });
+    quiet.update(0.5, 'x');
+    quiet.log('y');
+    quiet.stop();
+    expect(q.err()).toBe('');
+  });
+
+  it('the runner reports progress through every workload, ending at 1', async () => {
+    const { runBench } = await import('../../src/bench/run.js');
+    const seen: [number, string][] = [];
+    await runBench({
+      writeFiles: false, tmpRoot: tmp, log: () => {}, progress: (f, l) => seen.push([f, l]),
+      engine: { name: 'e', store: 'memory', strategy: 'sequential', totalReadBytes: 1e6, repeat: 1, concurrency: 1, layouts: [{ dtype: 'uint8', shape: [16, 16, 16], chunk: [8, 8, 8], codec: parseCodec('raw') }], reads: [{ kind: 'xy' }] },
+    });
+    expect(seen[0]).toEqual([0, 'e']);
+    expect(seen.at(-1)).toEqual([1, 'done']);
+    expect(seen.length).toBeGreaterThan(10); // per access, not per workload
+    for (let i = 1; i < seen.length; i++) expect(seen[i]![0]).toBeGreaterThanOrEqual(seen[i - 1]![0] - 1e-12);
+  });
+});

@@ -109,6 +109,32 @@ describe('direction', () => {
   });
 });
 
+describe('--from: an existing dataset', () => {
+  it('takes shape and dtype from a precomputed [x, y, z, channel] segmentation and calibrates on its data, z-y-x ordered', async () => {
+    const { buildPrecomputedVolume } = await import('../../src/drivers/precomputed-info.js');
+    const { open } = await import('../../src/open.js');
+    const { NdArray } = await import('../../src/array/ndarray.js');
+    const { generateSegmentation } = await import('../../src/bench/seg-gen.js');
+    const dir = await import('node:fs/promises').then((f) => f.mkdtemp(`${os.tmpdir()}/volstore-tune-from-`));
+    try {
+      const X = 48, Y = 40, Z = 32;
+      const { spec } = buildPrecomputedVolume({ dtype: 'uint64', shape: [X, Y, Z, 1], chunk: [16, 16, 16], encoding: 'compressed_segmentation', blockSize: [8, 8, 8] });
+      const kvstore = { driver: 'file', path: `${dir}/` };
+      const w = await open({ ...spec, kvstore, create: true } as never);
+      await w.write(new NdArray('uint64', generateSegmentation([X, Y, Z], 5).labels, [X, Y, Z, 1]));
+      const r = await tune(opts({ from: { driver: 'neuroglancer_precomputed', kvstore } as never, shape: undefined, dtype: undefined, mixText: 'xy', sampleEdge: 32, codecs: [parseCodec('zstd', 'uint64')], chunkBytes: [32 * 1024] }));
+      expect(r.input.shape).toEqual([Z, Y, X]);
+      expect(r.input.dtype).toBe('uint64');
+      expect(r.input.from).toMatchObject({ driver: 'neuroglancer_precomputed' });
+      // label runs compress far better than EM-like images would: the ratios come from the dataset
+      expect(Math.min(...Object.values(r.calibration.codecs['zstd(3)']!.ratio))).toBeGreaterThan(8);
+      expect(best(r.candidates).spec).toMatchObject({ metadata: { shape: [Z, Y, X], data_type: 'uint64' } });
+    } finally {
+      await import('node:fs/promises').then((f) => f.rm(dir, { recursive: true, force: true }));
+    }
+  });
+});
+
 describe('measurement and output', () => {
   it('measures the top candidates on the sample with the bench engine and reports model vs measured', async () => {
     const r = await tune(opts({ shape: [128, 128, 128], mixText: 'xy:0.5,block:32:0.5', measureTop: 2, chunkBytes: [32 * 1024], codecs: [parseCodec('zstd:1')] }));

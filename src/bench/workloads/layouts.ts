@@ -5,7 +5,7 @@ import type { BenchOptions, Workload, WorkloadResult } from '../types.js';
 /**
  * Issue 13: the same uint8 volume in four layouts on the built-in GCS emulator with 20 ms
  * first-byte latency, through the bench engine: written in write-chunk blocks (16 at a time),
- * then read as XY planes (sequential) and 64^3 blocks (random), one access at a time, by
+ * then 8 XY planes and 8 64^3 blocks (random positions), one access at a time, by
  * volstore and zarrita (checked byte for byte), next to the I/O ceiling (the same store reads
  * without decoding). Per layout: MB/s, latency p50/p95/p99 per access, requests and bytes per
  * access, and estimated GCS cost per TB read, written and stored. The edge is min(--size, 256)
@@ -37,7 +37,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
     write: { kind: 'full' },
     strategy: 'random',
     totalReadBytes: 64e6,
-    maxAccesses: 12,
+    maxAccesses: 8,
     repeat: 1,
     warmup: 1,
     concurrency: 1,
