@@ -53,8 +53,10 @@ export interface EngineOptions {
   name: string;
   description?: string;
   /**
-   * An existing dataset to read (TensorStore spec JSON or URL as parsed by the CLI). It is only
-   * read: no write pass, nothing deleted.
+   * An existing dataset to read (TensorStore spec JSON or URL as parsed by the CLI): only read,
+   * no write pass, nothing deleted. With `create: true`, a layout to create at the spec's
+   * location (any driver; 3-d, other dimensions of size 1), filled with synthetic data, written,
+   * read, and left there.
    */
   spec?: Spec;
   /** Layouts to create on the target store (when no `spec`), each written and then read. */
@@ -285,15 +287,18 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const stats: LayoutStats[] = [];
   const target = o.spec ? undefined : await openTarget({ kind: o.store, tmpRoot: o.tmpRoot, latencyMs: o.latencyMs, bandwidthMbps: o.bandwidthMbps, faults: o.faults, seed: o.seed });
   if (target) result.notes.push(`store: ${target.description}`);
-  const steps = Math.max(1, (o.spec ? 1 : o.layouts.length) * ((o.spec || o.write === 'none' ? 0 : 1) + o.reads.length));
+  const creates = !o.spec || (o.spec as { create?: unknown }).create === true;
+  const steps = Math.max(1, (o.spec ? 1 : o.layouts.length) * ((!creates || o.write === 'none' ? 0 : 1) + o.reads.length));
   let step = 0;
   const progress = (within: number) => o.progress?.(Math.min(1, (step + within) / steps));
   try {
-    if (o.spec) {
+    if (o.spec && (o.spec as { create?: unknown }).create === true) {
+      stats.push(await benchLayout(o, specSource(o.spec), undefined, result, prices, () => step++, progress));
+    } else if (o.spec) {
       stats.push(await benchDataset(o, o.spec, result, prices, () => step++, progress));
     } else {
       for (const [i, layout] of o.layouts.entries()) {
-        stats.push(await benchLayout(o, layout, target!, `l${i}`, result, prices, () => step++, progress));
+        stats.push(await benchLayout(o, layoutSource(layout, target!, `l${i}`), layout, result, prices, () => step++, progress));
       }
     }
   } finally {
@@ -305,49 +310,113 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   return { result, layouts: stats };
 }
 
+/** A volume the engine creates and fills with synthetic data: a layout on a target, or a `--spec` with `create: true`. */
+interface Created {
+  name: string;
+  /** Where zarrita can find it. */
+  kvstore: Record<string, unknown>;
+  target?: Target;
+  storeKind: StoreKind;
+  /** Write chunks in the grid (for the notes). */
+  gridObjects?: number;
+  openWriter(ctx: Context, wrap: (s: KvStore) => KvStore): Promise<Volume>;
+  /** Opens it again for reading (after it was written). */
+  openReader(ctx: Context, wrap: (s: KvStore) => KvStore, writer: Volume): Promise<Volume>;
+}
+
+/** A layout on the engine's target store. */
+function layoutSource(layout: Layout, target: Target, slug: string): Created {
+  const kvstore = target.kvstore(slug);
+  return {
+    name: layoutName(layout),
+    kvstore,
+    target,
+    storeKind: target.kind,
+    gridObjects: objectCount(layout),
+    openWriter: (context, wrapKvStore) => open(createSpec(layout, kvstore) as never, { context, wrapKvStore }),
+    openReader: (context, wrapKvStore) => open({ driver: 'zarr3', kvstore } as never, { context, wrapKvStore }),
+  };
+}
+
+/**
+ * A `--spec` with `create: true`: the user's own layout at the user's location. It is created as
+ * the spec says (an existing array is only replaced if the spec itself says `delete_existing`),
+ * written and read, and left there.
+ */
+function specSource(spec: Spec): Created {
+  const kv = (spec as { kvstore?: unknown }).kvstore;
+  return {
+    name: `${String((spec as { driver?: unknown }).driver ?? 'array')} (--spec)`,
+    kvstore: typeof kv === 'object' && kv !== null ? (kv as Record<string, unknown>) : {},
+    storeKind: 'file',
+    openWriter: (context, wrapKvStore) => open(spec, { context, wrapKvStore }),
+    openReader: (context, wrapKvStore, writer) => open(writer.driver.spec() as Spec, { context, wrapKvStore }),
+  };
+}
+
+/** Synthetic data for an array: 3-d over its dimensions larger than 1 (in the array's order), the others of size 1. */
+function syntheticFor(dtype: DataType, shape: readonly number[], seed: number): NdArray {
+  const big = shape.filter((s) => s > 1);
+  const spatial = big.length === 3 ? big : shape.length === 3 ? [...shape] : undefined;
+  if (!spatial || shape.filter((s) => s > 1).length > 3) {
+    throw new BenchInputError(`the bench fills 3-d volumes (other dimensions of size 1); this array has shape [${shape.join(', ')}]`);
+  }
+  const v = syntheticVolume(dtype, spatial, seed);
+  return new NdArray(v.dtype, v.data, shape);
+}
+
 async function benchLayout(
-  o: EngineOptions, layout: Layout, target: Target, slug: string, result: WorkloadResult, prices: GcsPrices,
+  o: EngineOptions, source: Created, layout: Layout | undefined, result: WorkloadResult, prices: GcsPrices,
   nextStep: () => void, progress: (f: number) => void,
 ): Promise<LayoutStats> {
-  const name = layoutName(layout);
-  const voxels = layout.shape.reduce((a, b) => a * b, 1);
-  const decodedBytes = voxels * dtypeSize(layout.dtype);
-  if (decodedBytes > 4 * 2 ** 30) throw new BenchInputError(`--shape [${layout.shape.join(', ')}] is ${(decodedBytes / 2 ** 30).toFixed(1)} GiB of ${layout.dtype}: the bench generates the volume in memory (4 GiB at most); bench a smaller sample`);
-  if (layout.shape.length !== 3) throw new BenchInputError(`--shape must be 3-d [z, y, x], got [${layout.shape.join(', ')}]`);
-  const t0 = performance.now();
-  const src = syntheticVolume(layout.dtype, layout.shape, o.seed);
-  o.log(`[${name}] generated ${layout.shape.join('x')} ${layout.dtype} in ${(performance.now() - t0).toFixed(0)} ms`);
-  const kvstore = target.kvstore(slug);
+  if (layout) {
+    const bytes = layout.shape.reduce((a, b) => a * b, 1) * dtypeSize(layout.dtype);
+    if (bytes > MAX_GENERATED) throw new BenchInputError(`--shape [${layout.shape.join(', ')}] is ${(bytes / 2 ** 30).toFixed(1)} GiB of ${layout.dtype}: the bench generates the volume in memory (4 GiB at most); bench a smaller sample`);
+    if (layout.shape.length !== 3) throw new BenchInputError(`--shape must be 3-d [z, y, x], got [${layout.shape.join(', ')}]`);
+  }
   const inst = new Instrument();
-  const ctx = () => new Context(contextJson(o, target.kind));
-  const writer = await open(createSpec(layout, kvstore) as never, { context: ctx(), wrapKvStore: inst.wrap });
-  const axes = spatialAxes(3);
-  const writeChunk = writeChunkOf(layout);
+  const storeKind = source.storeKind;
+  const ctx = () => new Context(contextJson(o, storeKind));
+  const writer = await source.openWriter(ctx(), inst.wrap);
+  const name = layout ? source.name : `${source.name} ${writer.shape.join('x')} ${writer.dtype}`;
+  const dtype = writer.dtype;
+  const shape = [...writer.shape];
+  const origin = [...writer.domain.inclusiveMin];
+  const decodedBytes = shape.reduce((a, b) => a * b, 1) * dtypeSize(dtype);
+  if (decodedBytes > MAX_GENERATED) throw new BenchInputError(`the --spec array is ${(decodedBytes / 2 ** 30).toFixed(1)} GiB: the bench generates the volume in memory (4 GiB at most)`);
+  const t0 = performance.now();
+  const src = syntheticFor(dtype, shape, o.seed);
+  o.log(`[${name}] generated ${shape.join('x')} ${dtype} in ${(performance.now() - t0).toFixed(0)} ms`);
+  const axes = spatialAxes(shape.length, writer.dimensionNames);
+  const writeChunk = [...writer.chunkLayout.writeChunk.shape];
+  // boxes are in the array's coordinates; the source is indexed from 0
+  const local = (box: Box): Box => box.map(([lo, hi], d) => [lo - origin[d]!, hi - origin[d]!]);
   const stats: LayoutStats = { name, decodedBytes, patterns: {} };
+  const target = source.target;
 
   // -- write pass(es)
   const wp = o.write ?? { kind: 'full' };
   if (wp !== 'none') {
-    const boxes = accessBoxes(wp, { origin: [0, 0, 0], shape: layout.shape, axes, writeChunk, strategy: o.strategy, maxAccesses: Number.MAX_SAFE_INTEGER, seed: o.seed });
+    const boxes = accessBoxes(wp, { origin, shape, axes, writeChunk, strategy: o.strategy, maxAccesses: Number.MAX_SAFE_INTEGER, seed: o.seed });
     const covered = boxes.reduce((a, b) => a + boxSize(b), 0);
     const passes: PassFigures[] = [];
     for (let r = 0; r < o.repeat; r++) {
       const c0 = snapshotCounts(inst.counts);
-      const e0 = target.counters();
+      const e0 = target?.counters();
       let done = 0;
       const t1 = performance.now();
       const latencies = await timedPool(boxes, o.writeConcurrency ?? o.concurrency, async (box) => {
-        await writer.slice(box).write(boxView(src, box));
+        await writer.slice(box).write(boxView(src, local(box)));
       }, () => progress(((r + ++done / boxes.length) / o.repeat)));
       const passMs = performance.now() - t1;
-      passes.push({ latencies, passMs: [passMs], counts: diffCounts(inst.counts, c0), emu: diffEmu(target.counters(), e0) });
+      passes.push({ latencies, passMs: [passMs], counts: diffCounts(inst.counts, c0), emu: diffEmu(target?.counters(), e0) });
     }
     nextStep();
     stats.storedBytes = inst.storedBytes;
     stats.objects = inst.sizes.size;
     // every voxel was written (fill-value chunks may be skipped by the writer: ratio over what was stored)
     stats.compressionRatio = stats.storedBytes > 0 ? decodedBytes / stats.storedBytes : undefined;
-    const wBytes = covered * dtypeSize(layout.dtype);
+    const wBytes = covered * dtypeSize(dtype);
     const row = rowOf({ ...o, concurrency: o.writeConcurrency ?? o.concurrency }, name, `write ${accessName(wp)}`, passes, wBytes, prices, {
       kind: 'write',
       storedBytes: stats.storedBytes,
@@ -357,30 +426,31 @@ async function benchLayout(
     row.verified = 'written; read back below';
     result.rows.push(row);
     result.notes.push(
-      `${name}: ${stats.objects} objects, ${(stats.storedBytes / 1e6).toFixed(2)} MB stored for ${(decodedBytes / 1e6).toFixed(1)} MB of ${layout.dtype} ` +
-        `(compression ratio ${stats.compressionRatio?.toFixed(2) ?? 'n/a'}; ${objectCount(layout)} write chunks in the grid)`,
+      `${name}: ${stats.objects} objects, ${(stats.storedBytes / 1e6).toFixed(2)} MB stored for ${(decodedBytes / 1e6).toFixed(1)} MB of ${dtype} ` +
+        `(compression ratio ${stats.compressionRatio?.toFixed(2) ?? 'n/a'}${source.gridObjects !== undefined ? `; ${source.gridObjects} write chunks in the grid` : ''})`,
     );
     o.log(`[${name}] write ${accessName(wp)}: ${row.volstore.medianMs.toFixed(0)} ms/pass (${row.volstore.mbPerSec.toFixed(0)} MB/s), p95 ${row.volstore.p95Ms?.toFixed(1)} ms/access, ${row.access?.requestsPerAccess.toFixed(1)} requests/access`);
   } else {
     // nothing to read back without data: write once, untimed
     await writer.write(src);
   }
+  if (!layout) result.notes.push(`created from --spec at ${writer.driver.store.url} and left there`);
 
   // -- reads
-  const peer = o.compare?.includes('zarrita') ? await zarritaPeer(kvstore, target.emulator?.url) : undefined;
+  const peer = o.compare?.includes('zarrita') ? await zarritaPeer(source.kvstore, target?.emulator?.url) : undefined;
   if (typeof peer === 'string') result.notes.push(peer);
   for (const p of o.reads) {
-    const reader = await open({ driver: 'zarr3', kvstore } as never, { context: ctx(), wrapKvStore: inst.wrap });
+    const reader = await source.openReader(ctx(), inst.wrap, writer);
     const row = await readPattern(o, reader, p, {
       layoutName: name,
       target,
       inst,
       writeChunk,
-      origin: [0, 0, 0],
-      shape: layout.shape,
+      origin,
+      shape,
       axes,
-      dtype: layout.dtype,
-      expected: (box) => rawBytes(boxView(src, box)),
+      dtype,
+      expected: (box) => rawBytes(boxView(src, local(box))),
       peer: typeof peer === 'string' ? undefined : peer,
       ratio: stats.compressionRatio,
       storedBytes: stats.storedBytes,
@@ -395,6 +465,9 @@ async function benchLayout(
   }
   return stats;
 }
+
+/** Largest volume the engine generates in memory (bytes). */
+const MAX_GENERATED = 4 * 2 ** 30;
 
 function patternStats(row: ResultRow): LayoutStats['patterns'][string] {
   const a = row.access!;

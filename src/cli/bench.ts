@@ -70,7 +70,7 @@ export const BENCH: CommandDef = {
   positionals: { min: 0, max: 0 },
   options: [
     { name: 'workload', type: 'string', multiple: true, value: 'NAME', help: 'run this named workload (repeatable); --list shows them' },
-    { name: 'spec', type: 'string', value: 'SPEC', help: 'an existing dataset to read (spec JSON, URL or path; never written)' },
+    { name: 'spec', type: 'string', value: 'SPEC', help: 'an existing dataset to read (spec JSON, URL or path; never written),\nor spec JSON with "create": true: a layout to create there (kept)' },
     { name: 'shape', type: 'string', value: 'Z,Y,X', help: 'create a layout of this shape with synthetic data (default SIZE^3)' },
     { name: 'dtype', type: 'string', value: 'TYPE', help: 'uint8 (EM-like images, default), uint16, float32, uint32/uint64\n(segmentations)...' },
     { name: 'chunk-shape', type: 'string', multiple: true, value: 'Z,Y,X', help: 'read chunk shape (repeatable: one layout each; default 64,64,64)' },
@@ -171,7 +171,8 @@ export function engineFromFlags(values: OptionValues, quick = false): EngineRunO
   if (!ENGINE_FLAGS.some((k) => values[k] !== undefined)) return undefined;
   const spec = typeof values.spec === 'string' ? parseSpecArg(values.spec) : undefined;
   const layoutFlags = ['shape', 'dtype', 'chunk-shape', 'chunk-bytes', 'shard-shape', 'codec', 'write'].filter((k) => values[k] !== undefined);
-  if (spec && layoutFlags.length) throw new UsageError(`--spec reads an existing dataset: --${layoutFlags[0]} does not apply (leave out --spec to create a layout)`);
+  if (spec && layoutFlags.filter((k) => k !== 'write').length) throw new UsageError(`--spec names the layout: --${layoutFlags.find((k) => k !== 'write')} does not apply (leave out --spec to create a layout from flags)`);
+  if (spec && values.write !== undefined && (spec as { create?: unknown }).create !== true) throw new UsageError('--write applies to layouts the bench creates: an existing --spec dataset is only read');
   if (spec && values.store !== undefined) throw new UsageError('--spec names its own store: --store does not apply');
   const size = intFlag(values, 'size', 1) ?? (quick ? 128 : 256);
   const dtype: DataType = typeof values.dtype === 'string' ? parseDtype(values.dtype) : 'uint8';
@@ -208,7 +209,9 @@ export function engineFromFlags(values: OptionValues, quick = false): EngineRunO
   return {
     name: spec ? 'dataset' : 'layouts (custom)',
     description: spec
-      ? `an existing dataset (${typeof values.spec === 'string' ? values.spec : ''}), read only`
+      ? (spec as { create?: unknown }).create === true
+        ? 'the layout of --spec, created at its location with synthetic data, written and read'
+        : `an existing dataset (${typeof values.spec === 'string' ? values.spec : ''}), read only`
       : `${layouts.length} layout(s) of ${shape.join('x')} ${dtype}, synthetic data, on ${store}`,
     spec,
     layouts: spec ? [] : layouts,

@@ -172,6 +172,22 @@ describe('engine', () => {
     expect(result.notes[0]).toMatch(/int16 \[4, 4, 4\].*read only/);
   });
 
+  it('a --spec with create: true (zarr v2, any driver) is created where it says, written, read back and checked, with zarrita', async () => {
+    const dir = path.join(tmp, 'user-layout.zarr');
+    const spec = {
+      driver: 'zarr', kvstore: { driver: 'file', path: `${dir}/` }, create: true,
+      metadata: { shape: [24, 40, 32], chunks: [8, 16, 16], dtype: '<u2', compressor: { id: 'zstd', level: 1 }, fill_value: 0, order: 'C' },
+    };
+    const { result } = await runEngine({ ...base, name: 's', spec: spec as never, layouts: [], store: 'file', tmpRoot: tmp, reads: [{ kind: 'xz' }, { kind: 'random', size: 10 }], compare: ['zarrita'] });
+    expect(result.rows.map((r) => r.op)).toEqual(['write full', 'read xz', 'read random:10']);
+    expect(result.rows[0]!.access!.accesses).toBe(3 * 3 * 2); // write chunks = chunks (v2 has no shards)
+    for (const r of result.rows.slice(1)) expect(r.verified).toBe('volstore = expected, zarrita = volstore');
+    expect(result.notes.join('\n')).toMatch(/created from --spec at file:\/\/.*user-layout\.zarr.* and left there/);
+    expect((await readFile(path.join(dir, '.zarray'), 'utf8')).length).toBeGreaterThan(0);
+    const cli = await benchCommand(['--spec', JSON.stringify({ ...spec, kvstore: { driver: 'file', path: `${dir}2/` } }), '--chunk-shape', '8,8,8'], { stdout: { write: () => true }, stderr: { write: () => true } }).catch((e: Error) => e);
+    expect(String(cli)).toMatch(/--spec names the layout: --chunk-shape does not apply/);
+  });
+
   it('refuses a volume it cannot generate, and non-emulator flags on other stores', async () => {
     await expect(runEngine({ ...base, name: 'x', store: 'file', tmpRoot: tmp, reads: [], layouts: [{ dtype: 'uint8', shape: [64, 64], chunk: [8, 8], codec: parseCodec('raw') }] }))
       .rejects.toThrow(/3-d/);
