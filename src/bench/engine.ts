@@ -226,12 +226,10 @@ interface PassFigures {
 class Instrument {
   readonly counts = emptyCounts();
   readonly sizes = new Map<string, number>();
-  /** Store reads of the recorded pass: [key, byteRange]. */
-  log?: { key: string; range: unknown }[];
-  inner?: KvStore;
+  /** Store reads of the recorded pass: the store read from (unwrapped), key, byte range. */
+  log?: { store: KvStore; key: string; range: unknown }[];
 
   wrap = (s: KvStore): KvStore => {
-    this.inner = s;
     const self = this;
     const c = new CountingStore(s, this.counts);
     const write = c.write.bind(c);
@@ -242,7 +240,7 @@ class Instrument {
       return r;
     };
     c.read = async (key, o) => {
-      self.log?.push({ key, range: o?.byteRange });
+      self.log?.push({ store: s, key, range: o?.byteRange });
       return read(key, o);
     };
     return c;
@@ -591,14 +589,13 @@ async function readPattern(o: EngineOptions, vol: Volume, p: AccessPattern, c: R
   // the I/O ceiling: the first pass's store reads again, straight from the store, no decoding,
   // with as many in flight as the accesses had (accesses in flight x requests per access, at
   // most the stores' usual 32)
-  if (replay && replay.length && c.inst.inner) {
-    const inner = c.inst.inner;
+  if (replay && replay.length) {
     const limit = Math.max(1, Math.min(32, Math.round(o.concurrency * (replay.length / Math.max(1, boxes.length)))));
     let bytes = 0;
     const runReplay = async () => {
       bytes = 0;
       await timedPool(replay, limit, async (x) => {
-        const res = await inner.read(x.key, x.range ? { byteRange: x.range as never } : undefined);
+        const res = await x.store.read(x.key, x.range ? { byteRange: x.range as never } : undefined);
         if (res.state === 'value') bytes += res.value.byteLength;
       });
       return bytes;
