@@ -49,6 +49,7 @@ export const GCS_PRICES: Readonly<GcsPrices> = Object.freeze({
 
 /** The numeric members of {@link GcsPrices}: what an override may set. */
 export const PRICE_KEYS = ['storagePerGbMonth', 'classAPer10k', 'classBPer10k', 'egressPerGb'] as const;
+/** A price that `--price` may override. */
 export type PriceKey = (typeof PRICE_KEYS)[number];
 
 /** Bytes per GB as GCS bills them (2^30). */

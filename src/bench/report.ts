@@ -140,7 +140,9 @@ export function tableCells(t: RowTable, rows: readonly ResultRow[]): { header: s
   return { header: cols.map((c) => c.header), rows: used.map((r) => cols.map((c) => c.cell(r) ?? '')) };
 }
 
+/** Columns of a profile's self-time table. */
 export const PROFILE_HEADER = ['self ms', 'self %', 'function', 'location'];
+/** The rows of a profile's self-time table. */
 export function profileCells(p: ProfileSummary): string[][] {
   return p.top.map((e) => [e.selfMs.toFixed(0), `${e.selfPct.toFixed(1)}%`, e.function, e.location]);
 }
@@ -162,6 +164,7 @@ export function textTable(header: string[], rows: string[][]): string {
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** A Markdown table (numbers right-aligned, `|` escaped). */
 export function markdownTable(header: string[], rows: string[][]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const numeric = numericColumns(header, rows);
@@ -200,6 +203,7 @@ function workloadTables(w: WorkloadResult): { title: string; header: string[]; r
   return out;
 }
 
+/** The report as terminal text: environment, prices, then per workload its tables, notes and profiles. */
 export function renderText(r: BenchReport): string {
   const out: string[] = [envLine(r), ''];
   if (hasCost(r)) out.push(pricesLine(r.prices), '');
@@ -219,6 +223,7 @@ export function renderText(r: BenchReport): string {
   return out.join('\n');
 }
 
+/** The report as Markdown (report.md). */
 export function renderMarkdown(r: BenchReport): string {
   const out: string[] = ['# volstore bench', '', envLine(r), ''];
   if (hasCost(r)) out.push(pricesLine(r.prices), '');
@@ -354,6 +359,7 @@ export function workloadCharts(w: WorkloadResult): string[] {
   return charts.filter(Boolean);
 }
 
+/** The report as one self-contained HTML page with inline SVG charts (index.html): no script, no network. */
 export function renderHtml(r: BenchReport): string {
   const parts: string[] = [];
   for (const e of r.errors) parts.push(`<p class="error">ERROR: ${escHtml(e)}</p>`);

@@ -11,6 +11,7 @@ import { findWorkloads } from './workloads/index.js';
 /** The engine part of a bench run: a user layout or dataset (everything but what the runner supplies). */
 export type EngineRunOptions = Omit<EngineOptions, 'log' | 'progress' | 'tmpRoot' | 'seed' | 'prices' | 'warmup'> & { warmup?: number };
 
+/** Options of {@link runBench}: the bench options (all optional) plus what to run and where to write. */
 export interface RunBenchOptions extends Partial<Omit<BenchOptions, 'outDir' | 'progress'>> {
   /** Report directory (default ./bench-report). */
   outDir?: string;

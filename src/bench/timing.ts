@@ -18,6 +18,7 @@ const collect: (() => void) | undefined = (() => {
   }
 })();
 
+/** Timed runs of one contender. */
 export interface Timing {
   /** Wall-clock milliseconds of each timed run (warm-ups excluded). */
   samplesMs: number[];
@@ -26,6 +27,7 @@ export interface Timing {
   maxMs: number;
 }
 
+/** The median (the mean of the middle two for an even count); NaN for no samples. */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -33,6 +35,7 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Median, min and max of timed runs (ms). */
 export function summarize(samplesMs: number[]): Timing {
   return { samplesMs, medianMs: median(samplesMs), minMs: Math.min(...samplesMs), maxMs: Math.max(...samplesMs) };
 }
@@ -45,6 +48,7 @@ export async function timeOnce<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, r];
 }
 
+/** One contender of {@link measureInterleaved}: a name and the run to time. */
 export interface Contender<T> {
   name: string;
   run: () => Promise<T>;

@@ -33,6 +33,7 @@ import { percentile } from './timing.js';
 import { BenchInputError } from './errors.js';
 import type { TuneCandidate, TuneResult } from './types.js';
 
+/** The result types, defined with the other report shapes in types.ts. */
 export type { TuneCandidate, TuneResult } from './types.js';
 import { syntheticVolume } from './volume-gen.js';
 

@@ -3,8 +3,10 @@ import type { CostEstimate, GcsPrices } from './cost.js';
 import type { DataType } from '../array/dtype.js';
 import type { Calibration, Prediction } from './model.js';
 
+/** Re-exported for the bench's callers (errors.ts holds it, below every bench module). */
 export { BenchInputError } from './errors.js';
 
+/** What every workload gets from the runner. */
 export interface BenchOptions {
   /** Edge length of the cubic test volume (voxels). */
   size: number;
@@ -29,6 +31,7 @@ export interface BenchOptions {
   prices?: GcsPrices;
 }
 
+/** One contender's timing of one op: the median of its timed runs, the samples, and what they moved. */
 export interface Measured {
   medianMs: number;
   samplesMs: number[];
@@ -73,6 +76,7 @@ export interface AccessMetrics {
   faults?: Record<string, number>;
 }
 
+/** One row of the report: a layout and an op, with every contender's timing and, where measured, per-access figures and cost. */
 export interface ResultRow {
   layout: string;
   op: string;
@@ -113,6 +117,7 @@ export interface ResultRow {
   peakRssBytes?: number;
 }
 
+/** A function's self time in a CPU profile. */
 export interface ProfileEntry {
   function: string;
   location: string;
@@ -120,6 +125,7 @@ export interface ProfileEntry {
   selfPct: number;
 }
 
+/** A CPU profile's summary: top functions and files by self time. */
 export interface ProfileSummary {
   label: string;
   file?: string;
@@ -137,6 +143,7 @@ export interface BenchTable {
   footnote?: string;
 }
 
+/** What a workload returns: its rows, extra tables, notes, profiles, or its error. */
 export interface WorkloadResult {
   name: string;
   description: string;
@@ -151,12 +158,14 @@ export interface WorkloadResult {
   durationSec?: number;
 }
 
+/** A named benchmark workload (registered in workloads/index.ts). */
 export interface Workload {
   name: string;
   description: string;
   run(opts: BenchOptions): Promise<WorkloadResult>;
 }
 
+/** The whole report (report.json, `volstore bench --json`): environment, options, prices, workloads, errors. */
 export interface BenchReport {
   tool: string;
   version: string;

@@ -54,6 +54,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
   return result;
 }
 
+/** The `layouts` workload (see the module comment). */
 export const layoutsWorkload: Workload = {
   name: 'layouts',
   description: 'four chunk/shard layouts on the GCS emulator with 20 ms latency: write and read MB/s, latency p50/p95/p99 per access, requests per access, GCS cost per TB; volstore vs zarrita',
