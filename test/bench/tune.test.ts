@@ -109,6 +109,26 @@ describe('direction', () => {
   });
 });
 
+describe('cost and memory limits', () => {
+  it('a read-cost limit and a memory limit exclude exactly the candidates that break them; none left is said plainly', async () => {
+    const { renderTuneText } = await import('../../src/bench/report.js');
+    const free = await tune(opts({ mixText: 'xy' }));
+    const costs = free.candidates.map((c) => c.cost.readPerTB!).sort((a, b) => a - b);
+    const limit = costs[Math.floor(costs.length / 2)]!; // half of them cost more
+    const mem = 4 << 20;
+    const r = await tune(opts({ mixText: 'xy', maxCostPerTB: limit, maxMemoryBytes: mem }));
+    for (const c of r.candidates) {
+      const broken = c.cost.readPerTB! > limit || c.memoryBytes > mem;
+      expect(c.violations.length > 0, `${c.readChunk} ${c.writeChunk}`).toBe(broken);
+      if (c.cost.readPerTB! > limit) expect(c.violations.join()).toMatch(/read \$[\d.]+\/TB > \$/);
+      if (c.memoryBytes > mem) expect(c.violations.join()).toMatch(/memory .* > 4\.2 MB/);
+    }
+    const none = await tune(opts({ mixText: 'xy', maxCostPerTB: 0 }));
+    expect(none.candidates.every((c) => c.violations.length > 0)).toBe(true);
+    expect(renderTuneText(none)).toContain('No candidate meets the limits');
+  });
+});
+
 describe('--from: an existing dataset', () => {
   it('takes shape and dtype from a precomputed [x, y, z, channel] segmentation and calibrates on its data, z-y-x ordered', async () => {
     const { buildPrecomputedVolume } = await import('../../src/drivers/precomputed-info.js');
