@@ -192,6 +192,9 @@ export async function planJob(src: Volume, dst: Spec | string, o: JobPlanOptions
       fillValue: src.fillValue,
     };
     let attributes: Record<string, unknown> | undefined;
+    // A copy keeps the source's user attributes (zarr .zattrs / zarr.json attributes, N5 and
+    // HDF5 attributes: e.g. CREMI's resolution and offset) where the destination stores them.
+    if (kind === 'copy' && (driver === 'zarr3' || driver === 'n5') && Object.keys(src.attributes).length) attributes = { ...src.attributes };
     if (kind === 'pyramid' && driver === 'n5') {
       attributes = { downsamplingFactors: cum[k] };
       if (res && res.every((r) => r !== undefined)) attributes.pixelResolution = { dimensions: res, unit: 'nm' };
