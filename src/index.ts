@@ -50,4 +50,5 @@ export {
   type RunJobOptions,
 } from './jobs/job.js';
 export { WriteChunkPlan, shareOf, ownerOf } from './jobs/plan.js';
-export { StoreTally, type StoreCounters } from './jobs/stats.js';
+export { StoreTally } from './jobs/stats.js';
+export { CountingStore, type StoreCounters } from './kvstore/counting.js';

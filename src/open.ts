@@ -34,11 +34,11 @@ export interface OpenOptions {
   context?: Context;
   signal?: AbortSignal;
   /**
-   * Wraps the store the driver reads and writes the array through (before the driver sees it;
-   * sharding adapters sit on top of the wrapper), e.g. to count requests and bytes
-   * (`StoreTally.wrap` of the jobs). The wrapper must forward every call unchanged.
+   * Instrumentation: wraps the key-value store the array (and its container) is read from and
+   * written to, before the driver sees it; the wrapper must pass every call through (the bench
+   * and the jobs count requests and bytes with it: `CountingStore`, src/kvstore/counting.ts).
    */
-  wrapStore?: (store: KvStore) => KvStore;
+  wrapKvStore?: (store: KvStore) => KvStore;
 }
 
 /**
@@ -103,16 +103,16 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
   };
   let name = parsed.driver;
   // Single-file formats (hdf5): the kvstore names the file, `path` is inside it.
-  let store = name === 'hdf5' ? await openFileStore(parsed.kvstore, context) : await openKvStore(parsed.kvstore, parsed.path, context);
+  const wrap = options.wrapKvStore ?? ((s: KvStore) => s);
+  let store = wrap(name === 'hdf5' ? await openFileStore(parsed.kvstore, context) : await openKvStore(parsed.kvstore, parsed.path, context));
   if (!name) {
     if (parsed.create) throw new SpecError('driver', 'required when creating');
     name = await detectDriver(store, options.signal, metadataCache).catch(async (e: unknown) => {
       if (e instanceof NotFoundError && (await isHdf5File(parsed.kvstore, context, options.signal))) return 'hdf5';
       throw e;
     });
-    if (name === 'hdf5') store = await openFileStore(parsed.kvstore, context);
+    if (name === 'hdf5') store = wrap(await openFileStore(parsed.kvstore, context));
   }
-  if (options.wrapStore) store = options.wrapStore(store);
   const module = (await DRIVERS[name]!()).driver;
   const driver = await module.open({
     store,
@@ -121,7 +121,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     schema: parsed.schema,
     storeFillChunks: parsed.storeDataEqualToFillValue,
     signal: options.signal,
-    container: { path: parsed.path, store: () => openKvStore(parsed.kvstore, '', context) },
+    container: { path: parsed.path, store: async () => wrap(await openKvStore(parsed.kvstore, '', context)) },
     context,
     metadataCache,
   });

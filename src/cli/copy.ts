@@ -135,7 +135,7 @@ async function prepare(ctx: CommandContext, wantGeometry: boolean): Promise<Prep
   // Opening the source only reads. A destination at or around it is refused before anything is
   // written; two scales of one precomputed volume are told apart once the scale keys are known.
   const sourceTally = new StoreTally();
-  let src = await open(srcSpec, { wrapStore: sourceTally.wrap });
+  let src = await open(srcSpec, { wrapKvStore: sourceTally.wrap });
   const bothPrecomputed = src.driver.driverName === 'neuroglancer_precomputed' && driver === 'neuroglancer_precomputed';
   refuseOverlap(srcSpec, dstSpec, () => !bothPrecomputed);
   let geometry: VoxelGeometry | undefined;

@@ -138,10 +138,10 @@ ${SPEC_HELP}`,
   run: downsampleCommand,
 };
 
-/** The subcommands, in help order. `serve` and `bench` load their modules on use. */
+/** The subcommands, in help order. `serve`, `bench` and `tune` load their modules on use. */
 export async function commands(): Promise<CommandDef[]> {
-  const [{ SERVE }, { BENCH }] = await Promise.all([import('./serve.js'), import('./bench.js')]);
-  return [INFO, READ, COPY, DOWNSAMPLE, SERVE, BENCH];
+  const [{ SERVE }, { BENCH }, { TUNE }] = await Promise.all([import('./serve.js'), import('./bench.js'), import('./tune.js')]);
+  return [INFO, READ, COPY, DOWNSAMPLE, SERVE, BENCH, TUNE];
 }
 
 function version(): string {

@@ -120,7 +120,6 @@ export async function downsampleVolume(src: Volume, dst: Volume, options: Downsa
   const plan = WriteChunkPlan.of(dst);
   const cell = plan.cellShape.map((c, d) => Math.min(c, plan.hi[d]! - plan.lo[d]!));
   const slabs = slabbing(src, dst, factors, cell);
-  const size = dtypeSize(src.dtype);
   const shard = writeChunkBytes(dst);
   const sourceOf = (region: CopyTask['region']) =>
     region.map(([a, b], d) => [slo[d]! + (a - dlo[d]!) * factors[d]!, Math.min(slo[d]! + (b - dlo[d]!) * factors[d]!, shi[d]!)] as const);

@@ -40,7 +40,8 @@ import { defaultDownsampleMethod, type DownsampleMethod, downsampledShape, downs
 import { manifestKey, MANIFEST_DIR, readManifest, type TaskManifest, waitForManifests, writeManifest } from './manifest.js';
 import { jobDigest, jsonBytes, type MetadataObjects, publishMetadata, type PublishResult, scratchMetadata } from './metadata.js';
 import { ownerOf, shareOf, viewReadChunk, WriteChunkPlan } from './plan.js';
-import { addCounters, emptyCounters, type StoreCounters, StoreTally, subtractCounters } from './stats.js';
+import { addCounters, emptyCounters, type StoreCounters, subtractCounters } from '../kvstore/counting.js';
+import { StoreTally } from './stats.js';
 
 /** What a job does: copy, downsample once, or build a pyramid. */
 export type JobKind = 'copy' | 'downsample' | 'pyramid';
@@ -191,6 +192,9 @@ export async function planJob(src: Volume, dst: Spec | string, o: JobPlanOptions
       fillValue: src.fillValue,
     };
     let attributes: Record<string, unknown> | undefined;
+    // A copy keeps the source's user attributes (zarr .zattrs / zarr.json attributes, N5 and
+    // HDF5 attributes: e.g. CREMI's resolution and offset) where the destination stores them.
+    if (kind === 'copy' && (driver === 'zarr3' || driver === 'n5') && Object.keys(src.attributes).length) attributes = { ...src.attributes };
     if (kind === 'pyramid' && driver === 'n5') {
       attributes = { downsamplingFactors: cum[k] };
       if (res && res.every((r) => r !== undefined)) attributes.pixelResolution = { dimensions: res, unit: 'nm' };
@@ -395,7 +399,7 @@ export interface RunJobOptions extends Pick<JobOptions, 'concurrency' | 'memoryL
   onProgress?: (level: JobLevel, progress: CopyProgress) => void;
   /** Called while waiting for other tasks' manifests (at the start and then once a minute). */
   onWaiting?: (level: JobLevel, missing: readonly string[], waitedMs: number) => void;
-  /** The tally the source volume was opened with (`open(src, {wrapStore: tally.wrap})`): its reads count in the levels that read it. */
+  /** The tally the source volume was opened with (`open(src, {wrapKvStore: tally.wrap})`): its reads count in the levels that read it. */
   sourceTally?: StoreTally;
   /** The tally {@link publishJobMetadata} wrote with: its counts join the totals. */
   metadataTally?: StoreTally;
@@ -403,7 +407,7 @@ export interface RunJobOptions extends Pick<JobOptions, 'concurrency' | 'memoryL
    * Wraps the store of every level the job opens (under its counters), e.g. to inject faults in
    * a test or add instrumentation. Must forward every call.
    */
-  wrapStore?: (store: KvStore) => KvStore;
+  wrapKvStore?: (store: KvStore) => KvStore;
 }
 
 /** What one task did on one level. */
@@ -522,8 +526,8 @@ export async function runJob(layout: JobLayout, source: Volume, options: RunJobO
     let v = await open(l.openSpec, {
       context,
       signal,
-      wrapStore: (s) => {
-        const w = tally.wrap(options.wrapStore ? options.wrapStore(s) : s);
+      wrapKvStore: (s) => {
+        const w = tally.wrap(options.wrapKvStore ? options.wrapKvStore(s) : s);
         capture?.(w);
         return w;
       },

@@ -14,7 +14,7 @@ import { AbortError, KvStoreError, throwIfAborted } from '../errors.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import { writeValue } from '../kvstore/kvstore.js';
 import { log } from '../util/log.js';
-import type { StoreCounters } from './stats.js';
+import type { StoreCounters } from '../kvstore/counting.js';
 import { jsonBytes } from './metadata.js';
 
 /** Prefix (under the job's root) of every manifest. */

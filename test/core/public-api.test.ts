@@ -36,6 +36,7 @@ describe('public API', () => {
         "ConditionFailedError",
         "Context",
         "CorruptionError",
+        "CountingStore",
         "GcsStore",
         "Group",
         "HttpStore",

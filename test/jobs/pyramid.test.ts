@@ -200,7 +200,7 @@ describe('faults, resume, waiting and conflicts', () => {
     const src = await source('flip');
     await job(src, `file://${dir}/flip-ref/`, opts);
     const f = flipper(3, /^c\//);
-    const { summary } = await job(src, `file://${dir}/flip/`, opts, { wrapStore: f.wrap, concurrency: 1 });
+    const { summary } = await job(src, `file://${dir}/flip/`, opts, { wrapKvStore: f.wrap, concurrency: 1 });
     expect(f.flipped()).toBe(3);
     // Each flip failed a chunk's crc32c; its task read again (several flips may hit one attempt).
     expect(summary.totals.tasksRetried).toBeGreaterThanOrEqual(1);
@@ -213,7 +213,7 @@ describe('faults, resume, waiting and conflicts', () => {
     const layout = await planJob(src, `file://${dir}/flip2/`, opts);
     await publishJobMetadata(layout);
     const f = flipper(Infinity, /^c\//);
-    const err = await runJob(layout, src, { wrapStore: f.wrap, concurrency: 1, corruptionAttempts: 3 }).catch((e: unknown) => e);
+    const err = await runJob(layout, src, { wrapKvStore: f.wrap, concurrency: 1, corruptionAttempts: 3 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CorruptionError);
     expect((err as Error).message).toMatch(/corrupt data at "c\/\d\/\d\/\d \(inner chunk [\d,]+\)": .*crc32c.*level 1 "s1": reading file:\/\/.*\/flip2\/s0\//);
     // Level 0 was complete; level 1 wrote nothing (its first task failed, no other started).
