@@ -1,4 +1,4 @@
-import { allocTypedArray, bytesOf, type DataType, dtypeSize, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
+import { allocSharedTypedArray, allocTypedArray, bytesOf, type DataType, dtypeSize, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
 import { copyStrided } from './copy.js';
 import { shapePositions } from './grid.js';
 
@@ -18,9 +18,12 @@ export class NdArray<D extends DataType = DataType> {
     if (strides.length !== shape.length) throw new RangeError('strides and shape differ in rank');
   }
 
-  /** A zero-filled (or `fill`-filled) C-order array. */
-  static zeros<D extends DataType>(dtype: D, shape: readonly number[], fill?: Scalar): NdArray<D> {
-    const data = allocTypedArray(dtype, product(shape));
+  /**
+   * A zero-filled (or `fill`-filled) C-order array; with `shared`, over a SharedArrayBuffer
+   * (codec workers can write it; TypeError where there is none).
+   */
+  static zeros<D extends DataType>(dtype: D, shape: readonly number[], fill?: Scalar, shared = false): NdArray<D> {
+    const data = shared ? allocSharedTypedArray(dtype, product(shape)) : allocTypedArray(dtype, product(shape));
     if (fill !== undefined) {
       const e = toElement(dtype, fill);
       // Object.is: a -0.0 fill must not be skipped as if it were +0.

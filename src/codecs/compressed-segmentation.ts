@@ -1,4 +1,4 @@
-import { bytesOf, dtypeSize } from '../array/dtype.js';
+import { bytesOf, dtypeSize, viewAs } from '../array/dtype.js';
 import { fOrderStrides, NdArray, product } from '../array/ndarray.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import { copyStrided } from '../array/copy.js';
@@ -42,7 +42,9 @@ export class CompressedSegmentationCodec implements ArrayBytesCodec {
 
   decode(b: Uint8Array, spec: ChunkSpec, ctx?: CodecContext): NdArray {
     const vol = this.volume(spec.shape);
-    const data = decodeCompressedSegmentation(b, vol, this.blockSize, spec.dtype as 'uint32' | 'uint64', ctx?.key ?? '<chunk>');
+    const dtype = spec.dtype as 'uint32' | 'uint64';
+    const into = ctx?.output?.(product(spec.shape) * dtypeSize(dtype));
+    const data = decodeCompressedSegmentation(b, vol, this.blockSize, dtype, ctx?.key ?? '<chunk>', into && viewAs(dtype, into));
     return new NdArray(spec.dtype, data as never, spec.shape, fOrderStrides(spec.shape));
   }
 

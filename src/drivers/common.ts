@@ -7,7 +7,7 @@ import { describeJson, jsonBoundsProblem, MAX_JSON_BYTES } from '../util/json.js
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError } from '../errors.js';
 import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
 import type { CodecChain } from '../codecs/chain.js';
-import type { ChainRunner } from '../codecs/codec.js';
+import type { ChainRunner, DecodeTarget } from '../codecs/codec.js';
 import type { OpenMode, Schema } from './driver.js';
 
 /**
@@ -338,6 +338,16 @@ export abstract class CodecChainDriver {
 
   decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
     return this.chain.decode(bytes, { key: this.describeChunk(chunk), signal, runner: this.runner });
+  }
+
+  /** See ChunkDriver.decodeChunkInto: through the chain's decodeInto (a worker of the runner writes the result). */
+  decodeChunkInto(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal): Promise<NdArray | undefined> {
+    return this.chain.decodeInto(bytes, { key: this.describeChunk(chunk), signal, runner: this.runner }, target);
+  }
+
+  /** See ChunkDriver.wantsSharedResult: when the runner (a codec worker pool) would write such a result itself. */
+  wantsSharedResult(bytes: number): boolean {
+    return this.runner?.wantsSharedResult?.(this.chain, bytes) ?? false;
   }
 
   encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {

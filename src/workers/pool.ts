@@ -1,10 +1,13 @@
-import { dtypeSize, type TypedArray } from '../array/dtype.js';
+import { bytesOf, dtypeSize, type TypedArray, viewAs } from '../array/dtype.js';
 import { cOrderStrides, NdArray, product } from '../array/ndarray.js';
-import type { ChainRunner, CodecContext, RunnableChain } from '../codecs/codec.js';
+import { isSharedMemory, placeChunk, sharedMemoryAvailable } from '../array/place.js';
+import type { ChainRunner, CodecContext, DecodeTarget, RunnableChain } from '../codecs/codec.js';
 import { AbortError, CodecError } from '../errors.js';
 import { importNodeOnly } from '../util/node-only.js';
 import { log } from '../util/log.js';
-import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMessage, type TaskMessage, type WorkerMessage } from './protocol.js';
+import {
+  deserializeError, type ArrayMessage, type ChainDescriptor, LANE, MAX_LANES, type ReplyMessage, type TaskInput, type TaskMessage, type WorkerMessage,
+} from './protocol.js';
 
 /**
  * A pool of codec workers: `worker_threads` under Node, Web Workers in browsers, behind one
@@ -19,10 +22,17 @@ import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMe
  *   when running from the TypeScript sources), so a first read never waits for them. `warm()`
  *   starts them ahead. They stop after `idleMs` without work; idle workers do not keep a Node
  *   process alive (unref'd).
- * - Input bytes are copied into a buffer of their own and transferred; results (decoded arrays,
- *   encoded bytes) are transferred back, never copied.
+ * - Input bytes (compressed chunks, arrays to encode) are copied into the task's lane: a shared
+ *   buffer per in-flight task of a worker, reused from task to task, so no fresh memory is
+ *   allocated and faulted in per chunk (where there is no shared memory, into a buffer of their
+ *   own, transferred). Results (decoded arrays, encoded bytes) are transferred back, never copied.
+ * - `decodeInto` (the read path): the worker decodes into its own reusable buffers and copies
+ *   the chunk straight into the read's result when that is shared memory; only a short reply
+ *   comes back. Otherwise the decoded chunk comes back and is placed on the calling thread.
  * - An aborted task leaves at once: a queued one is dropped; a running one rejects with
- *   AbortError and its worker is terminated and replaced, so its slot is free immediately.
+ *   AbortError and its worker is terminated and replaced, so its slot is free immediately. A
+ *   decodeInto task that is already writing into the result is rejected as soon as that copy
+ *   ends (never before: the caller may reuse the buffer when the promise settles).
  * - A worker that dies (crash, exit, out of memory) fails its task with {@link WorkerCrashError}
  *   and is replaced on demand. If workers cannot start at all (no worker support, a bundler that
  *   did not ship the worker script), the pool turns itself off and every chunk runs inline.
@@ -43,6 +53,7 @@ export const DEFAULT_IDLE_MS = 10_000;
 
 /** One worker as the pool sees it (a platform implementation: `node.ts`, `web.ts`). */
 export interface WorkerHandle {
+  /** The transfer list may be empty; shared memory in `message` is shared, never copied. */
   /** Posts a message; `transfer` lists buffers moved (not copied) to the worker. */
   post(message: WorkerMessage, transfer: ArrayBuffer[]): void;
   /** Set by the pool: called with each reply. */
@@ -85,6 +96,11 @@ export interface CodecWorkerPoolOptions {
   idleMs?: number;
   /** The platform (default: worker_threads under Node, Web Workers in browsers). */
   platform?: () => Promise<WorkerPlatform | undefined>;
+  /**
+   * Share memory with the workers (lanes for inputs, results written by workers). Default: where
+   * SharedArrayBuffer exists (Node; cross-origin isolated pages). False: buffers are transferred.
+   */
+  sharedMemory?: boolean;
 }
 
 interface Task {
@@ -93,13 +109,27 @@ interface Task {
   chainKey: string;
   /** What errors name the chunk by. */
   key?: string;
-  /** Builds the message (copying the input into a transferable buffer) when the task is sent. */
-  build: (id: number) => { message: TaskMessage; transfer: ArrayBuffer[] };
+  /** Input bytes the task carries (what its lane must hold). */
+  inputBytes: number;
+  /** Builds the message when the task is sent: its input goes to `input` (a lane) or is transferred. */
+  build: (id: number, lane: number, input: (bytes: Uint8Array) => TaskInput) => { message: TaskMessage; transfer: ArrayBuffer[] };
   resolve: (reply: ReplyMessage) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
   onAbort?: () => void;
   slot?: Slot;
+  /** The lane it was sent with (-1: none). */
+  lane: number;
+  /** Aborted while its worker was writing the result: rejected with this when the reply comes. */
+  abortedWith?: Error;
+}
+
+/** One in-flight task's share of a worker: an input buffer (reused) and a state word. */
+interface Lane {
+  /** Shared input buffer, grown as needed (inputs up to MAX_LANE_BYTES). */
+  buffer?: SharedArrayBuffer;
+  /** The task holding the lane until its reply (or its worker's death): its id, 0 when free. */
+  taskId: number;
 }
 
 interface Slot {
@@ -107,8 +137,16 @@ interface Slot {
   state: 'starting' | 'ready' | 'dead';
   /** Tasks sent to this worker, oldest (the one running) first; at most PIPELINE. */
   tasks: Task[];
+  /** Lane states shared with the worker (see LANE); undefined without shared memory. */
+  laneStates?: Int32Array;
+  lanes: Lane[];
+  /** Closing (the pool closed, or the worker is to be replaced) once its writing task replies. */
+  retireAfterReply?: boolean;
   idleTimer?: ReturnType<typeof setTimeout>;
 }
+
+/** Largest input copied into a lane (bigger ones get a buffer of their own, transferred). */
+const MAX_LANE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Tasks in flight per worker: the one running plus one waiting in its message queue, so a worker
@@ -131,13 +169,17 @@ export interface PoolStats {
   abortedRunning: number;
   /** Chunks handed back to run inline (the pool turned off, or a worker cannot build the chain). */
   inline: number;
+  /** decodeInto tasks whose worker wrote the chunk into the result itself (shared memory). */
+  placed: number;
 }
 
 export class CodecWorkerPool implements ChainRunner {
   readonly minDecodeBytes: number;
   readonly minEncodeBytes: number;
   readonly idleMs: number;
-  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0 };
+  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0, placed: 0 };
+  /** Whether workers share memory with this thread (lanes, results written by workers). */
+  readonly sharedMemory: boolean;
   private readonly requestedSize: number | undefined;
   private readonly loadPlatform: () => Promise<WorkerPlatform | undefined>;
   private platform: WorkerPlatform | undefined;
@@ -158,6 +200,7 @@ export class CodecWorkerPool implements ChainRunner {
     this.minEncodeBytes = options.minEncodeBytes ?? DEFAULT_MIN_POOLED_BYTES;
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.loadPlatform = options.platform ?? defaultPlatform;
+    this.sharedMemory = options.sharedMemory ?? sharedMemoryAvailable();
     if (options.size === 0) this.off = true;
   }
 
@@ -188,6 +231,31 @@ export class CodecWorkerPool implements ChainRunner {
   }
 
   /**
+   * Tasks a worker has started and not finished, as their lanes say (0 without shared memory):
+   * a diagnostic for tests and benchmarks.
+   */
+  get executing(): number {
+    let n = 0;
+    for (const s of this.slots) {
+      if (!s.laneStates) continue;
+      for (let i = 0; i < MAX_LANES; i++) {
+        const st = Atomics.load(s.laneStates, i);
+        if ((st === LANE.RUNNING || st === LANE.PLACING) && s.lanes[i]?.taskId) n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Whether a read of a `chain` array whose result is `bytes` long should allocate that result
+   * in shared memory, so that this pool's workers write decoded chunks into it themselves
+   * (see {@link decodeInto}): the pool is on, shares memory, and takes this chain's chunks.
+   */
+  wantsSharedResult(chain: RunnableChain, bytes: number): boolean {
+    return this.sharedMemory && !this.off && chain.costly && bytes >= this.minDecodeBytes && chunkBytes(chain) >= this.minDecodeBytes;
+  }
+
+  /**
    * Starts the workers (all `size`) if they are not running; resolves true once one is ready to
    * take work, false when the pool is off (closed, or workers cannot start here).
    */
@@ -202,12 +270,11 @@ export class CodecWorkerPool implements ChainRunner {
   decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined {
     const desc = this.take(chain, this.minDecodeBytes);
     if (!desc) return undefined;
-    const build = (id: number) => {
-      const bytes = b.slice(); // our own buffer: the caller's may be shared (coalesced reads, caches)
-      const message: TaskMessage = { type: 'decode', id, chain: desc, bytes, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
-      return { message, transfer: [bytes.buffer as ArrayBuffer] };
+    const build: Task['build'] = (id, lane, input) => {
+      const message: TaskMessage = { type: 'decode', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
+      return { message, transfer: transferOf(message.input) };
     };
-    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, b.length, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'decoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return toNdArray(reply.array);
@@ -220,6 +287,42 @@ export class CodecWorkerPool implements ChainRunner {
     );
   }
 
+  decodeInto(chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<NdArray | undefined> | undefined {
+    if (!this.sharedMemory || !isSharedMemory(target.dst)) {
+      // the worker cannot write there: decode there, place here
+      const decoded = this.decode(chain, b, ctx);
+      return decoded?.then((a) => {
+        placeChunk(target.dst, target.placement, a);
+        return target.keep ? a : undefined;
+      });
+    }
+    const desc = this.take(chain, this.minDecodeBytes);
+    if (!desc) return undefined;
+    const keep = target.keep === true;
+    const build: Task['build'] = (id, lane, input) => {
+      const dst = target.dst;
+      const message: TaskMessage = {
+        type: 'decodeInto', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes, keep,
+        target: { buffer: dst.buffer as SharedArrayBuffer, byteOffset: dst.byteOffset, byteLength: dst.byteLength, placement: target.placement },
+      };
+      return { message, transfer: transferOf(message.input) };
+    };
+    return this.submit(desc.key, ctx.key, b.length, build, ctx.signal).then(
+      (reply) => {
+        if (reply.type !== 'placed') throw new Error(`codec worker: unexpected reply ${reply.type}`);
+        this.stats.placed++;
+        return reply.array ? toNdArray(reply.array) : undefined;
+      },
+      async (e: unknown) => {
+        if (!(e instanceof RunInline)) throw e;
+        this.stats.inline++;
+        const a = await chain.decodeInline(b, { ...ctx, runner: undefined });
+        placeChunk(target.dst, target.placement, a);
+        return keep ? a : undefined;
+      },
+    );
+  }
+
   encode(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array> | undefined {
     const n = product(a.shape);
     const strides = cOrderStrides(a.shape);
@@ -227,13 +330,16 @@ export class CodecWorkerPool implements ChainRunner {
     if (!a.strides.every((s, d) => a.shape[d]! <= 1 || s === strides[d]) || a.offset + n > a.data.length) return undefined;
     const desc = this.take(chain, this.minEncodeBytes);
     if (!desc) return undefined;
-    const build = (id: number) => {
-      const data = (a.data as TypedArray).slice(a.offset, a.offset + n) as TypedArray;
-      const array: ArrayMessage = { dtype: a.dtype, data, shape: [...a.shape], strides, offset: 0 };
-      const message: TaskMessage = { type: 'encode', id, chain: desc, array, key: ctx.key };
-      return { message, transfer: [data.buffer as ArrayBuffer] };
+    const size = dtypeSize(a.dtype);
+    const build: Task['build'] = (id, lane, input) => {
+      const raw = bytesOf(a.data as TypedArray).subarray(a.offset * size, (a.offset + n) * size);
+      const inp = input(raw);
+      const bytes = 'shared' in inp ? new Uint8Array(inp.shared, 0, inp.length) : inp.bytes;
+      const array: ArrayMessage = { dtype: a.dtype, data: viewAs(a.dtype, bytes), shape: [...a.shape], strides, offset: 0 };
+      const message: TaskMessage = { type: 'encode', id, lane, chain: desc, array, key: ctx.key };
+      return { message, transfer: transferOf(inp) };
     };
-    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, n * size, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'encoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return reply.bytes;
@@ -247,15 +353,27 @@ export class CodecWorkerPool implements ChainRunner {
   }
 
   /**
-   * Stops every worker now. Tasks in workers reject with AbortError; queued ones and later
-   * chunks run inline. Idempotent.
+   * Stops every worker now. Tasks in workers reject with AbortError (a decodeInto task writing
+   * into its result when the pool closes is rejected, and its worker stopped, once that copy
+   * ends); queued ones and later chunks run inline. Idempotent.
    */
   close(): void {
     this.off = true;
     for (const r of this.readyWaiters.splice(0)) r(false);
     for (const slot of this.slots) {
-      for (const t of slot.tasks.splice(0)) this.finish(t, () => t.reject(new AbortError('codec worker pool closed')));
-      this.retire(slot);
+      const err = new AbortError('codec worker pool closed');
+      const tasks = slot.tasks.splice(0);
+      for (const t of tasks) {
+        if (this.claimAbort(slot, t) === LANE.PLACING) {
+          // writing into its caller's memory: rejected (and the worker stopped) when that ends
+          t.abortedWith = err;
+          slot.tasks.push(t);
+        } else {
+          this.finish(t, () => t.reject(err));
+        }
+      }
+      if (slot.tasks.length) slot.retireAfterReply = true;
+      else this.retire(slot);
     }
     this.slots = [];
     for (const t of this.queue.splice(0)) this.finish(t, () => t.reject(new RunInline()));
@@ -264,8 +382,7 @@ export class CodecWorkerPool implements ChainRunner {
   /** The chain's descriptor when the pool takes this chunk, else undefined (run inline). */
   private take(chain: RunnableChain, min: number): ChainDescriptor | undefined {
     if (this.off || !chain.costly) return undefined;
-    const spec = chain.spec;
-    if (product(spec.shape) * dtypeSize(spec.dtype) < min) return undefined;
+    if (chunkBytes(chain) < min) return undefined;
     const desc = describe(chain);
     if (this.noWorkerChains.has(desc.key)) return undefined;
     if (!this.slots.some((s) => s.state === 'ready')) {
@@ -282,10 +399,10 @@ export class CodecWorkerPool implements ChainRunner {
     this.pump();
   }
 
-  private submit(chainKey: string, key: string | undefined, build: Task['build'], signal: AbortSignal | undefined): Promise<ReplyMessage> {
+  private submit(chainKey: string, key: string | undefined, inputBytes: number, build: Task['build'], signal: AbortSignal | undefined): Promise<ReplyMessage> {
     return new Promise<ReplyMessage>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError('operation aborted', { cause: signal.reason }));
-      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal };
+      const task: Task = { id: 0, chainKey, key, inputBytes, build, resolve, reject, signal, lane: -1 };
       if (signal) {
         task.onAbort = () => this.abort(task);
         signal.addEventListener('abort', task.onAbort, { once: true });
@@ -303,6 +420,22 @@ export class CodecWorkerPool implements ChainRunner {
     settle();
   }
 
+  /**
+   * Marks a sent task aborted in its lane; returns the state it was in. PENDING or RUNNING:
+   * now ABORTED, the worker will neither start nor write anything for it. PLACING: the worker
+   * is writing its result (the caller must wait for the reply). DONE: written already. Tasks
+   * without a lane return PENDING.
+   */
+  private claimAbort(slot: Slot, task: Task): number {
+    const states = slot.laneStates;
+    if (!states || task.lane < 0) return LANE.PENDING;
+    for (;;) {
+      const s = Atomics.load(states, task.lane);
+      if (s !== LANE.PENDING && s !== LANE.RUNNING) return s;
+      if (Atomics.compareExchange(states, task.lane, s, LANE.ABORTED) === s) return s;
+    }
+  }
+
   private abort(task: Task): void {
     const err = new AbortError('operation aborted', { cause: task.signal?.reason });
     const i = this.queue.indexOf(task);
@@ -314,21 +447,32 @@ export class CodecWorkerPool implements ChainRunner {
     const slot = task.slot;
     const k = slot ? slot.tasks.indexOf(task) : -1;
     if (!slot || k < 0) return;
-    if (k === 0) {
-      // Possibly running: the worker is busy with work nobody wants. Stop it, free the slot
-      // now, and send the tasks queued behind it to other workers.
+    const state = this.claimAbort(slot, task);
+    if (state === LANE.PLACING) {
+      // the worker is copying the chunk into the caller's memory: a bounded copy (no codec
+      // runs any more); the task rejects when it replies, never before
+      task.abortedWith = err;
+      return;
+    }
+    const lanes = slot.laneStates !== undefined && task.lane >= 0;
+    if (k === 0 && (!lanes || state === LANE.RUNNING)) {
+      // Running: the worker is busy with work nobody wants. Stop it, free the slot now, and
+      // send the tasks queued behind it to other workers.
       this.stats.abortedRunning++;
       slot.tasks.shift();
       this.remove(slot);
       this.requeue(slot);
       this.retire(slot);
     } else {
-      // Waiting in the worker's queue: tell it to skip the task.
+      // Not started (its lane now tells the worker to skip it: the lane stays taken until the
+      // worker says so), or done: its place in the pipeline goes to the next task.
       slot.tasks.splice(k, 1);
-      try {
-        slot.handle.post({ type: 'cancel', id: task.id }, []);
-      } catch {
-        // the reply, if any, is ignored anyway
+      if (!lanes) {
+        try {
+          slot.handle.post({ type: 'cancel', id: task.id }, []);
+        } catch {
+          // the reply, if any, is ignored anyway
+        }
       }
       this.settled(slot);
     }
@@ -336,10 +480,18 @@ export class CodecWorkerPool implements ChainRunner {
     this.pump();
   }
 
-  /** Puts the tasks a worker had not finished back at the head of the queue (in order). */
+  /**
+   * Puts the tasks a worker had not finished back at the head of the queue (in order). Their
+   * lanes in that worker are marked aborted first: a worker being terminated may still reach
+   * them before it stops, and must not run them (nor write results) a second time.
+   */
   private requeue(slot: Slot): void {
     const tasks = slot.tasks.splice(0);
-    for (const t of tasks) t.slot = undefined;
+    for (const t of tasks) {
+      this.claimAbort(slot, t);
+      t.slot = undefined;
+      t.lane = -1;
+    }
     this.queue.unshift(...tasks);
   }
 
@@ -357,9 +509,12 @@ export class CodecWorkerPool implements ChainRunner {
       while (this.slots.length < this.size) if (!this.startWorker()) return;
     }
     while (this.queue.length) {
-      // the ready worker with the fewest tasks, if it has room
+      // the ready worker with the fewest tasks, if it has room (and a free lane)
       let best: Slot | undefined;
-      for (const s of this.slots) if (s.state === 'ready' && s.tasks.length < PIPELINE && (!best || s.tasks.length < best.tasks.length)) best = s;
+      for (const s of this.slots) {
+        if (s.state !== 'ready' || s.tasks.length >= PIPELINE || (s.laneStates && freeLane(s) < 0)) continue;
+        if (!best || s.tasks.length < best.tasks.length) best = s;
+      }
       if (best) {
         this.assign(best, this.queue.shift()!);
         continue;
@@ -411,7 +566,7 @@ export class CodecWorkerPool implements ChainRunner {
       this.turnOff(`cannot start a worker: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     }
-    const slot: Slot = { handle, state: 'starting', tasks: [] };
+    const slot: Slot = { handle, state: 'starting', tasks: [], lanes: [] };
     handle.onMessage = (m) => this.onReply(slot, m);
     handle.onFailure = (e) => this.onFailure(slot, e);
     this.slots.push(slot);
@@ -423,16 +578,29 @@ export class CodecWorkerPool implements ChainRunner {
     if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
     slot.idleTimer = undefined;
     task.id = this.nextId++; // a fresh id per send: a requeued task is a new message
+    task.lane = slot.laneStates ? freeLane(slot) : -1;
+    const lane = task.lane >= 0 ? slot.lanes[task.lane] ?? (slot.lanes[task.lane] = { taskId: 0 }) : undefined;
+    const input = (bytes: Uint8Array): TaskInput => {
+      if (!lane || bytes.length > MAX_LANE_BYTES) return { bytes: bytes.slice() }; // our own buffer, transferred
+      if (!lane.buffer || lane.buffer.byteLength < bytes.length) {
+        lane.buffer = new SharedArrayBuffer(Math.min(MAX_LANE_BYTES, Math.max(bytes.length, 2 * (lane.buffer?.byteLength ?? 0), 64 * 1024)));
+      }
+      new Uint8Array(lane.buffer, 0, bytes.length).set(bytes);
+      return { shared: lane.buffer, length: bytes.length };
+    };
     let sent: { message: TaskMessage; transfer: ArrayBuffer[] };
     try {
-      sent = task.build(task.id);
+      if (slot.laneStates && task.lane >= 0) Atomics.store(slot.laneStates, task.lane, LANE.PENDING);
+      sent = task.build(task.id, task.lane, input);
       slot.handle.post(sent.message, sent.transfer);
     } catch (e) {
       // not clonable (should not happen: plain JSON, numbers, typed arrays): run it inline
       log.debug(`codec worker: cannot post a task (${e instanceof Error ? e.message : String(e)})`);
+      task.lane = -1;
       this.finish(task, () => task.reject(new RunInline()));
       return;
     }
+    if (lane) lane.taskId = task.id;
     slot.tasks.push(task);
     task.slot = slot;
     slot.handle.ref();
@@ -461,6 +629,18 @@ export class CodecWorkerPool implements ChainRunner {
   private onReply(slot: Slot, m: ReplyMessage): void {
     if (slot.state === 'dead') return;
     if (m.type === 'ready') {
+      // the worker listens now (a message sent before could be lost in a browser): share its
+      // lane states
+      if (this.sharedMemory) {
+        try {
+          const lanes = new SharedArrayBuffer(4 * MAX_LANES);
+          slot.handle.post({ type: 'init', lanes }, []);
+          slot.laneStates = new Int32Array(lanes);
+        } catch (e) {
+          // shared memory cannot reach workers here after all: transfer buffers instead
+          log.debug(`codec worker pool: no shared memory with workers (${e instanceof Error ? e.message : String(e)})`);
+        }
+      }
       slot.state = 'ready';
       this.everReady = true;
       this.startupFailures = 0;
@@ -469,11 +649,24 @@ export class CodecWorkerPool implements ChainRunner {
       this.pump();
       return;
     }
+    // the task's lane is free again (whether or not anyone still waits for the task)
+    for (const lane of slot.lanes) if (lane?.taskId === m.id) lane.taskId = 0;
     const k = slot.tasks.findIndex((t) => t.id === m.id);
-    if (k < 0) return; // a reply for a task aborted meanwhile
+    if (k < 0) {
+      // a reply for a task aborted meanwhile (its lane was what still waited)
+      this.pump();
+      return;
+    }
     const [task] = slot.tasks.splice(k, 1) as [Task];
     this.stats.completed++;
-    if (m.type === 'error') {
+    if (task.abortedWith) {
+      const err = task.abortedWith;
+      this.finish(task, () => task.reject(err));
+      if (slot.retireAfterReply && slot.tasks.length === 0) {
+        this.retire(slot);
+        return;
+      }
+    } else if (m.type === 'error') {
       if (m.chain) {
         // the worker cannot build this chain (a codec registered only here): inline from now on
         this.noWorkerChains.add(task.chainKey);
@@ -481,6 +674,9 @@ export class CodecWorkerPool implements ChainRunner {
       } else {
         this.finish(task, () => task.reject(deserializeError(m.error)));
       }
+    } else if (m.type === 'skipped') {
+      // only aborted tasks are skipped, and those were settled when aborted
+      this.finish(task, () => task.reject(new AbortError('operation aborted')));
     } else {
       this.finish(task, () => task.resolve(m));
     }
@@ -497,7 +693,8 @@ export class CodecWorkerPool implements ChainRunner {
     this.retire(slot);
     if (failed) {
       this.stats.crashed++;
-      this.finish(failed, () => failed.reject(new WorkerCrashError(`a codec worker died while coding "${failed.key ?? '<chunk>'}": ${e.message}`, { cause: e })));
+      const crash = new WorkerCrashError(`a codec worker died while coding "${failed.key ?? '<chunk>'}": ${e.message}`, { cause: e });
+      this.finish(failed, () => failed.reject(failed.abortedWith ?? crash));
     }
     if (wasStarting) {
       this.startupFailures++;
@@ -520,6 +717,22 @@ export class CodecWorkerPool implements ChainRunner {
     slot.handle.onMessage = undefined;
     slot.handle.terminate();
   }
+}
+
+/** Index of a free lane of `slot` (one no unanswered task holds), or -1. */
+function freeLane(slot: Slot): number {
+  for (let i = 0; i < MAX_LANES; i++) if (!slot.lanes[i] || slot.lanes[i]!.taskId === 0) return i;
+  return -1;
+}
+
+/** Transfer list of a task input: its own buffer, or nothing (a lane is shared). */
+function transferOf(input: TaskInput): ArrayBuffer[] {
+  return 'bytes' in input ? [input.bytes.buffer as ArrayBuffer] : [];
+}
+
+/** Decoded bytes of one chunk of `chain`. */
+function chunkBytes(chain: RunnableChain): number {
+  return product(chain.spec.shape) * dtypeSize(chain.spec.dtype);
 }
 
 function toNdArray(m: ArrayMessage): NdArray {

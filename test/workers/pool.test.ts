@@ -188,6 +188,8 @@ describe('codec worker pool', () => {
     // its place in the worker went to the survivor at once
     expect([p.running, p.queued]).toEqual([2, 0]);
 
+    // the stuck task runs in its worker once the worker has loaded the chain
+    while (p.executing < 1) await new Promise((r) => setTimeout(r, 5));
     stuck.abort(new Error('user cancelled'));
     await expect(running).rejects.toBeInstanceOf(AbortError);
     expect(p.stats.abortedRunning).toBe(1);
