@@ -233,6 +233,31 @@ function normalizeLayout(
   return out;
 }
 
+/**
+ * Visits the bytes of a strided array as contiguous runs: `f(start, length)` (byte offsets into
+ * its buffer) for each, merging dims that are contiguous; stops early when `f` returns false.
+ * Returns false if it stopped early. Strides and offset in bytes.
+ */
+export function everyRun(
+  byteOffset: number, byteStrides: readonly number[], shape: readonly number[], elemSize: number,
+  f: (start: number, length: number) => boolean,
+): boolean {
+  for (const n of shape) if (n === 0) return true;
+  const l = normalizeLayout(byteOffset, byteStrides, byteOffset, byteStrides, shape);
+  const rank = l.shape.length;
+  if (rank === 0) return f(l.dstOffset, elemSize);
+  const contiguous = l.dstStrides[rank - 1] === elemSize;
+  const runBytes = contiguous ? l.shape[rank - 1]! * elemSize : elemSize;
+  const outer: Layout = contiguous ? { ...l, shape: [...l.shape.slice(0, -1), 1], dstStrides: [...l.dstStrides.slice(0, -1), 0], srcStrides: [...l.srcStrides.slice(0, -1), 0] } : l;
+  let ok = true;
+  forEachRun(outer, (d) => {
+    if (!ok) return;
+    if (contiguous) ok = f(d, runBytes);
+    else for (let i = 0, p = d; ok && i < l.shape[rank - 1]!; i++, p += l.dstStrides[rank - 1]!) ok = f(p, elemSize);
+  });
+  return ok;
+}
+
 /** Calls `f(dstByte, srcByte)` for the start of every innermost run, outer dims as an odometer. */
 function forEachRun(l: Layout, f: (d: number, s: number) => void): void {
   const inner = l.shape.length - 1;

@@ -60,6 +60,21 @@ export function placementBytes(p: ChunkPlacement, elemSize: number): number {
   return n;
 }
 
+/**
+ * Bytes of the longest contiguous destination run a placement writes (a whole row of a C-order
+ * result, or a single element when the copy transposes): what copying it costs per byte
+ * depends on it (short runs: word loops; long ones: memcpy).
+ */
+export function placementRunBytes(p: ChunkPlacement, elemSize: number): number {
+  const dims = p.shape.map((n, j) => ({ n, s: Math.abs(p.dstStrides[j]!) })).filter((d) => d.n > 1).sort((a, b) => a.s - b.s);
+  let run = elemSize;
+  for (const d of dims) {
+    if (d.s !== run) break;
+    run *= d.n;
+  }
+  return run;
+}
+
 /** Whether typed arrays over SharedArrayBuffer can be made and shared with workers here. */
 export function sharedMemoryAvailable(): boolean {
   if (typeof SharedArrayBuffer !== 'function') return false;

@@ -1,5 +1,5 @@
 import { dtypeSize } from '../array/dtype.js';
-import { type NdArray, product } from '../array/ndarray.js';
+import { isAllFill, type NdArray, product } from '../array/ndarray.js';
 import { placeChunk } from '../array/place.js';
 import { MetadataError, VolstoreError } from '../errors.js';
 import { decodedBytesBound } from '../limits.js';
@@ -69,6 +69,17 @@ export class CodecChain implements RunnableChain {
   encode(a: NdArray, ctx?: CodecContext): Promise<Uint8Array> {
     const pooled = ctx?.runner?.encode(this, a, ctx);
     return pooled ?? this.encodeInline(a, ctx);
+  }
+
+  /**
+   * Encodes one chunk unless it equals the fill value everywhere (then null: store nothing),
+   * through `ctx.runner` when it takes it (the worker checks), else here.
+   */
+  async encodeUnlessFill(a: NdArray, ctx?: CodecContext): Promise<Uint8Array | null> {
+    const pooled = ctx?.runner?.encodeUnlessFill?.(this, a, ctx);
+    if (pooled) return pooled;
+    if (isAllFill(a, this.spec.fillValue)) return null;
+    return this.encodeInline(a, ctx);
   }
 
   /** Encodes one chunk on the calling thread (nested chains may still use `ctx.runner`). */

@@ -101,6 +101,11 @@ export interface DecodeTarget {
   placement: ChunkPlacement;
   /** Also return the decoded chunk (to cache it); else decodeInto resolves to undefined. */
   keep?: boolean;
+  /**
+   * `dst` was just allocated for this read (its pages not touched yet): writing it first costs
+   * page faults, worth doing on a worker's core even when the chunk needs no decoding.
+   */
+  fresh?: boolean;
 }
 
 /** What a {@link ChainRunner} needs of a codec chain (CodecChain implements it). */
@@ -136,6 +141,11 @@ export interface ChainRunner {
    * shared memory, for decodeInto to write directly (absent: never).
    */
   wantsSharedResult?(chain: RunnableChain, bytes: number): boolean;
+  /**
+   * Like encode, but resolves to null (nothing encoded) when the array equals the chain's fill
+   * value everywhere, checked in the worker (the array is scanned where it is gathered anyway).
+   */
+  encodeUnlessFill?(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array | null> | undefined;
 }
 
 export interface ArrayArrayCodec {

@@ -353,4 +353,9 @@ export abstract class CodecChainDriver {
   encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
     return this.chain.encode(array, { key: this.describeChunk(chunk), signal, runner: this.runner });
   }
+
+  /** See ChunkDriver.encodeChunkUnlessFill: the fill check runs in the codec worker with the encode. */
+  encodeChunkUnlessFill(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array | null> {
+    return this.chain.encodeUnlessFill(array, { key: this.describeChunk(chunk), signal, runner: this.runner });
+  }
 }

@@ -59,8 +59,17 @@ export interface ChunkDriver {
    * Absent: false.
    */
   wantsSharedResult?(bytes: number): boolean;
-  /** Encodes a full chunkShape C-order array to stored bytes. */
+  /**
+   * Encodes a full chunkShape array (any strides: the planner passes views of a write's source
+   * where that holds the whole chunk) to stored bytes. Must not modify `array`.
+   */
   encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Optional: encodeChunk, except that an array equal to the fill value everywhere gives null
+   * (the planner then stores nothing), checked where the encode runs (a codec worker, so the
+   * calling thread never scans the chunk). Absent: the planner checks, then calls encodeChunk.
+   */
+  encodeChunkUnlessFill?(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array | null>;
   /** Storing chunks equal to the fill value (TensorStore's store_data_equal_to_fill_value). */
   readonly storeFillChunks: boolean;
   /** Description for `volstore info` and `vol.codec`: the codec chain as canonical JSON. */

@@ -443,6 +443,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
     out = allocView(grid, viewShape, false, axes !== undefined && driver.wantsSharedResult?.(bytes) === true)!;
   }
   if (out.size === 0) return out;
+  const fresh = !opts.out;
   const outBytes = bytesOf(out.data);
   const outStrides = out.strides.map((s) => s * size);
   const dlo = t.inputDomain.inclusiveMin;
@@ -459,7 +460,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
   };
   const targetOf = (pos: readonly number[]): DecodeTarget | undefined => {
     const placement = placementOf(pos);
-    return placement && { dst: outBytes, placement };
+    return placement && { dst: outBytes, placement, fresh };
   };
   const place = (pos: readonly number[], chunk: NdArray | typeof PLACED | undefined): void => {
     if (chunk === PLACED) return;
@@ -543,9 +544,18 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
     let srcOff = src.offset * size;
     for (let j = 0; j < m.lo.length; j++) srcOff += (m.lo[j]! - dlo[j]!) * srcStrides[j]!;
     const shape = m.lo.map((l, j) => m.hi[j]! - l);
+    const direct = m.covers && directView(grid, pos, m, srcStrides);
     const fn: UpdateFn = async (current) => {
       throwIfAborted(opts.signal);
       let arr: NdArray;
+      if (direct) {
+        // the source holds the whole chunk: encode a strided view of it (no copy here; the
+        // codec, or the worker pool gathering it into its lane, copies it once)
+        const strides = m.start.map((_, k) => (m.dims[k]! < 0 ? 0 : (m.steps[k]! * srcStrides[m.dims[k]!]!) / size));
+        const offset = srcOff / size - m.start.reduce((n, c, k) => n + c * strides[k]!, 0);
+        arr = new NdArray(grid.dtype, src.data, grid.chunkShape, strides, offset);
+        return encode(arr);
+      }
       if (current && !m.covers) {
         arr = cloneCOrder(await driver.decodeChunk(current, pos, opts.signal), grid.dtype);
       } else {
@@ -555,8 +565,12 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
         bytesOf(arr.data), m.chunkOffset * size, m.chunkSteps.map((s) => s * size),
         srcBytes, srcOff, srcStrides, shape, size,
       );
-      if (!driver.storeFillChunks && isAllFill(arr, grid.fillValue)) return null;
-      return driver.encodeChunk(arr, pos, opts.signal);
+      return encode(arr);
+    };
+    const encode = (arr: NdArray): Promise<Uint8Array | null> => {
+      if (driver.storeFillChunks) return driver.encodeChunk(arr, pos, opts.signal);
+      if (driver.encodeChunkUnlessFill) return driver.encodeChunkUnlessFill(arr, pos, opts.signal);
+      return isAllFill(arr, grid.fillValue) ? Promise.resolve(null) : driver.encodeChunk(arr, pos, opts.signal);
     };
     return { fn, overwrite: m.covers };
   };
@@ -591,6 +605,22 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
       }
     },
   );
+}
+
+/**
+ * Whether a write may encode the chunk at `pos` as a view of its source: the view covers the
+ * whole chunk (unit steps), the chunk lies inside the domain (edge chunks need fill outside it),
+ * no two chunk dims move with one view dim (a diagonal), and the source is not a broadcast
+ * scalar (zero strides: a copy is cheaper to scan and encode).
+ */
+function directView(grid: ChunkGrid, pos: readonly number[], m: ChunkMapping, srcStrides: readonly number[]): boolean {
+  for (let k = 0; k < grid.chunkShape.length; k++) {
+    if ((pos[k]! + 1) * grid.chunkShape[k]! > grid.shape[k]!) return false;
+    const j = m.dims[k]!;
+    if (j < 0 ? grid.chunkShape[k] !== 1 : srcStrides[j] === 0) return false;
+    if (j >= 0 && m.dims.indexOf(j) !== k) return false;
+  }
+  return true;
 }
 
 /** A fresh, writable C-order copy (decoded chunks may be views of cached or stored bytes). */

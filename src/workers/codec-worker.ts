@@ -7,7 +7,7 @@
  * here have no runner: nothing a worker does waits for the pool.
  */
 import type { TypedArray } from '../array/dtype.js';
-import { NdArray } from '../array/ndarray.js';
+import { isAllFill, NdArray } from '../array/ndarray.js';
 import { placeChunk } from '../array/place.js';
 import { CodecChain } from '../codecs/chain.js';
 import { type CodecJSON, ScratchBuffers } from '../codecs/codec.js';
@@ -141,7 +141,12 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       }
     } else {
       const { dtype, data, shape, strides, offset } = m.array;
-      const bytes = ownBytes(await chain.encodeInline(new NdArray(dtype, data as never, shape, strides, offset), { key: m.key }));
+      const a = new NdArray(dtype, data as never, shape, strides, offset);
+      if (m.unlessFill && isAllFill(a, chain.spec.fillValue)) {
+        port.post({ type: 'encoded', id: m.id, bytes: null }, []);
+        return;
+      }
+      const bytes = ownBytes(await chain.encodeInline(a, { key: m.key }));
       send(port, { type: 'encoded', id: m.id, bytes }, buffersOf(bytes));
     }
   } catch (e) {

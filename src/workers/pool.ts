@@ -1,6 +1,7 @@
-import { bytesOf, dtypeSize, type TypedArray, viewAs } from '../array/dtype.js';
-import { cOrderStrides, NdArray, product } from '../array/ndarray.js';
-import { isSharedMemory, placeChunk, sharedMemoryAvailable } from '../array/place.js';
+import { bytesOf, dtypeSize, viewAs } from '../array/dtype.js';
+import { copyStrided } from '../array/copy.js';
+import { cOrderStrides, isAllFill, NdArray, product } from '../array/ndarray.js';
+import { isSharedMemory, placeChunk, placementBytes, placementRunBytes, sharedMemoryAvailable } from '../array/place.js';
 import type { ChainRunner, CodecContext, DecodeTarget, RunnableChain } from '../codecs/codec.js';
 import { AbortError, CodecError } from '../errors.js';
 import { importNodeOnly } from '../util/node-only.js';
@@ -48,6 +49,13 @@ import {
  */
 export const DEFAULT_MIN_POOLED_BYTES = 128 * 1024;
 
+/**
+ * Bytes a plain chunk (nothing to decode) must place into a read's result before the copy goes
+ * to a worker (see CodecWorkerPool.take): the copy of a 64 KiB chunk in 64-byte rows costs
+ * ~30 us, a worker round trip ~20-40 us of this thread's time.
+ */
+export const DEFAULT_MIN_PLACED_BYTES = 128 * 1024;
+
 /** How long a worker stays up without work before it is stopped, ms. */
 export const DEFAULT_IDLE_MS = 10_000;
 
@@ -92,6 +100,8 @@ export interface CodecWorkerPoolOptions {
   minDecodeBytes?: number;
   /** Decoded chunk bytes from which encodes go to the pool (default DEFAULT_MIN_POOLED_BYTES). */
   minEncodeBytes?: number;
+  /** Bytes a plain chunk must place before its copy goes to the pool (default DEFAULT_MIN_PLACED_BYTES). */
+  minPlaceBytes?: number;
   /** Idle time before a worker stops, ms (default DEFAULT_IDLE_MS). */
   idleMs?: number;
   /** The platform (default: worker_threads under Node, Web Workers in browsers). */
@@ -111,8 +121,12 @@ interface Task {
   key?: string;
   /** Input bytes the task carries (what its lane must hold). */
   inputBytes: number;
-  /** Builds the message when the task is sent: its input goes to `input` (a lane) or is transferred. */
-  build: (id: number, lane: number, input: (bytes: Uint8Array) => TaskInput) => { message: TaskMessage; transfer: ArrayBuffer[] };
+  /**
+   * Builds the message when the task is sent: its input goes to `input` (into the lane, or a
+   * buffer of its own to transfer): given as bytes to copy, or as a length and a function
+   * filling that many bytes.
+   */
+  build: (id: number, lane: number, input: TaskInputFn) => { message: TaskMessage; transfer: ArrayBuffer[] };
   resolve: (reply: ReplyMessage) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
@@ -123,6 +137,9 @@ interface Task {
   /** Aborted while its worker was writing the result: rejected with this when the reply comes. */
   abortedWith?: Error;
 }
+
+/** Puts a task's input bytes where the worker will find them (see Task.build). */
+type TaskInputFn = (bytes: Uint8Array | number, fill?: (dst: Uint8Array) => void) => TaskInput;
 
 /** One in-flight task's share of a worker: an input buffer (reused) and a state word. */
 interface Lane {
@@ -144,6 +161,13 @@ interface Slot {
   retireAfterReply?: boolean;
   idleTimer?: ReturnType<typeof setTimeout>;
 }
+
+/**
+ * Destination rows at least this long are copied about as fast as the pool could copy the
+ * chunk into a lane: a plain chunk placed in rows this long into a result already touched
+ * stays on the calling thread.
+ */
+const MIN_CONTIGUOUS_RUN = 1024;
 
 /** Largest input copied into a lane (bigger ones get a buffer of their own, transferred). */
 const MAX_LANE_BYTES = 16 * 1024 * 1024;
@@ -176,6 +200,7 @@ export interface PoolStats {
 export class CodecWorkerPool implements ChainRunner {
   readonly minDecodeBytes: number;
   readonly minEncodeBytes: number;
+  readonly minPlaceBytes: number;
   readonly idleMs: number;
   readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0, placed: 0 };
   /** Whether workers share memory with this thread (lanes, results written by workers). */
@@ -198,6 +223,7 @@ export class CodecWorkerPool implements ChainRunner {
     this.requestedSize = options.size;
     this.minDecodeBytes = options.minDecodeBytes ?? DEFAULT_MIN_POOLED_BYTES;
     this.minEncodeBytes = options.minEncodeBytes ?? DEFAULT_MIN_POOLED_BYTES;
+    this.minPlaceBytes = options.minPlaceBytes ?? DEFAULT_MIN_PLACED_BYTES;
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.loadPlatform = options.platform ?? defaultPlatform;
     this.sharedMemory = options.sharedMemory ?? sharedMemoryAvailable();
@@ -252,7 +278,8 @@ export class CodecWorkerPool implements ChainRunner {
    * (see {@link decodeInto}): the pool is on, shares memory, and takes this chain's chunks.
    */
   wantsSharedResult(chain: RunnableChain, bytes: number): boolean {
-    return this.sharedMemory && !this.off && chain.costly && bytes >= this.minDecodeBytes && chunkBytes(chain) >= this.minDecodeBytes;
+    if (!this.sharedMemory || this.off || bytes < Math.min(this.minDecodeBytes, this.minPlaceBytes)) return false;
+    return chunkBytes(chain) >= (chain.costly ? this.minDecodeBytes : this.minPlaceBytes);
   }
 
   /**
@@ -296,7 +323,7 @@ export class CodecWorkerPool implements ChainRunner {
         return target.keep ? a : undefined;
       });
     }
-    const desc = this.take(chain, this.minDecodeBytes);
+    const desc = this.take(chain, this.minDecodeBytes, target);
     if (!desc) return undefined;
     const keep = target.keep === true;
     const build: Task['build'] = (id, lane, input) => {
@@ -323,23 +350,42 @@ export class CodecWorkerPool implements ChainRunner {
     );
   }
 
+  /**
+   * Encodes in a worker. The array may have any strides: one in shared memory travels as it is
+   * (the worker reads it in place); any other is gathered in C order into the task's lane (or a
+   * buffer of its own, transferred).
+   */
   encode(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array> | undefined {
-    const n = product(a.shape);
-    const strides = cOrderStrides(a.shape);
-    // only C-order arrays (what the planner encodes) travel; others are rare and stay inline
-    if (!a.strides.every((s, d) => a.shape[d]! <= 1 || s === strides[d]) || a.offset + n > a.data.length) return undefined;
+    return this.encodeTask(chain, a, ctx, false) as Promise<Uint8Array> | undefined;
+  }
+
+  /** encode, resolving to null when `a` equals the chain's fill value everywhere (checked in the worker). */
+  encodeUnlessFill(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array | null> | undefined {
+    return this.encodeTask(chain, a, ctx, true);
+  }
+
+  private encodeTask(chain: RunnableChain, a: NdArray, ctx: CodecContext, unlessFill: boolean): Promise<Uint8Array | null> | undefined {
     const desc = this.take(chain, this.minEncodeBytes);
     if (!desc) return undefined;
     const size = dtypeSize(a.dtype);
+    const n = product(a.shape);
+    const strides = cOrderStrides(a.shape);
+    const inPlace = this.sharedMemory && isSharedMemory(a.data);
     const build: Task['build'] = (id, lane, input) => {
-      const raw = bytesOf(a.data as TypedArray).subarray(a.offset * size, (a.offset + n) * size);
-      const inp = input(raw);
-      const bytes = 'shared' in inp ? new Uint8Array(inp.shared, 0, inp.length) : inp.bytes;
-      const array: ArrayMessage = { dtype: a.dtype, data: viewAs(a.dtype, bytes), shape: [...a.shape], strides, offset: 0 };
-      const message: TaskMessage = { type: 'encode', id, lane, chain: desc, array, key: ctx.key };
-      return { message, transfer: transferOf(inp) };
+      let array: ArrayMessage;
+      let transfer: ArrayBuffer[] = [];
+      if (inPlace) {
+        array = { dtype: a.dtype, data: a.data, shape: [...a.shape], strides: [...a.strides], offset: a.offset };
+      } else {
+        const inp = input(n * size, (dst) => copyStrided(dst, 0, strides.map((s) => s * size), bytesOf(a.data), a.offset * size, a.strides.map((s) => s * size), a.shape, size));
+        const bytes = 'shared' in inp ? new Uint8Array(inp.shared, 0, inp.length) : inp.bytes;
+        array = { dtype: a.dtype, data: viewAs(a.dtype, bytes), shape: [...a.shape], strides, offset: 0 };
+        transfer = transferOf(inp);
+      }
+      const message: TaskMessage = { type: 'encode', id, lane, chain: desc, array, key: ctx.key, unlessFill };
+      return { message, transfer };
     };
-    return this.submit(desc.key, ctx.key, n * size, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, inPlace ? 0 : n * size, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'encoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return reply.bytes;
@@ -347,6 +393,7 @@ export class CodecWorkerPool implements ChainRunner {
       (e: unknown) => {
         if (!(e instanceof RunInline)) throw e;
         this.stats.inline++;
+        if (unlessFill && isAllFill(a, chain.spec.fillValue)) return null;
         return chain.encodeInline(a, { ...ctx, runner: undefined });
       },
     );
@@ -379,10 +426,22 @@ export class CodecWorkerPool implements ChainRunner {
     for (const t of this.queue.splice(0)) this.finish(t, () => t.reject(new RunInline()));
   }
 
-  /** The chain's descriptor when the pool takes this chunk, else undefined (run inline). */
-  private take(chain: RunnableChain, min: number): ChainDescriptor | undefined {
-    if (this.off || !chain.costly) return undefined;
-    if (chunkBytes(chain) < min) return undefined;
+  /**
+   * The chain's descriptor when the pool takes this chunk, else undefined (run inline). Chains
+   * that do real work go when the chunk reaches `min` bytes; chunks of plain chains (`bytes`,
+   * nothing to decode) only with a placement `target` whose copy is worth a core: at least
+   * `minPlaceBytes`, into a fresh result (page faults) or in short rows (word loops).
+   */
+  private take(chain: RunnableChain, min: number, target?: DecodeTarget): ChainDescriptor | undefined {
+    if (this.off) return undefined;
+    if (chain.costly) {
+      if (chunkBytes(chain) < min) return undefined;
+    } else {
+      if (!target) return undefined;
+      const size = dtypeSize(chain.spec.dtype);
+      if (placementBytes(target.placement, size) < this.minPlaceBytes) return undefined;
+      if (!target.fresh && placementRunBytes(target.placement, size) >= MIN_CONTIGUOUS_RUN) return undefined;
+    }
     const desc = describe(chain);
     if (this.noWorkerChains.has(desc.key)) return undefined;
     if (!this.slots.some((s) => s.state === 'ready')) {
@@ -580,13 +639,19 @@ export class CodecWorkerPool implements ChainRunner {
     task.id = this.nextId++; // a fresh id per send: a requeued task is a new message
     task.lane = slot.laneStates ? freeLane(slot) : -1;
     const lane = task.lane >= 0 ? slot.lanes[task.lane] ?? (slot.lanes[task.lane] = { taskId: 0 }) : undefined;
-    const input = (bytes: Uint8Array): TaskInput => {
-      if (!lane || bytes.length > MAX_LANE_BYTES) return { bytes: bytes.slice() }; // our own buffer, transferred
-      if (!lane.buffer || lane.buffer.byteLength < bytes.length) {
-        lane.buffer = new SharedArrayBuffer(Math.min(MAX_LANE_BYTES, Math.max(bytes.length, 2 * (lane.buffer?.byteLength ?? 0), 64 * 1024)));
+    const input: TaskInputFn = (bytes, fill) => {
+      const length = typeof bytes === 'number' ? bytes : bytes.length;
+      const write = (dst: Uint8Array) => (typeof bytes === 'number' ? fill!(dst) : dst.set(bytes));
+      if (!lane || length > MAX_LANE_BYTES) {
+        const own = new Uint8Array(length); // our own buffer, transferred
+        write(own);
+        return { bytes: own };
       }
-      new Uint8Array(lane.buffer, 0, bytes.length).set(bytes);
-      return { shared: lane.buffer, length: bytes.length };
+      if (!lane.buffer || lane.buffer.byteLength < length) {
+        lane.buffer = new SharedArrayBuffer(Math.min(MAX_LANE_BYTES, Math.max(length, 2 * (lane.buffer?.byteLength ?? 0), 64 * 1024)));
+      }
+      write(new Uint8Array(lane.buffer, 0, length));
+      return { shared: lane.buffer, length };
     };
     let sent: { message: TaskMessage; transfer: ArrayBuffer[] };
     try {

@@ -59,7 +59,7 @@ export const MAX_LANES = 8;
 export type TaskMessage =
   | { type: 'decode'; id: number; lane: number; chain: ChainDescriptor; input: TaskInput; key?: string; maxDecodedBytes?: number }
   | { type: 'decodeInto'; id: number; lane: number; chain: ChainDescriptor; input: TaskInput; key?: string; maxDecodedBytes?: number; target: TargetMessage; keep: boolean }
-  | { type: 'encode'; id: number; lane: number; chain: ChainDescriptor; array: ArrayMessage; key?: string };
+  | { type: 'encode'; id: number; lane: number; chain: ChainDescriptor; array: ArrayMessage; key?: string; unlessFill?: boolean };
 
 /** Main thread -> worker, once, first: the lane states of this worker (Int32Array over it). */
 export interface InitMessage {
@@ -82,7 +82,8 @@ export type ReplyMessage =
   | { type: 'decoded'; id: number; array: ArrayMessage }
   /** A decodeInto task wrote its chunk; `array` is the decoded chunk when it was asked to keep it. */
   | { type: 'placed'; id: number; array?: ArrayMessage }
-  | { type: 'encoded'; id: number; bytes: Uint8Array }
+  /** `bytes` null: an `unlessFill` array that equals the fill value everywhere (nothing encoded). */
+  | { type: 'encoded'; id: number; bytes: Uint8Array | null }
   /** The task was aborted before it started or before it wrote anything (its lane said so). */
   | { type: 'skipped'; id: number }
   /** `chain`: the worker could not build the chain (a codec registered only on the main thread). */
