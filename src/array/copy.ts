@@ -42,8 +42,8 @@ export function copyStrided(
   const ss = l.srcStrides[rank - 1]!;
   const contiguous = !swap && ds === elemSize && ss === elemSize;
   const setRuns = () => forEachRun(l, (d, s) => dst.set(src.subarray(s, s + n * elemSize), d));
-  if (contiguous && n * elemSize >= MIN_SET_RUN) return setRuns();
   if (contiguous && n * elemSize <= MAX_WORD_RUN && copyWordRuns(dst, src, l, n * elemSize)) return;
+  if (contiguous && n * elemSize >= MIN_SET_RUN) return setRuns();
   let count = 1;
   for (const e of l.shape) count *= e;
   const bytes = count * elemSize;
@@ -61,8 +61,9 @@ export function copyStrided(
     // Moving spans through wasm memory costs ~ a memcpy per byte moved: only when the spans
     // are not much bigger than what is actually copied.
     if (sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
-      copyStridedWasm(core, dst, l.dstOffset, l.dstStrides, l.dstOffset, dHi, dense,
-        src, l.srcOffset, l.srcStrides, sLo, sHi, l.shape, elemSize, swap);
+      const k = kernelOrder(l.shape, l.dstStrides, l.srcStrides);
+      copyStridedWasm(core, dst, l.dstOffset, k.dstStrides, l.dstOffset, dHi, dense,
+        src, l.srcOffset, k.srcStrides, sLo, sHi, k.shape, elemSize, swap);
       return;
     }
     // Sparse destination with contiguous rows of useful length (a chunk into a big array):
@@ -72,7 +73,8 @@ export function copyStrided(
       const packed = new Array<number>(rank);
       let acc = elemSize;
       for (let k = rank - 1; k >= 0; k--) { packed[k] = acc; acc *= l.shape[k]!; }
-      copyStridedWasm(core, dst, 0, packed, 0, bytes, true, src, l.srcOffset, l.srcStrides, sLo, sHi, l.shape, elemSize, swap,
+      const k = kernelOrder(l.shape, packed, l.srcStrides);
+      copyStridedWasm(core, dst, 0, k.dstStrides, 0, bytes, true, src, l.srcOffset, k.srcStrides, sLo, sHi, k.shape, elemSize, swap,
         (mem, base) => {
           let p = base;
           forEachRun(l, (d) => { dst.set(mem.subarray(p, p + rowBytes), d); p += rowBytes; });
@@ -82,6 +84,27 @@ export function copyStrided(
   }
   if (contiguous) return setRuns();
   forEachRun(l, (d, s) => copyRun(dst, d, ds, src, s, ss, n, elemSize, swap));
+}
+
+/**
+ * The dims in the order the wasm kernel should walk them. The kernel tiles its two innermost
+ * dims when the innermost one is strided in the source (a transpose): that pays only when the
+ * other tiled dim is the source's fastest, so that dim is moved next to the innermost one (a
+ * Fortran-order chunk into a C-order result: x next to z, not y; ~5x faster for 64^3 uint64).
+ * The set of element pairs copied is unchanged.
+ */
+function kernelOrder(shape: readonly number[], dstStrides: readonly number[], srcStrides: readonly number[]): { shape: number[]; dstStrides: number[]; srcStrides: number[] } {
+  const rank = shape.length;
+  const order = [...shape.keys()];
+  if (rank >= 3) {
+    let best = -1;
+    for (let k = 0; k < rank - 1; k++) if (shape[k]! >= 8 && (best < 0 || Math.abs(srcStrides[k]!) < Math.abs(srcStrides[best]!))) best = k;
+    if (best >= 0 && best !== rank - 2 && Math.abs(srcStrides[best]!) < Math.abs(srcStrides[rank - 2]!)) {
+      order.splice(best, 1);
+      order.splice(rank - 2, 0, best);
+    }
+  }
+  return { shape: order.map((k) => shape[k]!), dstStrides: order.map((k) => dstStrides[k]!), srcStrides: order.map((k) => srcStrides[k]!) };
 }
 
 /**
@@ -170,15 +193,15 @@ export function float64CopiesBits(): boolean {
 }
 
 /**
- * Runs up to this long use word loops: 64-bit words up to 128 B (faster than set() or the wasm
- * kernel for 32-128 B rows, ~1.5-2.5x), 32-bit words up to 64 B (bench/kernels.ts: 64 B rows
- * 1.1-2x faster than set(), 128 B rows slower).
+ * Runs up to this long use word loops: 64-bit words up to 512 B (faster than set() or the wasm
+ * kernel for 32-512 B rows, ~1.5-2.5x: set() costs a subarray per row), 32-bit words up to 64 B
+ * (bench/kernels.ts: 64 B rows 1.1-2x faster than set(), 128 B rows slower).
  */
-const MAX_WORD_RUN = 128;
+const MAX_WORD_RUN = 512;
 /** Longest run copied with 32-bit words (when 64-bit words are not possible). */
 const MAX_WORD32_RUN = 64;
 
-/** Contiguous runs at least this long always use TypedArray.set; shorter ones try wasm first. */
+/** Contiguous runs at least this long (not taken by a word loop) use TypedArray.set; shorter ones try wasm first. */
 const MIN_SET_RUN = 256;
 /** Shortest destination row worth a set() when scattering from a wasm staging area. */
 const MIN_SCATTER_ROW = 32;

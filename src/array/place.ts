@@ -61,6 +61,16 @@ export function placementBytes(p: ChunkPlacement, elemSize: number): number {
 }
 
 /**
+ * The chunk's dims in the order a placement walks the destination, outermost first: by
+ * decreasing destination stride of the result dim each moves with (fixed dims first). A chunk
+ * laid out in this order is copied in its longest rows (see CodecContext.order).
+ */
+export function placementOrder(p: ChunkPlacement): number[] {
+  const weight = (k: number) => (p.dims[k]! < 0 ? Infinity : Math.abs(p.dstStrides[p.dims[k]!]! * p.steps[k]!));
+  return [...p.start.keys()].sort((a, b) => weight(b) - weight(a) || a - b);
+}
+
+/**
  * Bytes of the longest contiguous destination run a placement writes (a whole row of a C-order
  * result, or a single element when the copy transposes): what copying it costs per byte
  * depends on it (short runs: word loops; long ones: memcpy).

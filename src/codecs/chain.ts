@@ -1,6 +1,6 @@
 import { dtypeSize } from '../array/dtype.js';
 import { isAllFill, type NdArray, product } from '../array/ndarray.js';
-import { placeChunk } from '../array/place.js';
+import { placeChunk, placementOrder } from '../array/place.js';
 import { MetadataError, VolstoreError } from '../errors.js';
 import { decodedBytesBound } from '../limits.js';
 import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON, DecodeTarget, RunnableChain } from './codec.js';
@@ -115,7 +115,7 @@ export class CodecChain implements RunnableChain {
   async decodeInto(b: Uint8Array, ctx: CodecContext | undefined, target: DecodeTarget): Promise<NdArray | undefined> {
     const pooled = ctx?.runner?.decodeInto?.(this, b, ctx, target);
     if (pooled) return pooled;
-    const a = await this.decodeInline(b, ctx);
+    const a = await this.decodeInline(b, { ...ctx, order: placementOrder(target.placement) });
     placeChunk(target.dst, target.placement, a);
     return target.keep ? a : undefined;
   }
@@ -135,13 +135,15 @@ export class CodecChain implements RunnableChain {
     if (this.bytesBytes.length) {
       const limit = Math.min(this.maxDecodedBytes, ctx?.maxDecodedBytes ?? Infinity);
       for (let i = this.bytesBytes.length - 1; i >= 0; i--) {
-        b = await this.bytesBytes[i]!.decode(b, { ...ctx, maxDecodedBytes: limit, output: outputOf(1 + i) });
+        b = await this.bytesBytes[i]!.decode(b, { ...ctx, maxDecodedBytes: limit, output: outputOf(1 + i), order: undefined });
       }
     }
-    let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, { ...ctx, maxDecodedBytes: undefined, output: outputOf(0) });
+    // a preferred layout applies to the array->bytes codec's output only when nothing reorders it after
+    const order = this.arrayArray.length ? undefined : ctx?.order;
+    let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, { ...ctx, maxDecodedBytes: undefined, output: outputOf(0), order });
     for (let i = this.arrayArray.length - 1; i >= 0; i--) {
       const { codec, input } = this.arrayArray[i]!;
-      a = await codec.decode(a, input, { ...ctx, output: outputOf(1 + this.bytesBytes.length + i) });
+      a = await codec.decode(a, input, { ...ctx, output: outputOf(1 + this.bytesBytes.length + i), order: undefined });
     }
     return a;
   }

@@ -62,6 +62,14 @@ export interface CodecContext {
    * Valid until the next decode with the same scratch.
    */
   output?: (bytes: number) => Uint8Array | undefined;
+  /**
+   * Decoding only: the chunk's dims in the memory order its consumer will copy them in,
+   * outermost first (see `placementOrder` in `src/array/place.ts`). A decoder that writes
+   * elements one at a time (compressed_segmentation) may lay its output out in that order, so
+   * the copy into a read's result moves whole rows instead of transposing; the strides of the
+   * array it returns are authoritative either way.
+   */
+  order?: readonly number[];
 }
 
 /**

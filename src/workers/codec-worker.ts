@@ -8,7 +8,7 @@
  */
 import type { TypedArray } from '../array/dtype.js';
 import { isAllFill, NdArray } from '../array/ndarray.js';
-import { placeChunk } from '../array/place.js';
+import { placeChunk, placementOrder } from '../array/place.js';
 import { CodecChain } from '../codecs/chain.js';
 import { type CodecJSON, ScratchBuffers } from '../codecs/codec.js';
 import { importNodeOnly } from '../util/node-only.js';
@@ -121,7 +121,8 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       const array = ownArray(a);
       send(port, { type: 'decoded', id: m.id, array }, buffersOf(array.data));
     } else if (m.type === 'decodeInto') {
-      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch });
+      const order = placementOrder(m.target.placement);
+      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, order });
       // write into the caller's memory only if the task was not aborted meanwhile
       if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
         port.post({ type: 'skipped', id: m.id }, []);
