@@ -130,12 +130,19 @@ interface Task {
   resolve: (reply: ReplyMessage) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Listening to `signal` (through the pool's one listener per signal). */
+  listening?: boolean;
   slot?: Slot;
   /** The lane it was sent with (-1: none). */
   lane: number;
   /** Aborted while its worker was writing the result: rejected with this when the reply comes. */
   abortedWith?: Error;
+  /**
+   * Aborted (and rejected) while its worker was running it: it stays in the worker's pipeline
+   * until the worker answers (or is replaced after ABORT_GRACE_MS, `graceTimer`).
+   */
+  zombie?: boolean;
+  graceTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** Puts a task's input bytes where the worker will find them (see Task.build). */
@@ -168,6 +175,13 @@ interface Slot {
  * stays on the calling thread.
  */
 const MIN_CONTIGUOUS_RUN = 1024;
+
+/**
+ * How long a worker may keep running a task whose caller aborted (its lane already keeps it
+ * from writing anything) before it is stopped and replaced: long enough for any sane chunk to
+ * finish, short for a decoder that hangs.
+ */
+const ABORT_GRACE_MS = 250;
 
 /** Largest input copied into a lane (bigger ones get a buffer of their own, transferred). */
 const MAX_LANE_BYTES = 16 * 1024 * 1024;
@@ -218,6 +232,8 @@ export class CodecWorkerPool implements ChainRunner {
   private readyWaiters: ((ready: boolean) => void)[] = [];
   private startupFailures = 0;
   private readonly noWorkerChains = new Set<string>();
+  /** Signals watched for the tasks submitted under them (see listen). */
+  private readonly watched = new Map<AbortSignal, { tasks: Set<Task>; onAbort: () => void }>();
 
   constructor(options: CodecWorkerPoolOptions = {}) {
     this.requestedSize = options.size;
@@ -411,6 +427,10 @@ export class CodecWorkerPool implements ChainRunner {
       const err = new AbortError('codec worker pool closed');
       const tasks = slot.tasks.splice(0);
       for (const t of tasks) {
+        if (t.zombie) {
+          if (t.graceTimer !== undefined) clearTimeout(t.graceTimer);
+          continue; // settled already
+        }
         if (this.claimAbort(slot, t) === LANE.PLACING) {
           // writing into its caller's memory: rejected (and the worker stopped) when that ends
           t.abortedWith = err;
@@ -462,19 +482,46 @@ export class CodecWorkerPool implements ChainRunner {
     return new Promise<ReplyMessage>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError('operation aborted', { cause: signal.reason }));
       const task: Task = { id: 0, chainKey, key, inputBytes, build, resolve, reject, signal, lane: -1 };
-      if (signal) {
-        task.onAbort = () => this.abort(task);
-        signal.addEventListener('abort', task.onAbort, { once: true });
-      }
+      if (signal) this.listen(task, signal);
       this.queue.push(task);
       this.pump();
     });
   }
 
+  /**
+   * Watches `signal` for `task`: one listener per signal for all its tasks (a read has dozens of
+   * chunks in flight under one signal; a listener each would trip Node's leak warning).
+   */
+  private listen(task: Task, signal: AbortSignal): void {
+    let entry = this.watched.get(signal);
+    if (!entry) {
+      const tasks = new Set<Task>();
+      const onAbort = () => {
+        for (const t of [...tasks]) this.abort(t);
+      };
+      entry = { tasks, onAbort };
+      this.watched.set(signal, entry);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    entry.tasks.add(task);
+    task.listening = true;
+  }
+
+  private unlisten(task: Task): void {
+    task.listening = false;
+    const signal = task.signal!;
+    const entry = this.watched.get(signal);
+    if (!entry) return;
+    entry.tasks.delete(task);
+    if (entry.tasks.size === 0) {
+      signal.removeEventListener('abort', entry.onAbort);
+      this.watched.delete(signal);
+    }
+  }
+
   /** Settles a task once: detaches its abort listener, then runs `settle`. */
   private finish(task: Task, settle: () => void): void {
-    if (task.onAbort) task.signal?.removeEventListener('abort', task.onAbort);
-    task.onAbort = undefined;
+    if (task.listening) this.unlisten(task);
     task.slot = undefined;
     settle();
   }
@@ -514,9 +561,16 @@ export class CodecWorkerPool implements ChainRunner {
       return;
     }
     const lanes = slot.laneStates !== undefined && task.lane >= 0;
-    if (k === 0 && (!lanes || state === LANE.RUNNING)) {
-      // Running: the worker is busy with work nobody wants. Stop it, free the slot now, and
-      // send the tasks queued behind it to other workers.
+    if (lanes && state === LANE.RUNNING) {
+      // Running: its lane now tells the worker not to write anything, so the caller can go at
+      // once. The worker finishes the decode (a chunk takes milliseconds) unless it is stuck:
+      // past ABORT_GRACE_MS it is stopped and replaced (restarting one costs far more than
+      // letting a chunk finish). Until it answers, the task holds its place in the pipeline.
+      task.zombie = true;
+      this.armGrace(slot, task);
+    } else if (k === 0 && !lanes) {
+      // Running, and no lanes to tell it (no shared memory): stop the worker, free the slot
+      // now, and send the tasks queued behind it to other workers.
       this.stats.abortedRunning++;
       slot.tasks.shift();
       this.remove(slot);
@@ -539,13 +593,31 @@ export class CodecWorkerPool implements ChainRunner {
     this.pump();
   }
 
+  /** Replaces `slot`'s worker if it is still on aborted task `task` after ABORT_GRACE_MS. */
+  private armGrace(slot: Slot, task: Task): void {
+    const timer = setTimeout(() => {
+      if (slot.state === 'dead' || !slot.tasks.includes(task)) return;
+      this.stats.abortedRunning++;
+      this.remove(slot);
+      slot.tasks.splice(slot.tasks.indexOf(task), 1);
+      this.requeue(slot);
+      this.retire(slot);
+      this.pump();
+    }, ABORT_GRACE_MS);
+    (timer as { unref?: () => void }).unref?.();
+    task.graceTimer = timer;
+  }
+
   /**
    * Puts the tasks a worker had not finished back at the head of the queue (in order). Their
    * lanes in that worker are marked aborted first: a worker being terminated may still reach
    * them before it stops, and must not run them (nor write results) a second time.
    */
   private requeue(slot: Slot): void {
-    const tasks = slot.tasks.splice(0);
+    const tasks = slot.tasks.splice(0).filter((t) => {
+      if (t.graceTimer !== undefined) clearTimeout(t.graceTimer);
+      return !t.zombie; // settled already
+    });
     for (const t of tasks) {
       this.claimAbort(slot, t);
       t.slot = undefined;
@@ -723,6 +795,13 @@ export class CodecWorkerPool implements ChainRunner {
       return;
     }
     const [task] = slot.tasks.splice(k, 1) as [Task];
+    if (task.zombie) {
+      // an aborted task its worker has now finished (or skipped): it was settled when aborted
+      if (task.graceTimer !== undefined) clearTimeout(task.graceTimer);
+      this.settled(slot);
+      this.pump();
+      return;
+    }
     this.stats.completed++;
     if (task.abortedWith) {
       const err = task.abortedWith;
@@ -753,7 +832,11 @@ export class CodecWorkerPool implements ChainRunner {
     if (slot.state === 'dead') return;
     const wasStarting = slot.state === 'starting';
     this.remove(slot);
-    const failed = slot.tasks.shift();
+    let failed = slot.tasks.shift();
+    if (failed?.zombie) {
+      if (failed.graceTimer !== undefined) clearTimeout(failed.graceTimer);
+      failed = undefined; // aborted and settled already
+    }
     this.requeue(slot); // the tasks waiting behind the one that was running
     this.retire(slot);
     if (failed) {
