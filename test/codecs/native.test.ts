@@ -134,7 +134,7 @@ describe('native zstd (zstd-napi)', () => {
     const pool = new CodecWorkerPool({ size: 1, minDecodeBytes: 0, minEncodeBytes: 0 });
     try {
       expect(await pool.warm()).toBe(true);
-      const chain = await CodecChain.create([{ name: 'bytes', configuration: { endian: 'little' } }, { name: 'zstd' }], { dtype: 'uint8', shape: [200_000], fillValue: 0 });
+      const chain = await CodecChain.create([{ name: 'bytes', configuration: { endian: 'little' } }, { name: 'zstd', configuration: { level: 3 } }], { dtype: 'uint8', shape: [200_000], fillValue: 0 });
       const data = sample(200_000, 12);
       const viaWorker = await chain.encode(new (await import('../../src/array/ndarray.js')).NdArray('uint8', data, [200_000]), { runner: pool });
       const back = await chain.decode(viaWorker, { runner: pool });
