@@ -21,8 +21,8 @@ import { ALL_DTYPES, freshName } from '../core/helpers.js';
 
 /** A Context whose arrays use `pool` for their codecs. */
 class PoolContext extends Context {
-  constructor(private readonly pool: CodecWorkerPool) {
-    super();
+  constructor(private readonly pool: CodecWorkerPool, json: Record<string, unknown> = {}) {
+    super(json);
   }
 
   override get codecPool(): CodecWorkerPool {
@@ -220,6 +220,29 @@ describe('decode into the result', () => {
     } finally {
       pool.close();
     }
+  });
+});
+
+describe('decode into the result with the chunk cache on', () => {
+  it('workers place the chunk and hand it back for the cache; cached reads equal uncached ones', async () => {
+    const context = new PoolContext(pooled, { cache_pool: { total_bytes_limit: 64 * 1024 * 1024 } });
+    const spec = { driver: 'zarr3', kvstore: `memory://${freshName('into-cache')}/` };
+    const shape = [12, 10, 9];
+    const w = await open({
+      ...spec, create: true,
+      metadata: { shape, data_type: 'int32', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 5, 3] } }, codecs: [bytesLE, { name: 'zstd' }] },
+    } as never, { context: inlineContext });
+    const a = randomArray('int32', shape, 77);
+    await w.write(a);
+    const vol = await open(spec as never, { context });
+    const placed0 = pooled.stats.placed;
+    const first = await vol.slice([[1, 12, 2], [0, 10], [2, 9]]).read();
+    expect(pooled.stats.placed - placed0).toBeGreaterThan(0); // workers placed chunks...
+    expect(context.cachePool.misses).toBeGreaterThan(0);
+    const second = await vol.read(); // ...and the cache kept them: no decoding now for those
+    expect(context.cachePool.hits).toBeGreaterThan(0);
+    expect(cBytes(second).equals(cBytes(a))).toBe(true);
+    expect(cBytes(first).equals(cBytes(await (await open(spec as never, { context: inlineContext })).slice([[1, 12, 2], [0, 10], [2, 9]]).read()))).toBe(true);
   });
 });
 

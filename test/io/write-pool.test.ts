@@ -10,7 +10,7 @@ import { type DataType, isBigIntDtype } from '../../src/array/dtype.js';
 import { NdArray } from '../../src/array/ndarray.js';
 import { Context } from '../../src/context/context.js';
 import { buildPrecomputedVolume } from '../../src/drivers/precomputed-info.js';
-import { open } from '../../src/index.js';
+import { copyVolume, downsampleVolume, open } from '../../src/index.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
 import { mulberry32 } from '../../src/testing/prng.js';
 import { CodecWorkerPool } from '../../src/workers/pool.js';
@@ -110,5 +110,32 @@ describe('writes encoding in the pool', () => {
       }
     }
     expect(pooled.stats.completed - before).toBeGreaterThan(100); // the pooled side did encode in workers
+  });
+});
+
+describe('jobs through the pool', () => {
+  it('copyVolume and downsampleVolume decode and encode in the workers (the read result is shared memory the workers encode from)', async () => {
+    const shape = [32, 40, 24];
+    const meta = (chunk: number[], s: number[]) => ({ shape: s, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: chunk } }, codecs: [{ name: 'bytes', configuration: { endian: 'little' } }, { name: 'zstd' }] });
+    const src = await open({ driver: 'zarr3', kvstore: `memory://${freshName('job-src')}/`, create: true, metadata: meta([16, 20, 12], shape) } as never, { context: inlineContext });
+    const a = data('uint16', shape, 9);
+    await src.write(a);
+    const srcPooled = await open(src.spec() as never, { context: pooledContext });
+    const dst = await open({ driver: 'zarr3', kvstore: `memory://${freshName('job-dst')}/`, create: true, metadata: meta([8, 10, 12], shape) } as never, { context: pooledContext });
+    const before = { ...pooled.stats };
+    await copyVolume(srcPooled, dst);
+    expect(pooled.stats.placed - before.placed).toBeGreaterThan(0);
+    expect(pooled.stats.completed - before.completed).toBeGreaterThan(pooled.stats.placed - before.placed); // encodes too
+    const back = await (await open(dst.spec() as never, { context: inlineContext })).read();
+    expect(Buffer.from(back.data.buffer as ArrayBuffer, back.data.byteOffset, back.data.byteLength).equals(Buffer.from(a.data.buffer as ArrayBuffer))).toBe(true);
+    // downsampling 2x: same bytes as without workers
+    const half = [16, 20, 12];
+    const outs = [];
+    for (const context of [pooledContext, inlineContext]) {
+      const d = await open({ driver: 'zarr3', kvstore: `memory://${freshName('job-ds')}/`, create: true, metadata: meta([8, 10, 12], half) } as never, { context });
+      await downsampleVolume(await open(src.spec() as never, { context }), d, { factors: [2, 2, 2] });
+      outs.push(await d.read());
+    }
+    expect(Buffer.from(new Uint8Array(outs[0]!.data.buffer, outs[0]!.data.byteOffset, outs[0]!.data.byteLength)).equals(Buffer.from(new Uint8Array(outs[1]!.data.buffer, outs[1]!.data.byteOffset, outs[1]!.data.byteLength)))).toBe(true);
   });
 });
