@@ -115,7 +115,7 @@ export class CodecChain implements RunnableChain {
   async decodeInto(b: Uint8Array, ctx: CodecContext | undefined, target: DecodeTarget): Promise<NdArray | undefined> {
     const pooled = ctx?.runner?.decodeInto?.(this, b, ctx, target);
     if (pooled) return pooled;
-    const a = await this.decodeInline(b, { ...ctx, order: placementOrder(target.placement) });
+    const a = await this.decodeInline(b, this.honorsOrder ? { ...ctx, order: placementOrder(target.placement) } : ctx);
     placeChunk(target.dst, target.placement, a);
     return target.keep ? a : undefined;
   }
@@ -146,6 +146,14 @@ export class CodecChain implements RunnableChain {
       a = await codec.decode(a, input, { ...ctx, output: outputOf(1 + this.bytesBytes.length + i), order: undefined });
     }
     return a;
+  }
+
+  /**
+   * Whether decoding lays the chunk out in a given order (`CodecContext.order`): the array->bytes
+   * codec does and no array->array codec reorders its output after.
+   */
+  get honorsOrder(): boolean {
+    return this.arrayArray.length === 0 && this.arrayBytes.codec.honorsOrder === true;
   }
 
   /** The encoded size when every codec has a fixed size (e.g. a shard index), else undefined. */

@@ -173,6 +173,8 @@ export interface ArrayBytesCodec {
   encode(a: NdArray, spec: ChunkSpec, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
   /** Returns an array of exactly `spec.shape` and `spec.dtype`. */
   decode(b: Uint8Array, spec: ChunkSpec, ctx?: CodecContext): NdArray | Promise<NdArray>;
+  /** Whether decode lays its output out in `CodecContext.order` when given one (see there). */
+  readonly honorsOrder?: boolean;
   /**
    * An upper bound of the encoded size of a `spec` array (what the bytes->bytes decoders after
    * this codec may produce). Absent: the chain assumes 4 x the raw size + 64 KiB.

@@ -16,6 +16,7 @@ import { describeJson } from '../util/json.js';
 export class CompressedSegmentationCodec implements ArrayBytesCodec {
   readonly kind = 'array-bytes';
   readonly name = 'compressed_segmentation';
+  readonly honorsOrder = true;
   constructor(readonly blockSize: readonly [number, number, number]) {}
 
   private volume(shape: readonly number[]): number[] {

@@ -121,7 +121,7 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       const array = ownArray(a);
       send(port, { type: 'decoded', id: m.id, array }, buffersOf(array.data));
     } else if (m.type === 'decodeInto') {
-      const order = placementOrder(m.target.placement);
+      const order = chain.honorsOrder ? placementOrder(m.target.placement) : undefined;
       const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, order });
       // write into the caller's memory only if the task was not aborted meanwhile
       if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {

@@ -30,8 +30,9 @@ class PoolContext extends Context {
   }
 }
 
-// every chunk goes to the workers (no size crossover), and a pool that is off (inline)
-const pooled = new CodecWorkerPool({ size: 2, minDecodeBytes: 0, minEncodeBytes: 0, minPlaceBytes: 0 });
+// every chunk goes to the workers (no size crossover; three workers, from which plain chunks
+// are placed by workers too), and a pool that is off (inline)
+const pooled = new CodecWorkerPool({ size: 3, minDecodeBytes: 0, minEncodeBytes: 0, minPlaceBytes: 0 }); // 3: plain chunks go to workers too
 const inline = new CodecWorkerPool({ size: 0 });
 const pooledContext = new PoolContext(pooled);
 const inlineContext = new PoolContext(inline);
