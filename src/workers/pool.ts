@@ -43,11 +43,14 @@ import {
 
 /**
  * Decoded chunk size (bytes) from which decoding or encoding goes to the pool; smaller chunks
- * stay on the calling thread, where a worker's message round trip (~0.1 ms) would cost more
- * than it saves. Provisional, from `volstore bench --workload codecs` (crossover section) on a
- * shared 2-core machine.
+ * stay on the calling thread. Measured decoding zstd(3) uint8 chunks into a result (the read
+ * path), as CPU time per chunk by thread (load-independent; `volstore bench --workload codecs`,
+ * crossover table): a pooled chunk costs ~30-60 us more CPU in all and ~20-45 us of the calling
+ * thread; with two free cores the pool is at parity with the calling thread at ~14-32 KiB
+ * chunks and ~1.5x from 64 KiB (1.7x at 108-256 KiB, 2x from 864 KiB). 64 KiB: where it clearly
+ * pays even with measurement error and a busier machine. Provisional (shared 2-core machine).
  */
-export const DEFAULT_MIN_POOLED_BYTES = 128 * 1024;
+export const DEFAULT_MIN_POOLED_BYTES = 64 * 1024;
 
 /**
  * Bytes a plain chunk (nothing to decode) must place into a read's result before the copy goes
