@@ -161,6 +161,10 @@ export class N5BlockCodec implements ArrayBytesCodec {
   }
 }
 
+/**
+ * Creates `n5_block{compression}`: `compression` is the canonical JSON of a bytes->bytes codec
+ * (built with the block's spec) or null. MetadataError / UnsupportedError when it is not one.
+ */
 export const factory: CodecFactory = async (config, spec) => {
   const c = config.compression;
   if (c === null || c === undefined) return new N5BlockCodec(null);

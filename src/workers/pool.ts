@@ -323,6 +323,7 @@ export class CodecWorkerPool implements ChainRunner {
     return ready;
   }
 
+  /** Decodes in a worker; the decoded chunk is transferred back. Undefined: declined (run inline). */
   decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined {
     const desc = this.take(chain, this.minDecodeBytes);
     if (!desc) return undefined;
@@ -343,6 +344,13 @@ export class CodecWorkerPool implements ChainRunner {
     );
   }
 
+  /**
+   * Decodes in a worker and places the chunk into `target` (see ChainRunner.decodeInto). With
+   * a shared-memory target, the worker decodes into its scratch buffers and writes the result
+   * itself (`stats.placed`); otherwise the decoded chunk comes back and is placed here. The
+   * promise settles only once the worker can no longer write into `target.dst` (the lane
+   * handshake, see LANE). Undefined: declined (the chain decodes and places inline).
+   */
   decodeInto(chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<NdArray | undefined> | undefined {
     if (!this.sharedMemory || !isSharedMemory(target.dst)) {
       // the worker cannot write there: decode there, place here
