@@ -1,7 +1,7 @@
 /**
  * volstore: chunked volume I/O for zarr v2/v3 (with sharding), N5 and neuroglancer
- * precomputed, on memory, HTTP, GCS and S3 (and local files in Node), speaking TensorStore's
- * spec JSON. This entry is browser-safe: it imports no `node:` module.
+ * precomputed (and HDF5 datasets, read-only), on memory, HTTP, GCS, S3 and Azure Blob (and
+ * local files in Node), speaking TensorStore's spec JSON. This entry is browser-safe: it imports no `node:` module.
  *
  * ```ts
  * import { open } from 'volstore';
@@ -21,6 +21,7 @@ export { MemoryStore } from './kvstore/memory.js';
 export { HttpStore, type HttpStoreOptions } from './kvstore/http.js';
 export { GcsStore, type GcsStoreOptions } from './kvstore/gcs.js';
 export { S3Store, type S3StoreOptions } from './kvstore/s3.js';
+export { AzureStore, type AzureStoreOptions, type AzureCredentials } from './kvstore/azure.js';
 export { encodeNpy, decodeNpy } from './array/npy.js';
 export * from './errors.js';
 export { WorkerCrashError } from './workers/pool.js';
@@ -31,3 +32,21 @@ export { downsampleVolume, downsampledShape, defaultDownsampleMethod, type Downs
 export { destinationSpec, type DestinationOptions, type ArrayShapeSource } from './jobs/destination.js';
 export { voxelGeometry, type VoxelGeometry } from './jobs/geometry.js';
 export { storageLocation, locationOverlap, type StorageLocation } from './jobs/location.js';
+export {
+  planJob,
+  publishJobMetadata,
+  runJob,
+  refuseNonEmpty,
+  deleteJobOutput,
+  type JobKind,
+  type JobLayout,
+  type JobLevel,
+  type JobPlanOptions,
+  type JobSummary,
+  type LevelGeometry,
+  type LevelSummary,
+  type RunJobOptions,
+} from './jobs/job.js';
+export { WriteChunkPlan, shareOf, ownerOf } from './jobs/plan.js';
+export { StoreTally } from './jobs/stats.js';
+export { CountingStore, type StoreCounters } from './kvstore/counting.js';

@@ -30,6 +30,12 @@ export interface OpenOptions {
   /** Shared resources (cache, concurrency); a fresh Context when absent. */
   context?: Context;
   signal?: AbortSignal;
+  /**
+   * Instrumentation: wraps the key-value store the array (and its container) is read from and
+   * written to, before the driver sees it; the wrapper must pass every call through (the bench
+   * and the jobs count requests and bytes with it: `CountingStore`, src/kvstore/counting.ts).
+   */
+  wrapKvStore?: (store: KvStore) => KvStore;
 }
 
 /**
@@ -88,14 +94,15 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
   const context = options.context ?? new Context(parsed.context);
   let name = parsed.driver;
   // Single-file formats (hdf5): the kvstore names the file, `path` is inside it.
-  let store = name === 'hdf5' ? await openFileStore(parsed.kvstore, context) : await openKvStore(parsed.kvstore, parsed.path, context);
+  const wrap = options.wrapKvStore ?? ((s: KvStore) => s);
+  let store = wrap(name === 'hdf5' ? await openFileStore(parsed.kvstore, context) : await openKvStore(parsed.kvstore, parsed.path, context));
   if (!name) {
     if (parsed.create) throw new SpecError('driver', 'required when creating');
     name = await detectDriver(store, options.signal).catch(async (e: unknown) => {
       if (e instanceof NotFoundError && (await isHdf5File(parsed.kvstore, context, options.signal))) return 'hdf5';
       throw e;
     });
-    if (name === 'hdf5') store = await openFileStore(parsed.kvstore, context);
+    if (name === 'hdf5') store = wrap(await openFileStore(parsed.kvstore, context));
   }
   const module = (await DRIVERS[name]!()).driver;
   const driver = await module.open({
@@ -105,7 +112,7 @@ export async function open(spec: Spec | string, options: OpenOptions = {}): Prom
     schema: parsed.schema,
     storeFillChunks: parsed.storeDataEqualToFillValue,
     signal: options.signal,
-    container: { path: parsed.path, store: () => openKvStore(parsed.kvstore, '', context) },
+    container: { path: parsed.path, store: async () => wrap(await openKvStore(parsed.kvstore, '', context)) },
     context,
   });
   const g = driver.grid;

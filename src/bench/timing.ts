@@ -1,6 +1,7 @@
 /** Timing helpers: repeated measurements reported as the median, with every sample kept. */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { Measured } from './types.js';
 
 /**
  * A full GC between runs, so one run's garbage (a 134 MB result) is not collected on the next
@@ -17,6 +18,7 @@ const collect: (() => void) | undefined = (() => {
   }
 })();
 
+/** Timed runs of one contender. */
 export interface Timing {
   /** Wall-clock milliseconds of each timed run (warm-ups excluded). */
   samplesMs: number[];
@@ -25,6 +27,7 @@ export interface Timing {
   maxMs: number;
 }
 
+/** The median (the mean of the middle two for an even count); NaN for no samples. */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -32,6 +35,7 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Median, min and max of timed runs (ms). */
 export function summarize(samplesMs: number[]): Timing {
   return { samplesMs, medianMs: median(samplesMs), minMs: Math.min(...samplesMs), maxMs: Math.max(...samplesMs) };
 }
@@ -44,6 +48,7 @@ export async function timeOnce<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, r];
 }
 
+/** One contender of {@link measureInterleaved}: a name and the run to time. */
 export interface Contender<T> {
   name: string;
   run: () => Promise<T>;
@@ -86,4 +91,40 @@ export async function measureInterleaved<T>(
 /** Decimal megabytes per second. */
 export function mbPerSec(bytes: number, ms: number): number {
   return bytes / 1e6 / (ms / 1e3);
+}
+
+/**
+ * The p-th percentile (0..100) of `xs` by linear interpolation between closest ranks (numpy's
+ * default), NaN for no samples. With fewer than about 20 samples p95/p99 are close to the max.
+ */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const r = (Math.min(100, Math.max(0, p)) / 100) * (s.length - 1);
+  const lo = Math.floor(r);
+  const hi = Math.min(s.length - 1, lo + 1);
+  return s[lo]! + (s[hi]! - s[lo]!) * (r - lo);
+}
+
+/** p50 / p95 / p99 of per-access latencies in milliseconds. */
+export function latencyPercentiles(samplesMs: readonly number[]): { p50Ms: number; p95Ms: number; p99Ms: number } {
+  return { p50Ms: percentile(samplesMs, 50), p95Ms: percentile(samplesMs, 95), p99Ms: percentile(samplesMs, 99) };
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/**
+ * A {@link Measured} from timed runs of which each moved `bytes`: the median and its MB/s, the
+ * samples (rounded to 0.01 ms) and, when every run is one access (a slice, a block), the
+ * per-access latency percentiles.
+ */
+export function measured(t: { medianMs: number; samplesMs: readonly number[] }, bytes: number, opts: { perAccess?: boolean } = {}): Measured {
+  const m: Measured = {
+    medianMs: t.medianMs,
+    samplesMs: t.samplesMs.map(round2),
+    bytes,
+    mbPerSec: mbPerSec(bytes, t.medianMs),
+  };
+  if (opts.perAccess && t.samplesMs.length > 0) Object.assign(m, latencyPercentiles(t.samplesMs));
+  return m;
 }

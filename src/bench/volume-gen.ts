@@ -1,4 +1,7 @@
+import type { DataType } from '../array/dtype.js';
+import { NdArray } from '../array/ndarray.js';
 import { mulberry32 } from '../testing/prng.js';
+import { generateSegmentation } from './seg-gen.js';
 
 /**
  * A deterministic, structured uint8 test volume in C order [z, y, x]: a smooth background
@@ -83,4 +86,42 @@ export function generateVolume(shape: readonly [number, number, number], seed = 
     }
   }
   return out;
+}
+
+/**
+ * Synthetic data of any bench data type, C order over `shape` (3-d): EM-like images for
+ * uint8 (this module), scaled to the type's range for 16-bit integers and to [0, 1] for floats;
+ * segmentation labels with realistic runs for 32- and 64-bit integers (`seg-gen.ts`; uint32 /
+ * int32 keep the ids' low 32 bits). Deterministic per (dtype, shape, seed).
+ * @throws RangeError for a shape that is not 3-d or a dtype without a generator (bool, float16).
+ */
+export function syntheticVolume(dtype: DataType, shape: readonly number[], seed = 1): NdArray {
+  if (shape.length !== 3) throw new RangeError(`synthetic volumes are 3-d, got shape [${shape.join(', ')}]`);
+  const s = shape as [number, number, number];
+  if (dtype === 'uint64' || dtype === 'int64' || dtype === 'uint32' || dtype === 'int32') {
+    const seg = generateSegmentation(s, seed);
+    if (dtype === 'uint64') return new NdArray('uint64', seg.labels, s);
+    if (dtype === 'int64') return new NdArray('int64', new BigInt64Array(seg.labels.buffer, seg.labels.byteOffset, seg.labels.length), s);
+    const lo = new Uint32Array(seg.labels.length);
+    const words = new Uint32Array(seg.labels.buffer, seg.labels.byteOffset, seg.labels.length * 2);
+    for (let i = 0; i < lo.length; i++) lo[i] = words[2 * i]!; // little-endian: the low word first
+    return dtype === 'uint32' ? new NdArray('uint32', lo, s) : new NdArray('int32', new Int32Array(lo.buffer), s);
+  }
+  const em = generateVolume(s, seed);
+  switch (dtype) {
+    case 'uint8':
+      return new NdArray('uint8', em, s);
+    case 'int8':
+      return new NdArray('int8', Int8Array.from(em, (v) => v - 128), s);
+    case 'uint16':
+      return new NdArray('uint16', Uint16Array.from(em, (v) => v * 257), s);
+    case 'int16':
+      return new NdArray('int16', Int16Array.from(em, (v) => v * 128 - 16384), s);
+    case 'float32':
+      return new NdArray('float32', Float32Array.from(em, (v) => v / 255), s);
+    case 'float64':
+      return new NdArray('float64', Float64Array.from(em, (v) => v / 255), s);
+    default:
+      throw new RangeError(`no synthetic data for dtype ${dtype}`);
+  }
 }

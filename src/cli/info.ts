@@ -59,6 +59,25 @@ export function describeArray(vol: Volume): Record<string, unknown> {
   return out;
 }
 
+/** An HDF5 dataset's physical placement (CREMI / ilastik attributes), when it has one. */
+async function hdf5Placement(vol: Volume): Promise<Record<string, unknown> | undefined> {
+  if (vol.driver.driverName !== 'hdf5') return undefined;
+  const { hdf5Spatial } = await import('../drivers/hdf5.js');
+  const s = hdf5Spatial(vol.driver);
+  return s ? { ...s } : undefined;
+}
+
+/** The JSON `volstore info --json` prints for an HDF5 file named without a dataset: its datasets. */
+export async function describeHdf5File(spec: Spec, context: Context): Promise<Record<string, unknown> | undefined> {
+  const parsed = parseSpec(spec, DRIVER_SPEC_KEYS);
+  if ((parsed.driver !== undefined && parsed.driver !== 'hdf5') || parsed.path !== '') return undefined;
+  const { isHdf5File } = await import('../drivers/hdf5-location.js');
+  if (!(await isHdf5File(parsed.kvstore, context))) return undefined;
+  const { listHdf5Datasets } = await import('../drivers/hdf5.js');
+  const datasets = await listHdf5Datasets({ kvstore: parsed.kvstore }, { context });
+  return { kind: 'hdf5-file', location: datasets[0]?.url.split('|')[0] ?? JSON.stringify(parsed.kvstore), datasets };
+}
+
 /** The JSON `volstore info --json` prints for a group. */
 export async function describeGroup(g: Group): Promise<Record<string, unknown>> {
   return { kind: 'group', format: g.format, location: g.store.url, members: await g.members(), attributes: g.attributes };
@@ -87,6 +106,19 @@ function rows(r: [string, string][]): string {
 
 /** Human-readable text of {@link describeArray} / {@link describeGroup} output. */
 export function infoText(j: Record<string, unknown>): string {
+  if (j.kind === 'hdf5-file') {
+    const ds = j.datasets as { path: string; dtype: string | null; hdf5Type: string; shape: number[]; chunks: number[] | null; filters: { name: string }[]; supported: boolean; problem?: string }[];
+    return rows([
+      ['hdf5 file', String(j.location)],
+      ...ds.map((d): [string, string] => [
+        `  ${d.path}`,
+        d.supported
+          ? `${d.dtype} ${d.shape.join('x') || 'scalar'}, ${d.chunks ? `chunks ${d.chunks.join('x')}` : 'contiguous'}${d.filters.length ? `, ${d.filters.map((f) => f.name).join('+')}` : ''}`
+          : `not readable: ${d.problem ?? d.hdf5Type}`,
+      ]),
+      ['open one with', `<file url>|hdf5:<dataset path>`],
+    ]);
+  }
   if (j.kind === 'group') {
     const members = j.members as { name: string; kind: string }[];
     const attrs = JSON.stringify(j.attributes);
@@ -118,6 +150,15 @@ export function infoText(j: Record<string, unknown>): string {
       ]);
     }
   }
+  if (j.spatial) {
+    const sp = j.spatial as { resolution?: number[]; unit?: string; offset?: number[]; voxelOffset?: number[] };
+    const parts = [
+      sp.resolution ? `resolution ${sp.resolution.join('x')} ${sp.unit ?? ''}`.trim() : undefined,
+      sp.offset ? `offset ${sp.offset.join(',')} ${sp.unit ?? ''}`.trim() : undefined,
+      sp.voxelOffset ? `voxel offset ${sp.voxelOffset.join(',')}` : undefined,
+    ].filter((x) => x !== undefined);
+    if (parts.length) r.push(['placement', parts.join(', ')]);
+  }
   if (j.attributes) {
     const a = JSON.stringify(j.attributes);
     r.push(['attributes', a.length > 200 ? `${a.slice(0, 197)}...` : a]);
@@ -131,10 +172,17 @@ export function infoText(j: Record<string, unknown>): string {
  */
 export async function describeLocation(spec: Spec): Promise<Record<string, unknown>> {
   try {
-    return describeArray(await open(spec));
+    const vol = await open(spec);
+    const out = describeArray(vol);
+    const placement = await hdf5Placement(vol);
+    if (placement) out.spatial = placement;
+    return out;
   } catch (e) {
-    if (!(e instanceof VolstoreError) || (e.code !== 'not-found' && e.code !== 'metadata')) throw e;
+    if (!(e instanceof VolstoreError)) throw e;
     const parsed = parseSpec(spec, DRIVER_SPEC_KEYS);
+    const file = await describeHdf5File(spec, new Context(parsed.context)).catch(() => undefined);
+    if (file) return file;
+    if (e.code !== 'not-found' && e.code !== 'metadata') throw e;
     if (parsed.driver !== undefined && !['zarr', 'zarr3', 'n5'].includes(parsed.driver)) throw e;
     let g: Group;
     try {

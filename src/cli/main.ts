@@ -13,6 +13,7 @@ import type { Volume } from '../volume.js';
 import { type CliIO, type CommandDef, commandHelp, didYouMean, type OptionDef, parseCommandArgs, parseSpecArg, UsageError } from './args.js';
 import { withContext } from './context-flags.js';
 import { copyCommand, DESTINATION_OPTIONS, downsampleCommand, networkContext } from './copy.js';
+import { JOB_OPTIONS } from './job-flags.js';
 import { describeLocation, infoText } from './info.js';
 import { formatBytes } from './progress.js';
 
@@ -25,6 +26,12 @@ const NETWORK: OptionDef[] = [
   { name: 'retries', type: 'string', value: 'N', help: 'GCS/S3/HTTP: retry a failed request at most N times' },
 ];
 const COMMON = [...NETWORK, VERBOSE, QUIET, HELP];
+
+const JOB_HELP = `Jobs: --task-index I --task-count N runs one of N tasks, each a contiguous share of the
+destination shards; tasks never write the same shard. The first task creates the destination
+metadata ("must not exist"), the others verify it. Pyramid levels wait for the tasks whose shards
+they read (a manifest per task and level under <dst>/.volstore-job/). --resume skips finished
+shares and shards; a killed task leaves no partial object. See docs/scale-out.md.`;
 
 const SPEC_HELP = `A spec is TensorStore spec JSON ('{"driver":"zarr3","kvstore":"gs://bucket/em/"}'), a URL
 (file:///abs/em.zarr, gs://bucket/em/, s3://bucket/em/, https://host/em/, memory://name/, or a
@@ -91,35 +98,50 @@ const COPY: CommandDef = {
   summary: "Create <dst> with <src>'s dtype and shape and copy all data, one destination shard at a time.",
   args: '<src> <dst>',
   positionals: { min: 2, max: 2 },
-  options: [...DESTINATION_OPTIONS, JSON_OUT, ...COMMON],
+  options: [...DESTINATION_OPTIONS, ...JOB_OPTIONS, JSON_OUT, ...COMMON],
   details: `An existing destination is refused unless --overwrite is given; a destination that is the
 source, inside it or around it is always refused. To neuroglancer_precomputed, a [z, y, x] source
 is written as [x, y, z] with its resolution and offset (OME-Zarr multiscales, N5 resolution /
 pixelResolution, precomputed info) kept.
+
+${JOB_HELP}
+
 ${SPEC_HELP}`,
   run: copyCommand,
 };
 
 const DOWNSAMPLE: CommandDef = {
   name: 'downsample',
-  summary: 'Write a downsampled copy (one pyramid level): mean for images, mode for label volumes.',
+  summary: 'Write a downsampled copy, or with --levels a multiscale pyramid: mean for images, mode for labels.',
   args: '<src> <dst>',
   positionals: { min: 2, max: 2 },
   options: [
     { name: 'factors', short: 'f', type: 'string', value: 'a,b,c', help: "integer factor per dimension in the source's order (required);\nmissing trailing entries are 1" },
     { name: 'method', short: 'm', type: 'string', value: 'mean|mode', help: 'default: mode for 32/64-bit integers (labels), else mean' },
+    {
+      name: 'levels',
+      short: 'l',
+      type: 'string',
+      value: 'N',
+      help: 'write a multiscale pyramid of N levels at <dst>: level 0 is the source\n(copied), each next level the previous one downsampled by --factors;\nzarr3: OME-Zarr 0.5 group s0..; n5: s0.. with downsamplingFactors;\nprecomputed: scales in one info (into the source\'s own volume:\nits scale is level 0 and only the new scales are written)',
+    },
     ...DESTINATION_OPTIONS,
+    ...JOB_OPTIONS,
     JSON_OUT,
     ...COMMON,
   ],
-  details: SPEC_HELP,
+  details: `Without --levels, <dst> is one array: the source downsampled once.
+
+${JOB_HELP}
+
+${SPEC_HELP}`,
   run: downsampleCommand,
 };
 
-/** The subcommands, in help order. `serve` and `bench` load their modules on use. */
-async function commands(): Promise<CommandDef[]> {
-  const [{ SERVE }, { BENCH }] = await Promise.all([import('./serve.js'), import('./bench.js')]);
-  return [INFO, READ, COPY, DOWNSAMPLE, SERVE, BENCH];
+/** The subcommands, in help order. `serve`, `bench` and `tune` load their modules on use. */
+export async function commands(): Promise<CommandDef[]> {
+  const [{ SERVE }, { BENCH }, { TUNE }] = await Promise.all([import('./serve.js'), import('./bench.js'), import('./tune.js')]);
+  return [INFO, READ, COPY, DOWNSAMPLE, SERVE, BENCH, TUNE];
 }
 
 function version(): string {

@@ -4,7 +4,10 @@
  * in logs); nothing with `--quiet` or `--json`.
  */
 import cliProgress from 'cli-progress';
-import type { CopyProgress } from '../jobs/copy.js';
+import type { CopyProgress as JobProgress } from '../jobs/copy.js';
+
+/** The progress fields a reporter shows. */
+export type CopyProgress = Pick<JobProgress, 'chunksDone' | 'chunksTotal' | 'bytesDone' | 'bytesTotal'>;
 import type { CliIO } from './args.js';
 
 /** "1.5 GB", "12.0 MB", "512 B": decimal units. */
@@ -105,6 +108,67 @@ export function progressReporter(io: CliIO, label: string, options: { quiet: boo
     },
     stop() {
       if (last && !printedLast && last.chunksDone > 0) stream.write(`${progressLine(label, last, (now() - t0) / 1000)}\n`);
+    },
+  };
+}
+
+/** Progress of a run measured as a fraction (bench, tune): {@link fractionProgress}. */
+export interface FractionProgress {
+  /** `fraction` 0..1 done; `label` = what runs now. */
+  update(fraction: number, label: string): void;
+  /** A log line: above the bar on a terminal, as is otherwise. */
+  log(line: string): void;
+  stop(): void;
+}
+
+/**
+ * A bar on standard error for work measured as a fraction (`label [=====] 42% | workload | 1m05s
+ * | ETA 1m30s`) when standard error is a terminal; quiet otherwise (a log or a pipe gets no bar)
+ * and always with `quiet`. Log lines go above the bar on a terminal; when standard error is
+ * not a terminal they are written only with `log` (e.g. `volstore bench --log`).
+ */
+export function fractionProgress(io: CliIO, label: string, options: { quiet: boolean; log?: boolean; now?: () => number }): FractionProgress {
+  const stream = io.stderr;
+  if (options.quiet) return { update() {}, log() {}, stop() {} };
+  if (!stream.isTTY) return { update() {}, log: (l) => void (options.log && stream.write(`${l}\n`)), stop() {} };
+  const now = options.now ?? (() => performance.now());
+  const t0 = now();
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {percentage}% | {what} | {elapsed} | ETA {left}`,
+      stream: stream as NodeJS.WritableStream,
+      hideCursor: true,
+      fps: 5,
+      barsize: 24,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  let last = { fraction: 0, what: '' };
+  const payload = () => {
+    const s = (now() - t0) / 1000;
+    return { what: last.what, elapsed: formatDuration(s), left: last.fraction > 0.02 ? formatDuration((s * (1 - last.fraction)) / last.fraction) : '?' };
+  };
+  return {
+    update(fraction, what) {
+      last = { fraction: Math.min(1, Math.max(0, fraction)), what };
+      if (!started) {
+        bar.start(1000, Math.round(last.fraction * 1000), payload());
+        started = true;
+      } else bar.update(Math.round(last.fraction * 1000), payload());
+    },
+    log(line) {
+      if (!started) {
+        stream.write(`${line}\n`);
+        return;
+      }
+      // clear the bar's line, write the log line, redraw the bar below it
+      stream.write(`\r\x1b[2K${line}\n`);
+      bar.update(Math.round(last.fraction * 1000), payload());
+    },
+    stop() {
+      if (started) bar.stop();
     },
   };
 }

@@ -3,9 +3,38 @@
  * SIGINT / SIGTERM.
  */
 import { startEmulator, type EmulatorOptions } from '../testing/emulator.js';
+import { isValidBucketName } from '../testing/storage.js';
 import { parseFaults } from '../testing/faults.js';
 import { S3_PATH_PREFIX } from '../testing/s3.js';
-import { type CommandDef, parseNumberArg, UsageError } from './args.js';
+import { type CommandDef, type OptionValues, parseNumberArg, UsageError } from './args.js';
+
+/**
+ * The emulator options of `volstore serve`'s flags.
+ * @throws UsageError for a bad number, fault spec or bucket name.
+ */
+export function serveOptions(values: OptionValues): EmulatorOptions {
+  const num = (name: string, opts?: { integer?: boolean }) => (typeof values[name] === 'string' ? parseNumberArg(values[name] as string, `--${name}`, opts) : undefined);
+  const buckets = values.bucket as string[] | undefined;
+  for (const b of buckets ?? []) {
+    if (!isValidBucketName(b)) throw new UsageError(`--bucket: ${JSON.stringify(b)} is not a valid bucket name (3-63 characters of a-z, 0-9, ".", "_", "-", as GCS requires)`);
+  }
+  const opts: EmulatorOptions = {
+    port: num('port', { integer: true }),
+    dir: values.dir as string | undefined,
+    latencyMs: num('latency-ms'),
+    bandwidthMbps: num('bandwidth-mbps'),
+    seed: num('seed', { integer: true }),
+    buckets,
+  };
+  if (typeof values.faults === 'string') {
+    try {
+      opts.faults = parseFaults(values.faults);
+    } catch (e) {
+      throw new UsageError(`--faults: ${(e as Error).message}`);
+    }
+  }
+  return opts;
+}
 
 export const SERVE: CommandDef = {
   name: 'serve',
@@ -26,22 +55,7 @@ export const SERVE: CommandDef = {
 endpoint http://127.0.0.1:PORT${S3_PATH_PREFIX} with path-style addressing. A bucket must exist
 before it is written: create it with --bucket.`,
   async run({ values, io }) {
-    const num = (name: string, opts?: { integer?: boolean }) => (typeof values[name] === 'string' ? parseNumberArg(values[name] as string, `--${name}`, opts) : undefined);
-    const opts: EmulatorOptions = {
-      port: num('port', { integer: true }),
-      dir: values.dir as string | undefined,
-      latencyMs: num('latency-ms'),
-      bandwidthMbps: num('bandwidth-mbps'),
-      seed: num('seed', { integer: true }),
-      buckets: values.bucket as string[] | undefined,
-    };
-    if (typeof values.faults === 'string') {
-      try {
-        opts.faults = parseFaults(values.faults);
-      } catch (e) {
-        throw new UsageError(`--faults: ${(e as Error).message}`);
-      }
-    }
+    const opts = serveOptions(values);
     const emu = await startEmulator(opts);
     io.stdout.write(
       `volstore emulator listening on ${emu.url}\n` +

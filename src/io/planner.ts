@@ -518,6 +518,9 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
       throw new OutOfBoundsError(`source shape [${source.shape}] does not match the view shape [${viewShape}]`);
     }
     src = source;
+  } else if (typeof source !== 'number' && typeof source !== 'bigint' && typeof source !== 'boolean') {
+    const what = ArrayBuffer.isView(source) ? `a bare ${(source as object).constructor.name}` : `a ${typeof source} (${Object.prototype.toString.call(source)})`;
+    throw new VolstoreError('spec', `write() takes an NdArray of the view's shape or a scalar, got ${what}: wrap typed arrays as new NdArray(dtype, data, shape)`);
   } else {
     // A scalar broadcast over the view: one element, zero strides. Set the element directly:
     // NdArray.zeros(dtype, shape, fill) skips a fill equal to 0, which loses -0.0.

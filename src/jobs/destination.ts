@@ -39,6 +39,17 @@ export interface DestinationOptions {
   /** Precomputed `voxel_offset` [x, y, z] (the destination's origin). Default [0, 0, 0]. */
   voxelOffset?: readonly number[];
   /**
+   * zarr3: append a `crc32c` codec to every chunk's codecs, so a flipped or truncated chunk is
+   * detected on read (CorruptionError) instead of decoded into wrong values. Shard indexes carry
+   * one whatever this says. Other formats: SpecError (they have no chunk checksum).
+   */
+  checksum?: boolean;
+  /**
+   * User attributes stored with the array: zarr3 `attributes`, extra keys of N5 attributes.json
+   * (e.g. `downsamplingFactors`). SpecError for zarr v2 and precomputed.
+   */
+  attributes?: Record<string, unknown>;
+  /**
    * Replace whatever exists at the destination (TensorStore's `delete_existing`). Default false:
    * opening the spec fails with AlreadyExistsError when the destination array exists.
    */
@@ -77,6 +88,9 @@ export async function destinationSpec(dst: Spec | string, src: ArrayShapeSource,
   }
   const dtype = src.dtype;
   const codecs = [...(o.codecs ?? DEFAULT_DESTINATION_CODECS)];
+  if (o.checksum && driver !== 'zarr3') throw new SpecError('checksum', `${driver} has no chunk checksum (zarr3 has: crc32c)`);
+  if (o.checksum) codecs.push({ name: 'crc32c' });
+  if (o.attributes && driver !== 'zarr3' && driver !== 'n5') throw new SpecError('attributes', `cannot store attributes with a ${driver} destination`);
   const labels = src.dimensionNames.some((l) => l) ? src.dimensionNames.map((l) => l || null) : undefined;
   const fill = typeof src.fillValue === 'bigint' ? Number(src.fillValue) : src.fillValue;
   const { delete_existing: _given, ...rest } = base;
@@ -100,6 +114,7 @@ export async function destinationSpec(dst: Spec | string, src: ArrayShapeSource,
             : [BYTES_LE, ...codecs],
           fill_value: typeof fill === 'number' && Number.isNaN(fill) ? 'NaN' : fill,
           ...(labels ? { dimension_names: labels } : {}),
+          ...(o.attributes ? { attributes: o.attributes } : {}),
         },
       };
     }
@@ -118,7 +133,7 @@ export async function destinationSpec(dst: Spec | string, src: ArrayShapeSource,
       if (o.shardShape) throw new SpecError('shardShape', 'N5 has no sharding');
       if (codecs.length > 1) throw new SpecError('codecs', 'N5 takes one compression');
       const { codecToN5Compression } = await import('../drivers/n5.js');
-      return { ...common, metadata: { dimensions: shape, blockSize: chunk, dataType: dtype, compression: codecToN5Compression(codecs[0]) } };
+      return { ...common, metadata: { ...(o.attributes ?? {}), dimensions: shape, blockSize: chunk, dataType: dtype, compression: codecToN5Compression(codecs[0]) } };
     }
     case 'neuroglancer_precomputed':
       return precomputedDestinationSpec(common, src, o);

@@ -1,7 +1,8 @@
 /**
  * Physical voxel geometry of a stored array, from the metadata conventions connectomics tools
  * write: precomputed `resolution` / `voxel_offset`, N5 `resolution` / `pixelResolution`
- * (BigDataViewer, Saalfeld lab), and OME-Zarr `multiscales` (v0.4 in zarr v2 `.zattrs`, v0.5
+ * (BigDataViewer, Saalfeld lab), HDF5 dataset attributes (CREMI `resolution` / `offset`, ilastik
+ * `element_size_um`), and OME-Zarr `multiscales` (v0.4 in zarr v2 `.zattrs`, v0.5
  * under `ome` in zarr v3 group attributes) on the group above a zarr array.
  */
 import type { PrecomputedDriver } from '../drivers/precomputed.js';
@@ -105,6 +106,20 @@ function omeGeometry(attrs: Record<string, unknown>, name: string, rank: number,
   return undefined;
 }
 
+/** CREMI `resolution`/`offset` (nm) or ilastik `element_size_um` on an HDF5 dataset. */
+async function hdf5Geometry(vol: Volume, names: string[]): Promise<VoxelGeometry | undefined> {
+  const { hdf5Spatial } = await import('../drivers/hdf5.js');
+  const sp = hdf5Spatial(vol.driver);
+  if (!sp?.resolution) return undefined;
+  const f = nmFactor(sp.unit);
+  return {
+    resolution: sp.resolution.map((r) => r * f),
+    offset: sp.voxelOffset ?? new Array<number>(sp.resolution.length).fill(0),
+    axes: names,
+    source: `HDF5 attributes (${sp.attributes.join(', ')})`,
+  };
+}
+
 /**
  * The voxel geometry of the array behind `vol`, or undefined when its metadata records none.
  * Reads the parent group's attributes for zarr arrays (one or two small reads).
@@ -119,6 +134,7 @@ export async function voxelGeometry(vol: Volume, options: OpenOptions = {}): Pro
     return { resolution: [...scale.resolution, undefined], offset: [...d.grid.origin], axes: names, source: 'precomputed info' };
   }
   if (d.driverName === 'n5') return n5Geometry(vol, rank, names);
+  if (d.driverName === 'hdf5') return hdf5Geometry(vol, names);
   if (d.driverName !== 'zarr' && d.driverName !== 'zarr3') return undefined;
   const own = omeGeometry(vol.attributes as Record<string, unknown>, '.', rank, 'the array\'s attributes');
   if (own) return own;

@@ -18,11 +18,10 @@
  * - suffix ranges are not sent: the service accepts only `bytes=a-b` and `bytes=a-`, so a
  *   suffix read stats (HEAD) first, then reads an absolute range pinned to the ETag.
  */
-import { XMLParser } from 'fast-xml-parser';
+import { parseXmlRoot, xmlText } from './http/xml.js';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import type { Limiter } from '../util/limiter.js';
 import { AZURE_API_VERSION, type AzureCredentials, resolveAzureAccess } from './azure-auth.js';
-import { type FetchLike, HttpClient, type HttpStats } from './http/client.js';
+import { type FetchLike, HttpClient, type HttpStats, type HttpTransportOptions } from './http/client.js';
 import { type HttpDialect, HttpObjectCore, type Wire, type WireRequest, type WriteCondition } from './http/core.js';
 import { bodyText, readText, statusError } from './http/reply.js';
 import { encodeKeyPath, withQuery } from './http/url.js';
@@ -37,11 +36,11 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import { type RequestTimeouts, type RetryPolicy, TransientError } from './retry.js';
 
 export type { AzureCredentials } from './azure-auth.js';
 
-export interface AzureStoreOptions {
+/** Options of {@link AzureStore}: the account and container, credentials, endpoint and transport. */
+export interface AzureStoreOptions extends HttpTransportOptions {
   /**
    * Storage account name. Default: the connection string's AccountName, else
    * `AZURE_STORAGE_ACCOUNT`, else the endpoint's (`<account>.blob...` host or first path segment).
@@ -61,13 +60,6 @@ export interface AzureStoreOptions {
   credentials?: AzureCredentials;
   /** A connection string used instead of `AZURE_STORAGE_CONNECTION_STRING`. */
   connectionString?: string;
-  /** `azure_request_concurrency`; default: the process-wide limiter of 32. */
-  concurrency?: Limiter;
-  /** `azure_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
-  retries?: Partial<RetryPolicy>;
-  /** `azure_request_timeout`; default 30 s to the first byte, 30 s idle. */
-  timeouts?: Partial<RequestTimeouts>;
-  fetch?: FetchLike;
   /** List Blobs `maxresults` (1..5000); default: the service's (5000). */
   listPageSize?: number;
 }
@@ -90,25 +82,11 @@ const TOKEN_HEADER = 'x-ms-meta-vswrite';
 /** A strong ETag, as the Blob service sends them (`"0x8DC..."`). */
 const isEtag = (g: string) => /^"[^"]*"$/.test(g);
 
-const xml = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  // Keep every value a string, as written: names like "007" or " x " are names.
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  // Numeric character references (`&#233;`) as well as the five XML entities.
-  htmlEntities: true,
-  isArray: (name) => name === 'Blob' || name === 'BlobPrefix',
-});
-
 /** The text of a `<Name>` element, percent-decoded when it says `Encoded="true"`. */
 function nameText(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as Record<string, unknown>;
-  const text = typeof o['#text'] === 'string' ? o['#text'] : '';
-  return o['@_Encoded'] === 'true' ? decodeURIComponent(text) : text;
+  const text = xmlText(v);
+  if (text === undefined) return undefined;
+  return typeof v === 'object' && v !== null && (v as Record<string, unknown>)['@_Encoded'] === 'true' ? decodeURIComponent(text) : text;
 }
 
 /**
@@ -117,14 +95,7 @@ function nameText(v: unknown): string | undefined {
  * garbled answer is retried by the caller's retry loop).
  */
 export function parseListBlobs(text: string, key = ''): ListBlobsPage {
-  let doc: Record<string, unknown>;
-  try {
-    doc = xml.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new TransientError(new KvStoreError(key, 'List Blobs: malformed XML answer'));
-  }
-  const root = doc.EnumerationResults as Record<string, unknown> | undefined;
-  if (typeof root !== 'object' || root === null) throw new TransientError(new KvStoreError(key, 'List Blobs: answer lacks <EnumerationResults>'));
+  const root = parseXmlRoot(text, 'EnumerationResults', ['Blob', 'BlobPrefix'], key, 'List Blobs');
   const blobs = (typeof root.Blobs === 'object' && root.Blobs !== null ? root.Blobs : {}) as Record<string, unknown>;
   const names: string[] = [];
   const prefixes: string[] = [];
@@ -136,7 +107,7 @@ export function parseListBlobs(text: string, key = ''): ListBlobsPage {
     const n = nameText((p as Record<string, unknown>)?.Name);
     if (n !== undefined) prefixes.push(n);
   }
-  const next = typeof root.NextMarker === 'string' ? root.NextMarker : undefined;
+  const next = xmlText(root.NextMarker);
   return { names, prefixes, ...(next ? { nextMarker: next } : {}) };
 }
 

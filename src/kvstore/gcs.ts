@@ -16,11 +16,10 @@
  *   competitor's (see http/core.ts). Values above `resumableThreshold` use a resumable upload.
  */
 import { CorruptionError, KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import type { Limiter } from '../util/limiter.js';
 import { crc32c } from '../wasm/kernels.js';
 import { loadCore } from '../wasm/core.js';
 import { adcOrAnonymous, ANONYMOUS, type AuthOption, resolveAuth } from './auth.js';
-import { type FetchLike, HttpClient, type HttpStats } from './http/client.js';
+import { HttpClient, type HttpStats, type HttpTransportOptions } from './http/client.js';
 import { type HttpDialect, HttpObjectCore, type ObjectStat, parseJsonAnswer, type Wire, type WireRequest, type WriteCondition, writeCondition } from './http/core.js';
 import type { RawBytes } from './http/reply.js';
 import { Secrets } from './http/secrets.js';
@@ -37,13 +36,12 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import type { RequestTimeouts, RetryPolicy } from './retry.js';
 import { TransientError } from './retry.js';
 
 export const GCS_DEFAULT_ENDPOINT = 'https://storage.googleapis.com';
 
 /** Options of {@link GcsStore}. */
-export interface GcsStoreOptions {
+export interface GcsStoreOptions extends HttpTransportOptions {
   bucket: string;
   /** Key prefix inside the bucket; keys are joined to it with one '/'. */
   path?: string;
@@ -60,13 +58,6 @@ export interface GcsStoreOptions {
   auth?: AuthOption;
   /** Project billed for requester-pays buckets (`userProject=` on every request). */
   userProject?: string;
-  /** Shared request limiter (`gcs_request_concurrency`); default: a process-wide one of 32. */
-  concurrency?: Limiter;
-  /** `gcs_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
-  retries?: Partial<RetryPolicy>;
-  /** `gcs_request_timeout`; default 30 s to the first byte, 30 s idle. */
-  timeouts?: Partial<RequestTimeouts>;
-  fetch?: FetchLike;
   /** Objects larger than this (bytes) use a resumable upload. Default 8 MiB. */
   resumableThreshold?: number;
   /** Resumable upload chunk size; a multiple of 256 KiB. Default 8 MiB. */
@@ -223,6 +214,8 @@ export class GcsStore implements KvStore {
   readonly path: string;
   readonly endpoint: string;
   readonly userProject: string | undefined;
+  /** The endpoint was given (not from the environment or the default): the spec keeps it. */
+  private readonly endpointGiven: boolean;
   private readonly client: HttpClient;
   private readonly core: HttpObjectCore;
   private readonly resumableThreshold: number;
@@ -237,6 +230,7 @@ export class GcsStore implements KvStore {
     const bad = this.path ? keyProblem(this.path) : undefined;
     if (bad) throw new SpecError('kvstore.path', `${JSON.stringify(this.path)}: ${bad}`);
     this.endpoint = gcsEndpoint(options.endpoint);
+    this.endpointGiven = options.endpoint !== undefined;
     const origin = parseServiceUrl(this.endpoint, 'kvstore.endpoint').origin;
     this.userProject = options.userProject;
     const isGoogle = this.endpoint === GCS_DEFAULT_ENDPOINT;
@@ -271,7 +265,7 @@ export class GcsStore implements KvStore {
   }
 
   spec(): Record<string, unknown> {
-    return { driver: 'gcs', bucket: this.bucket, path: this.path };
+    return { driver: 'gcs', bucket: this.bucket, path: this.path, ...(this.endpointGiven ? { endpoint: this.endpoint } : {}) };
   }
 
   private name(key: string): string {

@@ -19,28 +19,19 @@
  *   user name or password is refused (fetch cannot send it; use an Authorization header).
  */
 import { ReadOnlyError, UnsupportedError } from '../errors.js';
-import type { Limiter } from '../util/limiter.js';
-import { type FetchLike, HttpClient, type HttpStats } from './http/client.js';
+import { HttpClient, type HttpStats, type HttpTransportOptions } from './http/client.js';
 import { type HttpDialect, HttpObjectCore, UNVERSIONED, unversionedGeneration, type Wire } from './http/core.js';
 import { Secrets } from './http/secrets.js';
 import { encodeKeyPath, parseServiceUrl } from './http/url.js';
 import { checkKey } from './keys.js';
 import type { KvStore, ListOptions, ReadOptions, ReadResult, WriteOptions, WriteResult } from './kvstore.js';
-import type { RequestTimeouts, RetryPolicy } from './retry.js';
 
 /** Options of {@link HttpStore}. */
-export interface HttpStoreOptions {
+export interface HttpStoreOptions extends HttpTransportOptions {
   /** Directory-like base URL; keys are appended (each path segment percent-encoded). */
   baseUrl: string;
   /** Extra request headers (e.g. Authorization, X-Api-Key), sent to the base URL's origin only. */
   headers?: Record<string, string>;
-  fetch?: FetchLike;
-  /** `http_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
-  retries?: Partial<RetryPolicy>;
-  /** `http_request_timeout`; default 30 s to the first byte, 30 s idle. */
-  timeouts?: Partial<RequestTimeouts>;
-  /** `http_request_concurrency`; default: the process-wide limiter of 32. */
-  concurrency?: Limiter;
   /** Treat 403 like 404 (buckets served over HTTP answer 403 for missing keys). Default false. */
   treat403AsMissing?: boolean;
   /** Send `bytes=-n` for suffix reads instead of HEAD + absolute range. Default false. */

@@ -14,10 +14,10 @@
  * `treat403AsMissing` maps those to "missing". Redirects are not followed: S3 redirects only
  * to another region's endpoint, which needs a new signature; the error says which region.
  */
+import { parseXmlRoot, xmlText } from './http/xml.js';
 import { AwsV4Signer } from 'aws4fetch';
 import { KvStoreError, SpecError, throwIfAborted } from '../errors.js';
-import type { Limiter } from '../util/limiter.js';
-import { type FetchLike, HttpClient, type HttpStats, type RequestSigner } from './http/client.js';
+import { HttpClient, type HttpStats, type HttpTransportOptions, type RequestSigner } from './http/client.js';
 import { type HttpDialect, HttpObjectCore, type Wire, type WireRequest, type WriteCondition, writeCondition } from './http/core.js';
 import { Secrets } from './http/secrets.js';
 import { encodeKeyPath, envVar, parseServiceUrl } from './http/url.js';
@@ -32,7 +32,6 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kvstore.js';
-import type { RequestTimeouts, RetryPolicy } from './retry.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -41,7 +40,7 @@ export interface S3Credentials {
 }
 
 /** Options of {@link S3Store}. */
-export interface S3StoreOptions {
+export interface S3StoreOptions extends HttpTransportOptions {
   bucket: string;
   /** Key prefix inside the bucket; keys are joined to it with one '/'. */
   path?: string;
@@ -57,13 +56,6 @@ export interface S3StoreOptions {
   /** Default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN when set, else anonymous. */
   credentials?: S3Credentials | 'anonymous';
   treat403AsMissing?: boolean;
-  /** `s3_request_concurrency`; default: the process-wide limiter of 32. */
-  concurrency?: Limiter;
-  /** `s3_request_retries`; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
-  retries?: Partial<RetryPolicy>;
-  /** `s3_request_timeout`; default 30 s to the first byte, 30 s idle. */
-  timeouts?: Partial<RequestTimeouts>;
-  fetch?: FetchLike;
   /** ListObjectsV2 `max-keys` (1..1000); default: the server's (1000). */
   listPageSize?: number;
 }
@@ -88,28 +80,21 @@ function generationFrom(headers: Headers): string | undefined {
   return token ? `${etag}#${token}` : etag;
 }
 
-/** Decodes the five XML entities and numeric character references. */
-export function decodeXmlEntities(s: string): string {
-  return s.replace(/&(amp|lt|gt|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g, (_m, name: string, dec?: string, hex?: string) => {
-    if (dec) return String.fromCodePoint(Number(dec));
-    if (hex) return String.fromCodePoint(parseInt(hex, 16));
-    return ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" } as Record<string, string>)[name]!;
-  });
-}
-
 /**
- * Parses a ListObjectsV2 result with a few regular expressions (no DOM dependency, so it runs
- * in workers and Node alike): the keys of `<Contents>`, and the continuation token.
+ * Parses a ListObjectsV2 result: the keys of `<Contents>`, whether it is truncated, and the
+ * continuation token. A malformed or cut answer is a (retried) TransientError, never a
+ * silently shorter listing.
  */
-export function parseListObjectsV2(xml: string): { keys: string[]; nextToken?: string; truncated: boolean } {
+export function parseListObjectsV2(text: string, key = ''): { keys: string[]; nextToken?: string; truncated: boolean } {
+  const root = parseXmlRoot(text, 'ListBucketResult', ['Contents'], key, 'ListObjectsV2');
   const keys: string[] = [];
-  for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
-    const k = /<Key>([\s\S]*?)<\/Key>/.exec(m[1]!);
-    if (k) keys.push(decodeXmlEntities(k[1]!));
+  for (const c of (root.Contents as unknown[] | undefined) ?? []) {
+    const k = xmlText((c as Record<string, unknown> | undefined)?.Key);
+    if (k !== undefined) keys.push(k);
   }
-  const truncated = /<IsTruncated>\s*true\s*<\/IsTruncated>/.test(xml);
-  const t = /<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(xml);
-  return { keys, truncated, ...(t ? { nextToken: decodeXmlEntities(t[1]!) } : {}) };
+  const truncated = xmlText(root.IsTruncated)?.trim() === 'true';
+  const t = xmlText(root.NextContinuationToken);
+  return { keys, truncated, ...(t ? { nextToken: t } : {}) };
 }
 
 /** The S3 REST API as an {@link HttpDialect}. */
@@ -336,7 +321,7 @@ export class S3Store implements KvStore {
       if (this.listPageSize !== undefined) q.set('max-keys', String(this.listPageSize));
       const url = `${this.listBase}?${q}`;
       const xml = await this.client.text({ method: 'GET', key: prefix, url, signal: options.signal });
-      const page = parseListObjectsV2(xml);
+      const page = parseListObjectsV2(xml, prefix);
       for (const k of page.keys) yield k.slice(strip);
       if (!page.truncated || !page.nextToken) break;
       token = page.nextToken;

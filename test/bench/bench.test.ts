@@ -131,7 +131,17 @@ describe('workloads', () => {
     expect(json.workloads[0]!.rows).toHaveLength(w.rows.length);
     expect(await readFile(path.join(out, 'report.md'), 'utf8')).toContain('| layout | op |');
     expect(await readFile(path.join(out, 'index.html'), 'utf8')).toContain('<table>');
-    expect(renderText(report)).toContain('volstore/zarrita');
+    const text = renderText(report);
+    expect(text).toContain('-- Ratios (> 1x: volstore faster)');
+    expect(text).toContain('vs zarrita');
+    expect(text).toContain('-- Latency per access (ms)');
+    // slices: one run = one access, so their rows carry per-access percentiles; full reads do not
+    for (const r of reads) {
+      if (r.op === 'full read') expect(r.volstore.p95Ms).toBeUndefined();
+      else expect(r.volstore.p95Ms).toBeGreaterThan(0);
+    }
+    const html = await readFile(path.join(out, 'index.html'), 'utf8');
+    expect(html.match(/<svg class="chart"/g)!.length).toBeGreaterThanOrEqual(4); // 3 ops + latency
     // the temp volumes are gone
     expect((await import('node:fs')).readdirSync(tmp).filter((f) => f.startsWith('volstore-bench-'))).toEqual([]);
   });

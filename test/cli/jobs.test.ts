@@ -28,8 +28,8 @@ describe('copyVolume / planCopy', () => {
     ]);
     const events: CopyProgress[] = [];
     const final = await copyVolume(src, dst, { onProgress: (p) => events.push(p) });
-    expect(events[0]).toEqual({ chunksDone: 0, chunksTotal: 2, bytesDone: 0, bytesTotal: 4800 });
-    expect(events.at(-1)).toEqual({ chunksDone: 2, chunksTotal: 2, bytesDone: 4800, bytesTotal: 4800 });
+    expect(events[0]).toEqual({ chunksDone: 0, chunksTotal: 2, bytesDone: 0, bytesTotal: 4800, chunksSkipped: 0, tasksRetried: 0 });
+    expect(events.at(-1)).toEqual({ chunksDone: 2, chunksTotal: 2, bytesDone: 4800, bytesTotal: 4800, chunksSkipped: 0, tasksRetried: 0 });
     expect(final).toEqual(events.at(-1));
     expect((await dst.read()).toFlat()).toEqual((await src.read()).toFlat());
   });

@@ -17,7 +17,7 @@ import { cli, spawnCli } from './helpers.js';
 
 const FIX = fixture();
 const ARR = `${FIX}/zarr-python/v2.zarr/3d.chunked.mixed.i2.F`;
-const COMMANDS = ['info', 'read', 'copy', 'downsample', 'serve', 'bench'];
+const COMMANDS = ['info', 'read', 'copy', 'downsample', 'serve', 'bench', 'tune'];
 
 let dir: string;
 beforeAll(async () => {

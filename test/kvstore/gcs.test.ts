@@ -45,7 +45,8 @@ describe('gcs: URLs, endpoint and context', () => {
     expect(kvstoreFromUrl('gs://bucket/a%20b/')).toEqual({ driver: 'gcs', bucket: 'bucket', path: 'a b/' });
     const s = await openKvStore({ ...kvstoreFromUrl('gs://my-bucket/data/'), endpoint: 'http://127.0.0.1:1' }, '', new Context());
     expect(s.url).toBe('gs://my-bucket/data/');
-    expect(s.spec()).toEqual({ driver: 'gcs', bucket: 'my-bucket', path: 'data/' });
+    // The explicit endpoint stays in the spec: reopening the spec reaches the same server.
+    expect(s.spec()).toEqual({ driver: 'gcs', bucket: 'my-bucket', path: 'data/', endpoint: 'http://127.0.0.1:1' });
   });
 
   it('resolves the endpoint from option, TENSORSTORE_GCS_HTTP_URL, STORAGE_EMULATOR_HOST', () => {

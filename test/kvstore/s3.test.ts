@@ -23,6 +23,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { KvStoreError } from '../../src/errors.js';
+import { TransientError } from '../../src/kvstore/retry.js';
 import { listAll } from '../../src/kvstore/kvstore.js';
 import { parseListObjectsV2 } from '../../src/kvstore/s3.js';
 import { Context } from '../../src/context/context.js';
@@ -65,6 +66,21 @@ describe('s3: URLs, addressing, context', () => {
       '<Contents><Key>a&amp;b &lt;c&gt; &#233;&#x263A;</Key><ETag>&quot;x&quot;</ETag></Contents>' +
       '<Contents><Key>plain</Key></Contents><NextContinuationToken>tok&amp;1</NextContinuationToken></ListBucketResult>';
     expect(parseListObjectsV2(xml)).toEqual({ keys: ['a&b <c> é☺', 'plain'], truncated: true, nextToken: 'tok&1' });
+    // Names are kept as written (no number parsing, no trimming).
+    const odd = '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>007</Key></Contents><Contents><Key> x </Key></Contents></ListBucketResult>';
+    expect(parseListObjectsV2(odd)).toEqual({ keys: ['007', ' x '], truncated: false });
+  });
+
+  it('a cut or garbled ListObjectsV2 answer is a retryable error naming the prefix, never a shorter listing', () => {
+    const cut = '<?xml version="1.0"?><ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key></Contents><Contents><Ke';
+    expect(() => parseListObjectsV2(cut, 'em/')).toThrow(TransientError);
+    try {
+      parseListObjectsV2(cut, 'em/');
+    } catch (e) {
+      expect((e as TransientError).final).toBeInstanceOf(KvStoreError);
+      expect(String((e as TransientError).final)).toMatch(/em\/.*malformed XML/);
+    }
+    expect(() => parseListObjectsV2('<Error><Code>AccessDenied</Code></Error>', 'em/')).toThrow(TransientError);
   });
 });
 

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator } from '../../src/testing/index.js';
-import { parseServeArgs } from '../../src/testing/serve.js';
+import { parseCommandArgs, UsageError } from '../../src/cli/args.js';
+import { SERVE, serveOptions } from '../../src/cli/serve.js';
 import { isValidBucketName } from '../../src/testing/storage.js';
 
 let sandbox: string;
@@ -65,7 +66,8 @@ describe('bucket names', () => {
 
   it('an invalid --bucket is a usage error of volstore serve and a TypeError of startEmulator; nothing is created', async () => {
     for (const b of ['..', '../../x', '/abs', 'ab']) {
-      expect(() => parseServeArgs(['--dir', dir, '--bucket', b])).toThrow(/not a valid bucket name/);
+      expect(() => serveOptions(parseCommandArgs(SERVE, ['--dir', dir, '--bucket', b]).values)).toThrow(UsageError);
+      expect(() => serveOptions(parseCommandArgs(SERVE, ['--dir', dir, '--bucket', b]).values)).toThrow(/not a valid bucket name/);
       await expect(startEmulator({ dir, buckets: [b] })).rejects.toBeInstanceOf(TypeError);
     }
     expect(await tree()).toEqual(['a', 'a/b', 'a/b/dir', 'a/b/sentinel', 'a/sentinel']);

@@ -2,7 +2,10 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseFaults, startEmulator, type Emulator } from '../../src/testing/index.js';
-import { parseServeArgs } from '../../src/testing/serve.js';
+import { parseCommandArgs, UsageError } from '../../src/cli/args.js';
+import { SERVE, serveOptions } from '../../src/cli/serve.js';
+
+const serveFlags = (argv: string[]) => serveOptions(parseCommandArgs(SERVE, argv).values);
 
 const running: Emulator[] = [];
 afterEach(async () => {
@@ -268,13 +271,15 @@ describe('shaping', () => {
 describe('serve command flags', () => {
   it('parses every flag', () => {
     expect(
-      parseServeArgs([
+      serveFlags([
         '--port', '9000', '--dir', '/tmp/x', '--latency-ms=5', '--bandwidth-mbps', '100',
         '--faults', '503:0.1', '--seed', '7', '--bucket', 'aaa', '--bucket', 'bbb',
       ]),
-    ).toEqual({ port: 9000, dir: '/tmp/x', latencyMs: 5, bandwidthMbps: 100, faults: '503:0.1', seed: 7, buckets: ['aaa', 'bbb'] });
-    expect(parseServeArgs(['--help'])).toBe('help');
-    expect(() => parseServeArgs(['--port', 'x'])).toThrow(/--port needs a number/);
-    expect(() => parseServeArgs(['--nope'])).toThrow(/unknown option/);
+    ).toEqual({ port: 9000, dir: '/tmp/x', latencyMs: 5, bandwidthMbps: 100, faults: parseFaults('503:0.1'), seed: 7, buckets: ['aaa', 'bbb'] });
+    expect(parseCommandArgs(SERVE, ['--help']).values.help).toBe(true);
+    expect(() => serveFlags(['--port', 'x'])).toThrow(UsageError);
+    expect(() => serveFlags(['--port', 'x'])).toThrow(/--port/);
+    expect(() => serveFlags(['--nope'])).toThrow(UsageError);
+    expect(() => serveFlags(['--faults', 'teapot:2'])).toThrow(/--faults/);
   });
 });

@@ -8,8 +8,8 @@ import { CodecWorkerPool } from '../../workers/pool.js';
 import type { Volume } from '../../volume.js';
 import { executeReads, planReads, type FileRead, type Zarr3Layout } from '../io-ceiling.js';
 import { generateSegmentation } from '../seg-gen.js';
-import { mbPerSec, measureInterleaved, type Contender } from '../timing.js';
-import type { BenchOptions, Measured, ResultRow, Workload, WorkloadResult } from '../types.js';
+import { mbPerSec, measured, measureInterleaved, type Contender } from '../timing.js';
+import type { BenchOptions, ResultRow, Workload, WorkloadResult } from '../types.js';
 import { assertBytesEqual, BenchVerificationError } from './zarr3-file.js';
 
 /**
@@ -55,13 +55,6 @@ async function dataFiles(dir: string): Promise<string[]> {
 
 const bytesOf = (a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
   new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-
-const measured = (t: { medianMs: number; samplesMs: number[] }, bytes: number): Measured => ({
-  medianMs: t.medianMs,
-  samplesMs: t.samplesMs.map((x) => Math.round(x * 100) / 100),
-  bytes,
-  mbPerSec: mbPerSec(bytes, t.medianMs),
-});
 
 const fmtMB = (b: number) => `${(b / 1e6).toFixed(b >= 1e7 ? 1 : 2)} MB`;
 
@@ -195,7 +188,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
             }
           },
         });
-        const v = measured(timings.get('volstore')!, op.expected.length);
+        const v = measured(timings.get('volstore')!, op.expected.length, { perAccess: small });
         const rf = timings.get('readFile');
         const rd = timings.get('readDecode');
         const row: ResultRow = {

@@ -5,14 +5,12 @@ import { open } from '../../open.js';
 import type { Volume } from '../../volume.js';
 import { allDataFiles, executeReads, planReads, type Box, type FileRead, type Zarr3Layout } from '../io-ceiling.js';
 import { cpuProfile, summarizeProfile } from '../profile.js';
-import { mbPerSec, measureInterleaved, median, timeOnce, type Contender } from '../timing.js';
-import type { BenchOptions, Measured, ProfileSummary, ResultRow, Workload, WorkloadResult } from '../types.js';
+import { mbPerSec, measured, measureInterleaved, median, timeOnce, type Contender } from '../timing.js';
+import type { BenchOptions, ProfileSummary, ResultRow, Workload, WorkloadResult } from '../types.js';
 import { generateVolume } from '../volume-gen.js';
+import { assertBytesEqual, BenchVerificationError } from '../verify.js';
 
-/** Thrown when two readers disagree: the bench must never report numbers for wrong results. */
-export class BenchVerificationError extends Error {
-  override name = 'BenchVerificationError';
-}
+export { assertBytesEqual, BenchVerificationError } from '../verify.js';
 
 const CHUNK = 64;
 const SHARD = 256;
@@ -101,17 +99,6 @@ function opsFor(n: number): Op[] {
   ];
 }
 
-/** Throws BenchVerificationError naming the first differing byte. */
-export function assertBytesEqual(what: string, actual: Uint8Array, expected: Uint8Array): void {
-  if (actual.length !== expected.length) {
-    throw new BenchVerificationError(`${what}: ${actual.length} bytes, expected ${expected.length}`);
-  }
-  if (Buffer.from(actual.buffer, actual.byteOffset, actual.length).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.length))) return;
-  let i = 0;
-  while (actual[i] === expected[i]) i++;
-  throw new BenchVerificationError(`${what}: first difference at byte ${i}: ${actual[i]} vs ${expected[i]}`);
-}
-
 type ZarritaModule = typeof import('zarrita');
 async function loadZarrita(): Promise<{ zarr: ZarritaModule; Store: new (root: string) => unknown } | undefined> {
   try {
@@ -127,13 +114,6 @@ function asBytes(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
   throw new BenchVerificationError(`reader returned ${Object.prototype.toString.call(data)}, expected Uint8Array`);
 }
-
-const measured = (t: { medianMs: number; samplesMs: number[] }, bytes: number): Measured => ({
-  medianMs: t.medianMs,
-  samplesMs: t.samplesMs.map((x) => Math.round(x * 100) / 100),
-  bytes,
-  mbPerSec: mbPerSec(bytes, t.medianMs),
-});
 
 /**
  * The issue targets for a read row: zstd full reads >= 4x zarrita and zstd XY / XZ slices
@@ -288,8 +268,10 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
           },
         });
         volstoreBytes = undefined;
-        const v = measured(timings.get('volstore')!, expected.length);
-        const vo = measured(timings.get('volstoreOut')!, expected.length);
+        // a slice run is one access: its samples give per-access latency percentiles
+        const pa = { perAccess: small };
+        const v = measured(timings.get('volstore')!, expected.length, pa);
+        const vo = measured(timings.get('volstoreOut')!, expected.length, pa);
         const z = timings.get('zarrita');
         const rf = timings.get('readFile')!;
         const rd = timings.get('readDecode');
@@ -300,7 +282,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
           fileBytes,
           volstore: v,
           volstoreOut: vo,
-          zarrita: z && measured(z, expected.length),
+          zarrita: z && measured(z, expected.length, pa),
           readFile: measured(rf, fileBytes),
           readDecode: rd && measured(rd, expected.length),
           vsZarrita: z && z.medianMs / v.medianMs,

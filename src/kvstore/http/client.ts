@@ -44,13 +44,23 @@ export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 /** Signs a request (S3 SigV4, Azure shared key): returns the headers to send. */
 export type RequestSigner = (req: { method: string; url: string; headers: Headers; body?: Uint8Array }) => Promise<Headers>;
 
-export interface HttpClientOptions {
+/**
+ * The transport options every HTTP-backed store takes (GCS, S3, Azure, plain HTTP), each from
+ * its own context resources (`<store>_request_concurrency`, `_retries`, `_timeout`).
+ */
+export interface HttpTransportOptions {
+  /** Inject a fetch for tests, proxies or instrumentation. Default: the global `fetch`. */
   fetch?: FetchLike;
+  /** Retry policy; default 32 retries, 1 s initial, 32 s max delay, 300 s in total. */
   retries?: Partial<RetryPolicy>;
   /** Per-attempt timeouts; default {@link DEFAULT_REQUEST_TIMEOUTS} (30 s first byte, 30 s idle). */
   timeouts?: Partial<RequestTimeouts>;
-  /** Shared limiter (a context resource); one attempt holds one slot, backoff sleeps hold none. */
+  /** Shared limiter (a context resource); one attempt holds one slot, backoff sleeps hold none. Default: a process-wide one of 32 per store kind. */
   concurrency?: Limiter;
+}
+
+/** Options of {@link HttpClient}. */
+export interface HttpClientOptions extends HttpTransportOptions {
   auth?: AuthProvider;
   /**
    * Origin (scheme://host:port) that may receive credentials: `Authorization`, signatures and
