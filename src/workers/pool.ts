@@ -122,8 +122,6 @@ interface Task {
   chainKey: string;
   /** What errors name the chunk by. */
   key?: string;
-  /** Input bytes the task carries (what its lane must hold). */
-  inputBytes: number;
   /**
    * Builds the message when the task is sent: its input goes to `input` (into the lane, or a
    * buffer of its own to transfer): given as bytes to copy, or as a length and a function
@@ -331,7 +329,7 @@ export class CodecWorkerPool implements ChainRunner {
       const message: TaskMessage = { type: 'decode', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
       return { message, transfer: transferOf(message.input) };
     };
-    return this.submit(desc.key, ctx.key, b.length, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'decoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return toNdArray(reply.array);
@@ -371,7 +369,7 @@ export class CodecWorkerPool implements ChainRunner {
       };
       return { message, transfer: transferOf(message.input) };
     };
-    return this.submit(desc.key, ctx.key, b.length, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'placed') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         this.stats.placed++;
@@ -422,7 +420,7 @@ export class CodecWorkerPool implements ChainRunner {
       const message: TaskMessage = { type: 'encode', id, lane, chain: desc, array, key: ctx.key, unlessFill };
       return { message, transfer };
     };
-    return this.submit(desc.key, ctx.key, inPlace ? 0 : n * size, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
       (reply) => {
         if (reply.type !== 'encoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return reply.bytes;
@@ -501,10 +499,10 @@ export class CodecWorkerPool implements ChainRunner {
     this.pump();
   }
 
-  private submit(chainKey: string, key: string | undefined, inputBytes: number, build: Task['build'], signal: AbortSignal | undefined): Promise<ReplyMessage> {
+  private submit(chainKey: string, key: string | undefined, build: Task['build'], signal: AbortSignal | undefined): Promise<ReplyMessage> {
     return new Promise<ReplyMessage>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError('operation aborted', { cause: signal.reason }));
-      const task: Task = { id: 0, chainKey, key, inputBytes, build, resolve, reject, signal, lane: -1 };
+      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal, lane: -1 };
       if (signal) this.listen(task, signal);
       this.queue.push(task);
       this.pump();
