@@ -235,7 +235,8 @@ export class Volume {
    * policy: `'neighbors'` (a viewer: the chunks next to the last read along the scroll axis,
    * `depth` chunks deep) or `'sequential'` (a scanner: the next `depth` regions of the last
    * read's shape in iteration order); `'off'` returns a handle without one. Prefetched data is
-   * loaded at prefetch priority, only while no demand read of the handle runs, dropped when a
+   * loaded at prefetch priority (`neighbors`: only while no demand read of the handle runs;
+   * `sequential`: also during reads, see PrefetchPolicy.duringReads), dropped when a
    * read moves the window away from it, and kept within `budgetBytes`.
    *
    * ```ts

@@ -98,6 +98,16 @@ export function allocTypedArray<D extends DataType>(dtype: D, length: number): T
 }
 
 /**
+ * Allocates a zeroed typed array of `length` elements over a SharedArrayBuffer, so that codec
+ * workers can write it (see `sharedMemoryAvailable` in `place.ts` for where that exists).
+ * @throws TypeError where SharedArrayBuffer does not exist; RangeError when it cannot be allocated.
+ */
+export function allocSharedTypedArray<D extends DataType>(dtype: D, length: number): TypedArrayFor[D] {
+  const ctor = CTORS[dtype];
+  return new ctor(new SharedArrayBuffer(length * ctor.BYTES_PER_ELEMENT), 0, length) as TypedArrayFor[D];
+}
+
+/**
  * Views `bytes` as a typed array of `dtype` in platform (little-endian) order. Copies when the
  * byte offset is not aligned to the element size.
  */

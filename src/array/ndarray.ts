@@ -1,5 +1,5 @@
-import { allocTypedArray, bytesOf, type DataType, dtypeSize, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
-import { copyStrided } from './copy.js';
+import { allocSharedTypedArray, allocTypedArray, bytesOf, type DataType, dtypeSize, type Scalar, type TypedArrayFor, fromElement, toElement } from './dtype.js';
+import { copyStrided, everyRun } from './copy.js';
 import { shapePositions } from './grid.js';
 
 /**
@@ -18,9 +18,12 @@ export class NdArray<D extends DataType = DataType> {
     if (strides.length !== shape.length) throw new RangeError('strides and shape differ in rank');
   }
 
-  /** A zero-filled (or `fill`-filled) C-order array. */
-  static zeros<D extends DataType>(dtype: D, shape: readonly number[], fill?: Scalar): NdArray<D> {
-    const data = allocTypedArray(dtype, product(shape));
+  /**
+   * A zero-filled (or `fill`-filled) C-order array; with `shared`, over a SharedArrayBuffer
+   * (codec workers can write it; TypeError where there is none).
+   */
+  static zeros<D extends DataType>(dtype: D, shape: readonly number[], fill?: Scalar, shared = false): NdArray<D> {
+    const data = shared ? allocSharedTypedArray(dtype, product(shape)) : allocTypedArray(dtype, product(shape));
     if (fill !== undefined) {
       const e = toElement(dtype, fill);
       // Object.is: a -0.0 fill must not be skipped as if it were +0.
@@ -138,8 +141,8 @@ export function toCOrder<D extends DataType>(a: NdArray<D>): NdArray<D> {
  */
 export function isAllFill(a: NdArray, fill: Scalar): boolean {
   const f = NdArray.zeros(a.dtype, [1], fill).data[0]!;
-  const c = toCOrder(a);
   if (typeof f === 'number' && Number.isNaN(f)) {
+    const c = toCOrder(a);
     const d = c.data as Float32Array | Float64Array | Uint16Array;
     if (a.dtype === 'float16') {
       for (let i = 0; i < d.length; i++) if ((d[i]! & 0x7c00) !== 0x7c00 || (d[i]! & 0x3ff) === 0) return false;
@@ -148,15 +151,25 @@ export function isAllFill(a: NdArray, fill: Scalar): boolean {
     for (let i = 0; i < d.length; i++) if (!Number.isNaN(d[i]!)) return false;
     return true;
   }
+  // Any strides (a view of a caller's array): compare run by run, no copy.
   const size = dtypeSize(a.dtype);
   const pattern = bytesOf(NdArray.zeros(a.dtype, [1], fill).data);
-  const b = bytesOf(c.data);
-  if (pattern.every((x) => x === 0) && b.byteOffset % 4 === 0) {
-    const words = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-    for (let i = words.length * 4; i < b.length; i++) if (b[i] !== 0) return false;
+  const b = bytesOf(a.data);
+  const zero = pattern.every((x) => x === 0);
+  const words = new Int32Array(b.buffer, b.byteOffset & ~3, (b.byteLength + (b.byteOffset & 3)) >>> 2);
+  const base = b.byteOffset;
+  return everyRun(a.offset * size, a.strides.map((s) => s * size), a.shape, size, (start, length) => {
+    let i = start;
+    const end = start + length;
+    if (zero) {
+      // whole aligned words where they are, bytes at the ends
+      for (; i < end && ((base + i) & 3) !== 0; i++) if (b[i] !== 0) return false;
+      let w = (base + i - (base & ~3)) >>> 2;
+      for (; i + 4 <= end; i += 4, w++) if (words[w] !== 0) return false;
+      for (; i < end; i++) if (b[i] !== 0) return false;
+      return true;
+    }
+    for (let k = 0; i < end; i++, k = k + 1 === size ? 0 : k + 1) if (b[i] !== pattern[k]) return false;
     return true;
-  }
-  for (let i = 0; i < b.length; i++) if (b[i] !== pattern[i % size]) return false;
-  return true;
+  });
 }

@@ -32,19 +32,26 @@ import { assertBytesEqual, BenchVerificationError } from './verify.js';
 export type PrefetchPolicy = 'off' | 'neighbors' | 'sequential';
 
 /**
- * Parses `--prefetch` and checks that this build can honour it: the one place the flag maps to
- * the API. `off` always works; `neighbors` / `sequential` need `Volume.prototype.prefetch`
- * (the cache pool's prefetch), which this build does not have yet.
- * @throws BenchInputError for an unknown policy or one this build cannot apply.
+ * Parses `--prefetch`: `off`, or a policy of `Volume.withPrefetch()` (applied to each read
+ * pass by {@link withPrefetchPolicy}).
+ * @throws BenchInputError for an unknown policy.
  */
 export function parsePrefetch(text: string): PrefetchPolicy {
   if (text !== 'off' && text !== 'neighbors' && text !== 'sequential') {
     throw new BenchInputError(`--prefetch: "${text}" is not a policy (off, neighbors, sequential)`);
   }
-  if (text !== 'off' && typeof (Volume.prototype as { prefetch?: unknown }).prefetch !== 'function') {
-    throw new BenchInputError(`--prefetch ${text}: this build has no prefetch API (view.prefetch()) yet; only --prefetch off works`);
-  }
   return text;
+}
+
+/**
+ * The one place `--prefetch` maps to the API: a handle on `vol` whose reads drive the policy
+ * (`vol.withPrefetch(policy)`), or `vol` itself for `off`.
+ * @throws BenchInputError when the policy needs a cache and `--cache-bytes` is 0.
+ */
+export function withPrefetchPolicy(vol: Volume, policy: PrefetchPolicy | undefined): Volume {
+  if (policy === undefined || policy === 'off') return vol;
+  if (!vol.context.cachePool.cachesChunks) throw new BenchInputError(`--prefetch ${policy} needs a cache: give --cache-bytes`);
+  return vol.withPrefetch(policy);
 }
 
 /** Options of {@link runEngine}. */
@@ -268,6 +275,9 @@ function contextJson(o: EngineOptions, storeKind: StoreKind): Record<string, unk
  *   too large to generate); BenchVerificationError when a reader returns wrong bytes.
  */
 export async function runEngine(o: EngineOptions): Promise<EngineResult> {
+  if (o.prefetch !== undefined && o.prefetch !== 'off' && !((o.cacheBytes ?? 0) > 0)) {
+    throw new BenchInputError(`--prefetch ${o.prefetch} needs a cache: give --cache-bytes`);
+  }
   const prices = o.prices ?? GCS_PRICES;
   const result: WorkloadResult = {
     name: o.name,
@@ -538,6 +548,7 @@ interface ReadContext {
 const VERIFY_FIRST = 3;
 
 async function readPattern(o: EngineOptions, vol: Volume, p: AccessPattern, c: ReadContext): Promise<ResultRow> {
+  vol = withPrefetchPolicy(vol, o.prefetch);
   const item = dtypeSize(c.dtype);
   const probeBoxes = accessBoxes(p, { origin: c.origin, shape: c.shape, axes: c.axes, writeChunk: c.writeChunk, strategy: o.strategy, maxAccesses: 1, seed: o.seed });
   const perAccess = boxSize(probeBoxes[0]!) * item;

@@ -151,18 +151,25 @@ const STREAM_DECODERS: (StreamDecoder | undefined)[] = [
   blosclzDecode,
   lz4DecodeBlock,
   snappyDecode,
-  (src, dst) => {
+  async (src, dst) => {
     // A zlib stream (c-blosc calls zlib's uncompress): inflate, then check length and Adler-32.
+    // Native zlib under Node (synchronous: blocks are small, and in the pool this is a worker's
+    // thread; ~2x fflate), fflate elsewhere.
+    if (src.length < 6 || (src[0]! & 0x0f) !== 8 || ((src[0]! << 8) | src[1]!) % 31 !== 0) return -1;
+    const node = await nodeZlib();
     let raw: Uint8Array;
     try {
-      if (src.length < 6 || (src[0]! & 0x0f) !== 8 || ((src[0]! << 8) | src[1]!) % 31 !== 0) return -1;
-      raw = unzlibSync(src, { out: new Uint8Array(dst.length + 1) });
+      // zlib itself checks the Adler-32 trailer; output past dst.length stops it (ERR_BUFFER_TOO_LARGE)
+      if (node) raw = node.inflateSync(src, { maxOutputLength: dst.length + 1 });
+      else raw = unzlibSync(src, { out: new Uint8Array(dst.length + 1) });
     } catch {
       return -1;
     }
     if (raw.length !== dst.length) return raw.length > dst.length ? -1 : raw.length;
-    const p = src.length - 4;
-    if (adler32(raw) !== ((src[p]! << 24) | (src[p + 1]! << 16) | (src[p + 2]! << 8) | src[p + 3]!) >>> 0) return -1;
+    if (!node) {
+      const p = src.length - 4;
+      if (adler32(raw) !== ((src[p]! << 24) | (src[p + 1]! << 16) | (src[p + 2]! << 8) | src[p + 3]!) >>> 0) return -1;
+    }
     dst.set(raw);
     return raw.length;
   },

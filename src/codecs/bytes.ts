@@ -46,7 +46,8 @@ export class BytesCodec implements ArrayBytesCodec {
       );
     }
     if (this.swaps(size)) {
-      const data = allocTypedArray(spec.dtype, n);
+      const into = ctx?.output?.(n * size);
+      const data = into ? viewAs(spec.dtype, into) : allocTypedArray(spec.dtype, n);
       const sh = [n];
       copyStrided(bytesOf(data), 0, [size], b, 0, [size], sh, size, true);
       return new NdArray(spec.dtype, data, spec.shape);

@@ -1,8 +1,9 @@
 import { dtypeSize } from '../array/dtype.js';
-import { type NdArray, product } from '../array/ndarray.js';
+import { isAllFill, type NdArray, product } from '../array/ndarray.js';
+import { placeChunk, placementOrder } from '../array/place.js';
 import { MetadataError, VolstoreError } from '../errors.js';
 import { decodedBytesBound } from '../limits.js';
-import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON, RunnableChain } from './codec.js';
+import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON, DecodeTarget, RunnableChain } from './codec.js';
 import { createCodec } from './codec.js';
 import { registerBuiltinCodecs } from './registry.js';
 
@@ -70,6 +71,17 @@ export class CodecChain implements RunnableChain {
     return pooled ?? this.encodeInline(a, ctx);
   }
 
+  /**
+   * Encodes one chunk unless it equals the fill value everywhere (then null: store nothing),
+   * through `ctx.runner` when it takes it (the worker checks), else here.
+   */
+  async encodeUnlessFill(a: NdArray, ctx?: CodecContext): Promise<Uint8Array | null> {
+    const pooled = ctx?.runner?.encodeUnlessFill?.(this, a, ctx);
+    if (pooled) return pooled;
+    if (isAllFill(a, this.spec.fillValue)) return null;
+    return this.encodeInline(a, ctx);
+  }
+
   /** Encodes one chunk on the calling thread (nested chains may still use `ctx.runner`). */
   async encodeInline(a: NdArray, ctx?: CodecContext): Promise<Uint8Array> {
     for (const { codec, input } of this.arrayArray) a = await codec.encode(a, input, ctx);
@@ -94,20 +106,54 @@ export class CodecChain implements RunnableChain {
     return pooled ?? this.decodeInline(b, ctx);
   }
 
-  /** Decodes one chunk on the calling thread (nested chains may still use `ctx.runner`). */
+  /**
+   * Decodes one chunk and copies the part `target.placement` selects into `target.dst`: in a
+   * worker of `ctx.runner` when it takes the chunk (writing the result directly when it is
+   * shared memory), else here. Resolves to the decoded chunk when `target.keep`. A worker's
+   * write into `target.dst` is over when the promise settles (also on abort).
+   */
+  async decodeInto(b: Uint8Array, ctx: CodecContext | undefined, target: DecodeTarget): Promise<NdArray | undefined> {
+    const pooled = ctx?.runner?.decodeInto?.(this, b, ctx, target);
+    if (pooled) return pooled;
+    const a = await this.decodeInline(b, this.honorsOrder ? { ...ctx, order: placementOrder(target.placement) } : ctx);
+    placeChunk(target.dst, target.placement, a);
+    return target.keep ? a : undefined;
+  }
+
+  /**
+   * Decodes one chunk on the calling thread (nested chains may still use `ctx.runner`). With
+   * `ctx.scratch`, each codec may write its output into a reusable buffer of its own (slots:
+   * 0 the array->bytes codec, 1.. the bytes->bytes codecs, then the array->array codecs), so
+   * the result is valid only until the next decode with that scratch.
+   */
   async decodeInline(b: Uint8Array, ctx?: CodecContext): Promise<NdArray> {
+    const scratch = ctx?.scratch;
+    const outputOf = (slot: number) => (scratch ? (n: number) => scratch.get(slot, n) : undefined);
+    // codecs see their own output buffer, never the scratch (a nested chain, the whole-shard
+    // codec, must not reuse the buffers its caller's result lives in)
+    if (scratch) ctx = { ...ctx, scratch: undefined };
     if (this.bytesBytes.length) {
       const limit = Math.min(this.maxDecodedBytes, ctx?.maxDecodedBytes ?? Infinity);
-      const bctx: CodecContext = { ...ctx, maxDecodedBytes: limit };
-      for (let i = this.bytesBytes.length - 1; i >= 0; i--) b = await this.bytesBytes[i]!.decode(b, bctx);
+      for (let i = this.bytesBytes.length - 1; i >= 0; i--) {
+        b = await this.bytesBytes[i]!.decode(b, { ...ctx, maxDecodedBytes: limit, output: outputOf(1 + i), order: undefined });
+      }
     }
-    const abctx = ctx?.maxDecodedBytes === undefined ? ctx : { ...ctx, maxDecodedBytes: undefined };
-    let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, abctx);
+    // a preferred layout applies to the array->bytes codec's output only when nothing reorders it after
+    const order = this.arrayArray.length ? undefined : ctx?.order;
+    let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, { ...ctx, maxDecodedBytes: undefined, output: outputOf(0), order });
     for (let i = this.arrayArray.length - 1; i >= 0; i--) {
       const { codec, input } = this.arrayArray[i]!;
-      a = await codec.decode(a, input, ctx);
+      a = await codec.decode(a, input, { ...ctx, output: outputOf(1 + this.bytesBytes.length + i), order: undefined });
     }
     return a;
+  }
+
+  /**
+   * Whether decoding lays the chunk out in a given order (`CodecContext.order`): the array->bytes
+   * codec does and no array->array codec reorders its output after.
+   */
+  get honorsOrder(): boolean {
+    return this.arrayArray.length === 0 && this.arrayBytes.codec.honorsOrder === true;
   }
 
   /** The encoded size when every codec has a fixed size (e.g. a shard index), else undefined. */

@@ -1,5 +1,6 @@
 import type { DataType, Scalar } from '../array/dtype.js';
 import type { NdArray } from '../array/ndarray.js';
+import type { ChunkPlacement } from '../array/place.js';
 import { UnsupportedError } from '../errors.js';
 
 /**
@@ -47,6 +48,72 @@ export interface CodecContext {
    * runs never waits for the pool (no deadlock).
    */
   runner?: ChainRunner;
+  /**
+   * Decoding only: reusable buffers the chain's decoders may write their outputs into, instead
+   * of fresh allocations (whose first touch costs page faults on every chunk). Set only where
+   * the decoded chunk is consumed before the next decode with the same scratch (a codec worker
+   * placing chunks into a read's result); the chain hands each codec its own buffer through
+   * {@link CodecContext.output}.
+   */
+  scratch?: ScratchBuffers;
+  /**
+   * Set by CodecChain for one codec from `scratch`: a buffer of exactly `bytes` bytes (8-byte
+   * aligned, contents undefined) this codec may return its output in, or undefined (allocate).
+   * Valid until the next decode with the same scratch.
+   */
+  output?: (bytes: number) => Uint8Array | undefined;
+  /**
+   * Decoding only: the chunk's dims in the memory order its consumer will copy them in,
+   * outermost first (see `placementOrder` in `src/array/place.ts`). A decoder that writes
+   * elements one at a time (compressed_segmentation) may lay its output out in that order, so
+   * the copy into a read's result moves whole rows instead of transposing; the strides of the
+   * array it returns are authoritative either way.
+   */
+  order?: readonly number[];
+}
+
+/**
+ * Reusable decode buffers, one per slot (a chain gives each of its codecs a slot), grown as
+ * needed and kept. Outputs over {@link ScratchBuffers.MAX_BYTES} are not served (the codec
+ * allocates), so a huge chunk never pins its size in a worker.
+ */
+export class ScratchBuffers {
+  /** Largest output served from scratch, bytes (64 MiB). */
+  static readonly MAX_BYTES = 64 * 1024 * 1024;
+  private readonly buffers: Uint8Array[] = [];
+
+  /** `bytes` bytes of slot `slot`'s buffer (offset 0), or undefined when too big. */
+  get(slot: number, bytes: number): Uint8Array | undefined {
+    if (bytes > ScratchBuffers.MAX_BYTES) return undefined;
+    let b = this.buffers[slot];
+    if (!b || b.length < bytes) this.buffers[slot] = b = new Uint8Array(Math.max(bytes, Math.min(2 * (b?.length ?? 0), ScratchBuffers.MAX_BYTES)));
+    return b.subarray(0, bytes);
+  }
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.buffers.reduce((n, b) => n + (b?.length ?? 0), 0);
+  }
+}
+
+/**
+ * Where {@link ChainRunner.decodeInto} / `CodecChain.decodeInto` put a decoded chunk: a strided
+ * box of a read's result.
+ */
+export interface DecodeTarget {
+  /**
+   * The result's bytes. A worker writes them itself only when they are shared memory (a
+   * SharedArrayBuffer); otherwise the decoded chunk comes back and is placed on this thread.
+   */
+  dst: Uint8Array;
+  placement: ChunkPlacement;
+  /** Also return the decoded chunk (to cache it); else decodeInto resolves to undefined. */
+  keep?: boolean;
+  /**
+   * `dst` was just allocated for this read (its pages not touched yet): writing it first costs
+   * page faults, worth doing on a worker's core even when the chunk needs no decoding.
+   */
+  fresh?: boolean;
 }
 
 /** What a {@link ChainRunner} needs of a codec chain (CodecChain implements it). */
@@ -70,6 +137,23 @@ export interface RunnableChain {
 export interface ChainRunner {
   decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined;
   encode(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array> | undefined;
+  /**
+   * Decodes and places the chunk into `target` (see {@link DecodeTarget}); resolves to the
+   * decoded chunk when `target.keep`, else undefined. Settles only once nothing it started can
+   * still write into `target.dst` (also when it rejects with AbortError), so a caller may reuse
+   * the buffer as soon as it settles. Undefined: declined (the caller decodes and places).
+   */
+  decodeInto?(chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<NdArray | undefined> | undefined;
+  /**
+   * Whether a read of `chain` chunks with a result of `bytes` should allocate the result in
+   * shared memory, for decodeInto to write directly (absent: never).
+   */
+  wantsSharedResult?(chain: RunnableChain, bytes: number): boolean;
+  /**
+   * Like encode, but resolves to null (nothing encoded) when the array equals the chain's fill
+   * value everywhere, checked in the worker (the array is scanned where it is gathered anyway).
+   */
+  encodeUnlessFill?(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array | null> | undefined;
 }
 
 export interface ArrayArrayCodec {
@@ -89,6 +173,8 @@ export interface ArrayBytesCodec {
   encode(a: NdArray, spec: ChunkSpec, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
   /** Returns an array of exactly `spec.shape` and `spec.dtype`. */
   decode(b: Uint8Array, spec: ChunkSpec, ctx?: CodecContext): NdArray | Promise<NdArray>;
+  /** Whether decode lays its output out in `CodecContext.order` when given one (see there). */
+  readonly honorsOrder?: boolean;
   /**
    * An upper bound of the encoded size of a `spec` array (what the bytes->bytes decoders after
    * this codec may produce). Absent: the chain assumes 4 x the raw size + 64 KiB.

@@ -1,4 +1,4 @@
-import { bytesOf, dtypeSize } from '../array/dtype.js';
+import { bytesOf, dtypeSize, viewAs } from '../array/dtype.js';
 import { fOrderStrides, NdArray, product } from '../array/ndarray.js';
 import { MetadataError, UnsupportedError } from '../errors.js';
 import { copyStrided } from '../array/copy.js';
@@ -16,6 +16,7 @@ import { describeJson } from '../util/json.js';
 export class CompressedSegmentationCodec implements ArrayBytesCodec {
   readonly kind = 'array-bytes';
   readonly name = 'compressed_segmentation';
+  readonly honorsOrder = true;
   constructor(readonly blockSize: readonly [number, number, number]) {}
 
   private volume(shape: readonly number[]): number[] {
@@ -42,8 +43,13 @@ export class CompressedSegmentationCodec implements ArrayBytesCodec {
 
   decode(b: Uint8Array, spec: ChunkSpec, ctx?: CodecContext): NdArray {
     const vol = this.volume(spec.shape);
-    const data = decodeCompressedSegmentation(b, vol, this.blockSize, spec.dtype as 'uint32' | 'uint64', ctx?.key ?? '<chunk>');
-    return new NdArray(spec.dtype, data as never, spec.shape, fOrderStrides(spec.shape));
+    const dtype = spec.dtype as 'uint32' | 'uint64';
+    const into = ctx?.output?.(product(spec.shape) * dtypeSize(dtype));
+    // the consumer's order (e.g. C order of a read's result) when asked: no transposing copy later
+    const strides = ctx?.order?.length === spec.shape.length ? packedStrides(spec.shape, ctx.order) : fOrderStrides(spec.shape);
+    const volStrides = spec.shape.length === 3 ? [...strides, product(spec.shape)] : strides;
+    const data = decodeCompressedSegmentation(b, vol, this.blockSize, dtype, ctx?.key ?? '<chunk>', into && viewAs(dtype, into), volStrides);
+    return new NdArray(spec.dtype, data as never, spec.shape, strides);
   }
 
   /**
@@ -60,6 +66,17 @@ export class CompressedSegmentationCodec implements ArrayBytesCodec {
   toJSON(): CodecJSON {
     return { name: 'compressed_segmentation', configuration: { block_size: [...this.blockSize] } };
   }
+}
+
+/** Element strides packing `shape` with its dims in `order` (outermost first). */
+function packedStrides(shape: readonly number[], order: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length).fill(0);
+  let s = 1;
+  for (let i = order.length - 1; i >= 0; i--) {
+    strides[order[i]!] = s;
+    s *= shape[order[i]!]!;
+  }
+  return strides;
 }
 
 export const factory: CodecFactory = async (config, spec) => {

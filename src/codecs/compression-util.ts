@@ -201,6 +201,8 @@ export interface NodeZlib {
   inflate(b: Uint8Array, opts: NodeZlibOptions, cb: (err: Error | null, out: Uint8Array) => void): void;
   gzipSync(b: Uint8Array, opts: NodeZlibOptions): Uint8Array;
   deflateSync(b: Uint8Array, opts: NodeZlibOptions): Uint8Array;
+  /** Synchronous inflate (native zlib, checks the Adler-32 trailer): for many small streams on a worker's thread. */
+  inflateSync(b: Uint8Array, opts: NodeZlibOptions): Uint8Array;
 }
 
 export interface NodeZlibOptions {

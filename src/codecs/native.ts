@@ -28,11 +28,11 @@ export interface NativeZstdBinding {
 export interface NativeZstd {
   readonly version: string;
   /**
-   * Decodes whole frames into a new buffer of `capacity` bytes; returns the bytes written.
-   * Throws the library's Error when the data is corrupt or needs more than `capacity` bytes
-   * (message "Destination buffer is too small").
+   * Decodes whole frames into a new buffer of `capacity` bytes (or into `into`, at least that
+   * long); returns the bytes written (a view). Throws the library's Error when the data is
+   * corrupt or needs more than `capacity` bytes (message "Destination buffer is too small").
    */
-  decode(src: Uint8Array, capacity: number): Uint8Array;
+  decode(src: Uint8Array, capacity: number, into?: Uint8Array): Uint8Array;
   /** Encodes `src` as one frame (with its content size) at `level`. */
   encode(src: Uint8Array, level: number): Uint8Array;
 }
@@ -114,7 +114,8 @@ function wrapZstd(b: NativeZstdBinding): NativeZstd {
   let scratch = new Uint8Array(0);
   return {
     version: b.versionString(),
-    decode(src, capacity) {
+    decode(src, capacity, into) {
+      if (into && into.length >= capacity) return into.subarray(0, dctx.decompress(into.subarray(0, capacity), src));
       const dst = uninitialized(capacity);
       const n = dctx.decompress(dst, src);
       if (n === capacity) return dst;

@@ -17,6 +17,8 @@ const CODECS: Record<string, () => Promise<{ factory: CodecFactory }>> = {
   compressed_segmentation: () => import('./compressed-segmentation.js'),
   jpeg: () => import('./jpeg.js'),
   png: () => import('./png.js'),
+  // the N5 driver's block framing (header + compressed big-endian Fortran-order elements)
+  n5_block: () => import('./n5-block.js'),
   // bytes -> bytes
   gzip: () => import('./gzip.js'),
   zlib: () => import('./zlib.js'),

@@ -62,7 +62,7 @@ export async function zstdDecodeFrames(b: Uint8Array, ctx?: CodecContext): Promi
     // need not reject anything up front.
     let out: Uint8Array;
     try {
-      out = native.decode(b, capacity);
+      out = native.decode(b, capacity, ctx?.output?.(capacity));
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       if (bound.upper > limit && /too small/i.test(message)) throw tooLarge('zstd', ctx);

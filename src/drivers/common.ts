@@ -6,8 +6,8 @@ import { MAX_CHUNK_BYTES } from '../limits.js';
 import { describeJson, jsonBoundsProblem, MAX_JSON_BYTES } from '../util/json.js';
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError } from '../errors.js';
 import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
-import type { CodecChain } from '../codecs/chain.js';
-import type { ChainRunner } from '../codecs/codec.js';
+import { CodecChain } from '../codecs/chain.js';
+import type { ChainRunner, ChunkSpec, CodecContext, CodecJSON, DecodeTarget } from '../codecs/codec.js';
 import type { OpenMode, Schema } from './driver.js';
 import { type MetadataCache, readMetadata, wroteMetadata } from '../cache/metadata.js';
 import { now } from '../cache/pool.js';
@@ -337,9 +337,14 @@ export function defaultChunkShape(shape: readonly number[]): number[] {
 }
 
 /**
- * Chunk coding through one codec chain, keyed for error messages by the chunk's store key.
- * With a `runner` (the Context's codec worker pool), the chain hands it the chunks worth moving
- * off the calling thread.
+ * Chunk coding through codec chains, keyed for error messages by the chunk's store key. With a
+ * `runner` (the Context's codec worker pool), the chains hand it the chunks worth moving off
+ * the calling thread; reads decode straight into their result (decodeChunkInto).
+ *
+ * One chain serves every chunk unless the format stores edge chunks cropped (N5 writes,
+ * precomputed): such a driver overrides {@link chainFor} to give a chain per stored extent
+ * ({@link ChainsByExtent}), and {@link toStored} / {@link fromStored} to crop what it encodes
+ * and pad what it decodes (the planner always sees full chunks).
  */
 export abstract class CodecChainDriver {
   protected constructor(
@@ -354,11 +359,75 @@ export abstract class CodecChainDriver {
     return this.keyOf(chunk);
   }
 
-  decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
-    return this.chain.decode(bytes, { key: this.describeChunk(chunk), signal, runner: this.runner });
+  /** The chain coding chunk `chunk` (`encode`: for writing it). Default: the one chain. */
+  protected chainFor(_chunk: readonly number[], _encode: boolean): CodecChain | Promise<CodecChain> {
+    return this.chain;
   }
 
-  encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    return this.chain.encode(array, { key: this.describeChunk(chunk), signal, runner: this.runner });
+  /** What is encoded of a full chunk array (default: all of it; cropping formats: its in-domain corner). */
+  protected toStored(array: NdArray, _chunk: readonly number[]): NdArray {
+    return array;
+  }
+
+  /** The full chunk array for what the decode chain returned (default: as it is; cropping formats: padded). */
+  protected fromStored(array: NdArray, _chunk: readonly number[]): NdArray {
+    return array;
+  }
+
+  private ctx(chunk: readonly number[], signal: AbortSignal | undefined): CodecContext {
+    return { key: this.describeChunk(chunk), signal, runner: this.runner };
+  }
+
+  async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
+    const chain = await this.chainFor(chunk, false);
+    return this.fromStored(await chain.decode(bytes, this.ctx(chunk, signal)), chunk);
+  }
+
+  /** See ChunkDriver.decodeChunkInto: through the chain's decodeInto (a worker of the runner writes the result). */
+  async decodeChunkInto(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal): Promise<NdArray | undefined> {
+    const chain = await this.chainFor(chunk, false);
+    const a = await chain.decodeInto(bytes, this.ctx(chunk, signal), target);
+    return a && this.fromStored(a, chunk);
+  }
+
+  /** See ChunkDriver.wantsSharedResult: when the runner (a codec worker pool) would write such a result itself. */
+  wantsSharedResult(bytes: number): boolean {
+    return this.runner?.wantsSharedResult?.(this.chain, bytes) ?? false;
+  }
+
+  async encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
+    const chain = await this.chainFor(chunk, true);
+    return chain.encode(this.toStored(array, chunk), this.ctx(chunk, signal));
+  }
+
+  /** See ChunkDriver.encodeChunkUnlessFill: the fill check runs in the codec worker with the encode. */
+  async encodeChunkUnlessFill(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array | null> {
+    const chain = await this.chainFor(chunk, true);
+    return chain.encodeUnlessFill(this.toStored(array, chunk), this.ctx(chunk, signal));
+  }
+}
+
+/**
+ * Codec chains by stored chunk extent, built on first use (at most 2^rank of them: interior
+ * chunks and the edge combinations), for formats that store edge chunks cropped.
+ */
+export class ChainsByExtent {
+  private readonly chains = new Map<string, Promise<CodecChain>>();
+  constructor(
+    private readonly codecs: readonly CodecJSON[],
+    private readonly spec: ChunkSpec,
+    private readonly field?: string,
+  ) {}
+
+  /** The chain for chunks stored with `extent` (the spec's shape replaced by it). */
+  get(extent: readonly number[]): Promise<CodecChain> {
+    const k = extent.join(',');
+    let c = this.chains.get(k);
+    if (!c) {
+      c = CodecChain.create(this.codecs, { ...this.spec, shape: [...extent] }, this.field);
+      this.chains.set(k, c);
+      c.catch(() => this.chains.delete(k));
+    }
+    return c;
   }
 }

@@ -1,20 +1,17 @@
-import { allocTypedArray, bytesOf, type DataType, dtypeSize, toElement } from '../array/dtype.js';
-import { fOrderStrides, NdArray, product } from '../array/ndarray.js';
-import type { BytesBytesCodec, CodecJSON } from '../codecs/codec.js';
-import { createCodec } from '../codecs/codec.js';
-import { encodeN5BlockHeader, parseN5BlockHeader } from '../codecs/n5-block.js';
-import { registerBuiltinCodecs } from '../codecs/registry.js';
+import { type DataType, dtypeSize, toElement } from '../array/dtype.js';
+import type { NdArray } from '../array/ndarray.js';
+import { CodecChain } from '../codecs/chain.js';
+import type { ChainRunner, CodecJSON } from '../codecs/codec.js';
 import {
-  CorruptionError,
   MetadataError,
   SpecError,
   UnsupportedError,
   ConditionFailedError,
 } from '../errors.js';
-import { copyStrided } from '../array/copy.js';
-import { decodedBytesBound } from '../limits.js';
 import type { KvStore } from '../kvstore/kvstore.js';
-import { checkChunkBytes, checkGridSchema, chunkExtent, encodeJson, keyUrl, openOrCreate, parseJsonBytes } from './common.js';
+import {
+  ChainsByExtent, checkChunkBytes, checkGridSchema, chunkExtent, CodecChainDriver, cropToExtent, encodeJson, keyUrl, openOrCreate, parseJsonBytes,
+} from './common.js';
 import type { DriverModule, DriverOpenRequest, Schema } from './driver.js';
 import type { ChunkDriver, ChunkGrid } from '../io/chunk-driver.js';
 import { describeJson } from '../util/json.js';
@@ -258,20 +255,28 @@ function createMetadata(specMeta: Record<string, unknown>, schema: Schema): Reco
   return out;
 }
 
-/** The N5 implementation of {@link ChunkDriver}; `attributes` are the user attributes. */
-export class N5Driver implements ChunkDriver {
+/**
+ * The N5 implementation of {@link ChunkDriver}; `attributes` are the user attributes. Blocks go
+ * through a CodecChain of the `n5_block` codec (header + compressed big-endian Fortran-order
+ * elements, `src/codecs/n5-block.ts`), so they decode and encode in the codec worker pool like
+ * every format's chunks: one chain decodes every block (whatever extent its header says),
+ * writing uses one per stored extent (edge blocks are written cropped).
+ */
+export class N5Driver extends CodecChainDriver implements ChunkDriver {
   readonly driverName = 'n5';
   readonly grid: ChunkGrid;
   readonly codecs: readonly CodecJSON[];
-  private readonly elemSize: number;
+  private readonly encodeChains: ChainsByExtent;
 
   constructor(
     readonly store: KvStore,
     readonly metadata: N5Metadata,
     readonly attributes: Readonly<Record<string, unknown>>,
-    private readonly compressor: BytesBytesCodec | null,
+    chain: CodecChain,
     readonly storeFillChunks: boolean,
+    runner?: ChainRunner,
   ) {
+    super(chain, runner);
     const axes = attributes.axes;
     const rank = metadata.dimensions.length;
     this.grid = {
@@ -285,11 +290,12 @@ export class N5Driver implements ChunkDriver {
         ? axes.map((a) => (typeof a === 'string' ? a : null))
         : new Array<null>(rank).fill(null),
     };
-    this.elemSize = dtypeSize(metadata.dataType);
+    const compression = n5CompressionToCodec(metadata.compression, metadata.dataType);
     this.codecs = [
       { name: 'bytes', configuration: { endian: 'big' } },
-      ...(compressor ? [compressor.toJSON()] : []),
+      ...(compression ? [compression] : []),
     ];
+    this.encodeChains = new ChainsByExtent(chain.toJSON(), chain.spec);
   }
 
   keyOf(chunk: readonly number[]): string {
@@ -301,54 +307,14 @@ export class N5Driver implements ChunkDriver {
     return chunkExtent(this.grid, chunk);
   }
 
-  async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
-    const key = this.keyOf(chunk);
-    const { blockSize, dataType } = this.metadata;
-    const size = this.elemSize;
-    const header = parseN5BlockHeader(bytes, key, blockSize);
-    let data = bytes.subarray(header.dataOffset);
-    // The block holds at most product(blockSize) elements (a varlength count beyond that is
-    // corrupt anyway): bound the decompressor's output by that, as CodecChain does.
-    if (this.compressor) data = await this.compressor.decode(data, { key, signal, maxDecodedBytes: decodedBytesBound(product(blockSize) * size) });
-    const needed = product(header.shape);
-    if (header.numElements < needed) {
-      throw new CorruptionError(key, `N5 varlength header counts ${header.numElements} elements for a [${header.shape.join(', ')}] block`);
-    }
-    if (header.numElements * size > data.byteLength) {
-      throw new CorruptionError(
-        key,
-        `N5 block header claims ${header.numElements} ${dataType} elements ([${header.shape.join(', ')}]), the block holds ${Math.floor(data.byteLength / size)}`,
-      );
-    }
-    const total = product(blockSize);
-    const out = allocTypedArray(dataType, total);
-    const strides = fOrderStrides(blockSize);
-    // Full (or zarr-python padded) blocks and cropped ones alike: copy the header's extent,
-    // byte-swapped, into a full F-order block; the rest stays at the fill value 0.
-    copyStrided(
-      bytesOf(out), 0, strides.map((s) => s * size),
-      data, 0, fOrderStrides(header.shape).map((s) => s * size),
-      header.shape, size, size > 1,
-    );
-    return new NdArray(dataType, out, blockSize, strides);
+  protected override chainFor(chunk: readonly number[], encode: boolean): CodecChain | Promise<CodecChain> {
+    if (!encode) return this.chain;
+    const extent = this.blockExtent(chunk);
+    return extent.every((e, d) => e === this.grid.chunkShape[d]) ? this.chain : this.encodeChains.get(extent);
   }
 
-  async encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    const key = this.keyOf(chunk);
-    const size = this.elemSize;
-    const extent = this.blockExtent(chunk);
-    const raw = new Uint8Array(product(extent) * size);
-    copyStrided(
-      raw, 0, fOrderStrides(extent).map((s) => s * size),
-      bytesOf(array.data), array.offset * size, array.strides.map((s) => s * size),
-      extent, size, size > 1,
-    );
-    const data = this.compressor ? await this.compressor.encode(raw, { key, signal }) : raw;
-    const header = encodeN5BlockHeader(extent);
-    const out = new Uint8Array(header.byteLength + data.byteLength);
-    out.set(header, 0);
-    out.set(data, header.byteLength);
-    return out;
+  protected override toStored(array: NdArray, chunk: readonly number[]): NdArray {
+    return cropToExtent(array, this.blockExtent(chunk));
   }
 
   spec(): Record<string, unknown> {
@@ -356,13 +322,14 @@ export class N5Driver implements ChunkDriver {
   }
 }
 
-async function createCompressor(m: N5Metadata): Promise<BytesBytesCodec | null> {
-  const json = n5CompressionToCodec(m.compression, m.dataType);
-  if (!json) return null;
-  registerBuiltinCodecs();
-  const codec = await createCodec(json, { dtype: m.dataType, shape: m.blockSize, fillValue: toElement(m.dataType, 0) });
-  if (codec.kind !== 'bytes-bytes') throw new UnsupportedError(`N5 compression maps to non-bytes codec "${codec.name}"`);
-  return codec;
+/** The block chain of an N5 dataset: `n5_block` with its compression, over full blocks. */
+async function blockChain(m: N5Metadata): Promise<CodecChain> {
+  const compression = n5CompressionToCodec(m.compression, m.dataType);
+  return CodecChain.create(
+    [{ name: 'n5_block', configuration: { compression } }],
+    { dtype: m.dataType, shape: m.blockSize, fillValue: toElement(m.dataType, 0) },
+    `${ATTRIBUTES_KEY} compression`,
+  );
 }
 
 interface OpenedN5 {
@@ -405,7 +372,7 @@ async function openN5(request: DriverOpenRequest): Promise<N5Driver> {
     notFound: () => 'N5 dataset not found',
     alreadyExists: () => 'N5 dataset already exists',
   });
-  const d = new N5Driver(store, opened.metadata, opened.attributes, await createCompressor(opened.metadata), request.storeFillChunks);
+  const d = new N5Driver(store, opened.metadata, opened.attributes, await blockChain(opened.metadata), request.storeFillChunks, request.context?.codecPool);
   checkGridSchema(schema, ATTRIBUTES_KEY, d.grid);
   if (created && !mode.assumeMetadata && request.container && !atRoot) await ensureContainerVersion(await request.container.store(), signal);
   return d;

@@ -1,10 +1,10 @@
 import { type DataType, dtypeSize } from '../array/dtype.js';
-import { fOrderStrides, NdArray, product } from '../array/ndarray.js';
-import type { ArrayBytesCodec, ChunkSpec, CodecJSON } from '../codecs/codec.js';
-import { createCodec } from '../codecs/codec.js';
+import { type NdArray, product } from '../array/ndarray.js';
+import { CodecChain } from '../codecs/chain.js';
+import type { ChainRunner, ChunkSpec, CodecJSON } from '../codecs/codec.js';
 import { registerBuiltinCodecs } from '../codecs/registry.js';
 import { AlreadyExistsError, MetadataError, SpecError } from '../errors.js';
-import { checkGridSchema, chunkExtent, cropToExtent, keyUrl, openOrCreate, padToChunk } from './common.js';
+import { ChainsByExtent, checkGridSchema, chunkExtent, CodecChainDriver, cropToExtent, keyUrl, openOrCreate, padToChunk } from './common.js';
 import { decodedBytesBound, MAX_CHUNK_BYTES } from '../limits.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 import { Uint64ShardedStore } from '../sharding/precomputed-store.js';
@@ -45,13 +45,14 @@ import { describeJson } from '../util/json.js';
  * jpeg, png — all codecs of the one registry.
  */
 
-export class PrecomputedDriver implements ChunkDriver {
+export class PrecomputedDriver extends CodecChainDriver implements ChunkDriver {
   readonly driverName = 'neuroglancer_precomputed';
   readonly grid: ChunkGrid;
   readonly codecs: readonly CodecJSON[];
   readonly scale: PrecomputedScale;
   /** Chunk grid extent [gx, gy, gz]. */
   readonly gridShape: [number, number, number];
+  private readonly chains: ChainsByExtent;
 
   constructor(
     /** The store at the volume root (where `info` lives). */
@@ -59,9 +60,12 @@ export class PrecomputedDriver implements ChunkDriver {
     readonly store: KvStore,
     readonly info: PrecomputedInfo,
     readonly scaleIndex: number,
-    private readonly codec: ArrayBytesCodec,
+    /** The chain of full (interior) chunks; edge chunks get one per stored extent. */
+    chain: CodecChain,
     readonly storeFillChunks: boolean,
+    runner?: ChainRunner,
   ) {
+    super(chain, runner);
     const scale = info.scales[scaleIndex]!;
     this.scale = scale;
     const nc = info.num_channels;
@@ -77,7 +81,8 @@ export class PrecomputedDriver implements ChunkDriver {
       fillValue: 0,
       dimensionNames: ['x', 'y', 'z', 'channel'],
     };
-    this.codecs = [codec.toJSON()];
+    this.codecs = [chain.arrayBytes.codec.toJSON()];
+    this.chains = new ChainsByExtent(chain.toJSON(), chain.spec, INFO_KEY);
   }
 
   /** The voxel box [start, end) of a chunk, clipped to the volume, in voxel_offset coordinates. */
@@ -95,21 +100,20 @@ export class PrecomputedDriver implements ChunkDriver {
     return `${this.scale.key}/${start[0]}-${end[0]}_${start[1]}-${end[1]}_${start[2]}-${end[2]}`;
   }
 
-
-  private spec4(shape: number[]): ChunkSpec {
-    return { dtype: this.info.data_type, shape, fillValue: 0 };
-  }
-
-  /** Decodes a stored (cropped at the volume's edge) chunk, padded to the full chunk with 0. */
-  async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
+  /** Chunks are stored cropped at the volume's edge: a chain per stored extent. */
+  protected override chainFor(chunk: readonly number[]): CodecChain | Promise<CodecChain> {
     const ext = chunkExtent(this.grid, chunk);
-    return padToChunk(this.grid, await this.codec.decode(bytes, this.spec4(ext), { key: this.keyOf(chunk), signal }));
+    return ext.every((e, d) => e === this.grid.chunkShape[d]) ? this.chain : this.chains.get(ext);
   }
 
   /** Encodes the in-volume part of a full chunk (edge chunks are stored cropped). */
-  async encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {
-    const ext = chunkExtent(this.grid, chunk);
-    return this.codec.encode(cropToExtent(array, ext), this.spec4(ext), { key: this.keyOf(chunk), signal });
+  protected override toStored(array: NdArray, chunk: readonly number[]): NdArray {
+    return cropToExtent(array, chunkExtent(this.grid, chunk));
+  }
+
+  /** A decoded (cropped at the volume's edge) chunk, padded to the full chunk with 0. */
+  protected override fromStored(array: NdArray): NdArray {
+    return padToChunk(this.grid, array);
   }
 
   spec(): Record<string, unknown> {
@@ -126,31 +130,6 @@ export class PrecomputedDriver implements ChunkDriver {
       multiscale_metadata: { type: this.info.type, data_type: this.info.data_type, num_channels: this.info.num_channels },
       scale_metadata,
     };
-  }
-}
-
-/** Raw encoding: `bytes` little-endian over the F-order chunk (C order of the reversed dims). */
-class RawFOrderCodec implements ArrayBytesCodec {
-  readonly kind = 'array-bytes';
-  readonly name = 'bytes';
-  constructor(private readonly bytes: ArrayBytesCodec) {}
-
-  encode(a: NdArray, spec: ChunkSpec): Uint8Array | Promise<Uint8Array> {
-    const rev = new NdArray(a.dtype, a.data, [...a.shape].reverse(), [...a.strides].reverse(), a.offset);
-    return this.bytes.encode(rev, { ...spec, shape: [...spec.shape].reverse() });
-  }
-
-  async decode(b: Uint8Array, spec: ChunkSpec, ctx?: { key?: string; signal?: AbortSignal }): Promise<NdArray> {
-    const rev = await this.bytes.decode(b, { ...spec, shape: [...spec.shape].reverse() }, ctx);
-    return new NdArray(spec.dtype, rev.data, spec.shape, fOrderStrides(spec.shape), 0);
-  }
-
-  maxEncodedSize(spec: ChunkSpec): number {
-    return product(spec.shape) * dtypeSize(spec.dtype);
-  }
-
-  toJSON(): CodecJSON {
-    return this.bytes.toJSON();
   }
 }
 
@@ -172,13 +151,17 @@ function codecSpec(info: PrecomputedInfo, scale: PrecomputedScale): ChunkSpec {
   return { dtype: info.data_type as DataType, shape: [...scale.chunk_sizes[0]!, info.num_channels], fillValue: 0 };
 }
 
-async function makeCodec(info: PrecomputedInfo, scale: PrecomputedScale): Promise<ArrayBytesCodec> {
+/**
+ * The codec chain of a scale's full chunks. Raw chunks are `bytes` little-endian in Fortran
+ * order [x, y, z, channel]: a `transpose` reversing the dims in front of `bytes`, so the chain
+ * decodes to a Fortran-strided view with no copy (the copy into the result transposes once).
+ */
+function makeChain(info: PrecomputedInfo, scale: PrecomputedScale): Promise<CodecChain> {
   registerBuiltinCodecs();
   const json = scaleCodecJSON(scale);
   const spec = codecSpec(info, scale);
-  const codec = await createCodec(json, scale.encoding === 'raw' ? { ...spec, shape: [...spec.shape].reverse() } : spec);
-  if (codec.kind !== 'array-bytes') throw new MetadataError(INFO_KEY, `encoding ${scale.encoding} is not an array->bytes codec`);
-  return scale.encoding === 'raw' ? new RawFOrderCodec(codec) : codec;
+  const codecs = scale.encoding === 'raw' ? [{ name: 'transpose', configuration: { order: [3, 2, 1, 0] } }, json] : [json];
+  return CodecChain.create(codecs, spec, INFO_KEY);
 }
 
 async function openPrecomputed(request: DriverOpenRequest): Promise<PrecomputedDriver> {
@@ -252,7 +235,8 @@ function checkMultiscale(info: PrecomputedInfo, mm: { type?: string; data_type?:
 
 async function build(request: DriverOpenRequest, info: PrecomputedInfo, index: number): Promise<PrecomputedDriver> {
   const scale = info.scales[index]!;
-  const codec = await makeCodec(info, scale);
+  const chain = await makeChain(info, scale);
+  const codec = chain.arrayBytes.codec;
   let store = request.store;
   if (scale.sharding) {
     const sharding = scale.sharding;
@@ -269,7 +253,7 @@ async function build(request: DriverOpenRequest, info: PrecomputedInfo, index: n
       },
     });
   }
-  return new PrecomputedDriver(request.store, store, info, index, codec, request.storeFillChunks);
+  return new PrecomputedDriver(request.store, store, info, index, chain, request.storeFillChunks, request.context?.codecPool);
 }
 
 export const driver: DriverModule = {

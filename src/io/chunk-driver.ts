@@ -1,6 +1,6 @@
 import type { DataType, Scalar } from '../array/dtype.js';
 import type { NdArray } from '../array/ndarray.js';
-import type { CodecJSON } from '../codecs/codec.js';
+import type { CodecJSON, DecodeTarget } from '../codecs/codec.js';
 import type { KvStore } from '../kvstore/kvstore.js';
 
 /**
@@ -44,8 +44,32 @@ export interface ChunkDriver {
   keyOf(chunk: readonly number[]): string;
   /** Decodes stored chunk bytes to a full chunkShape array (any strides, native endianness). */
   decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray>;
-  /** Encodes a full chunkShape C-order array to stored bytes. */
+  /**
+   * Optional: decodes stored chunk bytes and copies the part `target.placement` selects into
+   * `target.dst` (a read's result), in a codec worker when the driver's pool takes the chunk
+   * (the worker writes the result itself when it is shared memory: nothing comes back). Resolves
+   * to the full chunkShape array when `target.keep` (to cache it), else undefined. Settles only
+   * once nothing it started can still write into `target.dst`, also when it rejects (AbortError,
+   * CorruptionError...). Absent: the planner decodes with decodeChunk and places the chunk itself.
+   */
+  decodeChunkInto?(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal): Promise<NdArray | undefined>;
+  /**
+   * Optional: whether a read whose result is `bytes` long should allocate it in shared memory
+   * (a SharedArrayBuffer), so that decodeChunkInto's workers write chunks into it directly.
+   * Absent: false.
+   */
+  wantsSharedResult?(bytes: number): boolean;
+  /**
+   * Encodes a full chunkShape array (any strides: the planner passes views of a write's source
+   * where that holds the whole chunk) to stored bytes. Must not modify `array`.
+   */
   encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Optional: encodeChunk, except that an array equal to the fill value everywhere gives null
+   * (the planner then stores nothing), checked where the encode runs (a codec worker, so the
+   * calling thread never scans the chunk). Absent: the planner checks, then calls encodeChunk.
+   */
+  encodeChunkUnlessFill?(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array | null>;
   /** Storing chunks equal to the fill value (TensorStore's store_data_equal_to_fill_value). */
   readonly storeFillChunks: boolean;
   /** Description for `volstore info` and `vol.codec`: the codec chain as canonical JSON. */

@@ -11,6 +11,8 @@ import { SharedWork } from '../util/shared-work.js';
 import { SignalFan } from '../util/signal-fan.js';
 import { MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES } from '../limits.js';
 import { copyStrided } from '../array/copy.js';
+import { type ChunkPlacement, placeChunk } from '../array/place.js';
+import type { DecodeTarget } from '../codecs/codec.js';
 import { boxPositions, type GridAxis, gridCells, gridCount, gridPositions, rangeAxis } from '../array/grid.js';
 
 /**
@@ -269,36 +271,41 @@ async function forEachBounded<T>(
 }
 
 /**
- * How one chunk maps onto a view: the view box [lo, hi) it covers, and for each view dim the
- * element stride inside the chunk array plus the chunk-array element offset of view point lo.
+ * How one chunk maps onto a view: the view box [lo, hi) it covers and, per chunk (array)
+ * dimension, the chunk coordinate of view point lo and how it moves with the view (in chunk
+ * coordinates, so it holds whatever the decoded chunk's layout).
  */
 interface ChunkMapping {
   lo: number[];
   hi: number[];
-  /** Per view dim: elements to step in the chunk per view step (0 for an unmapped view dim). */
-  chunkSteps: number[];
-  /** Chunk-relative element offset (before the chunk array's own offset) of view point `lo`. */
-  chunkOffset: number;
+  /** Per chunk dim: the chunk-relative coordinate at view point `lo`. */
+  start: number[];
+  /** Per chunk dim: the view dim it moves with, or -1 (a constant map). */
+  dims: number[];
+  /** Per chunk dim: chunk coordinate step per step of its view dim. */
+  steps: number[];
   /** Whether the view covers every in-domain element of the chunk. */
   covers: boolean;
 }
 
-function mapChunk(grid: ChunkGrid, t: IndexTransform, pos: readonly number[], chunkStrides: readonly number[]): ChunkMapping | undefined {
+function mapChunk(grid: ChunkGrid, t: IndexTransform, pos: readonly number[]): ChunkMapping | undefined {
   const dom = t.inputDomain;
   const lo = [...dom.inclusiveMin];
   const hi = [...dom.exclusiveMax];
-  const chunkSteps = new Array<number>(t.inputRank).fill(0);
+  const rank = t.outputRank;
+  const start = new Array<number>(rank).fill(0);
+  const dims = new Array<number>(rank).fill(-1);
+  const steps = new Array<number>(rank).fill(0);
   const mappedExtent: number[] = [];
-  let chunkOffset = 0;
   let covers = true;
   const lowSet: { j: number; k: number; o: number; s: number; c0: number }[] = [];
-  for (let k = 0; k < t.outputRank; k++) {
+  for (let k = 0; k < rank; k++) {
     const c0 = grid.origin[k]! + pos[k]! * grid.chunkShape[k]!;
     const c1 = Math.min(c0 + grid.chunkShape[k]!, grid.origin[k]! + grid.shape[k]!);
     const m = t.outputs[k]!;
     if (m.kind === 'constant') {
       if (m.offset < c0 || m.offset >= c1) return undefined;
-      chunkOffset += chunkStrides[k]! * (m.offset - c0);
+      start[k] = m.offset - c0;
       if (c1 - c0 !== 1) covers = false;
       continue;
     }
@@ -316,15 +323,31 @@ function mapChunk(grid: ChunkGrid, t: IndexTransform, pos: readonly number[], ch
     lo[j] = Math.max(lo[j]!, vlo);
     hi[j] = Math.min(hi[j]!, vhi);
     if (hi[j]! <= lo[j]!) return undefined;
-    chunkSteps[j] = chunkStrides[k]! * s;
+    dims[k] = j;
+    steps[k] = s;
     lowSet.push({ j, k, o, s, c0 });
     mappedExtent[k] = c1 - c0;
   }
   for (const { j, k, o, s, c0 } of lowSet) {
-    chunkOffset += chunkStrides[k]! * (o + s * lo[j]! - c0);
+    start[k] = o + s * lo[j]! - c0;
     if (Math.abs(s) !== 1 || hi[j]! - lo[j]! !== mappedExtent[k]) covers = false;
   }
-  return { lo, hi, chunkSteps, chunkOffset, covers };
+  return { lo, hi, start, dims, steps, covers };
+}
+
+/**
+ * A mapping in element terms for a chunk laid out with `chunkStrides` (elements): the offset of
+ * view point lo and the element step per view dim.
+ */
+function chunkOffsets(m: ChunkMapping, chunkStrides: readonly number[]): { chunkOffset: number; chunkSteps: number[] } {
+  const chunkSteps = new Array<number>(m.lo.length).fill(0);
+  let chunkOffset = 0;
+  for (let k = 0; k < m.start.length; k++) {
+    chunkOffset += chunkStrides[k]! * m.start[k]!;
+    const j = m.dims[k]!;
+    if (j >= 0) chunkSteps[j]! += chunkStrides[k]! * m.steps[k]!;
+  }
+  return { chunkOffset, chunkSteps };
 }
 
 /** A chunk's entry name in the shared cache (prefix isolates arrays sharing one pool). */
@@ -332,13 +355,8 @@ function cacheKeyOf(driver: ChunkDriver, key: string, opts: PlanOptions): string
   return `${opts.cacheKeyPrefix ?? driver.store.url}\u0000${key}`;
 }
 
-/**
- * Decodes one chunk's stored bytes: the ONE place the planner decodes chunks (reads, cached
- * loads, prefetches and the read half of read-modify-writes all come here).
- */
-function decodeChunk(driver: ChunkDriver, pos: readonly number[], bytes: Uint8Array, signal: AbortSignal | undefined): Promise<NdArray> {
-  return driver.decodeChunk(bytes, pos, signal);
-}
+/** What {@link loadChunk} gives when the chunk went straight into the read's result (nothing to place). */
+const PLACED = Symbol('placed');
 
 /**
  * A decoded chunk fit to be cached: its own memory. A decoder may return a view of a larger
@@ -354,8 +372,14 @@ function ownMemory(arr: NdArray): NdArray {
 type ChunkValue = NdArray | undefined;
 
 /** Throws for a missing chunk when fill_missing_data_reads is false. */
-function checkMissing(v: ChunkValue, key: string, opts: PlanOptions): ChunkValue {
+function checkMissing<V extends ChunkValue | typeof PLACED>(v: V, key: string, opts: PlanOptions): V {
   if (v === undefined && opts.fillMissing === false) throw new VolstoreError('not-found', `chunk "${key}" is missing (fill_missing_data_reads is false)`);
+  return v;
+}
+
+/** The value of a shared load's decode, which keeps the chunk (its target, if any, has `keep`). */
+function kept(v: ChunkValue | typeof PLACED): ChunkValue {
+  if (v === PLACED) throw new Error('internal: a shared chunk load placed its chunk without keeping it');
   return v;
 }
 
@@ -373,18 +397,24 @@ interface ChunkLoad {
  * of one chunk share one fetch and one decode (cancelled only when every caller aborts).
  * Undefined when the chunk is missing.
  */
-export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: PlanOptions): Promise<ChunkValue> {
+export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: PlanOptions, target?: DecodeTarget): Promise<ChunkValue | typeof PLACED> {
   const key = driver.keyOf(pos);
   const pool = opts.cache;
   const priority = opts.priority ?? 'demand';
   if (!pool) {
     const r = await driver.store.read(key, { signal: opts.signal, priority });
-    return checkMissing(await decodeResult(driver, pos, key, r, opts, { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false }), key, opts);
+    const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false };
+    return checkMissing(await decodeResult(driver, pos, key, r, opts, ctx, target && { ...target, keep: false }), key, opts);
   }
   const ck = cacheKeyOf(driver, key, opts);
   const bound = opts.recheckBefore ?? now();
   const hit = pool.fresh<ChunkValue>(ck, bound, priority, opts.counters);
   if (hit) return checkMissing(hit.value, key, opts);
+  // The caller that starts the shared load decodes into its own result when that is a fresh
+  // array of this read (a late write after this caller aborted harms nobody): the chunk is
+  // still kept for whoever joins the load and for the cache.
+  const own = sharedTarget(target);
+  let placed = false;
   const v = await pool.load<ChunkValue>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
     const cached = pool.peek<ChunkValue>(ck);
     const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority });
@@ -396,11 +426,20 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
       }
       // Nothing was held to compare with: read it plainly.
       const plain = await driver.store.read(key, { signal: ctx.signal, priority: ctx.priority });
-      return decodeResult(driver, pos, key, plain, opts, ctx);
+      return kept(await decodeResult(driver, pos, key, plain, opts, ctx, own, () => { placed = true; }));
     }
-    return decodeResult(driver, pos, key, r, opts, ctx);
+    return kept(await decodeResult(driver, pos, key, r, opts, ctx, own, () => { placed = true; }));
   });
-  return checkMissing(v, key, opts);
+  return placed ? PLACED : checkMissing(v, key, opts);
+}
+
+/**
+ * The target a shared load may decode into: only a fresh result of the read that starts it (see
+ * DecodeTarget.fresh), never a caller's `out` (which that caller owns again once it aborts).
+ * The decoded chunk is kept for the load's other waiters and the cache.
+ */
+function sharedTarget(target: DecodeTarget | undefined): DecodeTarget | undefined {
+  return target?.fresh ? { ...target, keep: true } : undefined;
 }
 
 /**
@@ -408,7 +447,10 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
  * its entry revalidates with one bodyless conditional read), unless a write invalidated the
  * chunk while it was being fetched. Counts a miss for demand loads.
  */
-async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: string, r: ReadResult, opts: PlanOptions, ctx: ChunkLoad): Promise<ChunkValue> {
+async function decodeResult(
+  driver: ChunkDriver, pos: readonly number[], key: string, r: ReadResult, opts: PlanOptions, ctx: ChunkLoad,
+  target?: DecodeTarget, onPlaced?: () => void,
+): Promise<ChunkValue | typeof PLACED> {
   const pool = opts.cache;
   // A load a prefetch started is no miss, even when a demand read has joined it (a prefetch hit).
   if (opts.priority !== 'prefetch') {
@@ -420,12 +462,34 @@ async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: st
     if (pool && ctx.storable) pool.set(ck, 'chunk', undefined, r.generation, 0, ctx.startedAt, ctx.prefetchOnly);
     return undefined;
   }
-  let arr = await decodeChunk(driver, pos, r.value, ctx.signal);
+  const decoded = await decodeChunk(driver, pos, r.value, { signal: ctx.signal, target });
+  if (decoded.placed) onPlaced?.();
+  let arr = decoded.array;
+  if (!arr) return PLACED;
   if (pool?.cachesChunks && ctx.storable) {
     arr = ownMemory(arr);
     pool.set(ck, 'chunk', arr, r.generation, arr.data.byteLength, ctx.startedAt, ctx.prefetchOnly);
   }
   return arr;
+}
+
+/**
+ * The one way the planner decodes a fetched chunk. Without a target: the full decoded chunk
+ * (`placed` false). With one (a read's result and where this chunk goes in it): the driver
+ * decodes and places it (in a codec worker, writing the result directly when it is shared
+ * memory), `placed` true, `array` the decoded chunk only when `target.keep` (to cache it); a
+ * driver without decodeChunkInto decodes and the chunk is placed here. Settles only once
+ * nothing it started can still write into the target (also on abort).
+ */
+export async function decodeChunk(
+  driver: ChunkDriver, pos: readonly number[], bytes: Uint8Array, opts: { signal?: AbortSignal; target?: DecodeTarget },
+): Promise<{ array?: NdArray; placed: boolean }> {
+  const { target, signal } = opts;
+  if (!target) return { array: await driver.decodeChunk(bytes, pos, signal), placed: false };
+  if (driver.decodeChunkInto) return { array: await driver.decodeChunkInto(bytes, pos, target, signal), placed: true };
+  const array = await driver.decodeChunk(bytes, pos, signal);
+  placeChunk(target.dst, target.placement, array);
+  return { array: target.keep ? array : undefined, placed: true };
 }
 
 /**
@@ -435,7 +499,10 @@ async function decodeResult(driver: ChunkDriver, pos: readonly number[], key: st
  * its own chunk. Each chunk's load is cancelled only when every caller waiting for it aborts;
  * the shared cell read only when every one of those loads has been.
  */
-export async function loadGroup(driver: ChunkDriver & { store: KvStore & CellReadable }, group: readonly (readonly number[])[], opts: PlanOptions): Promise<ChunkValue[]> {
+export async function loadGroup(
+  driver: ChunkDriver & { store: KvStore & CellReadable }, group: readonly (readonly number[])[], opts: PlanOptions,
+  targetOf?: (pos: readonly number[]) => DecodeTarget | undefined,
+): Promise<(ChunkValue | typeof PLACED)[]> {
   const store = driver.store;
   const keys = group.map((p) => driver.keyOf(p));
   const pool = opts.cache;
@@ -443,17 +510,21 @@ export async function loadGroup(driver: ChunkDriver & { store: KvStore & CellRea
   if (!pool) {
     const results = await store.readCell(store.cellOf(keys[0]!), keys, opts.signal, priority);
     const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false };
-    return Promise.all(results.map(async (r, i) => checkMissing(await decodeResult(driver, group[i]!, keys[i]!, r, opts, ctx), keys[i]!, opts)));
+    // decoded concurrently (in the pool, one per worker at a time)
+    return settleAll(results.map(async (r, i) => {
+      const target = targetOf?.(group[i]!);
+      return checkMissing(await decodeResult(driver, group[i]!, keys[i]!, r, opts, ctx, target && { ...target, keep: false }), keys[i]!, opts);
+    }));
   }
   const bound = opts.recheckBefore ?? now();
-  const out = new Array<Promise<ChunkValue>>(group.length);
+  const out = new Array<Promise<ChunkValue | typeof PLACED>>(group.length);
   const toFetch: number[] = [];
   const fan = new SignalFan(opts.signal);
   keys.forEach((key, i) => {
     const ck = cacheKeyOf(driver, key, opts);
     if (pool.has(ck) || pool.inFlightFor(ck, bound)) {
       const child = fan.child();
-      out[i] = loadChunk(driver, group[i]!, { ...opts, signal: child.signal }).finally(child.release);
+      out[i] = loadChunk(driver, group[i]!, { ...opts, signal: child.signal }, targetOf?.(group[i]!)).finally(child.release);
     } else {
       toFetch.push(i);
     }
@@ -466,25 +537,40 @@ export async function loadGroup(driver: ChunkDriver & { store: KvStore & CellRea
     toFetch.forEach((i, j) => {
       const key = keys[i]!;
       const child = fan.child();
+      const own = sharedTarget(targetOf?.(group[i]!));
+      let placed = false;
       out[i] = pool.load<ChunkValue>(cacheKeyOf(driver, key, opts), { bound, signal: child.signal, priority, ticket, counters: opts.counters }, async (ctx) => {
         const results = await cellRead.run(0, (s) => store.readCell(cell, fetchKeys, s, ticket), ctx.signal);
-        return decodeResult(driver, group[i]!, key, results[j]!, opts, ctx);
-      }).then((v) => checkMissing(v, key, opts)).finally(child.release);
+        return kept(await decodeResult(driver, group[i]!, key, results[j]!, opts, ctx, own, () => { placed = true; }));
+      }).then((v) => (placed ? PLACED : checkMissing(v, key, opts))).finally(child.release);
     });
   }
   try {
-    return await Promise.all(out);
+    return await settleAll(out);
   } finally {
     fan.dispose();
   }
 }
 
 /**
+ * Promise.all that waits for every promise to settle before it rejects with the first failure:
+ * no decode a read started outlives the read (one may be writing into the caller's `out`).
+ */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/**
  * A new fill-valued array for a view, or OutOfBoundsError when it is more than one ArrayBuffer
  * can hold ({@link MAX_READ_BYTES}) or the allocation fails: the caller must read in slices.
- * `checkOnly` checks the size without allocating.
+ * `checkOnly` checks the size without allocating. `shared`: over a SharedArrayBuffer, which
+ * codec workers write decoded chunks into themselves (the first touch of its pages then happens
+ * on their threads too).
  */
-function allocView(grid: ChunkGrid, viewShape: readonly number[], checkOnly = false): NdArray | undefined {
+function allocView(grid: ChunkGrid, viewShape: readonly number[], checkOnly = false, shared = false): NdArray | undefined {
   const elements = viewShape.reduce((n, s) => n * s, 1);
   const bytes = elements * dtypeSize(grid.dtype);
   const tooBig = (why: string): OutOfBoundsError =>
@@ -494,14 +580,20 @@ function allocView(grid: ChunkGrid, viewShape: readonly number[], checkOnly = fa
   if (bytes > MAX_READ_BYTES) throw tooBig(`exceeds the ${MAX_READ_BYTES}-byte limit of one read (MAX_READ_BYTES)`);
   if (checkOnly) return undefined;
   try {
-    return NdArray.zeros(grid.dtype, viewShape, grid.fillValue);
+    return NdArray.zeros(grid.dtype, viewShape, grid.fillValue, shared);
   } catch (e) {
     if (e instanceof RangeError) throw tooBig(`cannot be allocated (${e.message})`);
     throw e;
   }
 }
 
-/** Reads the view `t` of the array into a new C-order array of the view's shape. */
+/**
+ * Reads the view `t` of the array into a new C-order array of the view's shape (or into
+ * `opts.out`). A big read of an array whose chunks decode in a codec worker pool gets its
+ * result in shared memory (`data.buffer` is then a SharedArrayBuffer, not an ArrayBuffer; see
+ * ChunkDriver.wantsSharedResult): the workers decode each chunk and copy it into place
+ * themselves. A caller's `out` over shared memory is written by workers the same way.
+ */
 export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: PlanOptions = {}): Promise<NdArray> {
   const grid = driver.grid;
   viewBounds(grid, t);
@@ -510,35 +602,44 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
   const axes = viewChunkAxes(grid, t);
   if (axes) checkChunkCount(grid, axes, 'reading', viewShape);
   let out: NdArray;
+  const size = dtypeSize(grid.dtype);
   if (opts.out) {
     out = opts.out;
     if (out.dtype !== grid.dtype || out.shape.length !== viewShape.length || out.shape.some((s, i) => s !== viewShape[i])) {
       throw new OutOfBoundsError(`read({out}): out is ${out.dtype} [${out.shape}], the view is ${grid.dtype} [${viewShape}]`);
     }
   } else {
-    out = allocView(grid, viewShape)!;
+    const bytes = viewShape.reduce((n, s) => n * s, size);
+    out = allocView(grid, viewShape, false, axes !== undefined && driver.wantsSharedResult?.(bytes) === true)!;
   }
   if (out.size === 0) return out;
-  const size = dtypeSize(grid.dtype);
+  const fresh = !opts.out;
   const outBytes = bytesOf(out.data);
   const outStrides = out.strides.map((s) => s * size);
   const dlo = t.inputDomain.inclusiveMin;
   // A fresh output already holds the fill value; a caller's output gets it where chunks are missing.
   const fillChunk = opts.out ? NdArray.zeros(grid.dtype, grid.chunkShape.map(() => 1), grid.fillValue) : undefined;
   const fillStrides = grid.chunkShape.map(() => 0);
-  const place = (pos: readonly number[], chunk: NdArray): void => {
-    const m = mapChunk(grid, t, pos, chunk.strides);
-    if (!m) return;
-    let dst = 0;
+  /** Where the chunk at `pos` goes in `out` (undefined: the view takes none of its elements). */
+  const placementOf = (pos: readonly number[]): ChunkPlacement | undefined => {
+    const m = mapChunk(grid, t, pos);
+    if (!m) return undefined;
+    let dst = out.offset * size;
     for (let j = 0; j < m.lo.length; j++) dst += (m.lo[j]! - dlo[j]!) * outStrides[j]!;
-    copyStrided(
-      outBytes, out.offset * size + dst, outStrides,
-      bytesOf(chunk.data), (chunk.offset + m.chunkOffset) * size, m.chunkSteps.map((s) => s * size),
-      m.lo.map((l, j) => m.hi[j]! - l), size,
-    );
+    return { shape: m.lo.map((l, j) => m.hi[j]! - l), dstOffset: dst, dstStrides: outStrides, start: m.start, dims: m.dims, steps: m.steps };
   };
-  const placeMissing = (pos: readonly number[]): void => {
-    if (fillChunk) place(pos, new NdArray(grid.dtype, fillChunk.data, grid.chunkShape, fillStrides));
+  const targetOf = (pos: readonly number[]): DecodeTarget | undefined => {
+    const placement = placementOf(pos);
+    return placement && { dst: outBytes, placement, fresh };
+  };
+  const place = (pos: readonly number[], chunk: NdArray | typeof PLACED | undefined): void => {
+    if (chunk === PLACED) return;
+    if (!chunk) {
+      if (!fillChunk) return;
+      chunk = new NdArray(grid.dtype, fillChunk.data, grid.chunkShape, fillStrides);
+    }
+    const p = placementOf(pos);
+    if (p) placeChunk(outBytes, p, chunk);
   };
   const store = driver.store;
   if (!axes) return out;
@@ -563,19 +664,11 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
       const g: PlanOptions = { ...o, signal: child.signal };
       try {
         if (group.length === 1 || !isCellReadable(store)) {
-          for (const pos of group) {
-            const chunk = await loadChunk(driver, pos, g);
-            if (chunk) place(pos, chunk);
-            else placeMissing(pos);
-          }
+          for (const pos of group) place(pos, await loadChunk(driver, pos, g, targetOf(pos)));
           return;
         }
-        const chunks = await loadGroup(driver as ChunkDriver & { store: KvStore & CellReadable }, group, g);
-        for (let i = 0; i < group.length; i++) {
-          const chunk = chunks[i];
-          if (chunk) place(group[i]!, chunk);
-          else placeMissing(group[i]!);
-        }
+        const chunks = await loadGroup(driver as ChunkDriver & { store: KvStore & CellReadable }, group, g, targetOf);
+        for (let i = 0; i < group.length; i++) place(group[i]!, chunks[i]);
       } finally {
         child.release();
       }
@@ -629,16 +722,26 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
 
   /** The update of one chunk, built when its cell is written (not for the whole volume up front). */
   const updateOf = (pos: readonly number[]): CellUpdate | undefined => {
-    const m = mapChunk(grid, t, pos, chunkCStrides);
-    if (!m) return undefined;
+    const mapping = mapChunk(grid, t, pos);
+    if (!mapping) return undefined;
+    const m = { ...mapping, ...chunkOffsets(mapping, chunkCStrides) };
     let srcOff = src.offset * size;
     for (let j = 0; j < m.lo.length; j++) srcOff += (m.lo[j]! - dlo[j]!) * srcStrides[j]!;
     const shape = m.lo.map((l, j) => m.hi[j]! - l);
+    const direct = m.covers && directView(grid, pos, m, srcStrides);
     const fn: UpdateFn = async (current) => {
       throwIfAborted(opts.signal);
       let arr: NdArray;
+      if (direct) {
+        // the source holds the whole chunk: encode a strided view of it (no copy here; the
+        // codec, or the worker pool gathering it into its lane, copies it once)
+        const strides = m.start.map((_, k) => (m.dims[k]! < 0 ? 0 : (m.steps[k]! * srcStrides[m.dims[k]!]!) / size));
+        const offset = srcOff / size - m.start.reduce((n, c, k) => n + c * strides[k]!, 0);
+        arr = new NdArray(grid.dtype, src.data, grid.chunkShape, strides, offset);
+        return encode(arr);
+      }
       if (current && !m.covers) {
-        arr = cloneCOrder(await decodeChunk(driver, pos, current, opts.signal), grid.dtype);
+        arr = cloneCOrder((await decodeChunk(driver, pos, current, { signal: opts.signal })).array!, grid.dtype);
       } else {
         arr = NdArray.zeros(grid.dtype, grid.chunkShape, grid.fillValue);
       }
@@ -646,8 +749,12 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
         bytesOf(arr.data), m.chunkOffset * size, m.chunkSteps.map((s) => s * size),
         srcBytes, srcOff, srcStrides, shape, size,
       );
-      if (!driver.storeFillChunks && isAllFill(arr, grid.fillValue)) return null;
-      return driver.encodeChunk(arr, pos, opts.signal);
+      return encode(arr);
+    };
+    const encode = (arr: NdArray): Promise<Uint8Array | null> => {
+      if (driver.storeFillChunks) return driver.encodeChunk(arr, pos, opts.signal);
+      if (driver.encodeChunkUnlessFill) return driver.encodeChunkUnlessFill(arr, pos, opts.signal);
+      return isAllFill(arr, grid.fillValue) ? Promise.resolve(null) : driver.encodeChunk(arr, pos, opts.signal);
     };
     return { fn, overwrite: m.covers };
   };
@@ -684,6 +791,22 @@ export async function writeRegion(driver: ChunkDriver, t: IndexTransform, source
       }
     },
   );
+}
+
+/**
+ * Whether a write may encode the chunk at `pos` as a view of its source: the view covers the
+ * whole chunk (unit steps), the chunk lies inside the domain (edge chunks need fill outside it),
+ * no two chunk dims move with one view dim (a diagonal), and the source is not a broadcast
+ * scalar (zero strides: a copy is cheaper to scan and encode).
+ */
+function directView(grid: ChunkGrid, pos: readonly number[], m: ChunkMapping, srcStrides: readonly number[]): boolean {
+  for (let k = 0; k < grid.chunkShape.length; k++) {
+    if ((pos[k]! + 1) * grid.chunkShape[k]! > grid.shape[k]!) return false;
+    const j = m.dims[k]!;
+    if (j < 0 ? grid.chunkShape[k] !== 1 : srcStrides[j] === 0) return false;
+    if (j >= 0 && m.dims.indexOf(j) !== k) return false;
+  }
+  return true;
 }
 
 /** A fresh, writable C-order copy (decoded chunks may be views of cached or stored bytes). */

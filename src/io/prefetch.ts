@@ -11,8 +11,9 @@
  * Scheduling (with the request limiters and the shard read path's range merging, this is the
  * request scheduler: docs/ARCHITECTURE.md, "Cache pool, scheduler and prefetch"): prefetch
  * loads run at prefetch priority in the stores' limiters (after every waiting demand request,
- * never holding every slot); a prefetcher starts new loads only
- * while no demand read of its handle is running, at most `concurrency` (4) at a time; when a demand
+ * never holding every slot); a `neighbors` prefetcher starts new loads only while no demand
+ * read of its handle is running, a `sequential` one also during reads (read-ahead for a
+ * scanner reading back to back; `duringReads`), at most `concurrency` (4) at a time; when a demand
  * read moves the window, every prefetch load outside it is aborted at once (its limiter slot or
  * queue place frees; the load itself is cancelled unless a demand read has joined it). A demand
  * read that needs a chunk being prefetched joins that load and raises it to demand priority.
@@ -61,6 +62,13 @@ export interface PrefetchPolicy {
    * Default {@link DEFAULT_POLICY_CONCURRENCY}.
    */
   concurrency?: number;
+  /**
+   * Start prefetch loads while a demand read of the handle runs (they still queue behind every
+   * demand request in the stores' limiters). Default: true for `sequential` (a scanner reading
+   * back to back has no idle time between reads: read-ahead must overlap them), false for
+   * `neighbors` (a viewer's slice on screen gets the CPU first; prefetching runs between reads).
+   */
+  duringReads?: boolean;
 }
 
 /** What {@link prefetchRegion} did. */
@@ -203,6 +211,7 @@ export class Prefetcher {
   private readonly depth: number;
   private readonly concurrency: number;
   private readonly chunkBytes: number;
+  private readonly duringReads: boolean;
 
   /**
    * @param axis the scroll axis as an array dimension (undefined: inferred)
@@ -223,6 +232,7 @@ export class Prefetcher {
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new SpecError('prefetch.concurrency', `must be a positive integer, got ${policy.concurrency}`);
     if (!(this.budget >= 0)) throw new SpecError('prefetch.budgetBytes', `must be a non-negative number, got ${policy.budgetBytes}`);
     this.chunkBytes = chunkBytesOf(driver.grid);
+    this.duringReads = policy.duringReads ?? policy.policy === 'sequential';
   }
 
   /** Prefetch loads running now. */
@@ -248,6 +258,7 @@ export class Prefetcher {
     this.previous = this.last;
     this.last = box;
     this.moveWindow(this.window());
+    if (this.duringReads) this.pump();
   }
 
   /** A demand read ended: prefetching resumes when none is left running. */
@@ -316,7 +327,11 @@ export class Prefetcher {
     return boxes;
   }
 
-  /** `sequential`: the next `depth` regions of the read's shape (repeated step, else C order). */
+  /**
+   * `sequential`: the next `depth` regions of the read's shape (repeated step, else C order)
+   * that reach beyond the chunks of the current read: regions lying within those chunks (the
+   * next thin slices of a chunk layer the read just loaded) need nothing and do not count.
+   */
   private sequentialBoxes(cur: Box): Box[] {
     const grid = this.driver.grid;
     const rank = cur.lo.length;
@@ -325,9 +340,15 @@ export class Prefetcher {
     const d1 = grid.origin.map((o, k) => o + grid.shape[k]!);
     const inside = (b: Box) => b.lo.every((l, k) => l >= d0[k]! && b.hi[k]! <= d1[k]! && b.hi[k]! > l);
     const step = this.previous ? cur.lo.map((l, k) => l - this.previous!.lo[k]!) : undefined;
+    const cs = grid.chunkShape;
+    const chunkLo = cur.lo.map((l, k) => Math.floor((l - d0[k]!) / cs[k]!));
+    const chunkHi = cur.hi.map((h, k) => Math.floor((h - 1 - d0[k]!) / cs[k]!));
+    const withinCurrent = (b: Box) => b.lo.every((l, k) => Math.floor((l - d0[k]!) / cs[k]!) >= chunkLo[k]! && Math.floor((b.hi[k]! - 1 - d0[k]!) / cs[k]!) <= chunkHi[k]!);
     const boxes: Box[] = [];
     let at = cur;
-    for (let d = 0; d < this.depth; d++) {
+    // bounded walk: a region as thin as one element along an axis of 2^k-element chunks skips at most chunk-1 regions
+    const maxSteps = this.depth + Math.max(...cs);
+    for (let d = 0, steps = 0; d < this.depth && steps < maxSteps; steps++) {
       let next: Box | undefined;
       if (step && step.some((s) => s !== 0)) {
         const b = { lo: at.lo.map((l, k) => l + step[k]!), hi: at.hi.map((h, k) => h + step[k]!) };
@@ -346,8 +367,10 @@ export class Prefetcher {
         next = { lo, hi: lo.map((l, k) => Math.min(l + extent[k]!, d1[k]!)) };
         if (!inside(next)) return boxes;
       }
-      boxes.push(next);
       at = next;
+      if (withinCurrent(next)) continue;
+      boxes.push(next);
+      d++;
     }
     return boxes;
   }
@@ -372,12 +395,13 @@ export class Prefetcher {
   }
 
   /**
-   * Starts queued prefetch loads while no demand read of the handle runs, at most `concurrency`
+   * Starts queued prefetch loads (while no demand read of the handle runs, unless
+   * `duringReads`), at most `concurrency`
    * at a time, except that the queued chunks of the shard of a chunk started start with it (in
    * the same turn, so the shard read path merges their byte ranges into few requests).
    */
   private pump(): void {
-    if (this.demand > 0) return;
+    if (this.demand > 0 && !this.duringReads) return;
     const opts = this.options();
     const store = this.driver.store;
     const cellOf = isCellReadable(store) ? (pos: readonly number[]) => store.cellOf(this.driver.keyOf(pos)) : undefined;

@@ -53,12 +53,13 @@ export function subtractCounters(a: StoreCounters, b: StoreCounters): StoreCount
 
 /**
  * A store that counts what passes through it to another store. Everything is forwarded as is;
- * `coalesceLimit` and `readOnly` are the inner store's, so the planner and the sharding adapters
+ * `coalesceLimit`, `coalesceGap` and `readOnly` are the inner store's, so the planner and the sharding adapters
  * behave exactly as on the inner store.
  */
 export class CountingStore implements KvStore {
   readonly readOnly: boolean;
   readonly coalesceLimit: number | undefined;
+  readonly coalesceGap: number | undefined;
   /**
    * @param counts where this store counts; pass one object to several stores to sum them (the
    *   HTTP fields are filled by whoever reads {@link httpStats}, e.g. the jobs' StoreTally).
@@ -69,6 +70,7 @@ export class CountingStore implements KvStore {
   ) {
     this.readOnly = inner.readOnly;
     this.coalesceLimit = inner.coalesceLimit;
+    this.coalesceGap = inner.coalesceGap;
   }
 
   get url(): string {

@@ -64,6 +64,18 @@ export function encodeCompressedSegmentation(
   }
 }
 
+/** Whether `strides` address each element of a `shape` volume once, within its packed size. */
+function isPackedPermutation(shape: readonly number[], strides: readonly number[]): boolean {
+  if (strides.length !== 4 || strides.some((s) => !Number.isInteger(s) || s < 0)) return false;
+  const dims = shape.map((n, d) => ({ n, s: strides[d]! })).filter((d) => d.n > 1).sort((a, b) => a.s - b.s);
+  let expect = 1;
+  for (const d of dims) {
+    if (d.s !== expect) return false;
+    expect *= d.n;
+  }
+  return true;
+}
+
 const MESSAGES: Record<number, string> = {
   1: 'shorter than its channel offset header',
   2: 'channel offset (or its block headers) points past the end',
@@ -78,7 +90,9 @@ const MESSAGES: Record<number, string> = {
  * outside `encoded`, or encoded bits not in {0,1,2,4,8,16,32}, throws CorruptionError naming `key`,
  * the byte offset of the offending word and its value. A length not a multiple of 4 is corrupt too.
  * `key` names the chunk in errors; `out` (optional, `dtype` and x*y*z*channels long) receives the
- * result instead of a new array. Returns the decoded array.
+ * result instead of a new array. `strides` (optional, elements, for x, y, z, channel) lay the
+ * result out in another order than Fortran's: a permutation of the packed layout (e.g. the order
+ * a caller copies it out in), checked (RangeError otherwise). Returns the decoded array.
  */
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -87,6 +101,7 @@ export function decodeCompressedSegmentation(
   dtype: 'uint32',
   key?: string,
   out?: Uint32Array,
+  strides?: readonly number[],
 ): Uint32Array;
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -95,6 +110,7 @@ export function decodeCompressedSegmentation(
   dtype: 'uint64',
   key?: string,
   out?: BigUint64Array,
+  strides?: readonly number[],
 ): BigUint64Array;
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -103,6 +119,7 @@ export function decodeCompressedSegmentation(
   dtype: CompressedSegmentationDType,
   key?: string,
   out?: Uint32Array | BigUint64Array,
+  strides?: readonly number[],
 ): Uint32Array | BigUint64Array;
 export function decodeCompressedSegmentation(
   encoded: Uint8Array,
@@ -111,6 +128,7 @@ export function decodeCompressedSegmentation(
   dtype: CompressedSegmentationDType,
   key = 'compressed_segmentation',
   out?: Uint32Array | BigUint64Array,
+  strides?: readonly number[],
 ): Uint32Array | BigUint64Array {
   checkSizes(volumeSize, blockSize);
   if (dtype !== 'uint32' && dtype !== 'uint64') throw new RangeError(`compressed_segmentation: dtype ${String(dtype)} is not uint32 or uint64`);
@@ -118,6 +136,8 @@ export function decodeCompressedSegmentation(
   const [x, y, z, c] = volumeSize as [number, number, number, number];
   const count = x * y * z * c;
   const wpv = dtype === 'uint64' ? 2 : 1;
+  const st = strides ?? [1, x, x * y, x * y * z];
+  if (!isPackedPermutation([x, y, z, c], st)) throw new RangeError(`compressed_segmentation: strides ${JSON.stringify(strides)} do not lay out a [${volumeSize.join(', ')}] volume`);
   if (out) {
     if (out.length !== count || (wpv === 2) !== out instanceof BigUint64Array) throw new RangeError(`compressed_segmentation: out must be a ${dtype} array of ${count} elements`);
   } else out = wpv === 2 ? new BigUint64Array(count) : new Uint32Array(count);
@@ -132,7 +152,9 @@ export function decodeCompressedSegmentation(
     // volume); zeroing first makes sure no earlier call's bytes can ever reach the result.
     core.u8().fill(0, pout, pout + out.byteLength);
     writeSizes(core, volumeSize, blockSize);
-    const rc = core.exports.vs_cseg_decode(pin, encoded.length / 4, wpv, core.params, core.params + 16, pout);
+    const p = core.paramsI32();
+    for (let i = 0; i < 4; i++) p[7 + i] = st[i]!;
+    const rc = core.exports.vs_cseg_decode(pin, encoded.length / 4, wpv, core.params, core.params + 16, pout, core.params + 28);
     if (rc !== 0) {
       const e = core.lastError();
       throw new CorruptionError(key, `compressed_segmentation: ${MESSAGES[e.code] ?? `error ${e.code}`} (byte offset ${e.offset}, value ${e.value})`);

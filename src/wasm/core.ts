@@ -21,7 +21,7 @@ export interface CoreExports {
   vs_murmur3_u64(lo: number, hi: number, seed: number): number;
   vs_compressed_morton(pos: number, grid: number, rank: number): number;
   vs_cseg_encode(data: number, wpv: number, vol: number, blk: number, out: number, cap: number): number;
-  vs_cseg_decode(input: number, nwords: number, wpv: number, vol: number, blk: number, out: number): number;
+  vs_cseg_decode(input: number, nwords: number, wpv: number, vol: number, blk: number, out: number, strides: number): number;
   vs_downsample(method: number, dtype: number, input: number, out: number, shape: number, factors: number): number;
 }
 

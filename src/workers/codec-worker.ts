@@ -2,13 +2,19 @@
  * The codec worker (entry module of every pool worker, Node and browser alike). It rebuilds each
  * codec chain it is sent from canonical JSON once (cached by the chain's key; the WASM core and
  * codec modules load lazily, once per worker) and runs whole-chunk decodes and encodes on the
- * worker's thread. Chains here have no runner: nothing a worker does waits for the pool.
+ * worker's thread; `decodeInto` tasks decode into the worker's reusable scratch buffers and copy
+ * the chunk straight into the read's result (shared memory), so nothing travels back. Chains
+ * here have no runner: nothing a worker does waits for the pool.
  */
-import { NdArray } from '../array/ndarray.js';
+import type { TypedArray } from '../array/dtype.js';
+import { isAllFill, NdArray } from '../array/ndarray.js';
+import { placeChunk, placementOrder } from '../array/place.js';
 import { CodecChain } from '../codecs/chain.js';
-import type { CodecJSON } from '../codecs/codec.js';
+import { type CodecJSON, ScratchBuffers } from '../codecs/codec.js';
 import { importNodeOnly } from '../util/node-only.js';
-import { type ChainDescriptor, type ReplyMessage, serializeError, type TaskMessage, type WorkerMessage } from './protocol.js';
+import {
+  type ArrayMessage, type ChainDescriptor, LANE, type ReplyMessage, serializeError, type TaskInput, type TaskMessage, type WorkerMessage,
+} from './protocol.js';
 
 interface Port {
   post(message: ReplyMessage, transfer: ArrayBuffer[]): void;
@@ -58,18 +64,47 @@ function chainOf(d: ChainDescriptor): Promise<CodecChain> {
   return c;
 }
 
-/** Distinct buffers of `views` (a transfer list must not repeat one). */
+/** Distinct transferable buffers of `views` (a transfer list must not repeat one; shared memory is not transferred). */
 function buffersOf(...views: ArrayBufferView[]): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const v of views) if (v.buffer instanceof ArrayBuffer) out.add(v.buffer);
   return [...out];
 }
 
-/** Tasks the pool cancelled before they started. */
+/**
+ * `a` as a message whose data the main thread may own: decoders may return views of their
+ * input (a lane's shared buffer, reused for the next task) or of scratch memory, so a result in
+ * shared memory is copied out.
+ */
+function ownArray(a: NdArray): ArrayMessage {
+  const shared = typeof SharedArrayBuffer === 'function' && a.data.buffer instanceof SharedArrayBuffer;
+  const data = shared ? (a.data as TypedArray).slice() : a.data;
+  return { dtype: a.dtype, data, shape: [...a.shape], strides: [...a.strides], offset: a.offset };
+}
+
+/** Encoded bytes the main thread may own (copied out of shared memory, see ownArray). */
+function ownBytes(b: Uint8Array): Uint8Array {
+  return typeof SharedArrayBuffer === 'function' && b.buffer instanceof SharedArrayBuffer ? b.slice() : b;
+}
+
+/** Tasks the pool cancelled before they started (tasks without a lane). */
 const cancelled = new Set<number>();
+/** Lane states (see LANE in protocol.ts), once the pool sent them. */
+let lanes: Int32Array | undefined;
+/** Reusable decode buffers for chunks this worker only places (never returned). */
+const scratch = new ScratchBuffers();
+
+function inputOf(input: TaskInput): Uint8Array {
+  return 'shared' in input ? new Uint8Array(input.shared, 0, input.length) : input.bytes;
+}
 
 async function handle(port: Port, m: TaskMessage): Promise<void> {
-  if (cancelled.size) {
+  if (m.lane >= 0 && lanes) {
+    if (Atomics.compareExchange(lanes, m.lane, LANE.PENDING, LANE.RUNNING) !== LANE.PENDING) {
+      port.post({ type: 'skipped', id: m.id }, []);
+      return;
+    }
+  } else if (cancelled.size) {
     if (cancelled.delete(m.id)) return;
     for (const id of cancelled) if (id < m.id) cancelled.delete(id); // cancels that came too late
   }
@@ -82,12 +117,37 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
   }
   try {
     if (m.type === 'decode') {
-      const a = await chain.decodeInline(m.bytes, { key: m.key, maxDecodedBytes: m.maxDecodedBytes });
-      const array = { dtype: a.dtype, data: a.data, shape: [...a.shape], strides: [...a.strides], offset: a.offset };
-      send(port, { type: 'decoded', id: m.id, array }, buffersOf(a.data));
+      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes });
+      const array = ownArray(a);
+      send(port, { type: 'decoded', id: m.id, array }, buffersOf(array.data));
+    } else if (m.type === 'decodeInto') {
+      const order = chain.honorsOrder ? placementOrder(m.target.placement) : undefined;
+      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, order });
+      // write into the caller's memory only if the task was not aborted meanwhile
+      if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
+        port.post({ type: 'skipped', id: m.id }, []);
+        return;
+      }
+      try {
+        const { buffer, byteOffset, byteLength, placement } = m.target;
+        placeChunk(new Uint8Array(buffer, byteOffset, byteLength), placement, a);
+      } finally {
+        Atomics.store(lanes, m.lane, LANE.DONE);
+      }
+      if (m.keep) {
+        const array = ownArray(a);
+        send(port, { type: 'placed', id: m.id, array }, buffersOf(array.data));
+      } else {
+        port.post({ type: 'placed', id: m.id }, []);
+      }
     } else {
       const { dtype, data, shape, strides, offset } = m.array;
-      const bytes = await chain.encodeInline(new NdArray(dtype, data as never, shape, strides, offset), { key: m.key });
+      const a = new NdArray(dtype, data as never, shape, strides, offset);
+      if (m.unlessFill && isAllFill(a, chain.spec.fillValue)) {
+        port.post({ type: 'encoded', id: m.id, bytes: null }, []);
+        return;
+      }
+      const bytes = ownBytes(await chain.encodeInline(a, { key: m.key }));
       send(port, { type: 'encoded', id: m.id, bytes }, buffersOf(bytes));
     }
   } catch (e) {
@@ -111,6 +171,10 @@ let last: Promise<void> = Promise.resolve();
 port.listen((m) => {
   if (m.type === 'cancel') {
     cancelled.add(m.id);
+    return;
+  }
+  if (m.type === 'init') {
+    lanes = new Int32Array(m.lanes);
     return;
   }
   last = last.then(() => handle(port, m));

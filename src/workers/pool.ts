@@ -1,10 +1,14 @@
-import { dtypeSize, type TypedArray } from '../array/dtype.js';
-import { cOrderStrides, NdArray, product } from '../array/ndarray.js';
-import type { ChainRunner, CodecContext, RunnableChain } from '../codecs/codec.js';
+import { bytesOf, dtypeSize, viewAs } from '../array/dtype.js';
+import { copyStrided } from '../array/copy.js';
+import { cOrderStrides, isAllFill, NdArray, product } from '../array/ndarray.js';
+import { isSharedMemory, placeChunk, placementBytes, placementRunBytes, sharedMemoryAvailable } from '../array/place.js';
+import type { ChainRunner, CodecContext, DecodeTarget, RunnableChain } from '../codecs/codec.js';
 import { AbortError, CodecError } from '../errors.js';
 import { importNodeOnly } from '../util/node-only.js';
 import { log } from '../util/log.js';
-import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMessage, type TaskMessage, type WorkerMessage } from './protocol.js';
+import {
+  deserializeError, type ArrayMessage, type ChainDescriptor, LANE, MAX_LANES, type ReplyMessage, type TaskInput, type TaskMessage, type WorkerMessage,
+} from './protocol.js';
 
 /**
  * A pool of codec workers: `worker_threads` under Node, Web Workers in browsers, behind one
@@ -19,10 +23,17 @@ import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMe
  *   when running from the TypeScript sources), so a first read never waits for them. `warm()`
  *   starts them ahead. They stop after `idleMs` without work; idle workers do not keep a Node
  *   process alive (unref'd).
- * - Input bytes are copied into a buffer of their own and transferred; results (decoded arrays,
- *   encoded bytes) are transferred back, never copied.
+ * - Input bytes (compressed chunks, arrays to encode) are copied into the task's lane: a shared
+ *   buffer per in-flight task of a worker, reused from task to task, so no fresh memory is
+ *   allocated and faulted in per chunk (where there is no shared memory, into a buffer of their
+ *   own, transferred). Results (decoded arrays, encoded bytes) are transferred back, never copied.
+ * - `decodeInto` (the read path): the worker decodes into its own reusable buffers and copies
+ *   the chunk straight into the read's result when that is shared memory; only a short reply
+ *   comes back. Otherwise the decoded chunk comes back and is placed on the calling thread.
  * - An aborted task leaves at once: a queued one is dropped; a running one rejects with
- *   AbortError and its worker is terminated and replaced, so its slot is free immediately.
+ *   AbortError and its worker is terminated and replaced, so its slot is free immediately. A
+ *   decodeInto task that is already writing into the result is rejected as soon as that copy
+ *   ends (never before: the caller may reuse the buffer when the promise settles).
  * - A worker that dies (crash, exit, out of memory) fails its task with {@link WorkerCrashError}
  *   and is replaced on demand. If workers cannot start at all (no worker support, a bundler that
  *   did not ship the worker script), the pool turns itself off and every chunk runs inline.
@@ -32,17 +43,28 @@ import { deserializeError, type ArrayMessage, type ChainDescriptor, type ReplyMe
 
 /**
  * Decoded chunk size (bytes) from which decoding or encoding goes to the pool; smaller chunks
- * stay on the calling thread, where a worker's message round trip (~0.1 ms) would cost more
- * than it saves. Provisional, from `volstore bench --workload codecs` (crossover section) on a
- * shared 2-core machine.
+ * stay on the calling thread. Measured decoding zstd(3) uint8 chunks into a result (the read
+ * path), as CPU time per chunk by thread (load-independent; `volstore bench --workload codecs`,
+ * crossover table): a pooled chunk costs ~30-60 us more CPU in all and ~20-45 us of the calling
+ * thread; with two free cores the pool is at parity with the calling thread at ~14-32 KiB
+ * chunks and ~1.5x from 64 KiB (1.7x at 108-256 KiB, 2x from 864 KiB). 64 KiB: where it clearly
+ * pays even with measurement error and a busier machine. Provisional (shared 2-core machine).
  */
-export const DEFAULT_MIN_POOLED_BYTES = 128 * 1024;
+export const DEFAULT_MIN_POOLED_BYTES = 64 * 1024;
+
+/**
+ * Bytes a plain chunk (nothing to decode) must place into a read's result before the copy goes
+ * to a worker (see CodecWorkerPool.take): the copy of a 64 KiB chunk in 64-byte rows costs
+ * ~30 us, a worker round trip ~20-40 us of this thread's time.
+ */
+export const DEFAULT_MIN_PLACED_BYTES = 128 * 1024;
 
 /** How long a worker stays up without work before it is stopped, ms. */
 export const DEFAULT_IDLE_MS = 10_000;
 
 /** One worker as the pool sees it (a platform implementation: `node.ts`, `web.ts`). */
 export interface WorkerHandle {
+  /** The transfer list may be empty; shared memory in `message` is shared, never copied. */
   /** Posts a message; `transfer` lists buffers moved (not copied) to the worker. */
   post(message: WorkerMessage, transfer: ArrayBuffer[]): void;
   /** Set by the pool: called with each reply. */
@@ -81,10 +103,17 @@ export interface CodecWorkerPoolOptions {
   minDecodeBytes?: number;
   /** Decoded chunk bytes from which encodes go to the pool (default DEFAULT_MIN_POOLED_BYTES). */
   minEncodeBytes?: number;
+  /** Bytes a plain chunk must place before its copy goes to the pool (default DEFAULT_MIN_PLACED_BYTES). */
+  minPlaceBytes?: number;
   /** Idle time before a worker stops, ms (default DEFAULT_IDLE_MS). */
   idleMs?: number;
   /** The platform (default: worker_threads under Node, Web Workers in browsers). */
   platform?: () => Promise<WorkerPlatform | undefined>;
+  /**
+   * Share memory with the workers (lanes for inputs, results written by workers). Default: where
+   * SharedArrayBuffer exists (Node; cross-origin isolated pages). False: buffers are transferred.
+   */
+  sharedMemory?: boolean;
 }
 
 interface Task {
@@ -93,13 +122,39 @@ interface Task {
   chainKey: string;
   /** What errors name the chunk by. */
   key?: string;
-  /** Builds the message (copying the input into a transferable buffer) when the task is sent. */
-  build: (id: number) => { message: TaskMessage; transfer: ArrayBuffer[] };
+  /**
+   * Builds the message when the task is sent: its input goes to `input` (into the lane, or a
+   * buffer of its own to transfer): given as bytes to copy, or as a length and a function
+   * filling that many bytes.
+   */
+  build: (id: number, lane: number, input: TaskInputFn) => { message: TaskMessage; transfer: ArrayBuffer[] };
   resolve: (reply: ReplyMessage) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Listening to `signal` (through the pool's one listener per signal). */
+  listening?: boolean;
   slot?: Slot;
+  /** The lane it was sent with (-1: none). */
+  lane: number;
+  /** Aborted while its worker was writing the result: rejected with this when the reply comes. */
+  abortedWith?: Error;
+  /**
+   * Aborted (and rejected) while its worker was running it: it stays in the worker's pipeline
+   * until the worker answers (or is replaced after ABORT_GRACE_MS, `graceTimer`).
+   */
+  zombie?: boolean;
+  graceTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** Puts a task's input bytes where the worker will find them (see Task.build). */
+type TaskInputFn = (bytes: Uint8Array | number, fill?: (dst: Uint8Array) => void) => TaskInput;
+
+/** One in-flight task's share of a worker: an input buffer (reused) and a state word. */
+interface Lane {
+  /** Shared input buffer, grown as needed (inputs up to MAX_LANE_BYTES). */
+  buffer?: SharedArrayBuffer;
+  /** The task holding the lane until its reply (or its worker's death): its id, 0 when free. */
+  taskId: number;
 }
 
 interface Slot {
@@ -107,8 +162,39 @@ interface Slot {
   state: 'starting' | 'ready' | 'dead';
   /** Tasks sent to this worker, oldest (the one running) first; at most PIPELINE. */
   tasks: Task[];
+  /** Lane states shared with the worker (see LANE); undefined without shared memory. */
+  laneStates?: Int32Array;
+  lanes: Lane[];
+  /** Closing (the pool closed, or the worker is to be replaced) once its writing task replies. */
+  retireAfterReply?: boolean;
   idleTimer?: ReturnType<typeof setTimeout>;
 }
+
+/**
+ * Destination rows at least this long are copied about as fast as the pool could copy the
+ * chunk into a lane: a plain chunk placed in rows this long into a result already touched
+ * stays on the calling thread.
+ */
+const MIN_CONTIGUOUS_RUN = 1024;
+
+/**
+ * How long a worker may keep running a task whose caller aborted (its lane already keeps it
+ * from writing anything) before it is stopped and replaced: long enough for any sane chunk to
+ * finish, short for a decoder that hangs.
+ */
+const ABORT_GRACE_MS = 250;
+
+/**
+ * Workers from which chunks of plain chains (nothing to decode) go to the pool to be copied
+ * into a read's result. On 2 cores, measured (CPU by thread, raw 512^3 reads): the pool moves
+ * ~30-90 ms of copying and page faults off the calling thread but adds ~40 ms of lane copies
+ * and messages, so the 2-core wall time is a wash; with more cores the calling thread is the
+ * bottleneck and the pool wins.
+ */
+const MIN_WORKERS_FOR_PLAIN = 3;
+
+/** Largest input copied into a lane (bigger ones get a buffer of their own, transferred). */
+const MAX_LANE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Tasks in flight per worker: the one running plus one waiting in its message queue, so a worker
@@ -131,13 +217,18 @@ export interface PoolStats {
   abortedRunning: number;
   /** Chunks handed back to run inline (the pool turned off, or a worker cannot build the chain). */
   inline: number;
+  /** decodeInto tasks whose worker wrote the chunk into the result itself (shared memory). */
+  placed: number;
 }
 
 export class CodecWorkerPool implements ChainRunner {
   readonly minDecodeBytes: number;
   readonly minEncodeBytes: number;
+  readonly minPlaceBytes: number;
   readonly idleMs: number;
-  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0 };
+  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0, placed: 0 };
+  /** Whether workers share memory with this thread (lanes, results written by workers). */
+  readonly sharedMemory: boolean;
   private readonly requestedSize: number | undefined;
   private readonly loadPlatform: () => Promise<WorkerPlatform | undefined>;
   private platform: WorkerPlatform | undefined;
@@ -151,13 +242,17 @@ export class CodecWorkerPool implements ChainRunner {
   private readyWaiters: ((ready: boolean) => void)[] = [];
   private startupFailures = 0;
   private readonly noWorkerChains = new Set<string>();
+  /** Signals watched for the tasks submitted under them (see listen). */
+  private readonly watched = new Map<AbortSignal, { tasks: Set<Task>; onAbort: () => void }>();
 
   constructor(options: CodecWorkerPoolOptions = {}) {
     this.requestedSize = options.size;
     this.minDecodeBytes = options.minDecodeBytes ?? DEFAULT_MIN_POOLED_BYTES;
     this.minEncodeBytes = options.minEncodeBytes ?? DEFAULT_MIN_POOLED_BYTES;
+    this.minPlaceBytes = options.minPlaceBytes ?? DEFAULT_MIN_PLACED_BYTES;
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.loadPlatform = options.platform ?? defaultPlatform;
+    this.sharedMemory = options.sharedMemory ?? sharedMemoryAvailable();
     if (options.size === 0) this.off = true;
   }
 
@@ -188,6 +283,33 @@ export class CodecWorkerPool implements ChainRunner {
   }
 
   /**
+   * Tasks a worker has started and not finished, as their lanes say (0 without shared memory):
+   * a diagnostic for tests and benchmarks.
+   */
+  get executing(): number {
+    let n = 0;
+    for (const s of this.slots) {
+      if (!s.laneStates) continue;
+      for (let i = 0; i < MAX_LANES; i++) {
+        const st = Atomics.load(s.laneStates, i);
+        if ((st === LANE.RUNNING || st === LANE.PLACING) && s.lanes[i]?.taskId) n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Whether a read of a `chain` array whose result is `bytes` long should allocate that result
+   * in shared memory, so that this pool's workers write decoded chunks into it themselves
+   * (see {@link decodeInto}): the pool is on, shares memory, and takes this chain's chunks.
+   */
+  wantsSharedResult(chain: RunnableChain, bytes: number): boolean {
+    if (!this.sharedMemory || this.off) return false;
+    if (chain.costly) return bytes >= this.minDecodeBytes && chunkBytes(chain) >= this.minDecodeBytes;
+    return this.size >= MIN_WORKERS_FOR_PLAIN && bytes >= this.minPlaceBytes && chunkBytes(chain) >= this.minPlaceBytes;
+  }
+
+  /**
    * Starts the workers (all `size`) if they are not running; resolves true once one is ready to
    * take work, false when the pool is off (closed, or workers cannot start here).
    */
@@ -199,13 +321,13 @@ export class CodecWorkerPool implements ChainRunner {
     return ready;
   }
 
+  /** Decodes in a worker; the decoded chunk is transferred back. Undefined: declined (run inline). */
   decode(chain: RunnableChain, b: Uint8Array, ctx: CodecContext): Promise<NdArray> | undefined {
     const desc = this.take(chain, this.minDecodeBytes);
     if (!desc) return undefined;
-    const build = (id: number) => {
-      const bytes = b.slice(); // our own buffer: the caller's may be shared (coalesced reads, caches)
-      const message: TaskMessage = { type: 'decode', id, chain: desc, bytes, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
-      return { message, transfer: [bytes.buffer as ArrayBuffer] };
+    const build: Task['build'] = (id, lane, input) => {
+      const message: TaskMessage = { type: 'decode', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
+      return { message, transfer: transferOf(message.input) };
     };
     return this.submit(desc.key, ctx.key, build, ctx.signal).then(
       (reply) => {
@@ -220,18 +342,83 @@ export class CodecWorkerPool implements ChainRunner {
     );
   }
 
+  /**
+   * Decodes in a worker and places the chunk into `target` (see ChainRunner.decodeInto). With
+   * a shared-memory target, the worker decodes into its scratch buffers and writes the result
+   * itself (`stats.placed`); otherwise the decoded chunk comes back and is placed here. The
+   * promise settles only once the worker can no longer write into `target.dst` (the lane
+   * handshake, see LANE). Undefined: declined (the chain decodes and places inline).
+   */
+  decodeInto(chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<NdArray | undefined> | undefined {
+    if (!this.sharedMemory || !isSharedMemory(target.dst)) {
+      // the worker cannot write there: decode there, place here
+      const decoded = this.decode(chain, b, ctx);
+      return decoded?.then((a) => {
+        placeChunk(target.dst, target.placement, a);
+        return target.keep ? a : undefined;
+      });
+    }
+    const desc = this.take(chain, this.minDecodeBytes, target);
+    if (!desc) return undefined;
+    const keep = target.keep === true;
+    const build: Task['build'] = (id, lane, input) => {
+      const dst = target.dst;
+      const message: TaskMessage = {
+        type: 'decodeInto', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes, keep,
+        target: { buffer: dst.buffer as SharedArrayBuffer, byteOffset: dst.byteOffset, byteLength: dst.byteLength, placement: target.placement },
+      };
+      return { message, transfer: transferOf(message.input) };
+    };
+    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
+      (reply) => {
+        if (reply.type !== 'placed') throw new Error(`codec worker: unexpected reply ${reply.type}`);
+        this.stats.placed++;
+        return reply.array ? toNdArray(reply.array) : undefined;
+      },
+      async (e: unknown) => {
+        if (!(e instanceof RunInline)) throw e;
+        this.stats.inline++;
+        const a = await chain.decodeInline(b, { ...ctx, runner: undefined });
+        placeChunk(target.dst, target.placement, a);
+        return keep ? a : undefined;
+      },
+    );
+  }
+
+  /**
+   * Encodes in a worker. The array may have any strides: one in shared memory travels as it is
+   * (the worker reads it in place); any other is gathered in C order into the task's lane (or a
+   * buffer of its own, transferred).
+   */
   encode(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array> | undefined {
-    const n = product(a.shape);
-    const strides = cOrderStrides(a.shape);
-    // only C-order arrays (what the planner encodes) travel; others are rare and stay inline
-    if (!a.strides.every((s, d) => a.shape[d]! <= 1 || s === strides[d]) || a.offset + n > a.data.length) return undefined;
+    return this.encodeTask(chain, a, ctx, false) as Promise<Uint8Array> | undefined;
+  }
+
+  /** encode, resolving to null when `a` equals the chain's fill value everywhere (checked in the worker). */
+  encodeUnlessFill(chain: RunnableChain, a: NdArray, ctx: CodecContext): Promise<Uint8Array | null> | undefined {
+    return this.encodeTask(chain, a, ctx, true);
+  }
+
+  private encodeTask(chain: RunnableChain, a: NdArray, ctx: CodecContext, unlessFill: boolean): Promise<Uint8Array | null> | undefined {
     const desc = this.take(chain, this.minEncodeBytes);
     if (!desc) return undefined;
-    const build = (id: number) => {
-      const data = (a.data as TypedArray).slice(a.offset, a.offset + n) as TypedArray;
-      const array: ArrayMessage = { dtype: a.dtype, data, shape: [...a.shape], strides, offset: 0 };
-      const message: TaskMessage = { type: 'encode', id, chain: desc, array, key: ctx.key };
-      return { message, transfer: [data.buffer as ArrayBuffer] };
+    const size = dtypeSize(a.dtype);
+    const n = product(a.shape);
+    const strides = cOrderStrides(a.shape);
+    const inPlace = this.sharedMemory && isSharedMemory(a.data);
+    const build: Task['build'] = (id, lane, input) => {
+      let array: ArrayMessage;
+      let transfer: ArrayBuffer[] = [];
+      if (inPlace) {
+        array = { dtype: a.dtype, data: a.data, shape: [...a.shape], strides: [...a.strides], offset: a.offset };
+      } else {
+        const inp = input(n * size, (dst) => copyStrided(dst, 0, strides.map((s) => s * size), bytesOf(a.data), a.offset * size, a.strides.map((s) => s * size), a.shape, size));
+        const bytes = 'shared' in inp ? new Uint8Array(inp.shared, 0, inp.length) : inp.bytes;
+        array = { dtype: a.dtype, data: viewAs(a.dtype, bytes), shape: [...a.shape], strides, offset: 0 };
+        transfer = transferOf(inp);
+      }
+      const message: TaskMessage = { type: 'encode', id, lane, chain: desc, array, key: ctx.key, unlessFill };
+      return { message, transfer };
     };
     return this.submit(desc.key, ctx.key, build, ctx.signal).then(
       (reply) => {
@@ -241,31 +428,61 @@ export class CodecWorkerPool implements ChainRunner {
       (e: unknown) => {
         if (!(e instanceof RunInline)) throw e;
         this.stats.inline++;
+        if (unlessFill && isAllFill(a, chain.spec.fillValue)) return null;
         return chain.encodeInline(a, { ...ctx, runner: undefined });
       },
     );
   }
 
   /**
-   * Stops every worker now. Tasks in workers reject with AbortError; queued ones and later
-   * chunks run inline. Idempotent.
+   * Stops every worker now. Tasks in workers reject with AbortError (a decodeInto task writing
+   * into its result when the pool closes is rejected, and its worker stopped, once that copy
+   * ends); queued ones and later chunks run inline. Idempotent.
    */
   close(): void {
     this.off = true;
     for (const r of this.readyWaiters.splice(0)) r(false);
     for (const slot of this.slots) {
-      for (const t of slot.tasks.splice(0)) this.finish(t, () => t.reject(new AbortError('codec worker pool closed')));
-      this.retire(slot);
+      const err = new AbortError('codec worker pool closed');
+      const tasks = slot.tasks.splice(0);
+      for (const t of tasks) {
+        if (t.zombie) {
+          if (t.graceTimer !== undefined) clearTimeout(t.graceTimer);
+          continue; // settled already
+        }
+        if (this.claimAbort(slot, t) === LANE.PLACING) {
+          // writing into its caller's memory: rejected (and the worker stopped) when that ends
+          t.abortedWith = err;
+          slot.tasks.push(t);
+        } else {
+          this.finish(t, () => t.reject(err));
+        }
+      }
+      if (slot.tasks.length) slot.retireAfterReply = true;
+      else this.retire(slot);
     }
     this.slots = [];
     for (const t of this.queue.splice(0)) this.finish(t, () => t.reject(new RunInline()));
   }
 
-  /** The chain's descriptor when the pool takes this chunk, else undefined (run inline). */
-  private take(chain: RunnableChain, min: number): ChainDescriptor | undefined {
-    if (this.off || !chain.costly) return undefined;
-    const spec = chain.spec;
-    if (product(spec.shape) * dtypeSize(spec.dtype) < min) return undefined;
+  /**
+   * The chain's descriptor when the pool takes this chunk, else undefined (run inline). Chains
+   * that do real work go when the chunk reaches `min` bytes; chunks of plain chains (`bytes`,
+   * nothing to decode) only with a placement `target` whose copy is worth a core: at least
+   * `minPlaceBytes`, into a fresh result (page faults) or in short rows (word loops).
+   */
+  private take(chain: RunnableChain, min: number, target?: DecodeTarget): ChainDescriptor | undefined {
+    if (this.off) return undefined;
+    if (chain.costly) {
+      if (chunkBytes(chain) < min) return undefined;
+    } else {
+      // plain chunks: only with cores to spare (with two, the lane copy and messages cost about
+      // what moving the copy off this thread saves: bench zarr3-file, raw layouts)
+      if (!target || this.size < MIN_WORKERS_FOR_PLAIN) return undefined;
+      const size = dtypeSize(chain.spec.dtype);
+      if (placementBytes(target.placement, size) < this.minPlaceBytes) return undefined;
+      if (!target.fresh && placementRunBytes(target.placement, size) >= MIN_CONTIGUOUS_RUN) return undefined;
+    }
     const desc = describe(chain);
     if (this.noWorkerChains.has(desc.key)) return undefined;
     if (!this.slots.some((s) => s.state === 'ready')) {
@@ -285,22 +502,65 @@ export class CodecWorkerPool implements ChainRunner {
   private submit(chainKey: string, key: string | undefined, build: Task['build'], signal: AbortSignal | undefined): Promise<ReplyMessage> {
     return new Promise<ReplyMessage>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError('operation aborted', { cause: signal.reason }));
-      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal };
-      if (signal) {
-        task.onAbort = () => this.abort(task);
-        signal.addEventListener('abort', task.onAbort, { once: true });
-      }
+      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal, lane: -1 };
+      if (signal) this.listen(task, signal);
       this.queue.push(task);
       this.pump();
     });
   }
 
+  /**
+   * Watches `signal` for `task`: one listener per signal for all its tasks (a read has dozens of
+   * chunks in flight under one signal; a listener each would trip Node's leak warning).
+   */
+  private listen(task: Task, signal: AbortSignal): void {
+    let entry = this.watched.get(signal);
+    if (!entry) {
+      const tasks = new Set<Task>();
+      const onAbort = () => {
+        for (const t of [...tasks]) this.abort(t);
+      };
+      entry = { tasks, onAbort };
+      this.watched.set(signal, entry);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    entry.tasks.add(task);
+    task.listening = true;
+  }
+
+  private unlisten(task: Task): void {
+    task.listening = false;
+    const signal = task.signal!;
+    const entry = this.watched.get(signal);
+    if (!entry) return;
+    entry.tasks.delete(task);
+    if (entry.tasks.size === 0) {
+      signal.removeEventListener('abort', entry.onAbort);
+      this.watched.delete(signal);
+    }
+  }
+
   /** Settles a task once: detaches its abort listener, then runs `settle`. */
   private finish(task: Task, settle: () => void): void {
-    if (task.onAbort) task.signal?.removeEventListener('abort', task.onAbort);
-    task.onAbort = undefined;
+    if (task.listening) this.unlisten(task);
     task.slot = undefined;
     settle();
+  }
+
+  /**
+   * Marks a sent task aborted in its lane; returns the state it was in. PENDING or RUNNING:
+   * now ABORTED, the worker will neither start nor write anything for it. PLACING: the worker
+   * is writing its result (the caller must wait for the reply). DONE: written already. Tasks
+   * without a lane return PENDING.
+   */
+  private claimAbort(slot: Slot, task: Task): number {
+    const states = slot.laneStates;
+    if (!states || task.lane < 0) return LANE.PENDING;
+    for (;;) {
+      const s = Atomics.load(states, task.lane);
+      if (s !== LANE.PENDING && s !== LANE.RUNNING) return s;
+      if (Atomics.compareExchange(states, task.lane, s, LANE.ABORTED) === s) return s;
+    }
   }
 
   private abort(task: Task): void {
@@ -314,8 +574,23 @@ export class CodecWorkerPool implements ChainRunner {
     const slot = task.slot;
     const k = slot ? slot.tasks.indexOf(task) : -1;
     if (!slot || k < 0) return;
-    if (k === 0) {
-      // Possibly running: the worker is busy with work nobody wants. Stop it, free the slot
+    const state = this.claimAbort(slot, task);
+    if (state === LANE.PLACING) {
+      // the worker is copying the chunk into the caller's memory: a bounded copy (no codec
+      // runs any more); the task rejects when it replies, never before
+      task.abortedWith = err;
+      return;
+    }
+    const lanes = slot.laneStates !== undefined && task.lane >= 0;
+    if (lanes && state === LANE.RUNNING) {
+      // Running: its lane now tells the worker not to write anything, so the caller can go at
+      // once. The worker finishes the decode (a chunk takes milliseconds) unless it is stuck:
+      // past ABORT_GRACE_MS it is stopped and replaced (restarting one costs far more than
+      // letting a chunk finish). Until it answers, the task holds its place in the pipeline.
+      task.zombie = true;
+      this.armGrace(slot, task);
+    } else if (k === 0 && !lanes) {
+      // Running, and no lanes to tell it (no shared memory): stop the worker, free the slot
       // now, and send the tasks queued behind it to other workers.
       this.stats.abortedRunning++;
       slot.tasks.shift();
@@ -323,12 +598,15 @@ export class CodecWorkerPool implements ChainRunner {
       this.requeue(slot);
       this.retire(slot);
     } else {
-      // Waiting in the worker's queue: tell it to skip the task.
+      // Not started (its lane now tells the worker to skip it: the lane stays taken until the
+      // worker says so), or done: its place in the pipeline goes to the next task.
       slot.tasks.splice(k, 1);
-      try {
-        slot.handle.post({ type: 'cancel', id: task.id }, []);
-      } catch {
-        // the reply, if any, is ignored anyway
+      if (!lanes) {
+        try {
+          slot.handle.post({ type: 'cancel', id: task.id }, []);
+        } catch {
+          // the reply, if any, is ignored anyway
+        }
       }
       this.settled(slot);
     }
@@ -336,10 +614,36 @@ export class CodecWorkerPool implements ChainRunner {
     this.pump();
   }
 
-  /** Puts the tasks a worker had not finished back at the head of the queue (in order). */
+  /** Replaces `slot`'s worker if it is still on aborted task `task` after ABORT_GRACE_MS. */
+  private armGrace(slot: Slot, task: Task): void {
+    const timer = setTimeout(() => {
+      if (slot.state === 'dead' || !slot.tasks.includes(task)) return;
+      this.stats.abortedRunning++;
+      this.remove(slot);
+      slot.tasks.splice(slot.tasks.indexOf(task), 1);
+      this.requeue(slot);
+      this.retire(slot);
+      this.pump();
+    }, ABORT_GRACE_MS);
+    (timer as { unref?: () => void }).unref?.();
+    task.graceTimer = timer;
+  }
+
+  /**
+   * Puts the tasks a worker had not finished back at the head of the queue (in order). Their
+   * lanes in that worker are marked aborted first: a worker being terminated may still reach
+   * them before it stops, and must not run them (nor write results) a second time.
+   */
   private requeue(slot: Slot): void {
-    const tasks = slot.tasks.splice(0);
-    for (const t of tasks) t.slot = undefined;
+    const tasks = slot.tasks.splice(0).filter((t) => {
+      if (t.graceTimer !== undefined) clearTimeout(t.graceTimer);
+      return !t.zombie; // settled already
+    });
+    for (const t of tasks) {
+      this.claimAbort(slot, t);
+      t.slot = undefined;
+      t.lane = -1;
+    }
     this.queue.unshift(...tasks);
   }
 
@@ -357,9 +661,12 @@ export class CodecWorkerPool implements ChainRunner {
       while (this.slots.length < this.size) if (!this.startWorker()) return;
     }
     while (this.queue.length) {
-      // the ready worker with the fewest tasks, if it has room
+      // the ready worker with the fewest tasks, if it has room (and a free lane)
       let best: Slot | undefined;
-      for (const s of this.slots) if (s.state === 'ready' && s.tasks.length < PIPELINE && (!best || s.tasks.length < best.tasks.length)) best = s;
+      for (const s of this.slots) {
+        if (s.state !== 'ready' || s.tasks.length >= PIPELINE || (s.laneStates && freeLane(s) < 0)) continue;
+        if (!best || s.tasks.length < best.tasks.length) best = s;
+      }
       if (best) {
         this.assign(best, this.queue.shift()!);
         continue;
@@ -411,7 +718,7 @@ export class CodecWorkerPool implements ChainRunner {
       this.turnOff(`cannot start a worker: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     }
-    const slot: Slot = { handle, state: 'starting', tasks: [] };
+    const slot: Slot = { handle, state: 'starting', tasks: [], lanes: [] };
     handle.onMessage = (m) => this.onReply(slot, m);
     handle.onFailure = (e) => this.onFailure(slot, e);
     this.slots.push(slot);
@@ -423,16 +730,35 @@ export class CodecWorkerPool implements ChainRunner {
     if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
     slot.idleTimer = undefined;
     task.id = this.nextId++; // a fresh id per send: a requeued task is a new message
+    task.lane = slot.laneStates ? freeLane(slot) : -1;
+    const lane = task.lane >= 0 ? slot.lanes[task.lane] ?? (slot.lanes[task.lane] = { taskId: 0 }) : undefined;
+    const input: TaskInputFn = (bytes, fill) => {
+      const length = typeof bytes === 'number' ? bytes : bytes.length;
+      const write = (dst: Uint8Array) => (typeof bytes === 'number' ? fill!(dst) : dst.set(bytes));
+      if (!lane || length > MAX_LANE_BYTES) {
+        const own = new Uint8Array(length); // our own buffer, transferred
+        write(own);
+        return { bytes: own };
+      }
+      if (!lane.buffer || lane.buffer.byteLength < length) {
+        lane.buffer = new SharedArrayBuffer(Math.min(MAX_LANE_BYTES, Math.max(length, 2 * (lane.buffer?.byteLength ?? 0), 64 * 1024)));
+      }
+      write(new Uint8Array(lane.buffer, 0, length));
+      return { shared: lane.buffer, length };
+    };
     let sent: { message: TaskMessage; transfer: ArrayBuffer[] };
     try {
-      sent = task.build(task.id);
+      if (slot.laneStates && task.lane >= 0) Atomics.store(slot.laneStates, task.lane, LANE.PENDING);
+      sent = task.build(task.id, task.lane, input);
       slot.handle.post(sent.message, sent.transfer);
     } catch (e) {
       // not clonable (should not happen: plain JSON, numbers, typed arrays): run it inline
       log.debug(`codec worker: cannot post a task (${e instanceof Error ? e.message : String(e)})`);
+      task.lane = -1;
       this.finish(task, () => task.reject(new RunInline()));
       return;
     }
+    if (lane) lane.taskId = task.id;
     slot.tasks.push(task);
     task.slot = slot;
     slot.handle.ref();
@@ -461,6 +787,18 @@ export class CodecWorkerPool implements ChainRunner {
   private onReply(slot: Slot, m: ReplyMessage): void {
     if (slot.state === 'dead') return;
     if (m.type === 'ready') {
+      // the worker listens now (a message sent before could be lost in a browser): share its
+      // lane states
+      if (this.sharedMemory) {
+        try {
+          const lanes = new SharedArrayBuffer(4 * MAX_LANES);
+          slot.handle.post({ type: 'init', lanes }, []);
+          slot.laneStates = new Int32Array(lanes);
+        } catch (e) {
+          // shared memory cannot reach workers here after all: transfer buffers instead
+          log.debug(`codec worker pool: no shared memory with workers (${e instanceof Error ? e.message : String(e)})`);
+        }
+      }
       slot.state = 'ready';
       this.everReady = true;
       this.startupFailures = 0;
@@ -469,11 +807,31 @@ export class CodecWorkerPool implements ChainRunner {
       this.pump();
       return;
     }
+    // the task's lane is free again (whether or not anyone still waits for the task)
+    for (const lane of slot.lanes) if (lane?.taskId === m.id) lane.taskId = 0;
     const k = slot.tasks.findIndex((t) => t.id === m.id);
-    if (k < 0) return; // a reply for a task aborted meanwhile
+    if (k < 0) {
+      // a reply for a task aborted meanwhile (its lane was what still waited)
+      this.pump();
+      return;
+    }
     const [task] = slot.tasks.splice(k, 1) as [Task];
+    if (task.zombie) {
+      // an aborted task its worker has now finished (or skipped): it was settled when aborted
+      if (task.graceTimer !== undefined) clearTimeout(task.graceTimer);
+      this.settled(slot);
+      this.pump();
+      return;
+    }
     this.stats.completed++;
-    if (m.type === 'error') {
+    if (task.abortedWith) {
+      const err = task.abortedWith;
+      this.finish(task, () => task.reject(err));
+      if (slot.retireAfterReply && slot.tasks.length === 0) {
+        this.retire(slot);
+        return;
+      }
+    } else if (m.type === 'error') {
       if (m.chain) {
         // the worker cannot build this chain (a codec registered only here): inline from now on
         this.noWorkerChains.add(task.chainKey);
@@ -481,6 +839,9 @@ export class CodecWorkerPool implements ChainRunner {
       } else {
         this.finish(task, () => task.reject(deserializeError(m.error)));
       }
+    } else if (m.type === 'skipped') {
+      // only aborted tasks are skipped, and those were settled when aborted
+      this.finish(task, () => task.reject(new AbortError('operation aborted')));
     } else {
       this.finish(task, () => task.resolve(m));
     }
@@ -492,12 +853,17 @@ export class CodecWorkerPool implements ChainRunner {
     if (slot.state === 'dead') return;
     const wasStarting = slot.state === 'starting';
     this.remove(slot);
-    const failed = slot.tasks.shift();
+    let failed = slot.tasks.shift();
+    if (failed?.zombie) {
+      if (failed.graceTimer !== undefined) clearTimeout(failed.graceTimer);
+      failed = undefined; // aborted and settled already
+    }
     this.requeue(slot); // the tasks waiting behind the one that was running
     this.retire(slot);
     if (failed) {
       this.stats.crashed++;
-      this.finish(failed, () => failed.reject(new WorkerCrashError(`a codec worker died while coding "${failed.key ?? '<chunk>'}": ${e.message}`, { cause: e })));
+      const crash = new WorkerCrashError(`a codec worker died while coding "${failed.key ?? '<chunk>'}": ${e.message}`, { cause: e });
+      this.finish(failed, () => failed.reject(failed.abortedWith ?? crash));
     }
     if (wasStarting) {
       this.startupFailures++;
@@ -520,6 +886,22 @@ export class CodecWorkerPool implements ChainRunner {
     slot.handle.onMessage = undefined;
     slot.handle.terminate();
   }
+}
+
+/** Index of a free lane of `slot` (one no unanswered task holds), or -1. */
+function freeLane(slot: Slot): number {
+  for (let i = 0; i < MAX_LANES; i++) if (!slot.lanes[i] || slot.lanes[i]!.taskId === 0) return i;
+  return -1;
+}
+
+/** Transfer list of a task input: its own buffer, or nothing (a lane is shared). */
+function transferOf(input: TaskInput): ArrayBuffer[] {
+  return 'bytes' in input ? [input.bytes.buffer as ArrayBuffer] : [];
+}
+
+/** Decoded bytes of one chunk of `chain`. */
+function chunkBytes(chain: RunnableChain): number {
+  return product(chain.spec.shape) * dtypeSize(chain.spec.dtype);
 }
 
 function toNdArray(m: ArrayMessage): NdArray {

@@ -1,4 +1,5 @@
 import type { DataType, Scalar, TypedArray } from '../array/dtype.js';
+import type { ChunkPlacement } from '../array/place.js';
 import type { CodecJSON } from '../codecs/codec.js';
 import * as errors from '../errors.js';
 
@@ -16,7 +17,7 @@ export interface ChainDescriptor {
   spec: { dtype: DataType; shape: number[]; fillValue: Scalar };
 }
 
-/** An NdArray as plain data (its typed array is transferred). */
+/** An NdArray as plain data (its typed array is transferred, or shared). */
 export interface ArrayMessage {
   dtype: DataType;
   data: TypedArray;
@@ -25,25 +26,66 @@ export interface ArrayMessage {
   offset: number;
 }
 
-/** Main thread -> worker. */
-export type TaskMessage =
-  | { type: 'decode'; id: number; chain: ChainDescriptor; bytes: Uint8Array; key?: string; maxDecodedBytes?: number }
-  | { type: 'encode'; id: number; chain: ChainDescriptor; array: ArrayMessage; key?: string };
+/**
+ * A task's input bytes: `length` bytes at the start of the task's lane buffer (shared memory the
+ * pool copied them into, reused from task to task), or a buffer of their own, transferred
+ * (where there is no shared memory).
+ */
+export type TaskInput = { shared: SharedArrayBuffer; length: number } | { bytes: Uint8Array };
 
-/** Main thread -> worker: skip task `id` if it has not started (its caller aborted). */
+/** Where a `decodeInto` task writes: a byte range of a shared result and the chunk's placement in it. */
+export interface TargetMessage {
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
+  byteLength: number;
+  placement: ChunkPlacement;
+}
+
+/**
+ * The states of a task's lane (an Int32 per lane, in shared memory both sides see): the handshake
+ * that lets an abort return at once unless the worker is writing into the caller's memory.
+ * The pool sets PENDING when it sends a task; the worker moves PENDING -> RUNNING when it starts
+ * it and, for a decodeInto task, RUNNING -> PLACING before it writes the result and -> DONE
+ * after; an abort moves PENDING or RUNNING -> ABORTED (the worker then skips the task or the
+ * write). Both sides use compare-and-swap, so exactly one of "the worker writes" and "the abort
+ * returns at once" happens; a task found PLACING is rejected only once its reply arrives.
+ */
+export const LANE = { PENDING: 0, RUNNING: 1, PLACING: 2, DONE: 3, ABORTED: 4 } as const;
+
+/** Lanes (tasks sent and not yet answered, aborted ones included) per worker at most. */
+export const MAX_LANES = 8;
+
+/** Main thread -> worker. `lane` is the task's lane (-1: none, no shared memory). */
+export type TaskMessage =
+  | { type: 'decode'; id: number; lane: number; chain: ChainDescriptor; input: TaskInput; key?: string; maxDecodedBytes?: number }
+  | { type: 'decodeInto'; id: number; lane: number; chain: ChainDescriptor; input: TaskInput; key?: string; maxDecodedBytes?: number; target: TargetMessage; keep: boolean }
+  | { type: 'encode'; id: number; lane: number; chain: ChainDescriptor; array: ArrayMessage; key?: string; unlessFill?: boolean };
+
+/** Main thread -> worker, once, first: the lane states of this worker (Int32Array over it). */
+export interface InitMessage {
+  type: 'init';
+  lanes: SharedArrayBuffer;
+}
+
+/** Main thread -> worker: skip task `id` if it has not started (its caller aborted; tasks without a lane). */
 export interface CancelMessage {
   type: 'cancel';
   id: number;
 }
 
 /** Everything the main thread sends a worker. */
-export type WorkerMessage = TaskMessage | CancelMessage;
+export type WorkerMessage = TaskMessage | CancelMessage | InitMessage;
 
 /** Worker -> main thread. */
 export type ReplyMessage =
   | { type: 'ready' }
   | { type: 'decoded'; id: number; array: ArrayMessage }
-  | { type: 'encoded'; id: number; bytes: Uint8Array }
+  /** A decodeInto task wrote its chunk; `array` is the decoded chunk when it was asked to keep it. */
+  | { type: 'placed'; id: number; array?: ArrayMessage }
+  /** `bytes` null: an `unlessFill` array that equals the fill value everywhere (nothing encoded). */
+  | { type: 'encoded'; id: number; bytes: Uint8Array | null }
+  /** The task was aborted before it started or before it wrote anything (its lane said so). */
+  | { type: 'skipped'; id: number }
   /** `chain`: the worker could not build the chain (a codec registered only on the main thread). */
   | { type: 'error'; id: number; error: SerializedError; chain?: boolean };
 

@@ -113,6 +113,45 @@ describe('native zstd (zstd-napi)', () => {
     }
   });
 
+  it.skipIf(!HAVE_NATIVE)('decodes into a caller-provided output buffer (a worker\'s reused scratch): same bytes, same limits', async () => {
+    const c = await zstdCodec();
+    const data = sample(300_000, 9);
+    const enc = await c.encode(data);
+    const scratch = new Uint8Array(400_000).fill(0xaa);
+    let asked = 0;
+    const out = await c.decode(enc, { maxDecodedBytes: 400_000, output: (n) => scratch.subarray(0, (asked = n)) });
+    expect(asked).toBe(300_000); // the frame says its size: exactly that is asked for
+    expect(out.buffer).toBe(scratch.buffer);
+    expect(Buffer.from(out).equals(Buffer.from(data))).toBe(true);
+    await expect(c.decode(enc, { key: 'k', maxDecodedBytes: 100_000, output: (n) => scratch.subarray(0, n) })).rejects.toThrow(/limit of 100000 bytes/);
+  });
+
+  it('pooled decodes fall back to WASM in workers too (VOLSTORE_NATIVE_CODECS=0 in the workers\' environment)', async () => {
+    const { CodecWorkerPool } = await import('../../src/workers/pool.js');
+    const { CodecChain } = await import('../../src/codecs/chain.js');
+    const was = process.env.VOLSTORE_NATIVE_CODECS;
+    process.env.VOLSTORE_NATIVE_CODECS = '0'; // what workers started now see
+    const pool = new CodecWorkerPool({ size: 1, minDecodeBytes: 0, minEncodeBytes: 0 });
+    try {
+      expect(await pool.warm()).toBe(true);
+      const chain = await CodecChain.create([{ name: 'bytes', configuration: { endian: 'little' } }, { name: 'zstd', configuration: { level: 3 } }], { dtype: 'uint8', shape: [200_000], fillValue: 0 });
+      const data = sample(200_000, 12);
+      const viaWorker = await chain.encode(new (await import('../../src/array/ndarray.js')).NdArray('uint8', data, [200_000]), { runner: pool });
+      const back = await chain.decode(viaWorker, { runner: pool });
+      expect(Buffer.from(back.data as Uint8Array).equals(Buffer.from(data))).toBe(true);
+      expect(pool.stats.completed).toBe(2);
+      // the worker encoded with numcodecs' WASM zstd (its frame differs from libzstd 1.5.7's here)
+      const wasm = await wasmZstd(3);
+      expect(Buffer.from(viaWorker).equals(Buffer.from(await wasm.encode(data)))).toBe(true);
+      const native = await nativeZstd();
+      if (native) expect(Buffer.from(viaWorker).equals(Buffer.from(native.encode(data, 3)))).toBe(false);
+    } finally {
+      pool.close();
+      if (was === undefined) delete process.env.VOLSTORE_NATIVE_CODECS;
+      else process.env.VOLSTORE_NATIVE_CODECS = was;
+    }
+  });
+
   it('falls back to WASM when the native package cannot load', async () => {
     configureNativeCodecs({
       zstdLoader: () => Promise.reject(Object.assign(new Error("Cannot find package 'zstd-napi'"), { code: 'ERR_MODULE_NOT_FOUND' })),

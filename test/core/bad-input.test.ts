@@ -329,13 +329,16 @@ describe('nothing the user wrote is lost on failure', () => {
     const name = freshName('encfail');
     const v = await open({ driver: 'zarr3', kvstore: `memory://${name}/`, create: true, dtype: 'uint16', schema: { domain: { shape: [8, 8] }, chunk_layout: { write_chunk: { shape: [2, 2] } } } });
     await v.write(NdArray.zeros('uint16', [8, 8], 1));
-    const driver = v.driver as unknown as { encodeChunk: (...a: unknown[]) => Promise<Uint8Array> };
-    const orig = driver.encodeChunk.bind(v.driver);
+    // the planner encodes through encodeChunkUnlessFill where a driver has it, else encodeChunk
+    const driver = v.driver as unknown as Record<'encodeChunk' | 'encodeChunkUnlessFill', (...a: unknown[]) => Promise<Uint8Array | null>>;
     let calls = 0;
-    driver.encodeChunk = async (...a: unknown[]) => {
-      if (++calls === 5) throw new Error('encoder exploded');
-      return orig(...a);
-    };
+    for (const m of ['encodeChunk', 'encodeChunkUnlessFill'] as const) {
+      const orig = driver[m].bind(v.driver);
+      driver[m] = async (...a: unknown[]) => {
+        if (++calls === 5) throw new Error('encoder exploded');
+        return orig(...a);
+      };
+    }
     await expect(v.write(2)).rejects.toThrow('encoder exploded');
     const values = await chunkValues(name);
     expect(values.filter((x) => x === 2).length).toBeGreaterThan(0);

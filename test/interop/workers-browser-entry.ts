@@ -20,6 +20,14 @@ export interface PoolCheckResult {
   inline: number;
   corruptIsCorruptionError: boolean;
   corruptMessage: string;
+  /** The page is cross-origin isolated (SharedArrayBuffer usable). */
+  isolated: boolean;
+  /** The pool shares memory with its workers (lanes, results written by workers). */
+  sharedMemory: boolean;
+  /** decodeInto results (into shared memory when isolated, else plain) equal the inline path's. */
+  intoIdentical: boolean;
+  /** decodeInto tasks whose worker wrote the result itself. */
+  placed: number;
 }
 
 const CHAINS: { codecs: CodecJSON[]; dtype: 'uint8' | 'uint16' | 'uint64'; shape: number[] }[] = [
@@ -39,6 +47,7 @@ async function poolCheck(): Promise<PoolCheckResult> {
   const pool = new CodecWorkerPool({ size: 2, minDecodeBytes: 0, minEncodeBytes: 0 });
   const warmed = await pool.warm();
   let identical = true;
+  let intoIdentical = true;
   for (const [k, c] of CHAINS.entries()) {
     const chain = await CodecChain.create(c.codecs, { dtype: c.dtype, shape: c.shape, fillValue: c.dtype === 'uint64' ? 0n : 0 });
     const a = NdArray.zeros(c.dtype, c.shape);
@@ -53,6 +62,18 @@ async function poolCheck(): Promise<PoolCheckResult> {
     const inlineArr = await chain.decodeInline(inlineBytes);
     identical &&= sameBytes(pooledBytes, inlineBytes);
     for (const p of decoded) identical &&= sameBytes(p.data, inlineArr.data) && p.strides.join() === inlineArr.strides.join();
+    // decode into a result: the chunk at an offset of a bigger C-order array (shared memory when
+    // the page may have it: the worker writes it; else the chunk comes back and is placed here)
+    const size = a.data.BYTES_PER_ELEMENT;
+    const outShape = c.shape.map((n) => n + 2);
+    const strides = outShape.map((_, i) => outShape.slice(i + 1).reduce((x, y) => x * y, size));
+    const bytes = outShape.reduce((x, y) => x * y, size);
+    const placement = { shape: c.shape, dstOffset: strides.reduce((x, y) => x + y, 0), dstStrides: strides, start: c.shape.map(() => 0), dims: c.shape.map((_, i) => i), steps: c.shape.map(() => 1) };
+    const dst = new Uint8Array(crossOriginIsolated ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    const ref = new Uint8Array(bytes);
+    await chain.decodeInto(inlineBytes, { runner: pool }, { dst, placement });
+    await chain.decodeInto(inlineBytes, {}, { dst: ref, placement });
+    intoIdentical &&= sameBytes(dst, ref) && ref.some((x) => x !== 0);
   }
   const chain = await CodecChain.create([{ name: 'bytes' }, { name: 'zstd' }, { name: 'crc32c' }], { dtype: 'uint8', shape: [1000], fillValue: 0 });
   const bad = await chain.encodeInline(NdArray.zeros('uint8', [1000], 3));
@@ -72,6 +93,10 @@ async function poolCheck(): Promise<PoolCheckResult> {
     inline: pool.stats.inline,
     corruptIsCorruptionError: corrupt instanceof CorruptionError,
     corruptMessage: corrupt instanceof Error ? corrupt.message : String(corrupt),
+    isolated: crossOriginIsolated,
+    sharedMemory: pool.sharedMemory,
+    intoIdentical,
+    placed: pool.stats.placed,
   };
   pool.close();
   return result;

@@ -4,7 +4,9 @@
  * `codec-worker.js` beside the chunk that creates it (what bundlers do for the
  * `new Worker(new URL('./codec-worker.js', import.meta.url), {type: 'module'})` pattern).
  * Results are byte-identical to the inline path (zstd, gzip, blosc, compressed_segmentation),
- * tasks really ran in workers, a corrupt chunk throws a CorruptionError in the page; and with
+ * tasks really ran in workers, a corrupt chunk throws a CorruptionError in the page; decoding
+ * into a result writes it from the workers on a cross-origin isolated page (shared memory) and
+ * places returned chunks on the page otherwise; and with
  * the worker script missing (a bundler that did not ship it) the pool turns itself off and the
  * same results come from the inline path.
  *
@@ -32,14 +34,18 @@ async function bundle(outdir: string): Promise<void> {
   await build({ ...common, entryPoints: { 'codec-worker': path.join(HERE, '../../src/workers/codec-worker.ts') } });
 }
 
-/** Serves the page and the bundle's .js files; `hideWorker` answers 404 for codec-worker.js. */
-function serve(dir: string, hideWorker: boolean): Promise<{ server: Server; url: string }> {
+/**
+ * Serves the page and the bundle's .js files; `hideWorker` answers 404 for codec-worker.js;
+ * `isolate` sends COOP/COEP so the page is cross-origin isolated (SharedArrayBuffer exists).
+ */
+function serve(dir: string, hideWorker: boolean, isolate = false): Promise<{ server: Server; url: string }> {
+  const coi = isolate ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
   const server = createServer((req, res) => {
     const p = new URL(req.url ?? '/', 'http://x').pathname;
-    if (p === '/') return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+    if (p === '/') return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...coi }).end(PAGE);
     const file = path.join(dir, path.basename(p));
     if (p.endsWith('.js') && existsSync(file) && !(hideWorker && p.endsWith('/codec-worker.js'))) {
-      return void res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(readFileSync(file));
+      return void res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', ...coi }).end(readFileSync(file));
     }
     res.writeHead(404).end();
   });
@@ -67,8 +73,8 @@ describe.skipIf(!HAVE_CHROMIUM)('codec worker pool in Chromium (Web Workers)', (
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function check(hideWorker: boolean): Promise<PoolCheckResult> {
-    const { server, url } = await serve(dir, hideWorker);
+  async function check(hideWorker: boolean, isolate = false): Promise<PoolCheckResult> {
+    const { server, url } = await serve(dir, hideWorker, isolate);
     servers.push(server);
     const page = await browser!.newPage();
     const log: string[] = [];
@@ -91,10 +97,23 @@ describe.skipIf(!HAVE_CHROMIUM)('codec worker pool in Chromium (Web Workers)', (
     expect(r.identical).toBe(true);
     expect(r.enabled).toBe(true);
     expect(r.spawned).toBeGreaterThan(0);
-    expect(r.completed).toBe(4 * 3 + 1); // every encode and decode ran in a worker
+    expect(r.completed).toBe(4 * 4 + 1); // every encode and decode ran in a worker
     expect(r.inline).toBe(0);
     expect(r.corruptIsCorruptionError).toBe(true);
     expect(r.corruptMessage).toContain('c/0');
+    // not cross-origin isolated: no shared memory, decoded chunks come back and are placed here
+    expect([r.isolated, r.sharedMemory, r.placed]).toEqual([false, false, 0]);
+    expect(r.intoIdentical).toBe(true);
+  });
+
+  it('cross-origin isolated: workers write decoded chunks straight into shared results', async () => {
+    const r = await check(false, true);
+    expect([r.isolated, r.sharedMemory, r.warmed]).toEqual([true, true, true]);
+    expect(r.identical).toBe(true);
+    expect(r.intoIdentical).toBe(true);
+    expect(r.placed).toBe(4);
+    expect(r.completed).toBe(4 * 4 + 1);
+    expect(r.inline).toBe(0);
   });
 
   it('without the worker script, turns itself off and runs everything inline', async () => {

@@ -84,13 +84,25 @@ describe('vol.withPrefetch()', () => {
   it('sequential: a crop service walking blocks finds the next block loaded', async () => {
     const { vol, context } = await volume();
     const walker = vol.withPrefetch({ policy: 'sequential', depth: 1 });
-    await walker.slice([[0, 4], [0, 16], [0, 16]]).read();
-    await walker.slice([[0, 4], [0, 16], [16, 32]]).read(); // step: +16 in x; next: C order wraps to y 16
+    await walker.slice([[0, 4], [0, 16], [0, 16]]).read(); // read-ahead starts during this read: the next block in C order
+    await walker.slice([[0, 4], [0, 16], [16, 32]]).read(); // served by that prefetch; step: +16 in x; next: C order wraps to y 16
     await until(() => context.stats().cache.inFlight === 0 && walker.stats().prefetch!.active === 0, 'the prefetch');
     const before = media();
     await walker.slice([[0, 4], [16, 32], [0, 16]]).read();
     expect(media()).toBe(before);
-    expect(walker.stats().prefetchHits).toBe(1);
+    expect(walker.stats().prefetchHits).toBe(2);
+  });
+
+  it('sequential over thin slices reads ahead into the next chunk layer, not the slices of the layer just read', async () => {
+    const { vol, context } = await volume();
+    const walker = vol.withPrefetch({ policy: 'sequential', depth: 1, duringReads: false });
+    await walker.slice([[0, 1], [0, 16], [0, 16]]).read();
+    await walker.slice([[1, 2], [0, 16], [0, 16]]).read(); // step +1 in z; planes 2, 3 lie in the chunks read
+    await until(() => context.stats().cache.inFlight === 0 && walker.stats().prefetch!.active === 0, 'the prefetch');
+    const before = media();
+    for (let z = 2; z < 8; z++) await walker.slice([[z, z + 1], [0, 16], [0, 16]]).read();
+    expect(media() - before).toBeLessThan(2); // plane 4's chunk was prefetched (planes 5..7 may race their own prefetch)
+    expect(walker.stats().prefetchHits).toBeGreaterThanOrEqual(1);
   });
 
   it('a prefetch is dropped when the window moves: its requests are cancelled and its slots free at once', async () => {

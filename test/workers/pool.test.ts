@@ -146,6 +146,26 @@ describe('codec worker pool', () => {
     expect(p.workers).toBeLessThanOrEqual(2);
   });
 
+  it('encodeUnlessFill: null for chunks equal to the fill value (checked in the worker), the inline bytes otherwise', async () => {
+    const p = await pool(2);
+    const before = p.stats.completed;
+    for (const [dtype, fill] of [['uint16', 0], ['float32', -0], ['float32', NaN], ['int64', -3n], ['uint8', 7]] as [DataType, Scalar][]) {
+      const chain = await CodecChain.create([bytesCodec, { name: 'zstd', configuration: { level: 1 } }], { dtype, shape: [6, 5, 4], fillValue: fill });
+      const full = NdArray.zeros(dtype, [6, 5, 4], fill);
+      expect(await chain.encodeUnlessFill(full, { runner: p }), `${dtype} ${String(fill)}`).toBeNull();
+      // a strided view of fill values (a source holding the chunk), and one element off
+      const big = NdArray.zeros(dtype, [12, 5, 8], fill);
+      const view = new NdArray(dtype, big.data, [6, 5, 4], [big.strides[0]! * 2, big.strides[1]!, big.strides[2]! * 2]);
+      expect(await chain.encodeUnlessFill(view, { runner: p })).toBeNull();
+      (big.data as unknown as (number | bigint)[])[big.strides[0]! * 2] = isBigIntDtype(dtype) ? 5n : 5;
+      const pooled = await chain.encodeUnlessFill(view, { runner: p });
+      const inline = await chain.encodeUnlessFill(view);
+      expect(pooled).not.toBeNull();
+      expect(Buffer.from(pooled!).equals(Buffer.from(inline!))).toBe(true);
+    }
+    expect(p.stats.completed - before).toBe(15);
+  });
+
   it('rethrows codec errors as the same typed errors the inline path throws', async () => {
     const p = await pool(1);
     const chain = await CodecChain.create([bytesCodec, { name: 'zstd' }, { name: 'crc32c' }], { dtype: 'uint16', shape: [100], fillValue: 0 });
@@ -188,11 +208,15 @@ describe('codec worker pool', () => {
     // its place in the worker went to the survivor at once
     expect([p.running, p.queued]).toEqual([2, 0]);
 
+    // the stuck task runs in its worker once the worker has loaded the chain
+    while (p.executing < 1) await new Promise((r) => setTimeout(r, 5));
     stuck.abort(new Error('user cancelled'));
+    // the caller is released at once (the task's lane tells the worker not to write anything)...
     await expect(running).rejects.toBeInstanceOf(AbortError);
-    expect(p.stats.abortedRunning).toBe(1);
-    // the stuck worker is gone; the survivor runs in a new one although the old one never returned
+    // ...and the worker, still stuck after the grace period, is replaced: the survivor runs in
+    // a new one although the old one never returned
     expectIdentical(data, await survivor);
+    expect(p.stats.abortedRunning).toBe(1);
     expect(p.stats.spawned).toBe(2);
     expect(p.workers).toBe(1);
     // an already-aborted signal never reaches a worker

@@ -145,8 +145,10 @@ VS_EXPORT int32_t vs_cseg_encode(const uint8_t *data, int32_t wpv, const int32_t
 }
 
 #define DEFINE_DECODE(NAME, T, WPV, LOADT)                                                             \
-  static int32_t NAME(const uint32_t *in, uint32_t nwords, const int32_t *vol, const int32_t *blk, T *out) { \
+  static int32_t NAME(const uint32_t *in, uint32_t nwords, const int32_t *vol, const int32_t *blk, T *out, \
+                      const int32_t *st) {                                                             \
     const int32_t X = vol[0], Y = vol[1], Z = vol[2], C = vol[3];                                      \
+    const uint64_t sx = (uint32_t)st[0], sy = (uint32_t)st[1], sz = (uint32_t)st[2], sc = (uint32_t)st[3]; \
     const int32_t bx = blk[0], by = blk[1], bz = blk[2];                                               \
     const uint64_t gx = ((uint64_t)X + bx - 1) / bx, gy = ((uint64_t)Y + by - 1) / by,                 \
                    gz = ((uint64_t)Z + bz - 1) / bz;                                                   \
@@ -179,21 +181,21 @@ VS_EXPORT int32_t vs_cseg_encode(const uint8_t *data, int32_t wpv, const int32_t
             const int safe = bits < 32 && tsize >= (1ull << bits);                                     \
             for (int32_t z = 0; z < ez; z++)                                                           \
               for (int32_t y = 0; y < ey; y++) {                                                       \
-                T *o = out + (uint64_t)x0 + (uint64_t)X * ((uint64_t)(y0 + y) + (uint64_t)Y * ((uint64_t)(z0 + z) + (uint64_t)Z * c)); \
+                T *o = out + sx * (uint64_t)x0 + sy * (uint64_t)(y0 + y) + sz * (uint64_t)(z0 + z) + sc * (uint64_t)c; \
                 if (bits == 0) {                                                                       \
                   const T v = LOADT(table, 0);                                                         \
-                  for (int32_t x = 0; x < ex; x++) o[x] = v;                                           \
+                  for (int32_t x = 0; x < ex; x++) o[sx * x] = v;                                      \
                   continue;                                                                            \
                 }                                                                                      \
                 uint64_t bit = (uint64_t)bits * ((uint64_t)bx * ((uint64_t)y + (uint64_t)by * (uint64_t)z)); \
                 if (safe) {                                                                            \
                   for (int32_t x = 0; x < ex; x++, bit += bits)                                        \
-                    o[x] = LOADT(table, (vals[bit >> 5] >> (bit & 31)) & mask);                        \
+                    o[sx * x] = LOADT(table, (vals[bit >> 5] >> (bit & 31)) & mask);                   \
                 } else {                                                                               \
                   for (int32_t x = 0; x < ex; x++, bit += bits) {                                      \
                     uint32_t i = (vals[bit >> 5] >> (bit & 31)) & mask;                                \
                     if (i >= tsize) return fail(CSEG_ERR_TABLE, base + hw, i);                         \
-                    o[x] = LOADT(table, i);                                                            \
+                    o[sx * x] = LOADT(table, i);                                                       \
                   }                                                                                    \
                 }                                                                                      \
               }                                                                                        \
@@ -208,8 +210,14 @@ VS_EXPORT int32_t vs_cseg_encode(const uint8_t *data, int32_t wpv, const int32_t
 DEFINE_DECODE(decode32, uint32_t, 1, LOAD32)
 DEFINE_DECODE(decode64, uint64_t, 2, LOAD64)
 
-/* Decodes into `out` (X*Y*Z*C elements). Returns 0, or an error code with vs_last_error set. */
+/*
+ * Decodes into `out` (X*Y*Z*C elements). `strides` (4 non-negative int32, elements) place
+ * element (x, y, z, c) at out[x*s0 + y*s1 + z*s2 + c*s3]: a permutation of the packed layout
+ * (Fortran order is 1, X, X*Y, X*Y*Z), so the caller can have the volume in the order it will
+ * be copied out in. Returns 0, or an error code with vs_last_error set.
+ */
 VS_EXPORT int32_t vs_cseg_decode(const uint32_t *in, uint32_t nwords, int32_t wpv, const int32_t *vol,
-                                 const int32_t *blk, void *out) {
-  return wpv == 2 ? decode64(in, nwords, vol, blk, (uint64_t *)out) : decode32(in, nwords, vol, blk, (uint32_t *)out);
+                                 const int32_t *blk, void *out, const int32_t *strides) {
+  return wpv == 2 ? decode64(in, nwords, vol, blk, (uint64_t *)out, strides)
+                  : decode32(in, nwords, vol, blk, (uint32_t *)out, strides);
 }

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type DataType, bytesOf } from '../../array/dtype.js';
-import { NdArray, product } from '../../array/ndarray.js';
+import { allocSharedTypedArray, type DataType, bytesOf, dtypeSize } from '../../array/dtype.js';
+import { cOrderStrides, NdArray, product } from '../../array/ndarray.js';
+import type { ChunkPlacement } from '../../array/place.js';
 import { CodecChain } from '../../codecs/chain.js';
 import type { CodecJSON } from '../../codecs/codec.js';
 import { setNodeZlibEnabled } from '../../codecs/compression-util.js';
@@ -11,7 +12,7 @@ import { configureNativeCodecs, nativeCodecsEnabled, nativeZstd } from '../../co
 import { CodecWorkerPool, DEFAULT_MIN_POOLED_BYTES } from '../../workers/pool.js';
 import { generateSegmentation } from '../seg-gen.js';
 import { mbPerSec, measureInterleaved, median, type Contender } from '../timing.js';
-import type { BenchOptions, Workload, WorkloadResult } from '../types.js';
+import type { BenchOptions, Measured, Workload, WorkloadResult } from '../types.js';
 import { generateVolume } from '../volume-gen.js';
 import { BenchVerificationError } from './zarr3-file.js';
 
@@ -94,6 +95,40 @@ function sameValues(a: NdArray, b: NdArray): boolean {
   return true;
 }
 
+/**
+ * Median CPU microseconds per chunk of `fn`: over all threads of the process (workers, libuv)
+ * and on the calling thread alone. Per thread from /proc/self/task (Linux); elsewhere the
+ * calling thread's share is unknown and counted as all of it.
+ */
+async function cpuPerChunk(fn: () => Promise<unknown>, chunks: number, runs: number): Promise<{ total: number; main: number }> {
+  const totals: number[] = [];
+  const mains: number[] = [];
+  for (let i = 0; i < Math.max(3, runs); i++) {
+    const t0 = threadTicks();
+    const c0 = process.cpuUsage();
+    await fn();
+    const c = process.cpuUsage(c0);
+    const t1 = threadTicks();
+    const total = c.user + c.system;
+    totals.push(total / chunks);
+    mains.push(t0 && t1 ? Math.min(total, (t1.main - t0.main) * t1.usPerTick) / chunks : total / chunks);
+  }
+  return { total: median(totals), main: median(mains) };
+}
+
+/**
+ * The calling (main) thread's CPU time so far, microseconds, from /proc/self/task/<pid>/schedstat
+ * (nanoseconds on the CPU), or undefined off Linux.
+ */
+function threadTicks(): { main: number; usPerTick: number } | undefined {
+  try {
+    const ns = Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? { main: ns / 1000, usPerTick: 1 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** MB/s of `zstd -b<level>` on `file` with blocks of `block` bytes: [compress, decompress]. */
 function zstdCliBench(file: string, level: number, block: number): [number, number] | undefined {
   const r = spawnSync('/usr/bin/zstd', [`-b${level}`, `-B${block}`, '-i1', file], { encoding: 'utf8' });
@@ -151,8 +186,9 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
     const header = [
       'codec', 'chunk', 'ratio',
       'dec wasm/js', 'dec native', 'dec pool', 'dec CLI',
+      'into inline', 'into pool',
       'enc wasm/js', 'enc native', 'enc pool', 'enc CLI',
-      'pool/native dec', 'native/CLI dec', 'pool/native enc',
+      'pool/native dec', 'into pool/inline', 'native/CLI dec', 'pool/native enc',
     ];
     const rows: string[][] = [];
     for (const c of CASES) {
@@ -201,6 +237,37 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
           { name: 'pool', run: encodeAll(pool) },
         ];
         const et = await measureInterleaved(enc, { runs: opts.runs, warmup: Math.max(1, opts.warmup) });
+        // decoding into a read's result (what reads do): each chunk placed at its spot in the
+        // volume it was cut from, inline (decode + copy here) vs in the pool (workers decode into
+        // reused buffers and copy into the shared result); the result is reused across runs
+        const size = dtypeSize(c.dtype);
+        const k = Math.ceil(chunks.length / 4);
+        const volShape = [e * k, 2 * e, 2 * e];
+        const volStrides = cOrderStrides(volShape).map((x) => x * size);
+        const placements: ChunkPlacement[] = chunks.map((_, i) => {
+          const z0 = Math.floor(i / 4) * e, y0 = ((i >> 1) & 1) * e, x0 = (i & 1) * e;
+          return { shape: [e, e, e], dstOffset: z0 * volStrides[0]! + y0 * volStrides[1]! + x0 * volStrides[2]!, dstStrides: volStrides, start: [0, 0, 0], dims: [0, 1, 2], steps: [1, 1, 1] };
+        });
+        const results = new Map<string, Uint8Array>();
+        const intoAll = (name: string, runner?: CodecWorkerPool) => async () => {
+          let dst = results.get(name);
+          if (!dst) results.set(name, (dst = bytesOf(allocSharedTypedArray(c.dtype, product(volShape)))));
+          const target = dst;
+          await Promise.all(encoded.map((b, i) => chain.decodeInto(b, { runner, key: `${i}` }, { dst: target, placement: placements[i]! })));
+          return target;
+        };
+        const it = await measureInterleaved(
+          [{ name: 'inline', run: intoAll('inline') }, { name: 'pool', run: intoAll('pool', pool) }],
+          {
+            runs: opts.runs,
+            warmup: Math.max(1, opts.warmup),
+            check: (name, r) => {
+              if (name === 'pool' && !Buffer.from(r).equals(Buffer.from(results.get('inline')!))) {
+                throw new BenchVerificationError(`${c.name} ${e}^3: the pool decoded into the result differently from the inline path`);
+              }
+            },
+          },
+        );
         const rate = (m: Map<string, { medianMs: number }>, k: string) => (m.has(k) ? mbPerSec(rawBytes, m.get(k)!.medianMs) : undefined);
 
         let cli: [number, number] | undefined;
@@ -220,12 +287,41 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         const dPool = rate(dt, 'pool');
         const eNative = rate(et, 'native');
         const ePool = rate(et, 'pool');
+        const iInline = rate(it, 'inline');
+        const iPool = rate(it, 'pool');
         rows.push([
           c.name, `${e}^3 ${c.dtype}`, (rawBytes / encBytes).toFixed(2),
           fmt(rate(dt, 'wasm')), fmt(dNative), fmt(dPool), fmt(cli?.[1]),
+          fmt(iInline), fmt(iPool),
           fmt(rate(et, 'wasm')), fmt(eNative), fmt(ePool), fmt(cli?.[0]),
-          ratio(dPool, dNative ?? rate(dt, 'wasm')), ratio(dNative, cli?.[1]), ratio(ePool, eNative ?? rate(et, 'wasm')),
+          ratio(dPool, dNative ?? rate(dt, 'wasm')), ratio(iPool, iInline), ratio(dNative, cli?.[1]), ratio(ePool, eNative ?? rate(et, 'wasm')),
         ]);
+        if (c.name === 'zstd(3)' && e === Math.min(64, edgeCap)) {
+          // issue 11's decode targets, on the chunks reads decode (64^3 uint8 zstd(3))
+          const m = (t: { medianMs: number; samplesMs: number[] }): Measured => ({ medianMs: t.medianMs, samplesMs: t.samplesMs, bytes: rawBytes, mbPerSec: mbPerSec(rawBytes, t.medianMs) });
+          const speedup = iPool! / iInline!;
+          result.rows.push({
+            layout: `${c.name} ${e}^3 ${c.dtype}, ${chunks.length} chunks`,
+            op: `decode into a result: pool (${pool.size} workers) vs inline`,
+            decodedBytes: rawBytes,
+            fileBytes: encBytes,
+            volstore: m(it.get('pool')!),
+            target: { text: `>= 1.7x inline (${fmt(iInline)} MB/s): ${speedup.toFixed(2)}x`, met: speedup >= 1.7 },
+            verified: 'pool = inline = original chunks',
+          });
+          if (cli) {
+            const perCore = iPool! / pool.size / cli[1];
+            result.rows.push({
+              layout: `${c.name} ${e}^3 ${c.dtype}, ${chunks.length} chunks`,
+              op: `decode per core (pool MB/s / ${pool.size}) vs zstd -b3 (one thread, ${fmt(cli[1])} MB/s)`,
+              decodedBytes: rawBytes,
+              fileBytes: encBytes,
+              volstore: m(it.get('pool')!),
+              target: { text: `>= 0.80x zstd -b: ${perCore.toFixed(2)}x`, met: perCore >= 0.8 },
+              verified: 'pool = inline = original chunks',
+            });
+          }
+        }
       }
     }
     result.tables!.push({
@@ -234,61 +330,57 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
       rows,
       footnote:
         'wasm/js: portable codecs on the calling thread (numcodecs WASM zstd/lz4/blosc, fflate); native: zstd-napi and node:zlib on the calling thread ' +
+          '(into: decoding into a result volume at each chunk\'s spot, as reads do: inline = decode + copy on the calling thread, pool = workers decode into reused buffers and copy into the shared result) ' +
         '(node:zlib inflate runs on libuv threads); pool: the codec worker pool, all chunks in flight; CLI: Debian zstd -b3 -B<chunk bytes> (one thread) or ' +
         'gzip -6 / gzip -d on the same bytes as one file (one process). pool/native = the pool\'s speed-up over the inline path (native where it exists).',
     });
 
-    // crossover: decode zstd(3) chunks of growing size inline (native) vs pooled
+    // crossover: zstd(3) chunks of growing size decoded into a result inline (native) vs in
+    // the pool, as reads decode them
     const xrows: string[][] = [];
     let crossover: number | undefined;
     let cpuCrossover: number | undefined;
-    /** Median CPU microseconds per chunk of `fn` over all threads of the process (workers too). */
-    const cpuPerChunk = async (fn: () => Promise<unknown>, chunks: number): Promise<number> => {
-      const xs: number[] = [];
-      for (let i = 0; i < Math.max(3, opts.runs); i++) {
-        const c0 = process.cpuUsage();
-        await fn();
-        const c = process.cpuUsage(c0);
-        xs.push((c.user + c.system) / chunks);
-      }
-      return median(xs);
-    };
     const xchain = async (e: number) => CodecChain.create(CASES[0]!.codecs, { dtype: 'uint8', shape: [e, e, e], fillValue: 0 });
     for (const e of CROSSOVER_EDGES.filter((x) => x <= edgeCap)) {
       const chunks = chunksOf('uint8', e, Math.min(total, 8e6), opts.seed + e);
       const chain = await xchain(e);
       const encoded = await Promise.all(chunks.map((a) => chain.encodeInline(a)));
       const rawBytes = chunks.length * e ** 3;
-      const t = await measureInterleaved(
-        [
-          { name: 'inline', run: () => Promise.all(encoded.map((b) => chain.decodeInline(b))) },
-          { name: 'pool', run: () => Promise.all(encoded.map((b) => chain.decode(b, { runner: pool }))) },
-        ],
-        { runs: Math.max(3, opts.runs), warmup: Math.max(1, opts.warmup) },
-      );
+      // each chunk at its own spot of a [k*e, 2e, 2e] result, reused (no first touch)
+      const k = Math.ceil(chunks.length / 4);
+      const strides = cOrderStrides([k * e, 2 * e, 2 * e]);
+      const dst = new Uint8Array(new SharedArrayBuffer(k * e * 4 * e * e));
+      const placements: ChunkPlacement[] = chunks.map((_, i) => ({
+        shape: [e, e, e], dstOffset: Math.floor(i / 4) * e * strides[0]! + ((i >> 1) & 1) * e * strides[1]! + (i & 1) * e,
+        dstStrides: strides, start: [0, 0, 0], dims: [0, 1, 2], steps: [1, 1, 1],
+      }));
+      const decodeAll = (runner?: CodecWorkerPool) => () => Promise.all(encoded.map((b, i) => chain.decodeInto(b, { runner }, { dst, placement: placements[i]! })));
+      const t = await measureInterleaved([{ name: 'inline', run: decodeAll() }, { name: 'pool', run: decodeAll(pool) }], { runs: Math.max(3, opts.runs), warmup: Math.max(1, opts.warmup) });
       const inl = mbPerSec(rawBytes, t.get('inline')!.medianMs);
       const pl = mbPerSec(rawBytes, t.get('pool')!.medianMs);
       if (crossover === undefined && pl > inl) crossover = e ** 3;
       if (pl <= inl) crossover = undefined; // the smallest size from which the pool keeps winning
-      // CPU cost per chunk (all threads): load-independent, unlike wall time on a shared machine
-      const cpuInline = await cpuPerChunk(() => Promise.all(encoded.map((b) => chain.decodeInline(b))), chunks.length);
-      const cpuPool = await cpuPerChunk(() => Promise.all(encoded.map((b) => chain.decode(b, { runner: pool }))), chunks.length);
-      const model = (pool.size * cpuInline) / cpuPool; // pool/inline with `size` idle cores
+      // CPU per chunk, by thread (load-independent, unlike wall time on a shared machine): the
+      // 2-core model of the pool's wall time is max(calling thread, all threads / cores)
+      const cpuInline = await cpuPerChunk(decodeAll(), chunks.length, opts.runs);
+      const cpuPool = await cpuPerChunk(decodeAll(pool), chunks.length, opts.runs);
+      const modelPool = Math.max(cpuPool.main, cpuPool.total / pool.size);
+      const model = cpuInline.total / modelPool; // pool/inline with `size` idle cores
       if (cpuCrossover === undefined && model > 1) cpuCrossover = e ** 3;
       if (model <= 1) cpuCrossover = undefined;
       xrows.push([
         `${e}^3`, `${(e ** 3 / 1024).toFixed(0)} KiB`, String(chunks.length), fmt(inl), fmt(pl), ratio(pl, inl),
-        cpuInline.toFixed(0), cpuPool.toFixed(0), (cpuPool - cpuInline).toFixed(0), `${model.toFixed(2)}x`,
+        cpuInline.total.toFixed(0), cpuPool.total.toFixed(0), cpuPool.main.toFixed(0), (cpuPool.total - cpuInline.total).toFixed(0), `${model.toFixed(2)}x`,
       ]);
     }
     result.tables!.push({
-      title: 'Crossover: zstd(3) uint8 chunks decoded inline (native) vs in the pool, by chunk size',
-      header: ['chunk', 'decoded', 'chunks', 'inline MB/s', 'pool MB/s', 'pool/inline', 'inline CPU us', 'pool CPU us', 'pool overhead us', 'CPU model pool/inline'],
+      title: 'Crossover: zstd(3) uint8 chunks decoded into a result inline (native) vs in the pool, by chunk size',
+      header: ['chunk', 'decoded', 'chunks', 'inline MB/s', 'pool MB/s', 'pool/inline', 'inline CPU us', 'pool CPU us', 'pool calling-thread us', 'pool overhead us', 'CPU model pool/inline'],
       rows: xrows,
       footnote:
-        `All chunks of a row in flight at once. CPU us = CPU time per chunk over all threads (process.cpuUsage, workers included); ` +
-        `CPU model = ${pool.size} x inline CPU / pool CPU, the pool's speed-up when ${pool.size} cores are free (what wall time shows on a quiet machine). ` +
-        `DEFAULT_MIN_POOLED_BYTES (chunks smaller stay inline) is ${DEFAULT_MIN_POOLED_BYTES / 1024} KiB.`,
+        `All chunks of a row in flight at once, each decoded into its spot of a reused result. CPU us = CPU time per chunk over all threads (workers included; ` +
+        `per thread from /proc on Linux, else process.cpuUsage); CPU model = inline CPU / max(pool calling-thread CPU, pool CPU / ${pool.size}): the pool's speed-up when ` +
+        `${pool.size} cores are free (what wall time shows on a quiet machine). DEFAULT_MIN_POOLED_BYTES (chunks smaller stay inline) is ${DEFAULT_MIN_POOLED_BYTES / 1024} KiB.`,
     });
     result.params.crossoverBytes = crossover ?? 'none (inline won at every size)';
     result.params.cpuModelCrossoverBytes = cpuCrossover ?? 'none';

@@ -1,0 +1,288 @@
+/**
+ * Decoding straight into a read's result (ChunkDriver.decodeChunkInto, CodecWorkerPool.decodeInto):
+ * codec workers decode each chunk and copy it into the result themselves (shared memory), or the
+ * decoded chunk comes back and is placed here (a caller's plain `out`). Reads through a pool
+ * that takes every chunk must equal reads with no pool, byte for byte, for every format and
+ * codec, every dtype, random strided / transposed / integer-indexed views, fresh results and
+ * caller-owned outputs of any strides; an aborted read never leaves a worker writing into an
+ * `out` the caller reuses.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bytesOf, type DataType, dtypeSize, isBigIntDtype } from '../../src/array/dtype.js';
+import { cOrderStrides, fOrderStrides, NdArray, product, toCOrder } from '../../src/array/ndarray.js';
+import { Context } from '../../src/context/context.js';
+import { buildPrecomputedVolume, PRECOMPUTED_DATA_TYPES } from '../../src/drivers/precomputed-info.js';
+import { N5_DATA_TYPES } from '../../src/drivers/n5.js';
+import { AbortError, open } from '../../src/index.js';
+import { mulberry32 } from '../../src/testing/prng.js';
+import type { Volume } from '../../src/volume.js';
+import { CodecWorkerPool } from '../../src/workers/pool.js';
+import { ALL_DTYPES, freshName } from '../core/helpers.js';
+
+/** A Context whose arrays use `pool` for their codecs. */
+class PoolContext extends Context {
+  constructor(private readonly pool: CodecWorkerPool, json: Record<string, unknown> = {}) {
+    super(json);
+  }
+
+  override get codecPool(): CodecWorkerPool {
+    return this.pool;
+  }
+}
+
+// every chunk goes to the workers (no size crossover; three workers, from which plain chunks
+// are placed by workers too), and a pool that is off (inline)
+const pooled = new CodecWorkerPool({ size: 3, minDecodeBytes: 0, minEncodeBytes: 0, minPlaceBytes: 0 }); // 3: plain chunks go to workers too
+const inline = new CodecWorkerPool({ size: 0 });
+const pooledContext = new PoolContext(pooled);
+const inlineContext = new PoolContext(inline);
+
+beforeAll(async () => {
+  expect(await pooled.warm()).toBe(true);
+});
+afterAll(() => pooled.close());
+
+/** Random elements with runs (so compressors have something to find), any dtype. */
+function randomArray(dtype: DataType, shape: readonly number[], seed: number, max = 1000): NdArray {
+  const r = mulberry32(seed);
+  const a = NdArray.zeros(dtype, shape);
+  const d = a.data as unknown as { [i: number]: number | bigint; length: number };
+  let v = 0;
+  for (let i = 0; i < d.length; i++) {
+    if (r() < 0.3) v = Math.floor(r() * max);
+    if (dtype === 'bool') d[i] = v & 1;
+    else if (isBigIntDtype(dtype)) d[i] = BigInt(v) << 20n;
+    else if (dtype === 'float16') d[i] = 0x3c00 + (v & 0x3ff);
+    else if (dtype.startsWith('float')) d[i] = v / 8 - 40;
+    else if (dtype === 'int8') d[i] = (v % 256) - 128;
+    else if (dtype === 'uint8') d[i] = v % 256;
+    else if (dtype === 'int16' || dtype === 'int32') d[i] = v - 500;
+    else d[i] = v;
+  }
+  return a;
+}
+
+/** The bytes of `a` in C order. */
+function cBytes(a: NdArray): Buffer {
+  const c = toCOrder(a);
+  return Buffer.from(bytesOf(c.data));
+}
+
+/** A random view: strided slices (steps 1-3), sometimes an integer index, sometimes transposed. */
+function randomView(vol: Volume, r: () => number): Volume {
+  const sel = vol.shape.map((n) => {
+    const p = r();
+    if (p < 0.15) return Math.floor(r() * n);
+    const a = Math.floor(r() * (n - 1));
+    const b = a + 1 + Math.floor(r() * (n - a));
+    return [a, b, 1 + Math.floor(r() * 3)] as [number, number, number];
+  });
+  let v = vol.slice(sel);
+  if (v.rank > 1 && r() < 0.5) {
+    const perm = [...Array(v.rank).keys()].sort(() => r() - 0.5);
+    v = v.transpose(perm);
+  }
+  return v;
+}
+
+/** An output for `view` laid out in Fortran order over shared memory, or in C order over a plain ArrayBuffer. */
+function outFor(view: Volume, shared: boolean): NdArray {
+  const shape = view.shape;
+  if (!shared) return NdArray.zeros(view.dtype, shape, undefined);
+  const data = NdArray.zeros(view.dtype, [product(shape)], undefined, true).data;
+  return new NdArray(view.dtype, data, shape, fOrderStrides(shape));
+}
+
+/**
+ * Reads `views` of the array at `spec` with the pool and without: fresh results, shared
+ * Fortran-strided outs and plain C-order outs must all equal the inline read.
+ */
+async function expectSameReads(spec: Record<string, unknown>, seed: number, what: string): Promise<void> {
+  const p = await open(spec as never, { context: pooledContext });
+  const q = await open(spec as never, { context: inlineContext });
+  const r = mulberry32(seed);
+  const views: [Volume, Volume][] = [[p, q]];
+  for (let i = 0; i < 3; i++) {
+    const s = Math.floor(r() * 2 ** 31);
+    views.push([randomView(p, mulberry32(s)), randomView(q, mulberry32(s))]);
+  }
+  for (const [vp, vq] of views) {
+    const expected = cBytes(await vq.read());
+    const label = `${what} view ${JSON.stringify(vq.spec().transform)}`;
+    expect(cBytes(await vp.read()).equals(expected), `${label}: fresh`).toBe(true);
+    for (const shared of [true, false]) {
+      const out = outFor(vp, shared);
+      const got = await vp.read({ out });
+      expect(got).toBe(out);
+      expect(cBytes(out).equals(expected), `${label}: ${shared ? 'shared F-order' : 'plain C-order'} out`).toBe(true);
+    }
+  }
+}
+
+const bytesLE = { name: 'bytes', configuration: { endian: 'little' } };
+const bytesBE = { name: 'bytes', configuration: { endian: 'big' } };
+
+/** zarr v3 codec lists for a dtype: compressors, filters, transposes, checksums, raw, sharded. */
+function zarr3Chains(dtype: DataType): unknown[][] {
+  const size = dtypeSize(dtype);
+  const chains: unknown[][] = [
+    [bytesLE, { name: 'zstd', configuration: { level: 1 } }],
+    [bytesBE, { name: 'gzip', configuration: { level: 1 } }],
+    [{ name: 'transpose', configuration: { order: [2, 0, 1] } }, bytesLE, { name: 'blosc', configuration: { cname: 'lz4', clevel: 5, shuffle: 'bitshuffle', typesize: size } }],
+    [bytesLE, { name: 'blosc', configuration: { cname: 'zlib', clevel: 3, shuffle: 'shuffle', typesize: size } }],
+    [bytesLE, { name: 'crc32c' }],
+    [bytesLE],
+    [{ name: 'sharding_indexed', configuration: { chunk_shape: [4, 5, 3], codecs: [bytesLE, { name: 'zstd' }], index_codecs: [bytesLE, { name: 'crc32c' }] } }],
+  ];
+  if (!isBigIntDtype(dtype) && dtype !== 'bool' && dtype !== 'float16') chains.push([{ name: 'delta', configuration: { dtype } }, bytesLE, { name: 'lz4' }]);
+  return chains;
+}
+
+describe('decode into the result', () => {
+  it('zarr v3: pooled reads equal inline reads for every codec, dtype and random strided views', async () => {
+    let n = 0;
+    for (const dtype of ALL_DTYPES) {
+      for (const codecs of zarr3Chains(dtype)) {
+        const sharded = (codecs[0] as { name: string }).name === 'sharding_indexed';
+        const name = freshName('into-z3');
+        const shape = [10, 9, 11];
+        const spec = { driver: 'zarr3', kvstore: `memory://${name}/` };
+        const w = await open({
+          ...spec, create: true,
+          metadata: { shape, data_type: dtype, chunk_grid: { name: 'regular', configuration: { chunk_shape: sharded ? [8, 10, 6] : [4, 5, 3] } }, codecs, fill_value: 0 },
+        } as never, { context: inlineContext });
+        await w.write(randomArray(dtype, shape, ++n));
+        await expectSameReads(spec, n, `zarr3 ${dtype} ${JSON.stringify(codecs)}`);
+      }
+    }
+    expect(pooled.stats.placed).toBeGreaterThan(0);
+  });
+
+  it('N5: pooled reads equal inline reads for every compression and dtype', async () => {
+    let n = 100;
+    for (const dtype of N5_DATA_TYPES) {
+      for (const compression of [{ type: 'raw' }, { type: 'gzip', level: 1 }, { type: 'zstd', level: 1 }, { type: 'blosc', cname: 'zstd', clevel: 3, shuffle: 1 }]) {
+        const spec = { driver: 'n5', kvstore: `memory://${freshName('into-n5')}/` };
+        const shape = [10, 9, 11];
+        const w = await open({ ...spec, create: true, metadata: { dimensions: shape, blockSize: [4, 5, 3], dataType: dtype, compression } } as never, { context: inlineContext });
+        await w.write(randomArray(dtype, shape, ++n));
+        await expectSameReads(spec, n, `n5 ${dtype} ${compression.type}`);
+      }
+    }
+  });
+
+  it('precomputed: pooled reads equal inline reads (raw, compressed_segmentation, jpeg, png; unsharded and sharded)', async () => {
+    let n = 200;
+    const cases: { dtype: DataType; encoding: 'raw' | 'compressed_segmentation' | 'jpeg' | 'png'; channels: number }[] = [
+      ...PRECOMPUTED_DATA_TYPES.map((dtype) => ({ dtype, encoding: 'raw' as const, channels: 2 })),
+      { dtype: 'uint32', encoding: 'compressed_segmentation', channels: 1 },
+      { dtype: 'uint64', encoding: 'compressed_segmentation', channels: 2 },
+      { dtype: 'uint8', encoding: 'jpeg', channels: 1 },
+      { dtype: 'uint8', encoding: 'jpeg', channels: 3 },
+      { dtype: 'uint8', encoding: 'png', channels: 4 },
+      { dtype: 'uint16', encoding: 'png', channels: 1 },
+    ];
+    for (const c of cases) {
+      for (const sharding of ['none', 'rectangular'] as const) {
+        const kvstore = `memory://${freshName('into-pc')}/`;
+        const shape = [10, 9, 11, c.channels];
+        const { spec } = buildPrecomputedVolume({
+          dtype: c.dtype, shape, chunk: [4, 5, 3], encoding: c.encoding, blockSize: [2, 3, 2], sharding, shardShape: [8, 10, 6],
+        });
+        const w = await open({ ...spec, kvstore, create: true } as never, { context: inlineContext });
+        await w.write(randomArray(c.dtype, shape, ++n, c.encoding === 'compressed_segmentation' ? 6 : 1000));
+        await expectSameReads({ driver: 'neuroglancer_precomputed', kvstore }, n, `precomputed ${c.encoding} ${c.dtype} x${c.channels} ${sharding}`);
+      }
+    }
+  });
+
+  it('a big fresh read of a pooled array is shared memory that workers wrote; small ones are plain', async () => {
+    const pool = new CodecWorkerPool({ size: 2 }); // the default crossover
+    try {
+      expect(await pool.warm()).toBe(true);
+      const spec = { driver: 'zarr3', kvstore: `memory://${freshName('into-big')}/` };
+      const shape = [128, 128, 64];
+      const w = await open({
+        ...spec, create: true,
+        metadata: { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [64, 64, 64] } }, codecs: [bytesLE, { name: 'zstd' }] },
+      } as never, { context: inlineContext });
+      const a = randomArray('uint16', shape, 7);
+      await w.write(a);
+      const vol = await open(spec as never, { context: new PoolContext(pool) });
+      const big = await vol.read();
+      expect(big.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(big.data).toBeInstanceOf(Uint16Array);
+      expect(big.strides).toEqual(cOrderStrides(shape));
+      expect(cBytes(big).equals(cBytes(a))).toBe(true);
+      expect(pool.stats.placed).toBe(4);
+      // a slice smaller than one pooled chunk: an ordinary ArrayBuffer, decoded here
+      const small = await vol.slice([[0, 4], [0, 4], [0, 4]]).read();
+      expect(small.data.buffer).toBeInstanceOf(ArrayBuffer);
+    } finally {
+      pool.close();
+    }
+  });
+});
+
+describe('decode into the result with the chunk cache on', () => {
+  it('workers place the chunk and hand it back for the cache; cached reads equal uncached ones', async () => {
+    const context = new PoolContext(pooled, { cache_pool: { total_bytes_limit: 64 * 1024 * 1024 } });
+    const spec = { driver: 'zarr3', kvstore: `memory://${freshName('into-cache')}/` };
+    const shape = [12, 10, 9];
+    const w = await open({
+      ...spec, create: true,
+      metadata: { shape, data_type: 'int32', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 5, 3] } }, codecs: [bytesLE, { name: 'zstd' }] },
+    } as never, { context: inlineContext });
+    const a = randomArray('int32', shape, 77);
+    await w.write(a);
+    const vol = await open(spec as never, { context });
+    const placed0 = pooled.stats.placed;
+    const first = await vol.slice([[1, 12, 2], [0, 10], [2, 9]]).read();
+    expect(pooled.stats.placed - placed0).toBeGreaterThan(0); // workers placed chunks...
+    expect(context.cachePool.misses).toBeGreaterThan(0);
+    const second = await vol.read(); // ...and the cache kept them: no decoding now for those
+    expect(context.cachePool.hits).toBeGreaterThan(0);
+    expect(cBytes(second).equals(cBytes(a))).toBe(true);
+    expect(cBytes(first).equals(cBytes(await (await open(spec as never, { context: inlineContext })).slice([[1, 12, 2], [0, 10], [2, 9]]).read()))).toBe(true);
+  });
+});
+
+describe('aborting a read that decodes into a caller-owned out', () => {
+  it('leaves no worker writing into it once the read rejected', async () => {
+    const spec = { driver: 'zarr3', kvstore: `memory://${freshName('into-abort')}/` };
+    const shape = [64, 128, 128];
+    const w = await open({
+      ...spec, create: true,
+      metadata: { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [16, 32, 32] } }, codecs: [bytesLE, { name: 'gzip', configuration: { level: 1 } }] },
+    } as never, { context: inlineContext });
+    await w.write(randomArray('uint16', shape, 3));
+    const vol = await open(spec as never, { context: pooledContext });
+    const out = new NdArray('uint16', NdArray.zeros('uint16', [product(shape)], undefined, true).data, shape);
+    let rejected = 0;
+    let inWorkers = 0;
+    for (const after of [0, 1, 3, 8, 20, 50]) {
+      const ac = new AbortController();
+      const done0 = pooled.stats.completed;
+      let settled = false;
+      const reading = vol.read({ out, signal: ac.signal }).then(() => 'done', (e: unknown) => e).finally(() => (settled = true));
+      while (!settled && pooled.stats.completed - done0 < after) await new Promise((r) => setTimeout(r, 1));
+      if (pooled.running > 0) inWorkers++;
+      ac.abort();
+      const result = await reading;
+      if (result === 'done') continue; // finished before the abort landed
+      expect(result).toBeInstanceOf(AbortError);
+      rejected++;
+      // the caller reuses its buffer at once...
+      (out.data as Uint16Array).fill(0xbeef);
+      // ...and whatever the workers were doing when the read was aborted has ended since
+      while (pooled.running > 0 || pooled.executing > 0) await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, 20));
+      expect((out.data as Uint16Array).every((x) => x === 0xbeef), `abort after ${after} chunks: a worker wrote into out after the read rejected`).toBe(true);
+    }
+    expect(rejected).toBeGreaterThan(2);
+    expect(inWorkers).toBeGreaterThan(0); // some aborts hit chunks workers were decoding
+    // the pool still works
+    const back = await vol.read();
+    expect(cBytes(back).equals(cBytes(randomArray('uint16', shape, 3)))).toBe(true);
+  });
+});
