@@ -4,8 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { WorkerMessage } from './protocol.js';
-import type { WorkerHandle, WorkerPlatform } from './pool.js';
+import type { WorkerHandle, WorkerMessage, WorkerPlatform } from './protocol.js';
 
 /**
  * The pool's Node platform: `worker_threads` running `codec-worker.js` (the built package) or

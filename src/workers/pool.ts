@@ -7,7 +7,7 @@ import { AbortError, CodecError } from '../errors.js';
 import { importNodeOnly } from '../util/node-only.js';
 import { log } from '../util/log.js';
 import {
-  deserializeError, type ArrayMessage, type ChainDescriptor, LANE, MAX_LANES, type ReplyMessage, type TaskInput, type TaskMessage, type WorkerMessage,
+  deserializeError, type ArrayMessage, type ChainDescriptor, LANE, MAX_LANES, type ReplyMessage, type TaskInput, type TaskMessage, type WorkerHandle, type WorkerMessage, type WorkerPlatform,
 } from './protocol.js';
 
 /**
@@ -62,28 +62,7 @@ export const DEFAULT_MIN_PLACED_BYTES = 128 * 1024;
 /** How long a worker stays up without work before it is stopped, ms. */
 export const DEFAULT_IDLE_MS = 10_000;
 
-/** One worker as the pool sees it (a platform implementation: `node.ts`, `web.ts`). */
-export interface WorkerHandle {
-  /** The transfer list may be empty; shared memory in `message` is shared, never copied. */
-  /** Posts a message; `transfer` lists buffers moved (not copied) to the worker. */
-  post(message: WorkerMessage, transfer: ArrayBuffer[]): void;
-  /** Set by the pool: called with each reply. */
-  onMessage?: (message: ReplyMessage) => void;
-  /** Set by the pool: called once when the worker fails to load, throws uncaught, or exits. */
-  onFailure?: (error: Error) => void;
-  /** Node: keep the process alive while the worker has work (no-ops in browsers). */
-  ref(): void;
-  unref(): void;
-  /** Stops the worker now (a running task is abandoned); onFailure is not called after. */
-  terminate(): void;
-}
-
-/** A platform's way to start workers, and its default pool size. */
-export interface WorkerPlatform {
-  spawn(): WorkerHandle;
-  /** Cores available: the default pool size. */
-  cores: number;
-}
+export type { WorkerHandle, WorkerPlatform } from './protocol.js';
 
 /**
  * A task's worker died (crashed, ran out of memory, or exited) while running it. The worker is

@@ -133,3 +133,28 @@ export function deserializeError(s: SerializedError): Error {
   if (s.stack) Object.defineProperty(e, 'stack', { value: `${s.stack}\n    (in a volstore codec worker)`, writable: true, configurable: true, enumerable: false });
   return e;
 }
+
+/** One worker as the pool sees it (a platform implementation: `node.ts`, `web.ts`). */
+export interface WorkerHandle {
+  /**
+   * Posts a message; `transfer` lists buffers moved (not copied) to the worker (it may be
+   * empty); shared memory in `message` is shared, never copied.
+   */
+  post(message: WorkerMessage, transfer: ArrayBuffer[]): void;
+  /** Set by the pool: called with each reply. */
+  onMessage?: (message: ReplyMessage) => void;
+  /** Set by the pool: called once when the worker fails to load, throws uncaught, or exits. */
+  onFailure?: (error: Error) => void;
+  /** Node: keep the process alive while the worker has work (no-ops in browsers). */
+  ref(): void;
+  unref(): void;
+  /** Stops the worker now (a running task is abandoned); onFailure is not called after. */
+  terminate(): void;
+}
+
+/** A platform's way to start workers, and its default pool size. */
+export interface WorkerPlatform {
+  spawn(): WorkerHandle;
+  /** Cores available: the default pool size. */
+  cores: number;
+}

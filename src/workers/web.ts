@@ -1,5 +1,4 @@
-import type { WorkerMessage } from './protocol.js';
-import type { WorkerHandle, WorkerPlatform } from './pool.js';
+import type { WorkerHandle, WorkerMessage, WorkerPlatform } from './protocol.js';
 
 /**
  * The pool's browser platform: module Web Workers on `codec-worker.js`. The worker is created
