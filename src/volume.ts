@@ -1,3 +1,4 @@
+import { DEFAULT_REQUEST_CONCURRENCY } from './limits.js';
 import type { DataType, Scalar } from './array/dtype.js';
 import type { NdArray } from './array/ndarray.js';
 import type { CodecJSON } from './codecs/codec.js';
@@ -299,7 +300,8 @@ export class Volume {
       cacheKeyPrefix: this.driver.store.url,
       recheckBefore: stalenessBound(this.options.recheckCachedData, this.options.openedAt ?? -Infinity, start),
       fillMissing: this.options.fillMissingDataReads,
-      concurrency: Math.max(8, this.context.dataCopyConcurrency * 8),
+      // chunk groups in flight: enough to fill a remote store's request limit with one read
+      concurrency: Math.max(DEFAULT_REQUEST_CONCURRENCY, this.context.dataCopyConcurrency * 8),
       counters: this.state.counters,
     };
   }

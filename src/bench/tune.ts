@@ -15,6 +15,7 @@
  * 4. measures the top candidates with the bench engine on the sample (as many as `budgetS`
  *    allows) and reports predicted next to measured, so the ranking can be checked.
  */
+import { DEFAULT_REQUEST_CONCURRENCY } from '../limits.js';
 import { dtypeSize, type DataType } from '../array/dtype.js';
 import { NdArray, toCOrder } from '../array/ndarray.js';
 import { CodecChain } from '../codecs/chain.js';
@@ -220,8 +221,8 @@ export async function calibrate(
   const bandwidthMBps = Math.min(20_000, (8 * big.length) / 1e3 / Math.max(0.05, tBig - L));
   await store.deleteRange('').catch(() => undefined);
   const coalesceLimit = store.coalesceLimit ?? DEFAULT_COALESCE_LIMIT;
-  // requests in flight per read: the planner's chunk concurrency (volume.ts: max(8, 8 x data_copy_concurrency)) within the store's limit (32)
-  const concurrency = Math.min(32, Math.max(8, ctx.dataCopyConcurrency * 8));
+  // requests in flight per read: the planner's chunk concurrency (volume.ts) within the store's default limit
+  const concurrency = DEFAULT_REQUEST_CONCURRENCY;
 
   // -- codecs
   const dtype = sample.dtype;

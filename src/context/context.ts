@@ -13,7 +13,7 @@ import { type CodecWorkerPool, sharedCodecPool } from '../workers/pool.js';
  * (default 0 = no decoded chunks cached; metadata and shard indexes are still kept, see
  * src/cache/pool.ts), `data_copy_concurrency{limit}` (default: cores),
  * `file_io_concurrency{limit}` (default 8 x libuv's threadpool, 32 usually: see
- * `defaultFileIoConcurrency` in src/kvstore/file.ts for why it exceeds TensorStore's max(4, cores)), `gcs_request_concurrency{limit}` (32),
+ * `defaultFileIoConcurrency` in src/kvstore/file.ts for why it exceeds TensorStore's max(4, cores)), `gcs_request_concurrency{limit}` (64: DEFAULT_REQUEST_CONCURRENCY in src/limits.ts),
  * `gcs_request_retries{max_retries, initial_delay, max_delay, total_timeout}` (32, "1s", "32s",
  * "300s"), `gcs_request_timeout{first_byte, idle}` ("30s", "30s"; "inf" or "0" = none),
  * `gcs_user_project{project_id}`, and the same `http_*` / `s3_*` / `azure_*` request resources. The retry

@@ -6,6 +6,7 @@ import { MemoryStore } from './memory.js';
 import { PrefixedStore } from './prefixed.js';
 import { requestTimeoutsFromJson, retryPolicyFromJson } from './retry.js';
 import { importNodeOnly } from '../util/node-only.js';
+import { DEFAULT_REQUEST_CONCURRENCY } from '../limits.js';
 
 const SHARED_MEMORY = new MemoryStore('');
 
@@ -70,7 +71,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         path,
         endpoint: spec.endpoint as string | undefined,
         userProject: gcsUserProject(spec, (name) => context.resource(name)),
-        concurrency: context.limiter('gcs_request_concurrency', 32),
+        concurrency: context.limiter('gcs_request_concurrency', DEFAULT_REQUEST_CONCURRENCY),
         retries: retryPolicyFromJson(context.resource('gcs_request_retries'), 'context.gcs_request_retries'),
         timeouts: requestTimeoutsFromJson(context.resource('gcs_request_timeout'), 'context.gcs_request_timeout'),
       });
@@ -82,7 +83,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         path,
         endpoint: spec.endpoint as string | undefined,
         region: spec.aws_region as string | undefined,
-        concurrency: context.limiter('s3_request_concurrency', 32),
+        concurrency: context.limiter('s3_request_concurrency', DEFAULT_REQUEST_CONCURRENCY),
         retries: retryPolicyFromJson(context.resource('s3_request_retries'), 'context.s3_request_retries'),
         timeouts: requestTimeoutsFromJson(context.resource('s3_request_timeout'), 'context.s3_request_timeout'),
       });
@@ -94,7 +95,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
         container: spec.container as string,
         path,
         endpoint: spec.endpoint as string | undefined,
-        concurrency: context.limiter('azure_request_concurrency', 32),
+        concurrency: context.limiter('azure_request_concurrency', DEFAULT_REQUEST_CONCURRENCY),
         retries: retryPolicyFromJson(context.resource('azure_request_retries'), 'context.azure_request_retries'),
         timeouts: requestTimeoutsFromJson(context.resource('azure_request_timeout'), 'context.azure_request_timeout'),
       });
@@ -104,7 +105,7 @@ export async function openKvStore(spec: KvStoreSpec, subPath: string, context: S
       return new HttpStore({
         baseUrl: withSlash(joinPath(spec.base_url as string, path)),
         headers: httpHeaders(spec.headers),
-        concurrency: context.limiter('http_request_concurrency', 32),
+        concurrency: context.limiter('http_request_concurrency', DEFAULT_REQUEST_CONCURRENCY),
         retries: retryPolicyFromJson(context.resource('http_request_retries'), 'context.http_request_retries'),
         timeouts: requestTimeoutsFromJson(context.resource('http_request_timeout'), 'context.http_request_timeout'),
       });

@@ -7,6 +7,7 @@
  * counts requests and bytes on the full shape exactly. Also: the candidate grid, the ranking
  * rule, the measurement of the top candidates on the sample, and the `--json` output.
  */
+import { DEFAULT_REQUEST_CONCURRENCY } from '../../src/limits.js';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { parseMix } from '../../src/bench/access.js';
@@ -78,8 +79,8 @@ describe('direction', () => {
     const h = best(high.candidates);
     expect(vol(h.writeChunk)).toBeGreaterThan(vol(l.writeChunk));
     expect(h.predicted.requestsPerAccess).toBeLessThan(l.predicted.requestsPerAccess);
-    // at 100 ms an access that needs more than one round of 32 requests cannot be among the best
-    expect(h.predicted.requestsPerAccess).toBeLessThanOrEqual(2 * 32);
+    // at 100 ms an access that needs more than two rounds of requests (DEFAULT_REQUEST_CONCURRENCY in flight) cannot be among the best
+    expect(h.predicted.requestsPerAccess).toBeLessThanOrEqual(2 * DEFAULT_REQUEST_CONCURRENCY);
     expect(h.sharded).toBe(true);
   });
 

@@ -163,8 +163,8 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
     const k = n > 100 ? 100 : n >> 1;
     const s3Base = `${emu.url}/s3/${BUCKET}/`;
     result.notes.push(
-      `volstore gcs = the gcs kvstore (JSON API media downloads, gcs_request_concurrency 32); volstore http = the http kvstore on the emulator's ` +
-        `S3 path-style URLs (${'${url}'}/s3/${BUCKET}/KEY, http_request_concurrency 32); zarrita = FetchStore on the same URLs. ` +
+      `volstore gcs = the gcs kvstore (JSON API media downloads, gcs_request_concurrency 64); volstore http = the http kvstore on the emulator's ` +
+        `S3 path-style URLs (${'${url}'}/s3/${BUCKET}/KEY, http_request_concurrency 64); zarrita = FetchStore on the same URLs. ` +
         `readFile column = raw GETs of the same objects (sliced shards: the shard index, kept after the warm-up as the readers keep theirs, then one ranged GET per run of adjacent inner chunks), ` +
         `32 at a time, no decoding: the latency-bound ceiling. The zarrita columns are the same measurement in both rows of a layout/op. ` +
         `Requests per GB: per decoded GB (1e9 bytes of array data returned); counters are diffed around each reader's last timed run (warm: ` +

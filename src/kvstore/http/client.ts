@@ -8,6 +8,7 @@
  *
  * Browser-safe: only global `fetch`, `Headers`, `AbortController` and streams are used.
  */
+import { DEFAULT_REQUEST_CONCURRENCY } from '../../limits.js';
 import { AbortError, KvStoreError, VolstoreError } from '../../errors.js';
 import { Limiter, type Priority, type RequestPriority } from '../../util/limiter.js';
 import { log, logEnabled } from '../../util/log.js';
@@ -112,9 +113,9 @@ const MAX_REDIRECTS = 5;
 export const WARN_AFTER_FAILURES = 3;
 
 let defaultLimiter: Limiter | undefined;
-/** The process-wide default limiter (TensorStore's default `*_request_concurrency` of 32). */
+/** The process-wide default limiter (DEFAULT_REQUEST_CONCURRENCY requests). */
 export function defaultRequestLimiter(): Limiter {
-  return (defaultLimiter ??= new Limiter(32));
+  return (defaultLimiter ??= new Limiter(DEFAULT_REQUEST_CONCURRENCY));
 }
 
 /** Error codes meaning "nothing answers there": retried only a few times. */
