@@ -167,6 +167,14 @@ export interface LoadContext {
   readonly prefetchOnly: boolean;
   /** False once a write invalidated the key after the load started: store nothing then. */
   readonly storable: boolean;
+  /** Callers that joined the load so far (besides the one that started it). */
+  readonly joined: number;
+  /**
+   * Closes the load to new callers (a later caller starts a load of its own). The starting
+   * caller uses it to decode straight into its own result when nobody else waits and nothing
+   * will be cached: then no decoded copy has to be kept for anyone.
+   */
+  seal(): void;
 }
 
 interface Flight {
@@ -175,6 +183,7 @@ interface Flight {
   ticket: RequestPriority;
   prefetchOnly: boolean;
   storable: boolean;
+  joined: number;
 }
 
 const emptyKind = (): CacheKindStats => ({ entries: 0, bytes: 0, hits: 0, misses: 0, evictions: 0 });
@@ -379,6 +388,7 @@ export class CachePool {
     const counters = options.counters;
     if (f && f.startedAt >= options.bound && this.work.has(f.sharedKey)) {
       this.joinedCount++;
+      f.joined++;
       if (counters) counters.joined++;
       if (priority === 'demand') {
         if (f.prefetchOnly) {
@@ -391,9 +401,12 @@ export class CachePool {
       return this.work.run(f.sharedKey, () => Promise.reject(new Error('unreachable')), signal) as Promise<V>;
     }
     const ticket = options.ticket ?? new RequestPriority(priority);
-    const flight: Flight = { sharedKey: `${key}\u0000${++this.seq}`, startedAt: now(), ticket, prefetchOnly: priority === 'prefetch', storable: true };
+    const flight: Flight = { sharedKey: `${key}\u0000${++this.seq}`, startedAt: now(), ticket, prefetchOnly: priority === 'prefetch', storable: true, joined: 0 };
     this.flights.set(key, flight);
     if (flight.prefetchOnly) this.prefetchCounts.issued++;
+    const done = (): void => {
+      if (this.flights.get(key) === flight) this.flights.delete(key);
+    };
     const ctx: LoadContext = {
       signal: undefined,
       priority: ticket,
@@ -404,9 +417,10 @@ export class CachePool {
       get storable() {
         return flight.storable;
       },
-    };
-    const done = (): void => {
-      if (this.flights.get(key) === flight) this.flights.delete(key);
+      get joined() {
+        return flight.joined;
+      },
+      seal: done,
     };
     return this.work.run(flight.sharedKey, (s) => {
       ctx.signal = s;

@@ -377,11 +377,6 @@ function checkMissing<V extends ChunkValue | typeof PLACED>(v: V, key: string, o
   return v;
 }
 
-/** The value of a shared load's decode, which keeps the chunk (its target, if any, has `keep`). */
-function kept(v: ChunkValue | typeof PLACED): ChunkValue {
-  if (v === PLACED) throw new Error('internal: a shared chunk load placed its chunk without keeping it');
-  return v;
-}
 
 /** What a chunk load needs from its shared-load context (see `LoadContext` in src/cache/pool.ts). */
 interface ChunkLoad {
@@ -389,6 +384,9 @@ interface ChunkLoad {
   startedAt: number;
   readonly prefetchOnly: boolean;
   readonly storable: boolean;
+  /** Shared loads: callers that joined, and closing the load to new ones (LoadContext). */
+  readonly joined?: number;
+  seal?(): void;
 }
 
 /**
@@ -411,11 +409,11 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   const hit = pool.fresh<ChunkValue>(ck, bound, priority, opts.counters);
   if (hit) return checkMissing(hit.value, key, opts);
   // The caller that starts the shared load decodes into its own result when that is a fresh
-  // array of this read (a late write after this caller aborted harms nobody): the chunk is
-  // still kept for whoever joins the load and for the cache.
+  // array of this read (a late write after this caller aborted harms nobody), keeping the chunk
+  // too when someone joined or the cache keeps chunks (keepFor).
   const own = sharedTarget(target);
   let placed = false;
-  const v = await pool.load<ChunkValue>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
+  const v = await pool.load<ChunkValue | typeof PLACED>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
     const cached = pool.peek<ChunkValue>(ck);
     const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority });
     if (r.state === 'unchanged') {
@@ -426,9 +424,9 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
       }
       // Nothing was held to compare with: read it plainly.
       const plain = await driver.store.read(key, { signal: ctx.signal, priority: ctx.priority });
-      return kept(await decodeResult(driver, pos, key, plain, opts, ctx, own, () => { placed = true; }));
+      return decodeResult(driver, pos, key, plain, opts, ctx, keepFor(own, ctx, pool), () => { placed = true; });
     }
-    return kept(await decodeResult(driver, pos, key, r, opts, ctx, own, () => { placed = true; }));
+    return decodeResult(driver, pos, key, r, opts, ctx, keepFor(own, ctx, pool), () => { placed = true; });
   });
   return placed ? PLACED : checkMissing(v, key, opts);
 }
@@ -436,12 +434,26 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
 /**
  * The target a shared load may decode into: only a fresh result of the read that starts it (see
  * DecodeTarget.fresh), never a caller's `out` (which that caller owns again once it aborts).
- * The decoded chunk is kept for the load's other waiters and the cache.
  */
 function sharedTarget(target: DecodeTarget | undefined): DecodeTarget | undefined {
-  return target?.fresh ? { ...target, keep: true } : undefined;
+  return target?.fresh ? target : undefined;
 }
 
+/**
+ * Decided when the fetched bytes are about to be decoded: whether a shared load decoding into
+ * its starter's result must also keep the decoded chunk. It must when the cache keeps chunks or
+ * someone joined; otherwise the load is closed to new callers (they start their own) and the
+ * chunk goes only into the result: no decoded copy is made or sent back from a worker (measured
+ * 15-30% of a pooled zstd full read).
+ */
+function keepFor(target: DecodeTarget | undefined, ctx: ChunkLoad, pool: PlanOptions['cache']): DecodeTarget | undefined {
+  if (!target) return undefined;
+  if (!pool?.cachesChunks && ctx.joined === 0 && ctx.seal) {
+    ctx.seal();
+    return { ...target, keep: false };
+  }
+  return { ...target, keep: true };
+}
 /**
  * Decodes a fetched chunk (undefined when missing) and caches the result (a missing chunk too:
  * its entry revalidates with one bodyless conditional read), unless a write invalidated the
@@ -539,9 +551,9 @@ export async function loadGroup(
       const child = fan.child();
       const own = sharedTarget(targetOf?.(group[i]!));
       let placed = false;
-      out[i] = pool.load<ChunkValue>(cacheKeyOf(driver, key, opts), { bound, signal: child.signal, priority, ticket, counters: opts.counters }, async (ctx) => {
+      out[i] = pool.load<ChunkValue | typeof PLACED>(cacheKeyOf(driver, key, opts), { bound, signal: child.signal, priority, ticket, counters: opts.counters }, async (ctx) => {
         const results = await cellRead.run(0, (s) => store.readCell(cell, fetchKeys, s, ticket), ctx.signal);
-        return kept(await decodeResult(driver, group[i]!, key, results[j]!, opts, ctx, own, () => { placed = true; }));
+        return decodeResult(driver, group[i]!, key, results[j]!, opts, ctx, keepFor(own, ctx, pool), () => { placed = true; });
       }).then((v) => (placed ? PLACED : checkMissing(v, key, opts))).finally(child.release);
     });
   }

@@ -150,6 +150,40 @@ describe('CachePool: shared loads', () => {
     expect(await pool.load('k', { bound: -Infinity }, async () => 'ok')).toBe('ok');
   });
 
+  it('joined counts the callers that joined; seal closes the load to new callers (they start their own)', async () => {
+    const pool = new CachePool(0);
+    const gate = deferred<void>();
+    const seen: number[] = [];
+    let runs = 0;
+    const work = async (ctx: { joined: number; seal(): void }) => {
+      runs++;
+      await gate.promise;
+      seen.push(ctx.joined);
+      ctx.seal();
+      return `run ${runs}`;
+    };
+    const first = pool.load('k', { bound: -Infinity }, work);
+    const joiner = pool.load('k', { bound: -Infinity }, work);
+    gate.resolve();
+    expect(await first).toBe('run 1');
+    expect(await joiner).toBe('run 1'); // joined before the seal: shares the result
+    expect(seen).toEqual([1]);
+    const gate2 = deferred<void>();
+    let sealed!: () => void;
+    const lone = pool.load('j', { bound: -Infinity }, async (ctx) => {
+      sealed = () => ctx.seal();
+      await gate2.promise;
+      return 'lone';
+    });
+    await Promise.resolve();
+    sealed();
+    expect(pool.inFlightFor('j', -Infinity)).toBe(false);
+    const after = pool.load('j', { bound: -Infinity }, async () => 'own');
+    gate2.resolve();
+    expect(await lone).toBe('lone');
+    expect(await after).toBe('own'); // started its own load after the seal
+  });
+
   it('invalidate: a load in flight across a write delivers but may not store; later callers do not join it', async () => {
     const pool = new CachePool(1 << 20);
     const gate = deferred<void>();
