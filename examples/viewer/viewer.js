@@ -252,13 +252,29 @@ function blit(/** @type {HTMLCanvasElement} */ canvas, /** @type {HTMLCanvasElem
   ctx.drawImage(src, ((b1[0] ?? 0) - ox) * zx, ((b0[0] ?? 0) - oy) * zy, ((b1[1] ?? 0) - (b1[0] ?? 0)) * zx, ((b0[1] ?? 0) - (b0[0] ?? 0)) * zy);
 }
 
+/** The scroll handles' counters, summed (demand reads only: prefetch loads count when a read uses them). */
+function scrollCounters() {
+  const sum = { hits: 0, misses: 0, prefetchHits: 0 };
+  for (const l of [S.image, S.labels].flatMap((x) => x?.levels ?? [])) {
+    const s = l.scroll.stats();
+    sum.hits += s.hits;
+    sum.misses += s.misses;
+    sum.prefetchHits += s.prefetchHits;
+  }
+  return sum;
+}
+
 async function renderXY() {
   const t0 = performance.now();
   const { box, f, half } = xyBox();
+  const before = scrollCounters();
   const [img, lab] = await Promise.all([
     S.image && readPlane(S.image, box, f, true),
     S.labels && readPlane(S.labels, box, f, true),
   ]);
+  const after = scrollCounters();
+  // this slice's chunk reads: from the cache, from a prefetch, or fetched now
+  const chunks = { hits: after.hits - before.hits, misses: after.misses - before.misses, prefetchHits: after.prefetchHits - before.prefetchHits };
   const c = planeCanvas(img, lab);
   // the plane covers box y/x at factor f: its pixels are f voxels wide
   const canvas = /** @type {HTMLCanvasElement} */ ($('xy'));
@@ -272,7 +288,7 @@ async function renderXY() {
   const ms = performance.now() - t0;
   S.latencies.push(ms);
   S.renders++;
-  return { ms, level: S.image ? levelFor(S.image, f).level.factor : [1, 1, 1], f };
+  return { ms, z: S.z, chunks, level: S.image ? levelFor(S.image, f).level.factor : [1, 1, 1], f };
 }
 
 /** XZ (fixed y = cy) or YZ (fixed x = cx) over the XY view's range, SIDE_DEPTH slices of z around z. */
@@ -329,7 +345,7 @@ export function render() {
     return S.rendering;
   }
   const run = async () => {
-    /** @type {{ ms: number, level: number[], f: number } | undefined} */
+    /** @type {Awaited<ReturnType<typeof renderXY>> | undefined} */
     let r;
     do {
       S.pending = false;
