@@ -82,21 +82,33 @@ export function autoWindow(dtype, data) {
 export function paint(rgba, image, window, labels, labelWords, alpha256) {
   const n = rgba.length >> 2;
   const [lo, hi] = window;
-  const cache = new Map();
   const a = image ? alpha256 : 256;
+  // uint8 images: a lookup table instead of the window arithmetic per pixel
+  const lut = image instanceof Uint8Array ? Uint8Array.from({ length: 256 }, (_, v) => contrast(v, lo, hi)) : undefined;
+  /** @type {Map<number, [number, number, number]>} */
+  const cache = new Map();
+  // labels come in runs: the last label's colour is kept at hand
+  let p0 = 0, p1 = 0;
+  /** @type {[number, number, number]} */
+  let pc = [0, 0, 0];
   for (let i = 0; i < n; i++) {
-    const g = image ? contrast(image[i], lo, hi) : 0;
+    const g = image ? (lut ? /** @type {number} */ (lut[/** @type {number} */ (image[i])]) : contrast(/** @type {number} */ (image[i]), lo, hi)) : 0;
     let r = g, gg = g, b = g;
     if (labels) {
-      const l0 = labels[i * labelWords];
-      const l1 = labelWords === 2 ? labels[i * 2 + 1] : 0;
+      const l0 = /** @type {number} */ (labels[i * labelWords]);
+      const l1 = labelWords === 2 ? /** @type {number} */ (labels[i * 2 + 1]) : 0;
       if (l0 !== 0 || l1 !== 0) {
-        const key = l1 * 4294967296 + l0;
-        let c = cache.get(key);
-        if (!c) cache.set(key, (c = labelColor(l0, l1)));
-        r = blend(g, c[0], a);
-        gg = blend(g, c[1], a);
-        b = blend(g, c[2], a);
+        if (l0 !== p0 || l1 !== p1 || (p0 === 0 && p1 === 0)) {
+          const key = l1 * 4294967296 + l0;
+          let c = cache.get(key);
+          if (!c) cache.set(key, (c = labelColor(l0, l1)));
+          pc = c;
+          p0 = l0;
+          p1 = l1;
+        }
+        r = blend(g, pc[0], a);
+        gg = blend(g, pc[1], a);
+        b = blend(g, pc[2], a);
       }
     }
     rgba[i * 4] = r;
