@@ -17,7 +17,9 @@
  *    is measured (PerformanceObserver 'longtask') and printed;
  *  - the in-page micro-benchmark prints slice latency p50/p95 (printed, not asserted);
  *  - lazy codecs: a page reading the raw zarr3 volume never requests the zstd or blosc chunks
- *    (the page server's log), and does once it opens the zstd image (the check can fail);
+ *    (the page server's log), and does once it opens the zstd image (the check can fail); the
+ *    float32 pixels follow the contrast window, read through the GCS JSON API and through the
+ *    emulator's S3 API (an `s3://` URL with an endpoint) alike;
  *  - a Vite build of the same page (volstore resolved as a package, the worker bundled by Vite)
  *    reads the same bytes and decodes in workers, loading nothing from dist/browser;
  *  - `npm run viewer` (examples/viewer/serve.ts as a process): the printed URL opens, keyboard
@@ -65,6 +67,7 @@ interface ViewerApi {
   pixels(id: string, points: [number, number][]): number[][];
   resetLongTasks(): void;
   render(): Promise<unknown>;
+  specOf(text: string, endpoint: string): unknown;
 }
 interface Stats {
   requests: number;
@@ -284,6 +287,11 @@ describe.skipIf(!HAVE_CHROMIUM)('slice viewer in Chromium (e2e)', () => {
     const pts: [number, number][] = [[0, 0], [63, 0], [0, 63], [63, 63], [20, 41]];
     const got = await page.evaluate((p) => window.viewer.pixels('xy', p.map(([x, y]) => [160 + x, 160 + y] as [number, number])), pts);
     expect(got).toEqual(pts.map(([x, y]) => expectedRgba(contrast(rawValue(8, y, x), -10, 10), 0n, 0)));
+    // the same volume through the emulator's S3 API (an s3:// URL with an endpoint), anonymous
+    const s3 = await page.evaluate((ep) => window.viewer.specOf(`s3://${'volstore-demo'}/raw/|zarr3:`, ep), `${v.emulator.url}/s3`);
+    expect(s3).toEqual({ driver: 'zarr3', kvstore: { driver: 's3', bucket: DEMO_BUCKET, path: 'raw/', endpoint: `${v.emulator.url}/s3` } });
+    await page.evaluate((spec) => window.viewer.load({ image: [spec], window: [-10, 10] }), s3);
+    expect(await page.evaluate((p) => window.viewer.pixels('xy', p.map(([x, y]) => [160 + x, 160 + y] as [number, number])), pts)).toEqual(got);
     // the check can fail: opening the zstd image does download zstd
     await page.evaluate((img) => window.viewer.load({ image: [img] }), v.demo!.image[0]!);
     expect(served.filter((p) => zstd.includes(p)).length).toBeGreaterThan(0);
