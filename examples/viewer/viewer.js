@@ -443,6 +443,8 @@ export function stats() {
     taskLog: S.taskLog,
     longestGap: S.longestGap,
     z: S.z,
+    cx: S.cx,
+    cy: S.cy,
     zoom: S.zoom,
     window: S.window,
   };
