@@ -304,6 +304,8 @@ describe.skipIf(!HAVE_CHROMIUM)('slice viewer in Chromium (e2e)', () => {
   });
 
   it('a Vite build of the viewer reads the same bytes and decodes in workers bundled by Vite', async () => {
+    // volstore resolves to the package's built entry, as for an app that installed it
+    if (!existsSync(path.join(REPO, 'dist/index.js'))) throw new Error('dist/index.js is missing: run `npm run build` (npm ci does it) before the e2e suite');
     const { build } = await import('vite');
     const out = path.join(dir, 'vite');
     await build({ configFile: path.join(REPO, 'examples/viewer/vite.config.ts'), build: { outDir: out, emptyOutDir: true }, logLevel: 'error' });
