@@ -37,7 +37,7 @@ afterAll(async () => {
 describe('packed package installed into a separate app', () => {
   it('ships built JS, types, the binary, LICENSE, CHANGELOG and README; no tests', () => {
     const files = packed.files.map((f) => f.path);
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/testing/index.js', 'dist/cli/entry.js', 'bin/volstore', 'LICENSE', 'CHANGELOG.md', 'README.md', 'package.json']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/testing/index.js', 'dist/cli/entry.js', 'dist/browser/volstore.js', 'dist/browser/codec-worker.js', 'dist/browser/manifest.json', 'bin/volstore', 'LICENSE', 'CHANGELOG.md', 'README.md', 'package.json']) {
       expect(files, f).toContain(f);
     }
     expect(files.some((f) => f.startsWith('test/'))).toBe(false);
