@@ -110,13 +110,17 @@ export function barChart(o: BarChartOptions): string {
   if (groups.length === 0) return '';
   const used = o.series.filter((s) => groups.some((g) => g.bars.some((b) => b.series === s.name)));
   const W = 760;
-  const labelW = Math.min(300, Math.max(90, ...groups.map((g) => g.label.length * 6.4 + 12)));
+  // a long "layout · op" label goes on two lines (split at the dot) rather than off the left edge
+  const textW = (t: string) => t.length * 6.4 + 12;
+  const linesOf = (label: string) => (textW(label) > 300 && label.includes(' · ') ? label.split(' · ') : [label]);
+  const labelW = Math.min(300, Math.max(90, ...groups.flatMap((g) => linesOf(g.label).map(textW))));
   const plotX = labelW + 8;
   const plotW = W - plotX - 70;
   const barH = 13;
   const gap = 8;
   const top = 30;
-  const groupH = (g: (typeof groups)[number]) => (o.stacked ? barH : g.bars.length * barH) + gap;
+  const lineH = 12;
+  const groupH = (g: (typeof groups)[number]) => Math.max(o.stacked ? barH : g.bars.length * barH, linesOf(g.label).length * lineH) + gap;
   const maxVal = Math.max(...groups.map((g) => (o.stacked ? g.bars.reduce((a, b) => a + b.value!, 0) : Math.max(...g.bars.map((b) => b.value!)))));
   const clip = new Set(o.stacked ? [] : (o.clipSeries ?? []));
   const others = groups.flatMap((g) => g.bars.filter((b) => !clip.has(b.series)).map((b) => b.value!));
@@ -135,7 +139,11 @@ export function barChart(o: BarChartOptions): string {
   let anyCut = false;
   for (const g of groups) {
     const h = groupH(g) - gap;
-    parts.push(`<text x="${plotX - 6}" y="${(y + h / 2 + 4).toFixed(1)}" class="cat" text-anchor="end">${esc(g.label)}</text>`);
+    const lines = linesOf(g.label);
+    const ly = y + h / 2 + 4 - ((lines.length - 1) * lineH) / 2;
+    parts.push(lines.length === 1
+      ? `<text x="${plotX - 6}" y="${ly.toFixed(1)}" class="cat" text-anchor="end">${esc(g.label)}</text>`
+      : `<text x="${plotX - 6}" y="${ly.toFixed(1)}" class="cat" text-anchor="end"><title>${esc(g.label)}</title>${lines.map((l, i) => `<tspan x="${plotX - 6}" dy="${i === 0 ? 0 : lineH}">${esc(l)}</tspan>`).join('')}</text>`);
     let acc = 0;
     g.bars.forEach((b, i) => {
       const by = o.stacked ? y : y + i * barH;
@@ -160,7 +168,7 @@ export function barChart(o: BarChartOptions): string {
   return (
     `<svg class="chart" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(o.title)}" xmlns="http://www.w3.org/2000/svg">` +
     `<title>${esc(o.title)}</title>` +
-    `<text x="0" y="16" class="ttl">${esc(o.title)}</text><text x="${W}" y="16" class="unit" text-anchor="end">${esc(o.unit)}</text>` +
+    `<text x="2" y="16" class="ttl">${esc(o.title)}</text><text x="${W}" y="16" class="unit" text-anchor="end">${esc(o.unit)}</text>` +
     parts.join('') +
     lg.svg +
     `</svg>` +
