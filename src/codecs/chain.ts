@@ -65,6 +65,19 @@ export class CodecChain implements RunnableChain {
     );
   }
 
+  /**
+   * Whether the stored bytes ARE the chunk: a lone `bytes` codec in little-endian (or
+   * single-byte) order, nothing before or after it (no checksum, no compression). Then a byte
+   * range of a stored chunk is a run of whole planes of its first dimension.
+   */
+  get plain(): boolean {
+    const ab = this.arrayBytes.codec as ArrayBytesCodec & { endian?: string };
+    return (
+      this.arrayArray.length === 0 && this.bytesBytes.length === 0 && ab.name === 'bytes' &&
+      (ab.endian !== 'big' || dtypeSize(this.spec.dtype) === 1)
+    );
+  }
+
   /** Encodes one chunk: through `ctx.runner` when it takes it, else {@link encodeInline}. */
   encode(a: NdArray, ctx?: CodecContext): Promise<Uint8Array> {
     const pooled = ctx?.runner?.encode(this, a, ctx);

@@ -207,6 +207,11 @@ class Zarr2Driver extends CodecChainDriver implements ChunkDriver {
     return chunk.length === 0 ? '0' : chunk.join(this.metadata.separator);
   }
 
+  /** No compressor, no filters, order C, little-endian (see ChunkDriver.plainChunks). */
+  get plainChunks(): boolean {
+    return this.chain.plain;
+  }
+
   spec(): Record<string, unknown> {
     return { driver: 'zarr', kvstore: this.store.spec(), metadata: serializeZarr2Metadata(this.metadata) };
   }

@@ -202,6 +202,11 @@ class Zarr3Driver extends CodecChainDriver implements ChunkDriver {
     return this.metadata.codecs;
   }
 
+  /** Unsharded arrays with a lone little-endian `bytes` codec (see ChunkDriver.plainChunks). */
+  get plainChunks(): boolean {
+    return !(this.store instanceof ShardedStore) && this.chain.plain;
+  }
+
   get attributes(): Readonly<Record<string, unknown>> {
     return this.metadata.attributes;
   }

@@ -70,6 +70,13 @@ export interface ChunkDriver {
    * calling thread never scans the chunk). Absent: the planner checks, then calls encodeChunk.
    */
   encodeChunkUnlessFill?(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array | null>;
+  /**
+   * Optional: every stored chunk is exactly the full chunkShape array's bytes in C order and
+   * native (little-endian) byte order, nothing else (no header, checksum or compression, edge
+   * chunks not cropped). A byte range of a stored chunk is then a run of whole planes of its
+   * first dimension, and the planner reads only the planes a view needs. Absent: false.
+   */
+  readonly plainChunks?: boolean;
   /** Storing chunks equal to the fill value (TensorStore's store_data_equal_to_fill_value). */
   readonly storeFillChunks: boolean;
   /** Description for `volstore info` and `vol.codec`: the codec chain as canonical JSON. */

@@ -1,9 +1,9 @@
-import { type DataType, type Scalar, allocTypedArray, bytesOf, dtypeSize, toElement } from '../array/dtype.js';
+import { type DataType, type Scalar, allocTypedArray, bytesOf, dtypeSize, toElement, viewAs } from '../array/dtype.js';
 import { NdArray, cOrderStrides } from '../array/ndarray.js';
 import { type CachePool, now, type UseCounters } from '../cache/pool.js';
 import { isAllFill } from '../array/ndarray.js';
 import type { ChunkDriver, ChunkGrid } from './chunk-driver.js';
-import { AbortError, OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
+import { AbortError, ByteRangeError, CorruptionError, OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
 import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
 import { type Priority, RequestPriority } from '../util/limiter.js';
@@ -600,6 +600,59 @@ function allocView(grid: ChunkGrid, viewShape: readonly number[], checkOnly = fa
 }
 
 /**
+ * The first-dimension planes [lo, hi) of a chunk that a placement takes, when they are at most
+ * half of the chunk (else undefined: reading the whole chunk costs about the same).
+ */
+function planeSpan(grid: ChunkGrid, p: ChunkPlacement): [number, number] | undefined {
+  if (grid.chunkShape.length < 2) return undefined;
+  const j = p.dims[0]!;
+  const first = p.start[0]!;
+  const last = j < 0 ? first : first + p.steps[0]! * (p.shape[j]! - 1);
+  const lo = Math.min(first, last);
+  const hi = Math.max(first, last) + 1;
+  return 2 * (hi - lo) <= grid.chunkShape[0]! ? [lo, hi] : undefined;
+}
+
+/**
+ * Reads a plain chunk (ChunkDriver.plainChunks) for one read: only the run of first-dimension
+ * planes the view takes when that is at most half of it, as one byte range, placed straight
+ * into the result (PLACED); otherwise the whole chunk through {@link loadChunk}. A viewer's XY
+ * plane of a z-first array reads 1/64 of each 64^3 chunk. Such reads are not shared with other
+ * callers (each wants its own planes) and nothing is cached: the planner takes this path only
+ * when the cache keeps no chunks.
+ * @throws CorruptionError when the stored chunk is not exactly the chunk's size.
+ */
+async function loadPlanes(
+  driver: ChunkDriver, pos: readonly number[], opts: PlanOptions, p: ChunkPlacement | undefined, dst: Uint8Array,
+): Promise<ChunkValue | typeof PLACED> {
+  const grid = driver.grid;
+  const span = p && planeSpan(grid, p);
+  if (!p || !span) return loadChunk(driver, pos, opts, p && { dst, placement: p, fresh: !opts.out });
+  const key = driver.keyOf(pos);
+  const size = dtypeSize(grid.dtype);
+  const planeBytes = grid.chunkShape.slice(1).reduce((n, c) => n * c, size);
+  const chunkBytes = planeBytes * grid.chunkShape[0]!;
+  const [lo, hi] = span;
+  const length = (hi - lo) * planeBytes;
+  let r: ReadResult;
+  try {
+    r = await driver.store.read(key, { byteRange: { offset: lo * planeBytes, length }, signal: opts.signal, priority: opts.priority ?? 'demand' });
+  } catch (e) {
+    if (e instanceof ByteRangeError) throw new CorruptionError(key, `stored chunk is shorter than ${chunkBytes} bytes (${grid.chunkShape.join('x')} ${grid.dtype}, no codec)`, { cause: e });
+    throw e;
+  }
+  opts.cache?.missed('chunk');
+  if (opts.counters) opts.counters.misses++;
+  if (r.state !== 'value') return checkMissing(undefined, key, opts);
+  if ((r.size !== undefined && r.size !== chunkBytes) || r.value.byteLength !== length) {
+    throw new CorruptionError(key, `stored chunk has ${r.size ?? '?'} bytes, expected ${chunkBytes} (${grid.chunkShape.join('x')} ${grid.dtype}, no codec)`);
+  }
+  const part = new NdArray(grid.dtype, viewAs(grid.dtype, r.value), [hi - lo, ...grid.chunkShape.slice(1)]);
+  placeChunk(dst, { ...p, start: [p.start[0]! - lo, ...p.start.slice(1)] }, part);
+  return PLACED;
+}
+
+/**
  * Reads the view `t` of the array into a new C-order array of the view's shape (or into
  * `opts.out`). A big read of an array whose chunks decode in a codec worker pool gets its
  * result in shared memory (`data.buffer` is then a SharedArrayBuffer, not an ArrayBuffer; see
@@ -656,6 +709,8 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
   const store = driver.store;
   if (!axes) return out;
   const pool = opts.cache;
+  // Plain chunks no cache keeps: only the planes the view needs are read (loadPlanes).
+  const plain = driver.plainChunks === true && !pool?.cachesChunks;
   const o: PlanOptions = { ...opts, recheckBefore: opts.recheckBefore ?? now(), priority: 'demand' };
   // With a CellReadable store (shards), the chunks of one cell that nobody has cached or is
   // loading are fetched together (one index lookup, coalesced ranges); the others go one by
@@ -676,7 +731,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
       const g: PlanOptions = { ...o, signal: child.signal };
       try {
         if (group.length === 1 || !isCellReadable(store)) {
-          for (const pos of group) place(pos, await loadChunk(driver, pos, g, targetOf(pos)));
+          for (const pos of group) place(pos, plain ? await loadPlanes(driver, pos, g, placementOf(pos), outBytes) : await loadChunk(driver, pos, g, targetOf(pos)));
           return;
         }
         const chunks = await loadGroup(driver as ChunkDriver & { store: KvStore & CellReadable }, group, g, targetOf);
