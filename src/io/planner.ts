@@ -377,7 +377,6 @@ function checkMissing<V extends ChunkValue | typeof PLACED>(v: V, key: string, o
   return v;
 }
 
-
 /** What a chunk load needs from its shared-load context (see `LoadContext` in src/cache/pool.ts). */
 interface ChunkLoad {
   signal: AbortSignal | undefined;
