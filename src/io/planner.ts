@@ -621,12 +621,11 @@ function planeSpan(grid: ChunkGrid, p: ChunkPlacement): [number, number] | undef
  * when the cache keeps no chunks.
  * @throws CorruptionError when the stored chunk is not exactly the chunk's size.
  */
-async function loadPlanes(
-  driver: ChunkDriver, pos: readonly number[], opts: PlanOptions, p: ChunkPlacement | undefined, dst: Uint8Array,
-): Promise<ChunkValue | typeof PLACED> {
+async function loadPlanes(driver: ChunkDriver, pos: readonly number[], opts: PlanOptions, target: DecodeTarget | undefined): Promise<ChunkValue | typeof PLACED> {
   const grid = driver.grid;
-  const span = p && planeSpan(grid, p);
-  if (!p || !span) return loadChunk(driver, pos, opts, p && { dst, placement: p, fresh: !opts.out });
+  const span = target && planeSpan(grid, target.placement);
+  if (!target || !span) return loadChunk(driver, pos, opts, target);
+  const p = target.placement;
   const key = driver.keyOf(pos);
   const size = dtypeSize(grid.dtype);
   const planeBytes = grid.chunkShape.slice(1).reduce((n, c) => n * c, size);
@@ -647,7 +646,7 @@ async function loadPlanes(
     throw new CorruptionError(key, `stored chunk has ${r.size ?? '?'} bytes, expected ${chunkBytes} (${grid.chunkShape.join('x')} ${grid.dtype}, no codec)`);
   }
   const part = new NdArray(grid.dtype, viewAs(grid.dtype, r.value), [hi - lo, ...grid.chunkShape.slice(1)]);
-  placeChunk(dst, { ...p, start: [p.start[0]! - lo, ...p.start.slice(1)] }, part);
+  placeChunk(target.dst, { ...p, start: [p.start[0]! - lo, ...p.start.slice(1)] }, part);
   return PLACED;
 }
 
@@ -730,7 +729,7 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
       const g: PlanOptions = { ...o, signal: child.signal };
       try {
         if (group.length === 1 || !isCellReadable(store)) {
-          for (const pos of group) place(pos, plain ? await loadPlanes(driver, pos, g, placementOf(pos), outBytes) : await loadChunk(driver, pos, g, targetOf(pos)));
+          for (const pos of group) place(pos, await (plain ? loadPlanes : loadChunk)(driver, pos, g, targetOf(pos)));
           return;
         }
         const chunks = await loadGroup(driver as ChunkDriver & { store: KvStore & CellReadable }, group, g, targetOf);
