@@ -6,14 +6,14 @@
  * the chunk straight into the read's result (shared memory), so nothing travels back. Chains
  * here have no runner: nothing a worker does waits for the pool.
  */
-import type { TypedArray } from '../array/dtype.js';
+import { bytesOf, dtypeSize, type TypedArray, viewAs } from '../array/dtype.js';
 import { isAllFill, NdArray } from '../array/ndarray.js';
 import { placeChunk, placementOrder } from '../array/place.js';
 import { CodecChain } from '../codecs/chain.js';
 import { type CodecJSON, ScratchBuffers } from '../codecs/codec.js';
 import { importNodeOnly } from '../util/node-only.js';
 import {
-  type ArrayMessage, type ChainDescriptor, LANE, type ReplyMessage, serializeError, type TaskInput, type TaskMessage, type WorkerMessage,
+  type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, type ReplyMessage, serializeError, type TaskInput, type TaskMessage, type WorkerMessage,
 } from './protocol.js';
 
 interface Port {
@@ -47,7 +47,12 @@ function usesSharding(codecs: readonly CodecJSON[]): boolean {
   return JSON.stringify(codecs).includes('"sharding_indexed"');
 }
 
-function chainOf(d: ChainDescriptor): Promise<CodecChain> {
+/** Every descriptor this worker was sent, by id (the pool sends each once, then its id). */
+const descriptors = new Map<number, ChainDescriptor>();
+
+function chainOf(ref: ChainRef): Promise<CodecChain> {
+  const d = typeof ref === 'number' ? descriptors.get(ref) : ref;
+  if (!d) return Promise.reject(new Error(`codec worker: chain ${String(ref)} was never sent`));
   let c = chains.get(d.key);
   if (c) {
     chains.delete(d.key); // most recently used last
@@ -80,6 +85,23 @@ function ownArray(a: NdArray): ArrayMessage {
   const shared = typeof SharedArrayBuffer === 'function' && a.data.buffer instanceof SharedArrayBuffer;
   const data = shared ? (a.data as TypedArray).slice() : a.data;
   return { dtype: a.dtype, data, shape: [...a.shape], strides: [...a.strides], offset: a.offset };
+}
+
+/**
+ * The bytes `a`'s elements occupy (from its lowest to its highest element, whatever the
+ * strides' signs) and `a`'s offset, in elements, relative to their start.
+ */
+function spanOf(a: NdArray): { bytes: Uint8Array; offset: number } {
+  const size = dtypeSize(a.dtype);
+  let lo = a.offset, hi = a.offset;
+  for (let d = 0; d < a.shape.length; d++) {
+    const n = a.shape[d]!;
+    if (n === 0) return { bytes: new Uint8Array(0), offset: 0 };
+    const reach = (n - 1) * a.strides[d]!;
+    if (reach < 0) lo += reach;
+    else hi += reach;
+  }
+  return { bytes: bytesOf(a.data).subarray(lo * size, (hi + 1) * size), offset: a.offset - lo };
 }
 
 /** Encoded bytes the main thread may own (copied out of shared memory, see ownArray). */
@@ -120,8 +142,25 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes });
       const array = ownArray(a);
       send(port, { type: 'decoded', id: m.id, array }, buffersOf(array.data));
+    } else if (m.type === 'decodeInto' && !m.target) {
+      // the result is memory this worker cannot reach: decode into scratch, hand the chunk over
+      // in the lane's output buffer (the pool places it from there)
+      const order = chain.honorsOrder && m.placement ? placementOrder(m.placement) : undefined;
+      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch, order });
+      const span = spanOf(a);
+      const meta = { dtype: a.dtype, shape: [...a.shape], strides: [...a.strides], offset: span.offset };
+      if (m.out && span.bytes.length <= m.out.byteLength) {
+        new Uint8Array(m.out, 0, span.bytes.length).set(span.bytes);
+        if (lanes && m.lane >= 0) Atomics.store(lanes, m.lane, LANE.DONE);
+        port.post({ type: 'decodedInLane', id: m.id, byteLength: span.bytes.length, array: meta }, []);
+      } else {
+        // bigger than the lane's buffer (should not happen: it is sized to the chunk): a copy of its own
+        const data = viewAs(a.dtype, span.bytes.slice());
+        send(port, { type: 'decoded', id: m.id, array: { ...meta, data } }, buffersOf(data));
+      }
     } else if (m.type === 'decodeInto') {
-      const order = chain.honorsOrder ? placementOrder(m.target.placement) : undefined;
+      const target = m.target!;
+      const order = chain.honorsOrder ? placementOrder(target.placement) : undefined;
       const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, order });
       // write into the caller's memory only if the task was not aborted meanwhile
       if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
@@ -129,7 +168,7 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
         return;
       }
       try {
-        const { buffer, byteOffset, byteLength, placement } = m.target;
+        const { buffer, byteOffset, byteLength, placement } = target;
         placeChunk(new Uint8Array(buffer, byteOffset, byteLength), placement, a);
       } finally {
         Atomics.store(lanes, m.lane, LANE.DONE);
@@ -177,6 +216,8 @@ port.listen((m) => {
     lanes = new Int32Array(m.lanes);
     return;
   }
+  // a descriptor is kept as it arrives (even if its task is then skipped): later tasks send only its id
+  if (typeof m.chain === 'object') descriptors.set(m.chain.id, m.chain);
   last = last.then(() => handle(port, m));
 });
 port.post({ type: 'ready' }, []);

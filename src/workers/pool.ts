@@ -106,7 +106,12 @@ interface Task {
    * buffer of its own to transfer): given as bytes to copy, or as a length and a function
    * filling that many bytes.
    */
-  build: (id: number, lane: number, input: TaskInputFn) => { message: TaskMessage; transfer: ArrayBuffer[] };
+  build: (id: number, lane: number, input: TaskInputFn, output: TaskOutputFn) => { message: TaskMessage; transfer: ArrayBuffer[] };
+  /**
+   * For replies whose data sits in the task's lane (`decodedInLane`): consumes it synchronously,
+   * before the lane is freed for the next task. A throw rejects the task.
+   */
+  consume?: (reply: ReplyMessage, lane: Lane) => void;
   resolve: (reply: ReplyMessage) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
@@ -127,11 +132,15 @@ interface Task {
 
 /** Puts a task's input bytes where the worker will find them (see Task.build). */
 type TaskInputFn = (bytes: Uint8Array | number, fill?: (dst: Uint8Array) => void) => TaskInput;
+/** The task's lane output buffer, at least `bytes` long (reused), or undefined (no lane, or too big). */
+type TaskOutputFn = (bytes: number) => SharedArrayBuffer | undefined;
 
 /** One in-flight task's share of a worker: an input buffer (reused) and a state word. */
 interface Lane {
   /** Shared input buffer, grown as needed (inputs up to MAX_LANE_BYTES). */
   buffer?: SharedArrayBuffer;
+  /** Shared output buffer (decodeInto into memory workers cannot reach), grown as needed. */
+  out?: SharedArrayBuffer;
   /** The task holding the lane until its reply (or its worker's death): its id, 0 when free. */
   taskId: number;
 }
@@ -146,6 +155,8 @@ interface Slot {
   lanes: Lane[];
   /** Closing (the pool closed, or the worker is to be replaced) once its writing task replies. */
   retireAfterReply?: boolean;
+  /** Ids of the chain descriptors this worker was sent (later tasks send only the id). */
+  sentChains: Set<number>;
   idleTimer?: ReturnType<typeof setTimeout>;
 }
 
@@ -198,6 +209,8 @@ export interface PoolStats {
   inline: number;
   /** decodeInto tasks whose worker wrote the chunk into the result itself (shared memory). */
   placed: number;
+  /** decodeInto tasks into memory workers cannot reach whose chunk came back in the task's lane. */
+  laneDecoded: number;
 }
 
 export class CodecWorkerPool implements ChainRunner {
@@ -205,7 +218,7 @@ export class CodecWorkerPool implements ChainRunner {
   readonly minEncodeBytes: number;
   readonly minPlaceBytes: number;
   readonly idleMs: number;
-  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0, placed: 0 };
+  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0, placed: 0, laneDecoded: 0 };
   /** Whether workers share memory with this thread (lanes, results written by workers). */
   readonly sharedMemory: boolean;
   private readonly requestedSize: number | undefined;
@@ -330,12 +343,17 @@ export class CodecWorkerPool implements ChainRunner {
    */
   decodeInto(chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<NdArray | undefined> | undefined {
     if (!this.sharedMemory || !isSharedMemory(target.dst)) {
-      // the worker cannot write there: decode there, place here
-      const decoded = this.decode(chain, b, ctx);
-      return decoded?.then((a) => {
-        placeChunk(target.dst, target.placement, a);
-        return target.keep ? a : undefined;
-      });
+      // The worker cannot write there: decode there, place here. With shared memory and a
+      // chunk the cache does not keep, the decoded chunk comes back in the lane's reused output
+      // buffer and is placed from there as the reply arrives; else a buffer of its own.
+      if (!this.sharedMemory || target.keep) {
+        const decoded = this.decode(chain, b, ctx);
+        return decoded?.then((a) => {
+          placeChunk(target.dst, target.placement, a);
+          return target.keep ? a : undefined;
+        });
+      }
+      return this.decodeViaLane(chain, b, ctx, target);
     }
     const desc = this.take(chain, this.minDecodeBytes, target);
     if (!desc) return undefined;
@@ -360,6 +378,40 @@ export class CodecWorkerPool implements ChainRunner {
         const a = await chain.decodeInline(b, { ...ctx, runner: undefined });
         placeChunk(target.dst, target.placement, a);
         return keep ? a : undefined;
+      },
+    );
+  }
+
+  /** decodeInto for a result workers cannot write: the chunk comes back in the task's lane. */
+  private decodeViaLane(chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<undefined> | undefined {
+    const desc = this.take(chain, this.minDecodeBytes);
+    if (!desc) return undefined;
+    const build: Task['build'] = (id, lane, input, output) => {
+      const message: TaskMessage = {
+        type: 'decodeInto', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes, keep: false,
+        out: output(chunkBytes(chain)), placement: target.placement,
+      };
+      return { message, transfer: transferOf(message.input) };
+    };
+    const consume = (reply: ReplyMessage, lane: Lane) => {
+      if (reply.type !== 'decodedInLane' || !lane.out) return;
+      const { dtype, shape, strides, offset } = reply.array;
+      const data = viewAs(dtype, new Uint8Array(lane.out, 0, reply.byteLength));
+      placeChunk(target.dst, target.placement, new NdArray(dtype, data as never, shape, strides, offset));
+      this.stats.laneDecoded++;
+    };
+    return this.submit(desc.key, ctx.key, build, ctx.signal, consume).then(
+      (reply) => {
+        if (reply.type === 'decoded') placeChunk(target.dst, target.placement, toNdArray(reply.array));
+        else if (reply.type !== 'decodedInLane') throw new Error(`codec worker: unexpected reply ${reply.type}`);
+        return undefined;
+      },
+      async (e: unknown) => {
+        if (!(e instanceof RunInline)) throw e;
+        this.stats.inline++;
+        const a = await chain.decodeInline(b, { ...ctx, runner: undefined });
+        placeChunk(target.dst, target.placement, a);
+        return undefined;
       },
     );
   }
@@ -478,10 +530,10 @@ export class CodecWorkerPool implements ChainRunner {
     this.pump();
   }
 
-  private submit(chainKey: string, key: string | undefined, build: Task['build'], signal: AbortSignal | undefined): Promise<ReplyMessage> {
+  private submit(chainKey: string, key: string | undefined, build: Task['build'], signal: AbortSignal | undefined, consume?: Task['consume']): Promise<ReplyMessage> {
     return new Promise<ReplyMessage>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError('operation aborted', { cause: signal.reason }));
-      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal, lane: -1 };
+      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal, lane: -1, consume };
       if (signal) this.listen(task, signal);
       this.queue.push(task);
       this.pump();
@@ -697,7 +749,7 @@ export class CodecWorkerPool implements ChainRunner {
       this.turnOff(`cannot start a worker: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     }
-    const slot: Slot = { handle, state: 'starting', tasks: [], lanes: [] };
+    const slot: Slot = { handle, state: 'starting', tasks: [], lanes: [], sentChains: new Set() };
     handle.onMessage = (m) => this.onReply(slot, m);
     handle.onFailure = (e) => this.onFailure(slot, e);
     this.slots.push(slot);
@@ -725,11 +777,20 @@ export class CodecWorkerPool implements ChainRunner {
       write(new Uint8Array(lane.buffer, 0, length));
       return { shared: lane.buffer, length };
     };
+    const output: TaskOutputFn = (bytes) => {
+      if (!lane || bytes > MAX_LANE_BYTES) return undefined;
+      if (!lane.out || lane.out.byteLength < bytes) lane.out = new SharedArrayBuffer(bytes);
+      return lane.out;
+    };
     let sent: { message: TaskMessage; transfer: ArrayBuffer[] };
     try {
       if (slot.laneStates && task.lane >= 0) Atomics.store(slot.laneStates, task.lane, LANE.PENDING);
-      sent = task.build(task.id, task.lane, input);
+      sent = task.build(task.id, task.lane, input, output);
+      const desc = sent.message.chain as ChainDescriptor;
+      const known = slot.sentChains.has(desc.id);
+      if (known) sent.message.chain = desc.id;
       slot.handle.post(sent.message, sent.transfer);
+      if (!known) slot.sentChains.add(desc.id);
     } catch (e) {
       // not clonable (should not happen: plain JSON, numbers, typed arrays): run it inline
       log.debug(`codec worker: cannot post a task (${e instanceof Error ? e.message : String(e)})`);
@@ -786,9 +847,22 @@ export class CodecWorkerPool implements ChainRunner {
       this.pump();
       return;
     }
+    const k = slot.tasks.findIndex((t) => t.id === m.id);
+    let consumeError: unknown;
+    if (m.type === 'decodedInLane') {
+      // the data is in the task's lane: used now, before the lane goes to another task
+      const task = slot.tasks[k];
+      const lane = task && task.lane >= 0 ? slot.lanes[task.lane] : undefined;
+      if (task && lane && !task.zombie && !task.abortedWith) {
+        try {
+          task.consume?.(m, lane);
+        } catch (e) {
+          consumeError = e ?? new Error('codec worker: placing a chunk failed');
+        }
+      }
+    }
     // the task's lane is free again (whether or not anyone still waits for the task)
     for (const lane of slot.lanes) if (lane?.taskId === m.id) lane.taskId = 0;
-    const k = slot.tasks.findIndex((t) => t.id === m.id);
     if (k < 0) {
       // a reply for a task aborted meanwhile (its lane was what still waited)
       this.pump();
@@ -818,6 +892,8 @@ export class CodecWorkerPool implements ChainRunner {
       } else {
         this.finish(task, () => task.reject(deserializeError(m.error)));
       }
+    } else if (consumeError !== undefined) {
+      this.finish(task, () => task.reject(consumeError));
     } else if (m.type === 'skipped') {
       // only aborted tasks are skipped, and those were settled when aborted
       this.finish(task, () => task.reject(new AbortError('operation aborted')));
@@ -888,6 +964,8 @@ function toNdArray(m: ArrayMessage): NdArray {
 }
 
 const descriptors = new WeakMap<RunnableChain, ChainDescriptor>();
+/** Descriptor ids by key: one id per distinct chain in this process (chains with one key share it). */
+const descriptorIds = new Map<string, number>();
 
 /** The chain's descriptor (cached per chain). */
 export function describe(chain: RunnableChain): ChainDescriptor {
@@ -898,7 +976,9 @@ export function describe(chain: RunnableChain): ChainDescriptor {
     const key = JSON.stringify([codecs, spec], (_k, v: unknown) =>
       typeof v === 'bigint' ? `${v}n` : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
     );
-    d = { key, codecs, spec };
+    let id = descriptorIds.get(key);
+    if (id === undefined) descriptorIds.set(key, (id = descriptorIds.size + 1));
+    d = { key, id, codecs, spec };
     descriptors.set(chain, d);
   }
   return d;

@@ -13,9 +13,18 @@ import * as errors from '../errors.js';
 export interface ChainDescriptor {
   /** Identifies the chain: the worker caches the built chain under it. */
   key: string;
+  /** A small number standing for `key` in this process (unique per distinct key). */
+  id: number;
   codecs: CodecJSON[];
   spec: { dtype: DataType; shape: number[]; fillValue: Scalar };
 }
+
+/**
+ * A task's chain: the whole descriptor the first time a worker gets it, then only its `id`
+ * (workers keep every descriptor they were sent; a few hundred bytes each), so a task message
+ * does not clone the codec JSON and its long key every time.
+ */
+export type ChainRef = ChainDescriptor | number;
 
 /** An NdArray as plain data (its typed array is transferred, or shared). */
 export interface ArrayMessage {
@@ -55,11 +64,22 @@ export const LANE = { PENDING: 0, RUNNING: 1, PLACING: 2, DONE: 3, ABORTED: 4 } 
 /** Lanes (tasks sent and not yet answered, aborted ones included) per worker at most. */
 export const MAX_LANES = 8;
 
-/** Main thread -> worker. `lane` is the task's lane (-1: none, no shared memory). */
+/**
+ * Main thread -> worker. `lane` is the task's lane (-1: none, no shared memory).
+ * `decodeInto` with `target`: the worker writes the chunk into that shared result. With `out`
+ * instead (the result is memory the worker cannot reach): the worker decodes into its scratch
+ * and copies the decoded chunk into `out` (the lane's shared output buffer, reused), replying
+ * `decodedInLane`; the pool places it from there before it frees the lane. No fresh buffer is
+ * allocated per chunk on either side (fresh memory costs page faults in the worker and a
+ * garbage-collected free on the main thread, and serialises threads on the kernel's memory map).
+ */
 export type TaskMessage =
-  | { type: 'decode'; id: number; lane: number; chain: ChainDescriptor; input: TaskInput; key?: string; maxDecodedBytes?: number }
-  | { type: 'decodeInto'; id: number; lane: number; chain: ChainDescriptor; input: TaskInput; key?: string; maxDecodedBytes?: number; target: TargetMessage; keep: boolean }
-  | { type: 'encode'; id: number; lane: number; chain: ChainDescriptor; array: ArrayMessage; key?: string; unlessFill?: boolean };
+  | { type: 'decode'; id: number; lane: number; chain: ChainRef; input: TaskInput; key?: string; maxDecodedBytes?: number }
+  | {
+      type: 'decodeInto'; id: number; lane: number; chain: ChainRef; input: TaskInput; key?: string; maxDecodedBytes?: number; keep: boolean;
+      target?: TargetMessage; out?: SharedArrayBuffer; placement?: ChunkPlacement;
+    }
+  | { type: 'encode'; id: number; lane: number; chain: ChainRef; array: ArrayMessage; key?: string; unlessFill?: boolean };
 
 /** Main thread -> worker, once, first: the lane states of this worker (Int32Array over it). */
 export interface InitMessage {
@@ -82,6 +102,11 @@ export type ReplyMessage =
   | { type: 'decoded'; id: number; array: ArrayMessage }
   /** A decodeInto task wrote its chunk; `array` is the decoded chunk when it was asked to keep it. */
   | { type: 'placed'; id: number; array?: ArrayMessage }
+  /**
+   * A decodeInto task with `out`: the decoded chunk is in the lane's output buffer, `byteLength`
+   * bytes from its start, laid out as `array` says (element strides and offset into those bytes).
+   */
+  | { type: 'decodedInLane'; id: number; array: Omit<ArrayMessage, 'data'>; byteLength: number }
   /** `bytes` null: an `unlessFill` array that equals the fill value everywhere (nothing encoded). */
   | { type: 'encoded'; id: number; bytes: Uint8Array | null }
   /** The task was aborted before it started or before it wrote anything (its lane said so). */

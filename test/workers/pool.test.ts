@@ -6,8 +6,9 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DATA_TYPES, type DataType, type Scalar, bytesOf, dtypeSize, isBigIntDtype } from '../../src/array/dtype.js';
-import { NdArray, product } from '../../src/array/ndarray.js';
+import { allocSharedTypedArray, DATA_TYPES, type DataType, type Scalar, bytesOf, dtypeSize, isBigIntDtype } from '../../src/array/dtype.js';
+import { cOrderStrides, NdArray, product } from '../../src/array/ndarray.js';
+import type { ChunkPlacement } from '../../src/array/place.js';
 import { CodecChain } from '../../src/codecs/chain.js';
 import type { CodecJSON } from '../../src/codecs/codec.js';
 import { AbortError, CodecError, Context, CorruptionError, open } from '../../src/index.js';
@@ -101,7 +102,30 @@ async function expectSameAsInline(p: CodecWorkerPool, codecs: CodecJSON[], a: Nd
   const inlineArr = await chain.decodeInline(inlineBytes);
   const pooledArr = await chain.decode(inlineBytes, { runner: p, key: 'k' });
   expectIdentical(inlineArr, pooledArr);
-  expect(p.stats.completed, `${what}: ran in a worker`).toBe(before + 2);
+  // decodeInto (the read path) places the chunk into a bigger result, reversed along the last
+  // dimension: into shared memory (the worker writes it) and into ordinary memory (the chunk
+  // comes back in the task's lane and is placed here)
+  const size = dtypeSize(a.dtype);
+  const outShape = a.shape.map((n) => n + 1);
+  const dstStrides = cOrderStrides(outShape).map((x) => x * size);
+  const last = a.shape.length - 1;
+  const placement: ChunkPlacement = {
+    shape: [...a.shape],
+    dstOffset: dstStrides.reduce((s, x) => s + x, 0),
+    dstStrides,
+    start: a.shape.map((n, i) => (i === last ? n - 1 : 0)),
+    dims: a.shape.map((_, i) => i),
+    steps: a.shape.map((_, i) => (i === last ? -1 : 1)),
+  };
+  const expected = new Uint8Array(product(outShape) * size);
+  await chain.decodeInto(inlineBytes, { key: 'k' }, { dst: expected, placement });
+  const lanePlaced = p.stats.laneDecoded;
+  for (const dst of [bytesOf(allocSharedTypedArray(a.dtype, product(outShape))), new Uint8Array(product(outShape) * size)]) {
+    await chain.decodeInto(inlineBytes, { runner: p, key: 'k' }, { dst, placement });
+    expect(Buffer.from(dst).equals(Buffer.from(expected)), `${what}: decodeInto ${dst.buffer instanceof SharedArrayBuffer ? 'shared' : 'ordinary'} memory`).toBe(true);
+  }
+  expect(p.stats.completed, `${what}: ran in a worker`).toBe(before + 4);
+  expect(p.stats.laneDecoded, `${what}: the ordinary-memory result came back in the lane`).toBe(lanePlaced + 1);
 }
 
 describe('codec worker pool', () => {
@@ -274,6 +298,45 @@ describe('codec worker pool', () => {
     expect(p.enabled).toBe(true);
     // later chunks of that chain are not even offered to a worker
     expect(p.decode(local, new Uint8Array([1, 2, 3]), {})).toBeUndefined();
+  });
+
+  it('sends a chain descriptor once per worker, then only its id (also when the first task was skipped)', async () => {
+    const posted: { worker: number; chain: unknown; type: string }[] = [];
+    const spying = async (): Promise<WorkerPlatform> => {
+      const inner = await testPlatform();
+      let n = 0;
+      return {
+        cores: inner.cores,
+        spawn: () => {
+          const h = inner.spawn();
+          const worker = n++;
+          const post = h.post.bind(h);
+          h.post = (m, t) => {
+            if ('chain' in m) posted.push({ worker, chain: m.chain, type: m.type });
+            post(m, t);
+          };
+          return h;
+        },
+      };
+    };
+    const p = await pool(2, spying);
+    const codecs: CodecJSON[] = [bytesCodec, { name: 'zstd', configuration: { level: 2 } }];
+    const chain = await CodecChain.create(codecs, { dtype: 'uint16', shape: [16, 16], fillValue: 0 });
+    const arrays = [1, 2, 3, 4, 5, 6, 7, 8].map((s) => randomArray('uint16', [16, 16], s));
+    const encoded = await Promise.all(arrays.map((a) => chain.encode(a, { runner: p })));
+    // a task aborted before it starts still delivers its descriptor
+    const ac = new AbortController();
+    const aborted = chain.decode(encoded[0]!, { runner: p, signal: ac.signal });
+    ac.abort();
+    await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    const decoded = await Promise.all(encoded.map((b) => chain.decode(b, { runner: p })));
+    for (let i = 0; i < arrays.length; i++) expectIdentical(arrays[i]!, decoded[i]!);
+    for (const w of new Set(posted.map((x) => x.worker))) {
+      const mine = posted.filter((x) => x.worker === w);
+      expect(typeof mine[0]!.chain, `worker ${w}: first task carries the descriptor`).toBe('object');
+      expect(mine.slice(1).every((x) => typeof x.chain === 'number'), `worker ${w}: later tasks carry the id`).toBe(true);
+    }
+    expect(posted.length).toBeGreaterThanOrEqual(16);
   });
 
   it('does not deadlock when a chain nests chains (whole-shard codec) on a one-worker pool', async () => {
