@@ -2,6 +2,7 @@ import type { DataType, Scalar } from '../array/dtype.js';
 import type { NdArray } from '../array/ndarray.js';
 import type { ChunkPlacement } from '../array/place.js';
 import { UnsupportedError } from '../errors.js';
+import type { RequestPriority } from '../util/limiter.js';
 
 /**
  * One codec registry serves every format. A zarr v2 compressor or filter, a zarr v3 codec, an
@@ -70,6 +71,12 @@ export interface CodecContext {
    * array it returns are authoritative either way.
    */
   order?: readonly number[];
+  /**
+   * Decoding only: the priority of the load this decode serves ('prefetch' until a demand read
+   * joins it, then raised). A runner (the codec worker pool) never lets prefetch decodes occupy
+   * every worker, so a demand read's chunks start decoding at once.
+   */
+  priority?: RequestPriority;
 }
 
 /**

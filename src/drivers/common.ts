@@ -11,6 +11,7 @@ import type { ChainRunner, ChunkSpec, CodecContext, CodecJSON, DecodeTarget } fr
 import type { OpenMode, Schema } from './driver.js';
 import { type MetadataCache, readMetadata, wroteMetadata } from '../cache/metadata.js';
 import { now } from '../cache/pool.js';
+import type { RequestPriority } from '../util/limiter.js';
 
 /**
  * Parses stored JSON bytes; a MetadataError names the key when they are not valid JSON, larger
@@ -374,19 +375,19 @@ export abstract class CodecChainDriver {
     return array;
   }
 
-  private ctx(chunk: readonly number[], signal: AbortSignal | undefined): CodecContext {
-    return { key: this.describeChunk(chunk), signal, runner: this.runner };
+  private ctx(chunk: readonly number[], signal: AbortSignal | undefined, priority?: RequestPriority): CodecContext {
+    return { key: this.describeChunk(chunk), signal, runner: this.runner, priority };
   }
 
-  async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray> {
+  async decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal, priority?: RequestPriority): Promise<NdArray> {
     const chain = await this.chainFor(chunk, false);
-    return this.fromStored(await chain.decode(bytes, this.ctx(chunk, signal)), chunk);
+    return this.fromStored(await chain.decode(bytes, this.ctx(chunk, signal, priority)), chunk);
   }
 
   /** See ChunkDriver.decodeChunkInto: through the chain's decodeInto (a worker of the runner writes the result). */
-  async decodeChunkInto(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal): Promise<NdArray | undefined> {
+  async decodeChunkInto(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<NdArray | undefined> {
     const chain = await this.chainFor(chunk, false);
-    const a = await chain.decodeInto(bytes, this.ctx(chunk, signal), target);
+    const a = await chain.decodeInto(bytes, this.ctx(chunk, signal, priority), target);
     return a && this.fromStored(a, chunk);
   }
 

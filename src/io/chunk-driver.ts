@@ -2,6 +2,7 @@ import type { DataType, Scalar } from '../array/dtype.js';
 import type { NdArray } from '../array/ndarray.js';
 import type { CodecJSON, DecodeTarget } from '../codecs/codec.js';
 import type { KvStore } from '../kvstore/kvstore.js';
+import type { RequestPriority } from '../util/limiter.js';
 
 /**
  * What a format driver hands the one I/O planner (`src/io/planner.ts`): a regular chunk grid,
@@ -42,8 +43,11 @@ export interface ChunkDriver {
   readonly store: KvStore;
   /** The store key of the chunk at a grid position. */
   keyOf(chunk: readonly number[]): string;
-  /** Decodes stored chunk bytes to a full chunkShape array (any strides, native endianness). */
-  decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal): Promise<NdArray>;
+  /**
+   * Decodes stored chunk bytes to a full chunkShape array (any strides, native endianness).
+   * `priority`: the load's (see CodecContext.priority); prefetch decodes never take every worker.
+   */
+  decodeChunk(bytes: Uint8Array, chunk: readonly number[], signal?: AbortSignal, priority?: RequestPriority): Promise<NdArray>;
   /**
    * Optional: decodes stored chunk bytes and copies the part `target.placement` selects into
    * `target.dst` (a read's result), in a codec worker when the driver's pool takes the chunk
@@ -52,7 +56,7 @@ export interface ChunkDriver {
    * once nothing it started can still write into `target.dst`, also when it rejects (AbortError,
    * CorruptionError...). Absent: the planner decodes with decodeChunk and places the chunk itself.
    */
-  decodeChunkInto?(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal): Promise<NdArray | undefined>;
+  decodeChunkInto?(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<NdArray | undefined>;
   /**
    * Optional: whether a read whose result is `bytes` long should allocate it in shared memory
    * (a SharedArrayBuffer), so that decodeChunkInto's workers write chunks into it directly.

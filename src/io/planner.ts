@@ -380,6 +380,8 @@ function checkMissing<V extends ChunkValue | typeof PLACED>(v: V, key: string, o
 /** What a chunk load needs from its shared-load context (see `LoadContext` in src/cache/pool.ts). */
 interface ChunkLoad {
   signal: AbortSignal | undefined;
+  /** The load's priority (raised when a demand caller joins a prefetch); absent: demand. */
+  readonly priority?: RequestPriority;
   startedAt: number;
   readonly prefetchOnly: boolean;
   readonly storable: boolean;
@@ -400,7 +402,7 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   const priority = opts.priority ?? 'demand';
   if (!pool) {
     const r = await driver.store.read(key, { signal: opts.signal, priority });
-    const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false };
+    const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false, priority: new RequestPriority(priority) };
     return checkMissing(await decodeResult(driver, pos, key, r, opts, ctx, target && { ...target, keep: false }), key, opts);
   }
   const ck = cacheKeyOf(driver, key, opts);
@@ -473,7 +475,7 @@ async function decodeResult(
     if (pool && ctx.storable) pool.set(ck, 'chunk', undefined, r.generation, 0, ctx.startedAt, ctx.prefetchOnly);
     return undefined;
   }
-  const decoded = await decodeChunk(driver, pos, r.value, { signal: ctx.signal, target });
+  const decoded = await decodeChunk(driver, pos, r.value, { signal: ctx.signal, target, priority: ctx.priority });
   if (decoded.placed) onPlaced?.();
   let arr = decoded.array;
   if (!arr) return PLACED;
@@ -493,12 +495,12 @@ async function decodeResult(
  * nothing it started can still write into the target (also on abort).
  */
 export async function decodeChunk(
-  driver: ChunkDriver, pos: readonly number[], bytes: Uint8Array, opts: { signal?: AbortSignal; target?: DecodeTarget },
+  driver: ChunkDriver, pos: readonly number[], bytes: Uint8Array, opts: { signal?: AbortSignal; target?: DecodeTarget; priority?: RequestPriority },
 ): Promise<{ array?: NdArray; placed: boolean }> {
-  const { target, signal } = opts;
-  if (!target) return { array: await driver.decodeChunk(bytes, pos, signal), placed: false };
-  if (driver.decodeChunkInto) return { array: await driver.decodeChunkInto(bytes, pos, target, signal), placed: true };
-  const array = await driver.decodeChunk(bytes, pos, signal);
+  const { target, signal, priority } = opts;
+  if (!target) return { array: await driver.decodeChunk(bytes, pos, signal, priority), placed: false };
+  if (driver.decodeChunkInto) return { array: await driver.decodeChunkInto(bytes, pos, target, signal, priority), placed: true };
+  const array = await driver.decodeChunk(bytes, pos, signal, priority);
   placeChunk(target.dst, target.placement, array);
   return { array: target.keep ? array : undefined, placed: true };
 }
@@ -520,7 +522,7 @@ export async function loadGroup(
   const priority = opts.priority ?? 'demand';
   if (!pool) {
     const results = await store.readCell(store.cellOf(keys[0]!), keys, opts.signal, priority);
-    const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false };
+    const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false, priority: new RequestPriority(priority) };
     // decoded concurrently (in the pool, one per worker at a time)
     return settleAll(results.map(async (r, i) => {
       const target = targetOf?.(group[i]!);

@@ -4,6 +4,7 @@ import { cOrderStrides, isAllFill, NdArray, product } from '../array/ndarray.js'
 import { isSharedMemory, placeChunk, placementBytes, placementRunBytes, sharedMemoryAvailable } from '../array/place.js';
 import type { ChainRunner, CodecContext, DecodeTarget, RunnableChain } from '../codecs/codec.js';
 import { AbortError, CodecError } from '../errors.js';
+import type { RequestPriority } from '../util/limiter.js';
 import { importNodeOnly } from '../util/node-only.js';
 import { log } from '../util/log.js';
 import {
@@ -112,6 +113,10 @@ interface Task {
    * before the lane is freed for the next task. A throw rejects the task.
    */
   consume?: (reply: ReplyMessage, lane: Lane) => void;
+  /** The load's priority: 'prefetch' tasks never occupy every worker (see pump). */
+  priority?: RequestPriority;
+  /** Stops listening for the priority's raise (set while queued as a prefetch). */
+  unraise?: () => void;
   resolve: (reply: ReplyMessage) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
@@ -321,7 +326,7 @@ export class CodecWorkerPool implements ChainRunner {
       const message: TaskMessage = { type: 'decode', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes };
       return { message, transfer: transferOf(message.input) };
     };
-    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, build, ctx).then(
       (reply) => {
         if (reply.type !== 'decoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return toNdArray(reply.array);
@@ -366,7 +371,7 @@ export class CodecWorkerPool implements ChainRunner {
       };
       return { message, transfer: transferOf(message.input) };
     };
-    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, build, ctx).then(
       (reply) => {
         if (reply.type !== 'placed') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         this.stats.placed++;
@@ -400,7 +405,7 @@ export class CodecWorkerPool implements ChainRunner {
       placeChunk(target.dst, target.placement, new NdArray(dtype, data as never, shape, strides, offset));
       this.stats.laneDecoded++;
     };
-    return this.submit(desc.key, ctx.key, build, ctx.signal, consume).then(
+    return this.submit(desc.key, ctx.key, build, ctx, consume).then(
       (reply) => {
         if (reply.type === 'decoded') placeChunk(target.dst, target.placement, toNdArray(reply.array));
         else if (reply.type !== 'decodedInLane') throw new Error(`codec worker: unexpected reply ${reply.type}`);
@@ -451,7 +456,7 @@ export class CodecWorkerPool implements ChainRunner {
       const message: TaskMessage = { type: 'encode', id, lane, chain: desc, array, key: ctx.key, unlessFill };
       return { message, transfer };
     };
-    return this.submit(desc.key, ctx.key, build, ctx.signal).then(
+    return this.submit(desc.key, ctx.key, build, ctx).then(
       (reply) => {
         if (reply.type !== 'encoded') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return reply.bytes;
@@ -530,10 +535,15 @@ export class CodecWorkerPool implements ChainRunner {
     this.pump();
   }
 
-  private submit(chainKey: string, key: string | undefined, build: Task['build'], signal: AbortSignal | undefined, consume?: Task['consume']): Promise<ReplyMessage> {
+  private submit(
+    chainKey: string, key: string | undefined, build: Task['build'], ctx: CodecContext, consume?: Task['consume'],
+  ): Promise<ReplyMessage> {
+    const { signal, priority } = ctx;
     return new Promise<ReplyMessage>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortError('operation aborted', { cause: signal.reason }));
-      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal, lane: -1, consume };
+      const task: Task = { id: 0, chainKey, key, build, resolve, reject, signal, lane: -1, consume, priority };
+      // a prefetch a demand read joins while it waits here goes ahead of the other prefetches
+      if (priority?.level === 'prefetch') task.unraise = priority.onRaise(() => this.pump());
       if (signal) this.listen(task, signal);
       this.queue.push(task);
       this.pump();
@@ -574,6 +584,8 @@ export class CodecWorkerPool implements ChainRunner {
   /** Settles a task once: detaches its abort listener, then runs `settle`. */
   private finish(task: Task, settle: () => void): void {
     if (task.listening) this.unlisten(task);
+    task.unraise?.();
+    task.unraise = undefined;
     task.slot = undefined;
     settle();
   }
@@ -692,14 +704,17 @@ export class CodecWorkerPool implements ChainRunner {
       while (this.slots.length < this.size) if (!this.startWorker()) return;
     }
     while (this.queue.length) {
-      // the ready worker with the fewest tasks, if it has room (and a free lane)
-      let best: Slot | undefined;
-      for (const s of this.slots) {
-        if (s.state !== 'ready' || s.tasks.length >= PIPELINE || (s.laneStates && freeLane(s) < 0)) continue;
-        if (!best || s.tasks.length < best.tasks.length) best = s;
+      // demand tasks first (in order), then prefetch ones, each to the worker slotFor picks
+      const di = this.queue.findIndex((t) => !isBackground(t));
+      let best = di >= 0 ? this.slotFor(false) : undefined;
+      let index = best ? di : -1;
+      if (index < 0) {
+        const bi = di === 0 ? -1 : this.queue.findIndex(isBackground);
+        best = bi >= 0 ? this.slotFor(true) : undefined;
+        index = best ? bi : -1;
       }
-      if (best) {
-        this.assign(best, this.queue.shift()!);
+      if (best && index >= 0) {
+        this.assign(best, this.queue.splice(index, 1)[0]!);
         continue;
       }
       const starting = this.slots.filter((s) => s.state === 'starting').length;
@@ -713,6 +728,32 @@ export class CodecWorkerPool implements ChainRunner {
     // them; otherwise a process may exit while a background warm-up is under way.
     const waiting = this.queue.length > 0 || this.readyWaiters.length > 0;
     for (const s of this.slots) if (s.state === 'starting') (waiting ? s.handle.ref() : s.handle.unref());
+  }
+
+  /**
+   * The worker a task goes to: a ready one with room in its pipeline and a free lane, the
+   * fewest tasks first. Demand tasks prefer workers without prefetch work. Prefetch tasks
+   * (`background`) go only to a worker already on prefetch work, or to an idle one while fewer
+   * than size - 1 workers have prefetch work: a demand chunk always finds a worker free of
+   * prefetch decodes (with one worker, prefetches wait until it is idle).
+   */
+  private slotFor(background: boolean): Slot | undefined {
+    const cap = Math.max(1, this.size - 1);
+    let busyWithBackground = 0;
+    for (const s of this.slots) if (s.tasks.some(isBackground)) busyWithBackground++;
+    let best: Slot | undefined;
+    let bestScore = Infinity;
+    for (const s of this.slots) {
+      if (s.state !== 'ready' || s.tasks.length >= PIPELINE || (s.laneStates && freeLane(s) < 0)) continue;
+      const onBackground = s.tasks.some(isBackground);
+      if (background && !onBackground && !(s.tasks.length === 0 && busyWithBackground < cap)) continue;
+      const score = s.tasks.length + (!background && onBackground ? PIPELINE : 0);
+      if (score < bestScore) {
+        best = s;
+        bestScore = score;
+      }
+    }
+    return best;
   }
 
   private startPlatform(): void {
@@ -941,6 +982,11 @@ export class CodecWorkerPool implements ChainRunner {
     slot.handle.onMessage = undefined;
     slot.handle.terminate();
   }
+}
+
+/** A prefetch's task: it may wait behind demand tasks and never takes every worker. */
+function isBackground(t: Task): boolean {
+  return t.priority?.level === 'prefetch';
 }
 
 /** Index of a free lane of `slot` (one no unanswered task holds), or -1. */

@@ -139,6 +139,34 @@ describe('vol.withPrefetch()', () => {
     expect(context.stats().prefetchHits).toBeGreaterThanOrEqual(4);
   });
 
+  it('decodes of prefetch loads reach the codec pool as prefetch work (never taking every worker), demand reads as demand', async () => {
+    const { vol, context, data } = await volume();
+    const seen: string[] = [];
+    const pool = context.codecPool;
+    const original = { decode: pool.decode, decodeInto: pool.decodeInto };
+    pool.decode = function (chain, b, ctx) {
+      seen.push(`decode:${ctx.priority?.level ?? 'none'}`);
+      return original.decode.call(this, chain, b, ctx);
+    };
+    pool.decodeInto = function (chain, b, ctx, target) {
+      seen.push(`decodeInto:${ctx.priority?.level ?? 'none'}`);
+      return original.decodeInto.call(this, chain, b, ctx, target);
+    };
+    try {
+      await vol.slice([[0, 8], null, null]).prefetch();
+      expect(seen.length).toBe(8);
+      expect(new Set(seen)).toEqual(new Set(['decode:prefetch']));
+      seen.length = 0;
+      const got = await vol.slice([[8, 12], null, null]).read();
+      expect(Array.from(got.data as Uint8Array)).toEqual(Array.from((data.data as Uint8Array).slice(8 * 1024, 12 * 1024)));
+      // (decodeInto of a chunk the cache keeps goes on to the pool's decode)
+      expect(seen.filter((x) => x.startsWith('decodeInto:')), JSON.stringify(seen)).toHaveLength(4);
+      expect(seen.every((x) => x.endsWith(':demand'))).toBe(true);
+    } finally {
+      Object.assign(pool, original);
+    }
+  });
+
   it('rejects an unknown policy or axis with a SpecError', async () => {
     const { vol } = await volume();
     expect(() => vol.withPrefetch({ policy: 'sideways' as never })).toThrow(SpecError);

@@ -14,6 +14,7 @@ import type { CodecJSON } from '../../src/codecs/codec.js';
 import { AbortError, CodecError, Context, CorruptionError, open } from '../../src/index.js';
 import { registerShardingCodec } from '../../src/sharding/zarr3.js';
 import { mulberry32 } from '../../src/testing/prng.js';
+import { RequestPriority } from '../../src/util/limiter.js';
 import { nodePlatform } from '../../src/workers/node.js';
 import { CodecWorkerPool, WorkerCrashError, type WorkerPlatform } from '../../src/workers/pool.js';
 import { freshName } from '../core/helpers.js';
@@ -246,6 +247,27 @@ describe('codec worker pool', () => {
     // an already-aborted signal never reaches a worker
     await expect(zstd.decode(encoded, { runner: p, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
     expect(p.stats.completed).toBe(1);
+  });
+
+  it('prefetch decodes never take every worker: a demand decode runs at once; a prefetch a demand read joins goes ahead', async () => {
+    const p = await pool(2);
+    const spin = await CodecChain.create([bytesCodec, { name: 'test_spin' }], { dtype: 'uint8', shape: [4], fillValue: 0 });
+    const zstd = await CodecChain.create([bytesCodec, { name: 'zstd' }], { dtype: 'uint8', shape: [1000], fillValue: 0 });
+    const data = randomArray('uint8', [1000], 11);
+    const encoded = await zstd.encodeInline(data);
+    const ac = new AbortController();
+    // three prefetch decodes that never end: they fill one worker's pipeline, the third waits
+    const tickets = [0, 1, 2].map(() => new RequestPriority('prefetch'));
+    const stuck = tickets.map((priority) => spin.decode(new Uint8Array([0xff, 1, 2, 3]), { runner: p, signal: ac.signal, priority }).catch((e: unknown) => e));
+    expect([p.running, p.queued]).toEqual([2, 1]);
+    // a demand decode finds the other worker free
+    expectIdentical(await zstd.decode(encoded, { runner: p, key: 'demand' }), await zstd.decodeInline(encoded));
+    expect([p.running, p.queued]).toEqual([2, 1]);
+    // raised to demand (a demand read joined that load): it goes to the free worker now
+    tickets[2]!.raise();
+    expect([p.running, p.queued]).toEqual([3, 0]);
+    ac.abort();
+    for (const r of await Promise.all(stuck)) expect(r).toBeInstanceOf(AbortError);
   });
 
   it('a crashing worker fails its task with WorkerCrashError and is replaced', async () => {
