@@ -409,35 +409,62 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   const bound = opts.recheckBefore ?? now();
   const hit = pool.fresh<ChunkValue>(ck, bound, priority, opts.counters);
   if (hit) return checkMissing(hit.value, key, opts);
-  // The caller that starts the shared load decodes into its own result when that is a fresh
-  // array of this read (a late write after this caller aborted harms nobody), keeping the chunk
-  // too when someone joined or the cache keeps chunks (keepFor).
-  const own = sharedTarget(target);
+  // The caller that starts the shared load decodes into its own result, keeping the chunk too
+  // when someone joined or the cache keeps chunks (keepFor); see StarterTarget.
+  const own = new StarterTarget(target);
   let placed = false;
-  const v = await pool.load<ChunkValue | typeof PLACED>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
-    const cached = pool.peek<ChunkValue>(ck);
-    const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority });
-    if (r.state === 'unchanged') {
-      if (cached) {
-        if (ctx.storable && !pool.has(ck)) pool.set(ck, 'chunk', cached.value, cached.generation, cached.value?.data.byteLength ?? 0, ctx.startedAt);
-        pool.revalidated(ck, ctx.startedAt, ctx.prefetchOnly ? 'prefetch' : 'demand', opts.counters);
-        return cached.value;
+  let v: ChunkValue | typeof PLACED;
+  try {
+    v = await pool.load<ChunkValue | typeof PLACED>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
+      const cached = pool.peek<ChunkValue>(ck);
+      const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority });
+      if (r.state === 'unchanged') {
+        if (cached) {
+          if (ctx.storable && !pool.has(ck)) pool.set(ck, 'chunk', cached.value, cached.generation, cached.value?.data.byteLength ?? 0, ctx.startedAt);
+          pool.revalidated(ck, ctx.startedAt, ctx.prefetchOnly ? 'prefetch' : 'demand', opts.counters);
+          return cached.value;
+        }
+        // Nothing was held to compare with: read it plainly.
+        const plain = await driver.store.read(key, { signal: ctx.signal, priority: ctx.priority });
+        return own.decode((t) => decodeResult(driver, pos, key, plain, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; }));
       }
-      // Nothing was held to compare with: read it plainly.
-      const plain = await driver.store.read(key, { signal: ctx.signal, priority: ctx.priority });
-      return decodeResult(driver, pos, key, plain, opts, ctx, keepFor(own, ctx, pool), () => { placed = true; });
-    }
-    return decodeResult(driver, pos, key, r, opts, ctx, keepFor(own, ctx, pool), () => { placed = true; });
-  });
+      return own.decode((t) => decodeResult(driver, pos, key, r, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; }));
+    });
+  } catch (e) {
+    await own.leave();
+    throw e;
+  }
   return placed ? PLACED : checkMissing(v, key, opts);
 }
 
 /**
- * The target a shared load may decode into: only a fresh result of the read that starts it (see
- * DecodeTarget.fresh), never a caller's `out` (which that caller owns again once it aborts).
+ * The result a shared load's starter reads into, as the load sees it. A fresh result of the
+ * read (DecodeTarget.fresh) is the load's to write whenever: a late write after the starter
+ * aborted harms nobody. A caller's `out` is the caller's again once its read settles: the load
+ * decodes into it only while the starter still waits, and a starter that stops waiting (an abort)
+ * first waits for a decode already writing into it to finish (at most one chunk's decode and
+ * copy; the load itself, shared with others, goes on), so nothing lands in `out` after the read
+ * has settled.
  */
-function sharedTarget(target: DecodeTarget | undefined): DecodeTarget | undefined {
-  return target?.fresh ? target : undefined;
+class StarterTarget {
+  private left = false;
+  private writing: Promise<unknown> | undefined;
+
+  constructor(private readonly target: DecodeTarget | undefined) {}
+
+  /** Runs the load's decode with the target while the starter waits (else without), tracking it. */
+  decode<T>(fn: (target: DecodeTarget | undefined) => Promise<T>): Promise<T> {
+    const target = this.left ? undefined : this.target;
+    const p = fn(target);
+    if (target && !target.fresh) this.writing = p;
+    return p;
+  }
+
+  /** The starter stops waiting: resolves once the load can no longer write into a caller's `out`. */
+  async leave(): Promise<void> {
+    this.left = true;
+    if (this.writing) await this.writing.catch(() => undefined);
+  }
 }
 
 /**
@@ -550,12 +577,18 @@ export async function loadGroup(
     toFetch.forEach((i, j) => {
       const key = keys[i]!;
       const child = fan.child();
-      const own = sharedTarget(targetOf?.(group[i]!));
+      const own = new StarterTarget(targetOf?.(group[i]!));
       let placed = false;
       out[i] = pool.load<ChunkValue | typeof PLACED>(cacheKeyOf(driver, key, opts), { bound, signal: child.signal, priority, ticket, counters: opts.counters }, async (ctx) => {
         const results = await cellRead.run(0, (s) => store.readCell(cell, fetchKeys, s, ticket), ctx.signal);
-        return decodeResult(driver, group[i]!, key, results[j]!, opts, ctx, keepFor(own, ctx, pool), () => { placed = true; });
-      }).then((v) => (placed ? PLACED : checkMissing(v, key, opts))).finally(child.release);
+        return own.decode((t) => decodeResult(driver, group[i]!, key, results[j]!, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; }));
+      }).then(
+        (v) => (placed ? PLACED : checkMissing(v, key, opts)),
+        async (e: unknown) => {
+          await own.leave();
+          throw e;
+        },
+      ).finally(child.release);
     });
   }
   try {

@@ -18,6 +18,7 @@ import { mulberry32 } from '../../src/testing/prng.js';
 import type { Volume } from '../../src/volume.js';
 import { CodecWorkerPool } from '../../src/workers/pool.js';
 import { ALL_DTYPES, freshName } from '../core/helpers.js';
+import { registerTestCodecs } from '../workers/test-codecs.js';
 
 /** A Context whose arrays use `pool` for their codecs. */
 class PoolContext extends Context {
@@ -248,7 +249,31 @@ describe('decode into the result with the chunk cache on', () => {
 });
 
 describe('aborting a read that decodes into a caller-owned out', () => {
-  it('leaves no worker writing into it once the read rejected', async () => {
+  it('waits for a decode already on its way into out (a slow decode on this thread) before it rejects', async () => {
+    registerTestCodecs();
+    const spec = { driver: 'zarr3', kvstore: `memory://${freshName('into-abort-slow')}/` };
+    const shape = [8, 16, 16];
+    const w = await open({
+      ...spec, create: true,
+      metadata: { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 16, 16] } }, codecs: [bytesLE, { name: 'test_slow' }] },
+    } as never, { context: inlineContext });
+    const data = randomArray('uint16', shape, 5);
+    await w.write(data);
+    const vol = await open(spec as never, { context: inlineContext });
+    expect(cBytes(await vol.read()).equals(cBytes(data))).toBe(true);
+    const out = NdArray.zeros('uint16', shape);
+    const ac = new AbortController();
+    const reading = vol.read({ out, signal: ac.signal }).then(() => 'done', (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 10)); // the chunks are decoding now (30 ms each)
+    ac.abort();
+    expect(await reading).toBeInstanceOf(AbortError);
+    // the caller reuses its buffer at once: no decode of the aborted read may land in it later
+    (out.data as Uint16Array).fill(0xbeef);
+    await new Promise((r) => setTimeout(r, 80));
+    expect((out.data as Uint16Array).every((x) => x === 0xbeef), 'a decode wrote into out after the read rejected').toBe(true);
+  });
+
+  it.each([['shared memory', true], ['ordinary memory', false]])('leaves nothing writing into it once the read rejected (%s)', async (_what, sharedOut) => {
     const spec = { driver: 'zarr3', kvstore: `memory://${freshName('into-abort')}/` };
     const shape = [64, 128, 128];
     const w = await open({
@@ -257,7 +282,7 @@ describe('aborting a read that decodes into a caller-owned out', () => {
     } as never, { context: inlineContext });
     await w.write(randomArray('uint16', shape, 3));
     const vol = await open(spec as never, { context: pooledContext });
-    const out = new NdArray('uint16', NdArray.zeros('uint16', [product(shape)], undefined, true).data, shape);
+    const out = new NdArray('uint16', NdArray.zeros('uint16', [product(shape)], undefined, sharedOut).data, shape);
     let rejected = 0;
     let inWorkers = 0;
     for (const after of [0, 1, 3, 8, 20, 50]) {
@@ -281,6 +306,7 @@ describe('aborting a read that decodes into a caller-owned out', () => {
     }
     expect(rejected).toBeGreaterThan(2);
     expect(inWorkers).toBeGreaterThan(0); // some aborts hit chunks workers were decoding
+    expect(sharedOut ? pooled.stats.placed : pooled.stats.laneDecoded).toBeGreaterThan(0); // decoded into out, by workers or through lanes
     // the pool still works
     const back = await vol.read();
     expect(cBytes(back).equals(cBytes(randomArray('uint16', shape, 3)))).toBe(true);

@@ -5,6 +5,8 @@
  *   byte is 0xff (a worker stuck in a long synchronous decode), at once otherwise.
  * - `test_crash{}`: bytes->bytes; decode kills the thread it runs on (a worker crash) when the
  *   first byte is 0xee, else copies its input.
+ * - `test_slow{}`: bytes->bytes; decode copies its input after a 30 ms timer (a slow decode that
+ *   yields: an abort can land while it runs).
  */
 import { isMainThread } from 'node:worker_threads';
 import type { BytesBytesCodec, CodecFactory } from '../../src/codecs/codec.js';
@@ -33,6 +35,16 @@ export function registerTestCodecs(): void {
       for (;;);
     }),
   );
+  registerCodec('test_slow', async () => () => ({
+    kind: 'bytes-bytes',
+    name: 'test_slow',
+    encode: (b: Uint8Array) => b.slice(),
+    decode: async (b: Uint8Array) => {
+      await new Promise((r) => setTimeout(r, 30));
+      return b.slice();
+    },
+    toJSON: () => ({ name: 'test_slow' }),
+  }) satisfies BytesBytesCodec);
   registerCodec('test_crash', async () =>
     passthrough('test_crash', (b) => {
       if (b[0] !== 0xee) return;
