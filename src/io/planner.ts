@@ -7,6 +7,7 @@ import { AbortError, ByteRangeError, CorruptionError, OutOfBoundsError, Volstore
 import type { IndexTransform } from '../index-space/index.js';
 import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
 import { type Priority, RequestPriority } from '../util/limiter.js';
+import { readBuffers } from './read-buffers.js';
 import { SharedWork } from '../util/shared-work.js';
 import { SignalFan } from '../util/signal-fan.js';
 import { MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES } from '../limits.js';
@@ -401,9 +402,9 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   const pool = opts.cache;
   const priority = opts.priority ?? 'demand';
   if (!pool) {
-    const r = await driver.store.read(key, { signal: opts.signal, priority });
+    const r = await driver.store.read(key, { signal: opts.signal, priority, buffer: target && readBuffers.take });
     const ctx: ChunkLoad = { signal: opts.signal, startedAt: now(), prefetchOnly: false, storable: false, priority: new RequestPriority(priority) };
-    return checkMissing(await decodeResult(driver, pos, key, r, opts, ctx, target && { ...target, keep: false }), key, opts);
+    return checkMissing(recycled(await decodeResult(driver, pos, key, r, opts, ctx, target && { ...target, keep: false }), r), key, opts);
   }
   const ck = cacheKeyOf(driver, key, opts);
   const bound = opts.recheckBefore ?? now();
@@ -417,7 +418,8 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   try {
     v = await pool.load<ChunkValue | typeof PLACED>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
       const cached = pool.peek<ChunkValue>(ck);
-      const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority });
+      const buffer = own.wants ? readBuffers.take : undefined;
+      const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority, buffer });
       if (r.state === 'unchanged') {
         if (cached) {
           if (ctx.storable && !pool.has(ck)) pool.set(ck, 'chunk', cached.value, cached.generation, cached.value?.data.byteLength ?? 0, ctx.startedAt);
@@ -425,16 +427,25 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
           return cached.value;
         }
         // Nothing was held to compare with: read it plainly.
-        const plain = await driver.store.read(key, { signal: ctx.signal, priority: ctx.priority });
-        return own.decode((t) => decodeResult(driver, pos, key, plain, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; }));
+        const plain = await driver.store.read(key, { signal: ctx.signal, priority: ctx.priority, buffer });
+        return recycled(await own.decode((t) => decodeResult(driver, pos, key, plain, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; })), plain);
       }
-      return own.decode((t) => decodeResult(driver, pos, key, r, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; }));
+      return recycled(await own.decode((t) => decodeResult(driver, pos, key, r, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; })), r);
     });
   } catch (e) {
     await own.leave();
     throw e;
   }
   return placed ? PLACED : checkMissing(v, key, opts);
+}
+
+/**
+ * `v` (a load's outcome), after giving the read's buffer back to readBuffers when the chunk was
+ * placed and nothing kept it (PLACED: the decoded chunk was neither returned nor cached).
+ */
+function recycled<V>(v: V, r: ReadResult): V {
+  if (v === PLACED && r.state === 'value') readBuffers.give(r.value);
+  return v;
 }
 
 /**
@@ -451,6 +462,11 @@ class StarterTarget {
   private writing: Promise<unknown> | undefined;
 
   constructor(private readonly target: DecodeTarget | undefined) {}
+
+  /** Whether the load will place the chunk into the starter's result (its bytes may go into a recycled buffer). */
+  get wants(): boolean {
+    return this.target !== undefined && !this.left;
+  }
 
   /** Runs the load's decode with the target while the starter waits (else without), tracking it. */
   decode<T>(fn: (target: DecodeTarget | undefined) => Promise<T>): Promise<T> {

@@ -182,7 +182,8 @@ export class FileStore implements KvStore {
         const n = end - start;
         // Uninitialised and unpooled (exact byteLength); exposed as a plain Uint8Array so that
         // callers' `.slice()` copies (Buffer#slice would alias).
-        const value = n === 0 ? new Uint8Array(0) : new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+        const given = n === 0 ? undefined : options.buffer?.(n);
+        const value = n === 0 ? new Uint8Array(0) : given && given.length >= n ? given.subarray(0, n) : new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
         let filled = 0;
         while (filled < n) {
           throwIfAborted(signal);

@@ -36,6 +36,13 @@ export interface ReadOptions {
    * without a limiter (memory) ignore it; adapters pass it to the reads they make.
    */
   priority?: Priority | RequestPriority;
+  /**
+   * Where the value may go: a function giving a buffer of at least `length` bytes (or
+   * undefined). A store that allocates memory for each value (the file store) reads into it
+   * instead and returns a view of its first `length` bytes; others ignore it, so a caller that
+   * recycles such buffers must check that the value is a view of one it gave.
+   */
+  buffer?: (length: number) => Uint8Array | undefined;
 }
 
 /** What {@link KvStore.read} found: a value with its generation, a missing key, or an unmet condition. */
