@@ -59,8 +59,11 @@ export function copyStrided(
     }
     const dLen = dHi - l.dstOffset;
     // Moving spans through wasm memory costs ~ a memcpy per byte moved: only when the spans
-    // are not much bigger than what is actually copied.
-    if (sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
+    // are not much bigger than what is actually copied. A sparse destination span is read into
+    // wasm memory and written back whole, bytes between the copied elements included: never in
+    // shared memory, where another thread may be writing those bytes meanwhile (codec workers
+    // placing neighbouring chunks of one result) and the write-back would undo its writes.
+    if ((dense || !isShared(dst)) && sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
       const k = kernelOrder(l.shape, l.dstStrides, l.srcStrides);
       copyStridedWasm(core, dst, l.dstOffset, k.dstStrides, l.dstOffset, dHi, dense,
         src, l.srcOffset, k.srcStrides, sLo, sHi, k.shape, elemSize, swap);
@@ -84,6 +87,11 @@ export function copyStrided(
   }
   if (contiguous) return setRuns();
   forEachRun(l, (d, s) => copyRun(dst, d, ds, src, s, ss, n, elemSize, swap));
+}
+
+/** Whether `a` is a view of shared memory (other threads may write it concurrently). */
+function isShared(a: Uint8Array): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
 
 /**
