@@ -122,7 +122,8 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       send(port, { type: 'decoded', id: m.id, array }, buffersOf(array.data));
     } else if (m.type === 'decodeInto') {
       const order = chain.honorsOrder ? placementOrder(m.target.placement) : undefined;
-      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, order });
+      const neededBytes = m.keep ? undefined : chain.neededBytes(m.target.placement); // a kept chunk must be whole
+      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, order, neededBytes });
       // write into the caller's memory only if the task was not aborted meanwhile
       if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
         port.post({ type: 'skipped', id: m.id }, []);
