@@ -39,9 +39,9 @@ export function placeChunk(dst: Uint8Array, p: ChunkPlacement, chunk: NdArray): 
   for (let k = 0; k < p.start.length; k++) {
     const c0 = p.start[k]!;
     const j = p.dims[k]!;
-    const last = j >= 0 ? c0 + p.steps[k]! * (p.shape[j]! - 1) : c0;
-    if (Math.min(c0, last) < 0 || Math.max(c0, last) >= chunk.shape[k]!) {
-      throw new RangeError(`placement reaches coordinate ${Math.max(c0, last)} of chunk dimension ${k} (extent ${chunk.shape[k]})`);
+    const [lo, hi] = placementRange(p, k);
+    if (lo < 0 || hi >= chunk.shape[k]!) {
+      throw new RangeError(`placement reaches coordinate ${lo < 0 ? lo : hi} of chunk dimension ${k} (extent ${chunk.shape[k]})`);
     }
     src += chunk.strides[k]! * c0;
     if (j >= 0) srcSteps[j]! += chunk.strides[k]! * p.steps[k]!;
@@ -51,6 +51,34 @@ export function placeChunk(dst: Uint8Array, p: ChunkPlacement, chunk: NdArray): 
     bytesOf(chunk.data), src * size, srcSteps.map((s) => s * size),
     p.shape, size,
   );
+}
+
+/**
+ * The lowest and highest coordinate a placement takes along chunk dimension `k` (both
+ * inclusive; equal for a dimension fixed at `start`, reversed steps handled). Meaningless when
+ * the placement copies nothing (an extent 0).
+ */
+export function placementRange(p: ChunkPlacement, k: number): [number, number] {
+  const c0 = p.start[k]!;
+  const j = p.dims[k]!;
+  const last = j >= 0 ? c0 + p.steps[k]! * (p.shape[j]! - 1) : c0;
+  return c0 <= last ? [c0, last] : [last, c0];
+}
+
+/**
+ * How much of a C-order chunk of `shape` a placement needs, as a prefix of whole slabs: the
+ * first dimension `dim` of extent above 1 (the outer ones have extent 1) and the number of its
+ * leading slabs, `count`, up to the highest coordinate the placement takes along it. The
+ * prefix holds every element the placement reads, since in C order each slab's elements
+ * precede the next slab's. Undefined when the placement needs every slab (or copies nothing,
+ * or `shape` has no dimension above 1): then nothing is saved by decoding a prefix.
+ */
+export function placementPrefix(p: ChunkPlacement, shape: readonly number[]): { dim: number; count: number } | undefined {
+  if (p.shape.some((n) => n === 0) || p.start.length !== shape.length) return undefined;
+  const dim = shape.findIndex((n) => n > 1);
+  if (dim < 0) return undefined;
+  const count = placementRange(p, dim)[1] + 1;
+  return count >= 1 && count < shape[dim]! ? { dim, count } : undefined;
 }
 
 /** The bytes a placement writes: elements x element size. */

@@ -1,6 +1,6 @@
-import { dtypeSize } from '../array/dtype.js';
-import { isAllFill, type NdArray, product } from '../array/ndarray.js';
-import { placeChunk, placementOrder } from '../array/place.js';
+import { dtypeSize, type TypedArray } from '../array/dtype.js';
+import { isAllFill, NdArray, product } from '../array/ndarray.js';
+import { type ChunkPlacement, placeChunk, placementOrder, placementPrefix } from '../array/place.js';
 import { MetadataError, VolstoreError } from '../errors.js';
 import { decodedBytesBound } from '../limits.js';
 import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON, DecodeTarget, RunnableChain } from './codec.js';
@@ -128,9 +128,43 @@ export class CodecChain implements RunnableChain {
   async decodeInto(b: Uint8Array, ctx: CodecContext | undefined, target: DecodeTarget): Promise<NdArray | undefined> {
     const pooled = ctx?.runner?.decodeInto?.(this, b, ctx, target);
     if (pooled) return pooled;
-    const a = await this.decodeInline(b, this.honorsOrder ? { ...ctx, order: placementOrder(target.placement) } : ctx);
+    // a chunk kept (cached) must be whole; one only placed may be decoded as far as it is read
+    const neededBytes = target.keep ? undefined : this.neededBytes(target.placement);
+    const order = this.honorsOrder ? placementOrder(target.placement) : undefined;
+    const a = await this.decodeInline(b, order || neededBytes !== undefined ? { ...ctx, order, neededBytes } : ctx);
     placeChunk(target.dst, target.placement, a);
     return target.keep ? a : undefined;
+  }
+
+  /**
+   * Whether this chain can decode a prefix of a chunk (see CodecContext.neededBytes): no
+   * array->array codec, a `bytes` codec that does not swap (so the decoded bytes are the chunk
+   * in C order), and one bytes->bytes codec that can stop early (zstd).
+   */
+  get prefixDecodable(): boolean {
+    const ab = this.arrayBytes.codec as ArrayBytesCodec & { endian?: string };
+    return (
+      this.arrayArray.length === 0 && ab.name === 'bytes' && (ab.endian !== 'big' || dtypeSize(this.spec.dtype) === 1) &&
+      this.bytesBytes.length === 1 && this.bytesBytes[0]!.decodesPrefix === true
+    );
+  }
+
+  /**
+   * The decoded bytes of one chunk a placement needs, when this chain can decode a prefix
+   * ({@link prefixDecodable}) and the placement reads less than every slab of the chunk's first
+   * dimension of extent above 1 (see `placementPrefix`): the bytes of the slabs up to the last
+   * one it takes. Undefined: decode the chunk whole. Pass it as `CodecContext.neededBytes` to
+   * {@link decodeInline} (the codec worker does, from a task's placement).
+   */
+  neededBytes(p: ChunkPlacement): number | undefined {
+    if (!this.prefixDecodable) return undefined;
+    const prefix = placementPrefix(p, this.spec.shape);
+    return prefix && prefix.count * this.slabBytes(prefix.dim);
+  }
+
+  /** Bytes of one slab of the chunk along `dim` (every dimension after it, whole). */
+  private slabBytes(dim: number): number {
+    return product(this.spec.shape.slice(dim + 1)) * dtypeSize(this.spec.dtype);
   }
 
   /**
@@ -138,27 +172,49 @@ export class CodecChain implements RunnableChain {
    * `ctx.scratch`, each codec may write its output into a reusable buffer of its own (slots:
    * 0 the array->bytes codec, 1.. the bytes->bytes codecs, then the array->array codecs), so
    * the result is valid only until the next decode with that scratch.
+   *
+   * With `ctx.neededBytes` (from {@link neededBytes}) on a {@link prefixDecodable} chain, the
+   * decoder may stop after that many bytes, and the result is the chunk CROPPED to its leading
+   * slabs holding them (a shorter first dimension of extent above 1): for placing, never for
+   * keeping. Elsewhere the hint is ignored and the chunk decoded whole.
    */
   async decodeInline(b: Uint8Array, ctx?: CodecContext): Promise<NdArray> {
     const scratch = ctx?.scratch;
     const outputOf = (slot: number) => (scratch ? (n: number) => scratch.get(slot, n) : undefined);
+    const needed = ctx?.neededBytes !== undefined && this.prefixDecodable ? ctx.neededBytes : undefined;
     // codecs see their own output buffer, never the scratch (a nested chain, the whole-shard
-    // codec, must not reuse the buffers its caller's result lives in)
-    if (scratch) ctx = { ...ctx, scratch: undefined };
+    // codec, must not reuse the buffers its caller's result lives in); the prefix hint goes to
+    // the one decoder that may use it, never to a nested chain
+    if (scratch || ctx?.neededBytes !== undefined) ctx = { ...ctx, scratch: undefined, neededBytes: undefined };
     if (this.bytesBytes.length) {
       const limit = Math.min(this.maxDecodedBytes, ctx?.maxDecodedBytes ?? Infinity);
       for (let i = this.bytesBytes.length - 1; i >= 0; i--) {
-        b = await this.bytesBytes[i]!.decode(b, { ...ctx, maxDecodedBytes: limit, output: outputOf(1 + i), order: undefined });
+        b = await this.bytesBytes[i]!.decode(b, { ...ctx, maxDecodedBytes: limit, output: outputOf(1 + i), order: undefined, neededBytes: i === 0 ? needed : undefined });
       }
     }
     // a preferred layout applies to the array->bytes codec's output only when nothing reorders it after
     const order = this.arrayArray.length ? undefined : ctx?.order;
     let a = await this.arrayBytes.codec.decode(b, this.arrayBytes.input, { ...ctx, maxDecodedBytes: undefined, output: outputOf(0), order });
+    // only the prefix may hold data: hand out just the slabs in it, so nothing can read past it
+    if (needed !== undefined) a = this.cropToPrefix(a, needed);
     for (let i = this.arrayArray.length - 1; i >= 0; i--) {
       const { codec, input } = this.arrayArray[i]!;
       a = await codec.decode(a, input, { ...ctx, output: outputOf(1 + this.bytesBytes.length + i), order: undefined });
     }
     return a;
+  }
+
+  /**
+   * `a` (a C-order chunk as the `bytes` codec returns it) cut to the leading slabs holding its
+   * first `needed` bytes, along its first dimension of extent above 1.
+   */
+  private cropToPrefix(a: NdArray, needed: number): NdArray {
+    const dim = a.shape.findIndex((n) => n > 1);
+    if (dim < 0) return a;
+    const count = Math.min(a.shape[dim]!, Math.ceil(needed / this.slabBytes(dim)));
+    const shape = a.shape.map((n, k) => (k === dim ? count : n));
+    const data = (a.data as TypedArray).subarray(a.offset, a.offset + product(shape));
+    return new NdArray(a.dtype, data as never, shape);
   }
 
   /**

@@ -77,6 +77,16 @@ export interface CodecContext {
    * every worker, so a demand read's chunks start decoding at once.
    */
   priority?: RequestPriority;
+  /**
+   * Decoding only: the chunk's consumer reads only its first `neededBytes` decoded bytes (a
+   * prefix of whole slabs, see `CodecChain.neededBytes`). A bytes->bytes decoder that can stop
+   * early (zstd with native libzstd) may then return a buffer of the FULL decoded length of
+   * which only that prefix holds data (the rest is undefined); one that cannot ignores it.
+   * `CodecChain` sets it for its last decoder only, on chains whose decoded bytes are the chunk
+   * in C order, and hands the consumer a chunk cropped to the prefix; nothing else sets it
+   * (callers of `CodecChain.decodeInline` pass it there, never to a codec directly).
+   */
+  neededBytes?: number;
 }
 
 /**
@@ -195,6 +205,11 @@ export interface BytesBytesCodec {
   readonly name: string;
   encode(b: Uint8Array, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
   decode(b: Uint8Array, ctx?: CodecContext): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Whether decode honours `CodecContext.neededBytes` (may stop after a prefix of its output,
+   * returning a buffer of the full length whose rest is undefined). Absent: decodes whole.
+   */
+  readonly decodesPrefix?: boolean;
   /** Encoded size for a given decoded size when it is fixed (crc32c: +4), else undefined. */
   encodedSize?(decodedSize: number): number | undefined;
   toJSON(): CodecJSON;

@@ -15,7 +15,15 @@ export interface NativeZstdBinding {
   DCtx: new () => {
     /** ZSTD_decompressDCtx: whole frames into `dst` (throws when it is too small); bytes written. */
     decompress(dst: Uint8Array, src: Uint8Array): number;
+    /**
+     * ZSTD_decompressStream: decodes from `src` into `dst` until one of them is used up (or a
+     * frame ends); returns [hint, bytes written, bytes consumed]. Throws on corrupt data.
+     */
+    decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number];
+    /** ZSTD_DCtx_reset (`ResetDirective.sessionOnly`: abandon the frame in progress). */
+    reset(directive: number): void;
   };
+  ResetDirective: { readonly sessionOnly: number };
   CCtx: new () => {
     /** ZSTD_compressCCtx at `level`; bytes written to `dst` (size it with compressBound). */
     compress(dst: Uint8Array, src: Uint8Array, level: number): number;
@@ -33,6 +41,16 @@ export interface NativeZstd {
    * corrupt or needs more than `capacity` bytes (message "Destination buffer is too small").
    */
   decode(src: Uint8Array, capacity: number, into?: Uint8Array): Uint8Array;
+  /**
+   * Decodes frames only until `needed` bytes are out, into a new buffer of `capacity` bytes (or
+   * `into`, at least that long), and returns the whole `capacity` bytes of it: only the first
+   * `needed` hold data. libzstd's streaming API decodes whole blocks; `blockEnds` (the offsets
+   * in `src` just past each block, ascending) let it see one block more at a time, so it
+   * stops after the block holding the last byte needed. The context is reset afterwards (the
+   * next decode starts clean). Throws the library's Error on corrupt data, or an Error when
+   * the frames end before `needed` bytes.
+   */
+  decodePrefix(src: Uint8Array, needed: number, capacity: number, blockEnds: readonly number[], into?: Uint8Array): Uint8Array;
   /** Encodes `src` as one frame (with its content size) at `level`. */
   encode(src: Uint8Array, level: number): Uint8Array;
 }
@@ -121,6 +139,27 @@ function wrapZstd(b: NativeZstdBinding): NativeZstd {
       if (n === capacity) return dst;
       // a view would keep the whole buffer alive (in caches too): copy out when much is unused
       return capacity - n > 65536 ? dst.slice(0, n) : dst.subarray(0, n);
+    },
+    decodePrefix(src, needed, capacity, blockEnds, into) {
+      const dst = into && into.length >= capacity ? into.subarray(0, capacity) : uninitialized(capacity);
+      let written = 0;
+      let read = 0;
+      try {
+        for (let k = 0; written < needed; k++) {
+          // up to the end of the next block (then the rest: a checksum, skippable frames)
+          const end = k < blockEnds.length ? blockEnds[k]! : src.length;
+          for (;;) {
+            const [, produced, consumed] = dctx.decompressStream(dst.subarray(written, needed), src.subarray(read, end));
+            written += produced;
+            read += consumed;
+            if (written >= needed || (produced === 0 && consumed === 0)) break;
+          }
+          if (written < needed && k >= blockEnds.length) throw new Error(`frames end after ${written} decoded bytes, ${needed} needed`);
+        }
+      } finally {
+        dctx.reset(b.ResetDirective.sessionOnly);
+      }
+      return dst;
     },
     encode(src, level) {
       const bound = b.compressBound(src.length);

@@ -14,6 +14,8 @@ import { nativeZstd } from './native.js';
 export class ZstdCodec implements BytesBytesCodec {
   readonly kind = 'bytes-bytes';
   readonly name = 'zstd';
+  /** Honours CodecContext.neededBytes (see {@link zstdDecodeFrames}). */
+  readonly decodesPrefix = true;
   constructor(
     readonly level: number,
     readonly checksum: boolean,
@@ -44,6 +46,12 @@ export class ZstdCodec implements BytesBytesCodec {
  * decoder cannot be stopped part way, and its heap never shrinks). Decoder failures are
  * CorruptionError too, and when every frame declares its content size the output must have
  * exactly that many bytes. The result is a fresh copy holding only bytes the decoder wrote.
+ *
+ * With `ctx.neededBytes` and native libzstd, a chunk whose frames all declare their size, carry
+ * no checksum and hold several blocks is decoded only until that many bytes are out (see
+ * {@link prefixWorthIt}): the result then has the declared length but only its first
+ * `neededBytes` bytes hold data (CodecChain crops the chunk to them). Corruption in the part
+ * decoded still throws CorruptionError; the blocks after it are not decoded.
  */
 export async function zstdDecodeFrames(b: Uint8Array, ctx?: CodecContext): Promise<Uint8Array> {
   if (b.length < 9 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) {
@@ -55,6 +63,23 @@ export async function zstdDecodeFrames(b: Uint8Array, ctx?: CodecContext): Promi
   const bound = zstdDecodedBound(b, ctx);
   if (bound.exact > limit) throw tooLarge('zstd', ctx, `frame headers declare ${bound.exact} bytes, which`);
   const native = await nativeZstd();
+  const needed = ctx?.neededBytes;
+  if (native && needed !== undefined && prefixWorthIt(bound, needed)) {
+    // Only a prefix is read: decode until it is out (the block holding its last byte), into a
+    // buffer of the declared size. Nothing checks the rest of the frame; the headers were walked.
+    const ends: number[] = [];
+    zstdDecodedBound(b, ctx, ends);
+    let out: Uint8Array;
+    try {
+      out = native.decodePrefix(b, needed, bound.exact, ends, ctx?.output?.(bound.exact));
+    } catch (e) {
+      throw corrupt('zstd', ctx, e instanceof Error ? e.message : String(e), e);
+    }
+    counts.prefix++;
+    counts.prefixBytes += needed;
+    return out;
+  }
+  counts.whole++;
   const capacity = Math.min(bound.upper, limit);
   if (native && capacity <= NATIVE_MAX_CAPACITY) {
     // Decode into a buffer of the bounded size: libzstd stops with an error rather than write
@@ -84,6 +109,33 @@ export async function zstdDecodeFrames(b: Uint8Array, ctx?: CodecContext): Promi
   if (out.length > limit) throw tooLarge('zstd', ctx);
   if (bound.sized && out.length !== bound.exact) throw corrupt('zstd', ctx, `decoded ${out.length} bytes, the frame headers declare ${bound.exact}`);
   return out;
+}
+
+/**
+ * Whether a decode of only the first `needed` bytes (CodecContext.neededBytes) is worth doing
+ * and safe: every frame declares its content size (so the output length is known and checked
+ * by the array->bytes codec), none carries a content checksum (a prefix cannot be verified),
+ * the prefix may end before the last block (a decode stops only at a block's end: else the
+ * whole frame is decoded anyway, and the one-shot API does that a little faster), and the
+ * whole is at most {@link PREFIX_MAX_BYTES} (the streaming decoder buffers a window, up to the
+ * frame's size, in the thread's context).
+ */
+function prefixWorthIt(bound: ZstdBound, needed: number): boolean {
+  return bound.sized && !bound.checksum && needed > 0 && needed <= bound.beforeLastBlock && needed < bound.exact && bound.exact <= PREFIX_MAX_BYTES;
+}
+
+/** Largest chunk (decoded bytes) decoded only as far as needed: 64 MiB. */
+const PREFIX_MAX_BYTES = 64 * 1024 * 1024;
+
+const counts = { whole: 0, prefix: 0, prefixBytes: 0 };
+
+/**
+ * How zstd chunks were decoded on this thread since it started (not in codec workers): `whole`
+ * decodes, `prefix` decodes that stopped after the bytes a read needed (CodecContext.neededBytes),
+ * and the bytes those asked for. For tests and benchmarks; a copy.
+ */
+export function zstdDecodeCounts(): { whole: number; prefix: number; prefixBytes: number } {
+  return { ...counts };
 }
 
 /** Frame_Content_Size of the first frame (RFC 8878 3.1.1.1), or undefined when absent. */
@@ -118,12 +170,18 @@ const NATIVE_MAX_CAPACITY = 2 ** 31;
  * min(window, 128 KiB) per compressed block of frames without a content size. A valid encoder
  * fills its blocks, so `upper` overshoots the true size by less than one block per frame.
  * `sized` is true when the headers fix every frame's size (then the output is `exact` bytes).
- * Throws CorruptionError for truncated or reserved structures.
+ * `checksum` says whether any frame carries a content checksum; `blocks` counts the blocks.
+ * With `blockEnds`, pushes the offset in `b` just past each block. Throws CorruptionError for
+ * truncated or reserved structures.
  */
-export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext): { exact: number; upper: number; sized: boolean } {
+export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext, blockEnds?: number[]): ZstdBound {
   let exact = 0;
   let upper = 0;
   let sized = true;
+  let anyChecksum = false;
+  let blocks = 0;
+  let blocksUpper = 0;
+  let lastBlockUpper = 0;
   let p = 0;
   const need = (n: number, what: string): void => {
     if (p + n > b.length) throw corrupt('zstd', ctx, `truncated ${what} at byte ${p}`);
@@ -178,12 +236,17 @@ export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext): { exact: nu
       if (type === 0 || type === 2) need(size, 'block');
       else need(1, 'RLE block');
       p += type === 1 ? 1 : size;
+      blocks++;
+      lastBlockUpper = type === 2 ? blockMax : size;
+      blocksUpper += lastBlockUpper;
+      blockEnds?.push(p);
       if (type === 2) frameUpper += blockMax;
       else frameExact += size;
     }
     if (checksum) {
       need(4, 'content checksum');
       p += 4;
+      anyChecksum = true;
     }
     if (fcs !== undefined) {
       exact += fcs;
@@ -194,7 +257,26 @@ export function zstdDecodedBound(b: Uint8Array, ctx?: CodecContext): { exact: nu
       if (frameUpper > 0) sized = false;
     }
   }
-  return { exact, upper, sized };
+  return { exact, upper, sized, checksum: anyChecksum, blocks, beforeLastBlock: blocksUpper - lastBlockUpper };
+}
+
+/** What {@link zstdDecodedBound} finds in the frame and block headers. */
+export interface ZstdBound {
+  /** Decoded bytes the headers fix (content sizes; raw/RLE blocks of frames without one). */
+  exact: number;
+  /** At most this many decoded bytes. */
+  upper: number;
+  /** Every frame's size is fixed: the output has exactly `exact` bytes. */
+  sized: boolean;
+  /** Some frame carries a content checksum. */
+  checksum: boolean;
+  /** Blocks in all frames. */
+  blocks: number;
+  /**
+   * At most this many bytes come out before the last block (window-bounded block sizes; raw
+   * and RLE blocks exactly): a prefix longer than this needs every block.
+   */
+  beforeLastBlock: number;
 }
 
 type Codec = { encode(b: Uint8Array): Promise<Uint8Array> | Uint8Array; decode(b: Uint8Array): Promise<Uint8Array> | Uint8Array };
