@@ -75,8 +75,8 @@ const HOST = hostId(hostname());
  * and `host` is the host name (or a hash of it, over 30 bytes), at most 59 bytes in all.
  * Exported for tests that plant locks; `host` defaults to this host.
  */
-export function lockRecord(pid: number, token: string, host: string = hostname()): string {
-  return `${pid}.${token}@${hostId(host)}`;
+export function lockRecord(pid: number, token: string, host?: string): string {
+  return `${pid}.${token}@${host === undefined ? HOST : hostId(host)}`;
 }
 
 /** Parses a lock record; undefined when it is not one (a lock file being written, garbage). */

@@ -7,12 +7,18 @@
  *   so a reader sees the old value or the new one, never a mix.
  * - Generations are `dev.ino.mtimeNs.size` of the file (see {@link FileStore.write} on why they
  *   cannot repeat).
- * - Conditional writes are atomic across processes: every write and delete of a key takes the
- *   key's lock file (`.volstore-tmp-lock-<name>`, created with O_EXCL; see `file-lock.ts` for
- *   how a lock left by a crashed writer is recovered) and checks the generation and renames
- *   under it. Within a process, writes to one path also queue on an in-process lock first.
- * - Writes and deletes never go through a symbolic link that leads out of the root (KvStoreError);
- *   reads may (a store may link to data kept elsewhere).
+ * - Conditional writes are atomic across processes: every write that replaces a file, every
+ *   `ifEqual: <generation>` write and every delete takes the key's lock (`.volstore-tmp-lock-<name>`,
+ *   a symbolic link made atomically; see `file-lock.ts`, also for how a lock left by a crashed
+ *   writer is recovered) and checks the generation and renames (or unlinks) under it. A write
+ *   creating a key that does not exist (no condition, or `ifEqual: ''`) needs no lock: `link()`
+ *   creates it only if nothing is there, atomically. Within a process, writes to one path also
+ *   queue on an in-process lock first.
+ * - Writes and deletes never go through a symbolic link that leads out of the root (KvStoreError):
+ *   each one resolves its directory (`realpath`) before it creates anything, so a link swapped
+ *   in before it started is refused (not cached: a directory moved out of the root and linked
+ *   back keeps its inode, so no cheaper check tells). Reads may follow links (a store may link
+ *   to data kept elsewhere).
  * - Every filesystem operation runs under a {@link Limiter} (TensorStore's `file_io_concurrency`;
  *   see {@link defaultFileIoConcurrency} for the default when none is given).
  * - Reads use the callback `fs` API (open, fstat, pread, close; no FileHandle objects) and fill
@@ -229,9 +235,10 @@ export class FileStore implements KvStore {
    *    every other volstore process writing or deleting that key, not only within this process.
    *
    * Syscalls (strace, Linux): a new key: realpath (one readlink per path component), open,
-   * write, futimes, fstat, close, link, unlink; an existing key also: link (EEXIST), symlink
-   * (lock), stat, readlink, rename, readlink, unlink (lock). A conditional write does one more
-   * stat before anything (a condition that fails now fails later too: generations never repeat).
+   * write, futimes, fstat, close, link, unlink (12 for `c/0/0` under `/tmp/x/`, 19 before the
+   * lock-free create); an existing key: the same up to close, then link (EEXIST), symlink
+   * (lock), stat, readlink, rename, readlink, unlink (16). `ifEqual: <generation>` does a stat
+   * first (a condition that fails now fails later too: generations never repeat) and no link.
    *
    * Why generations (`dev.ino.mtimeNs.size`) cannot repeat: the new file is a new inode, so it
    * differs from the file it replaces; an older inode can be reused, but never with an mtime as
