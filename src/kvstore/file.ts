@@ -235,7 +235,7 @@ export class FileStore implements KvStore {
    *    every other volstore process writing or deleting that key, not only within this process.
    *
    * Syscalls (strace, Linux): a new key: realpath (one readlink per path component), open,
-   * write, futimes, fstat, close, link, unlink (12 for `c/0/0` under `/tmp/x/`, 19 before the
+   * write, futimes, fstat, close, link, unlink (11 for `c/0/0` under `/tmp/x/`, 18 before the
    * lock-free create); an existing key: the same up to close, then link (EEXIST), symlink
    * (lock), stat, readlink, rename, readlink, unlink (16). `ifEqual: <generation>` does a stat
    * first (a condition that fails now fails later too: generations never repeat) and no link.
