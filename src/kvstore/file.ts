@@ -8,9 +8,10 @@
  * - Generations are `dev.ino.mtimeNs.size` of the file (see {@link FileStore.write} on why they
  *   cannot repeat).
  * - Conditional writes are atomic across processes: every write that replaces a file, every
- *   `ifEqual: <generation>` write and every delete takes the key's lock (`.volstore-tmp-lock-<name>`,
- *   a symbolic link made atomically; see `file-lock.ts`, also for how a lock left by a crashed
- *   writer is recovered) and checks the generation and renames (or unlinks) under it. A write
+ *   `ifEqual: <generation>` write and every delete that may remove something takes the key's
+ *   lock (`.volstore-tmp-lock-<name>`, a symbolic link made atomically; see `file-lock.ts`, also
+ *   for how a lock left by a crashed writer is recovered) and checks the generation and renames
+ *   (or unlinks) under it. A write
  *   creating a key that does not exist (no condition, or `ifEqual: ''`) needs no lock: `link()`
  *   creates it only if nothing is there, atomically. Within a process, writes to one path also
  *   queue on an in-process lock first.
