@@ -7,12 +7,19 @@
  *   so a reader sees the old value or the new one, never a mix.
  * - Generations are `dev.ino.mtimeNs.size` of the file (see {@link FileStore.write} on why they
  *   cannot repeat).
- * - Conditional writes are atomic across processes: every write and delete of a key takes the
- *   key's lock file (`.volstore-tmp-lock-<name>`, created with O_EXCL; see `file-lock.ts` for
- *   how a lock left by a crashed writer is recovered) and checks the generation and renames
- *   under it. Within a process, writes to one path also queue on an in-process lock first.
- * - Writes and deletes never go through a symbolic link that leads out of the root (KvStoreError);
- *   reads may (a store may link to data kept elsewhere).
+ * - Conditional writes are atomic across processes: every write that replaces a file, every
+ *   `ifEqual: <generation>` write and every delete that may remove something takes the key's
+ *   lock (`.volstore-tmp-lock-<name>`, a symbolic link made atomically; see `file-lock.ts`, also
+ *   for how a lock left by a crashed writer is recovered) and checks the generation and renames
+ *   (or unlinks) under it. A write
+ *   creating a key that does not exist (no condition, or `ifEqual: ''`) needs no lock: `link()`
+ *   creates it only if nothing is there, atomically. Within a process, writes to one path also
+ *   queue on an in-process lock first.
+ * - Writes and deletes never go through a symbolic link that leads out of the root (KvStoreError):
+ *   each one resolves its directory (`realpath`) before it creates anything, so a link swapped
+ *   in before it started is refused (not cached: a directory moved out of the root and linked
+ *   back keeps its inode, so no cheaper check tells). Reads may follow links (a store may link
+ *   to data kept elsewhere).
  * - Every filesystem operation runs under a {@link Limiter} (TensorStore's `file_io_concurrency`;
  *   see {@link defaultFileIoConcurrency} for the default when none is given).
  * - Reads use the callback `fs` API (open, fstat, pread, close; no FileHandle objects) and fill
@@ -83,6 +90,9 @@ export function defaultFileIoLimiter(): Limiter {
 /** Per-path locks shared by every FileStore in the process (two stores may share a root). */
 const pathLocks = new Map<string, Promise<void>>();
 let tempCounter = 0;
+/** This process's id and a random tag: temporary names are `<prefix><pid>-<tag>-<counter>`. */
+const PID = process.pid;
+const TEMP_TAG = randomBytes(6).toString('hex');
 /** Largest mtime (ns) given to a file written by this process; keeps generations unique. */
 let lastMtimeNs = 0n;
 
@@ -207,70 +217,100 @@ export class FileStore implements KvStore {
   }
 
   /**
-   * Writes atomically (temporary file + rename). Parent directories are created as needed.
+   * Writes atomically: the bytes go to a temporary file in the key's directory, which then
+   * replaces the key by `rename()` (or appears at it by `link()`), so readers see the old value
+   * or the new one, never a mix. Parent directories are created as needed.
    *
-   * 1. The bytes go to a temporary file in the key's directory (in a limiter slot), whose mtime
-   *    is set to the current time in microseconds, above every mtime this process gave before.
-   * 2. The key's cross-process lock is taken (`file-lock.ts`), then, in one limiter slot: the
-   *    current file is stat'ed, the `ifEqual` condition checked, the temporary file's mtime
-   *    raised above the current file's if needed, and the temporary file renamed (or, for
-   *    `ifEqual: ''`, linked) over the key. So a conditional write is atomic against every other
-   *    volstore process writing or deleting that key, not only within this process.
+   * 1. In one limiter slot: the key's directory is checked (a directory on the way that is a
+   *    symbolic link leading out of the root is refused: KvStoreError), the temporary file
+   *    created (O_EXCL), written, given an mtime of the current time in microseconds (above
+   *    every mtime this process gave before), stat'ed and closed (descriptor calls, no
+   *    FileHandle).
+   * 2. A write with no condition, or `ifEqual: ''`, first tries `link()`: it creates the key
+   *    atomically only if nothing is there, so it needs no lock (nothing is replaced, and no
+   *    conditional writer can be between its check and its rename of an existing file, which
+   *    stays there while it holds the lock). `ifEqual: ''` ends here (EEXIST: `{ ok: false }`).
+   * 3. Otherwise (the key exists, or `ifEqual` names a generation) the key's cross-process lock
+   *    is taken (`file-lock.ts`), then, in one limiter slot: the current file is stat'ed, the
+   *    condition checked, the temporary file's mtime raised above the current file's if needed,
+   *    and the temporary file renamed over the key. So a conditional write is atomic against
+   *    every other volstore process writing or deleting that key, not only within this process.
+   *
+   * Syscalls (strace, Linux): a new key: realpath (one readlink per path component), open,
+   * write, futimes, fstat, close, link, unlink (11 for `c/0/0` under `/tmp/x/`, 18 before the
+   * lock-free create); an existing key: the same up to close, then link (EEXIST), symlink
+   * (lock), stat, readlink, rename, readlink, unlink (16). `ifEqual: <generation>` does a stat
+   * first (a condition that fails now fails later too: generations never repeat) and no link.
    *
    * Why generations (`dev.ino.mtimeNs.size`) cannot repeat: the new file is a new inode, so it
    * differs from the file it replaces; an older inode can be reused, but never with an mtime as
    * old as before: every file replacing another gets a later mtime (checked under the lock), and
    * mtimes are set with microsecond precision rather than taken from the coarse kernel clock.
    *
-   * A directory on the way to the key that is a symbolic link leading out of the root is refused
-   * (KvStoreError): writes never create or replace anything outside the root.
+   * Aborting before the value is published rejects with AbortError and changes nothing; no
+   * temporary file is left behind by a failed or aborted write (a crash may leave one, which is
+   * never listed). With `fsync`, the file is synced before it is published and the directory
+   * after.
    */
   async write(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     const file = this.pathOf(key);
     const { signal, ifEqual } = options;
     const data = value.slice(); // the caller may mutate `value` while we wait for a slot
     const dir = path.dirname(file);
+    const create = ifEqual === undefined || ifEqual === NO_GENERATION;
     return withPathLock(file, signal, async () => {
       // Fast path: a condition that fails now fails later too (generations never repeat).
-      if (ifEqual !== undefined && (await this.io(signal, () => this.currentGeneration(key, file, signal))) !== ifEqual) {
+      if (!create && (await this.io(signal, () => this.currentGeneration(key, file, signal))) !== ifEqual) {
         return { ok: false };
       }
-      const tmp = await this.io(signal, () => this.writeTemp(key, dir, data, signal));
-      let result: WriteResult;
-      let renamed = false;
+      let tmp: TempFile | undefined;
+      let result: WriteResult | undefined;
+      let tmpGone = false; // renamed (or never made)
       try {
-        const lock = await acquireFileLock(file, key, TEMP_PREFIX, this.limiter, signal);
-        try {
-          result = await this.io(signal, async () => {
-            const cur = await this.currentStat(key, file);
-            if (ifEqual !== undefined && (cur ? generationOf(cur) : NO_GENERATION) !== ifEqual) return { ok: false };
-            let generation = tmp.generation;
-            if (cur && cur.mtimeNs >= tmp.mtimeNs) generation = await this.setMtime(key, tmp.path, cur.mtimeNs + 1000n);
-            throwIfAborted(signal);
-            await lock.check();
-            if (ifEqual === NO_GENERATION) {
-              // "Create if absent": link() fails with EEXIST atomically, whatever else happens.
-              try {
-                await fsp.link(tmp.path, file);
-              } catch (e) {
-                if (errnoOf(e) !== 'EEXIST') throw wrap(key, 'link', e);
-                if (await isDirectory(file)) throw wrap(key, 'link', e);
-                return { ok: false };
+        result = await this.io(signal, async () => {
+          tmp = await this.writeTemp(key, dir, data, signal);
+          if (!create) return undefined;
+          throwIfAborted(signal);
+          if (await linkNew(key, tmp.path, file)) return { ok: true, generation: tmp.generation };
+          if (ifEqual === NO_GENERATION) {
+            if (await isDirectory(file)) throw new KvStoreError(key, 'file link failed (EEXIST): a directory sits at the key');
+            return { ok: false };
+          }
+          return undefined; // the key exists: replace it under the lock
+        });
+        if (!result) {
+          const t = tmp!;
+          const lock = await acquireFileLock(file, key, TEMP_PREFIX, this.limiter, signal);
+          try {
+            result = await this.io(signal, async () => {
+              let cur = await this.currentStat(key, file);
+              if (ifEqual !== undefined && (cur ? generationOf(cur) : NO_GENERATION) !== ifEqual) return { ok: false };
+              if (!cur) {
+                // Gone since the link failed (deleted under its lock): create it, unless an
+                // unlocked writer has linked a file there meanwhile, which then stays put
+                // (replacing and deleting need the lock we hold): replace it in order.
+                throwIfAborted(signal);
+                await lock.check();
+                if (await linkNew(key, t.path, file)) return { ok: true, generation: t.generation };
+                cur = await this.currentStat(key, file);
               }
-            } else {
-              await fsp.rename(tmp.path, file).catch((e) => {
+              let generation = t.generation;
+              if (cur && cur.mtimeNs >= t.mtimeNs) generation = await this.setMtime(key, t.path, cur.mtimeNs + 1000n);
+              throwIfAborted(signal);
+              await lock.check();
+              await fsp.rename(t.path, file).catch((e) => {
                 throw wrap(key, 'rename', e);
               });
-              renamed = true;
-            }
-            return { ok: true, generation };
-          });
-        } finally {
-          await lock.release();
+              tmpGone = true;
+              return { ok: true, generation };
+            });
+          } finally {
+            await lock.release();
+          }
         }
       } finally {
         // After link this removes the extra name; after a failure, the temporary file.
-        if (!renamed) await fsp.unlink(tmp.path).catch(() => {});
+        if (tmp && !tmpGone) await fsp.unlink(tmp.path).catch(() => {});
       }
       if (result.ok && this.fsync) await this.io(signal, () => syncDir(dir));
       return result;
@@ -489,48 +529,72 @@ export class FileStore implements KvStore {
     await this.checkInsideRoot(key, dir); // a link swapped in meanwhile
   }
 
-  /** Writes `data` to a fresh temporary file in `dir`; returns its path and generation. */
-  private async writeTemp(
-    key: string,
-    dir: string,
-    data: Uint8Array,
-    signal: AbortSignal | undefined,
-  ): Promise<{ path: string; generation: string; mtimeNs: bigint }> {
-    const tmp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}-${++tempCounter}`);
-    let fh: fsp.FileHandle | undefined;
+  /**
+   * Writes `data` to a fresh temporary file in `dir` (created after checking the directory
+   * stays inside the root); returns its path, generation and mtime. On failure the file is
+   * removed again.
+   */
+  private async writeTemp(key: string, dir: string, data: Uint8Array, signal: AbortSignal | undefined): Promise<TempFile> {
+    let fd: number | undefined;
+    let tmp = '';
     // A concurrent deleteRange may remove the freshly made parent; retry a few times.
-    for (let attempt = 0; !fh; attempt++) {
+    for (let attempt = 0; fd === undefined; attempt++) {
       throwIfAborted(signal);
       await this.mkdirInsideRoot(key, dir);
+      tmp = path.join(dir, `${TEMP_PREFIX}${PID}-${TEMP_TAG}-${++tempCounter}`);
       try {
-        fh = await fsp.open(tmp, 'wx');
+        fd = await fdOpenNew(tmp);
       } catch (e) {
-        if (errnoOf(e) !== 'ENOENT' || attempt >= 5) throw wrap(key, 'open', e);
+        // EEXIST: a leftover of a crashed process with our pid and tag (practically never).
+        const code = errnoOf(e);
+        if ((code !== 'ENOENT' && code !== 'EEXIST') || attempt >= 5) throw wrap(key, 'open', e);
       }
     }
     try {
       let off = 0;
       while (off < data.length) {
         throwIfAborted(signal);
-        const { bytesWritten } = await fh.write(data, off, data.length - off);
-        off += bytesWritten;
+        off += await fdWrite(fd, data, off, data.length - off);
       }
       // The current time in microseconds, above every mtime this process gave before (reserved
       // synchronously so that parallel writes differ).
-      const now = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+      const nowMs = performance.timeOrigin + performance.now();
+      const now = BigInt(Math.round(nowMs * 1000)) * 1000n;
       const want = (lastMtimeNs = now > lastMtimeNs ? now : lastMtimeNs + 1000n);
-      await fh.utimes(new Date(), nsToSeconds(want));
-      const st = await fh.stat({ bigint: true });
+      await fdUtimes(fd, nowMs / 1000, nsToSeconds(want));
+      const st = await fdStat(fd);
       if (st.mtimeNs > lastMtimeNs) lastMtimeNs = st.mtimeNs;
-      if (this.fsync) await fh.sync();
-      await fh.close();
-      fh = undefined;
+      if (this.fsync) await fdSync(fd);
+      const closing = fd;
+      fd = undefined;
+      await fdCloseChecked(closing); // close reports deferred write errors (NFS): before publishing
       return { path: tmp, generation: generationOf(st), mtimeNs: st.mtimeNs };
     } catch (e) {
-      await fh?.close().catch(() => {});
+      if (fd !== undefined) await fdClose(fd);
       await fsp.unlink(tmp).catch(() => {});
       throw e instanceof VolstoreError ? e : wrap(key, 'write', e);
     }
+  }
+}
+
+/** A written temporary file: its path, generation and mtime (ns). */
+interface TempFile {
+  path: string;
+  generation: string;
+  mtimeNs: bigint;
+}
+
+/**
+ * `link(tmp, file)`: creates `file` as a second name of the temporary file, atomically, only if
+ * nothing is at `file`. True when linked, false on EEXIST; KvStoreError for other failures.
+ */
+async function linkNew(key: string, tmp: string, file: string): Promise<boolean> {
+  try {
+    await fsp.link(tmp, file);
+    return true;
+  } catch (e) {
+    if (errnoOf(e) === 'EEXIST') return false;
+    throw wrap(key, 'link', e);
   }
 }
 
@@ -562,9 +626,36 @@ function fdRead(fd: number, buf: Uint8Array, off: number, len: number, pos: numb
 function fdClose(fd: number): Promise<void> {
   return new Promise((resolve) => fs.close(fd, () => resolve()));
 }
+/** Creates and opens `file` for writing; fails with EEXIST if it exists (O_CREAT|O_EXCL). */
+function fdOpenNew(file: string): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(file, 'wx', (e, fd) => (e ? reject(e) : resolve(fd))));
+}
+function fdWrite(fd: number, buf: Uint8Array, off: number, len: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.write(fd, buf, off, len, null, (e, n) => (e ? reject(e) : resolve(n))));
+}
+/** Sets atime and mtime (seconds since the epoch, fractional) of a descriptor (futimens). */
+function fdUtimes(fd: number, atime: number, mtime: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.futimes(fd, atime, mtime, (e) => (e ? reject(e) : resolve())));
+}
+function fdSync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+/** Rejects when close fails: after writing, a failed close may mean lost data (NFS). */
+function fdCloseChecked(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (e) => (e ? reject(e) : resolve())));
+}
 
+/**
+ * `ns` (a time since the epoch, >= 0) as the seconds to pass to `utimes`/`futimes` so that the
+ * file gets exactly `ns` rounded down to a microsecond. libuv splits the double into seconds and
+ * nanoseconds and truncates those to microseconds; `sec + us / 1e6` is not exact in a double (a
+ * step of 0.24 us near today's ~1.8e9 s), so it could land one microsecond lower, undoing a
+ * 1 us mtime bump. Aiming at the middle of the microsecond leaves a margin of 0.5 us.
+ */
 function nsToSeconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6;
+  const sec = ns / 1_000_000_000n;
+  const us = (ns % 1_000_000_000n) / 1000n;
+  return Number(sec) + (Number(us) + 0.5) / 1e6;
 }
 
 function missing(): ReadResult {

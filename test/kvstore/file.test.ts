@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Limiter } from '../../src/util/limiter.js';
 import { KvStoreError, SpecError } from '../../src/errors.js';
 import { defaultFileIoConcurrency, defaultFileIoLimiter, FileStore, TEMP_PREFIX } from '../../src/kvstore/file.js';
+import { lockRecord } from '../../src/kvstore/file-lock.js';
 import { listAll } from '../../src/kvstore/kvstore.js';
 import { describeKvStoreConformance } from './conformance.js';
 
@@ -32,26 +33,22 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     default: real,
     rename: wrap('rename', real.rename),
     link: wrap('link', real.link),
-    open: async (...a: Parameters<typeof real.open>) => {
-      await hooks.before?.('open', a);
-      const h = await real.open(...a);
-      const frozen = hooks.frozenMtime;
-      if (frozen !== undefined && a[1] === 'wx') {
-        const write = h.write.bind(h) as (...w: unknown[]) => Promise<unknown>;
-        (h as { write: unknown }).write = async (...w: unknown[]) => {
-          const r = await write(...w);
-          await h.utimes(frozen, frozen);
-          return r;
-        };
-      }
-      return h;
-    },
+    open: wrap('open', real.open),
     readdir: wrap('readdir', real.readdir as (...a: unknown[]) => Promise<unknown>),
     unlink: wrap('unlink', real.unlink),
+    symlink: wrap('symlink', real.symlink),
+    readlink: wrap('readlink', real.readlink as (...a: unknown[]) => Promise<unknown>),
+    realpath: wrap('realpath', real.realpath as (...a: unknown[]) => Promise<unknown>),
+    stat: wrap('stat', real.stat as (...a: unknown[]) => Promise<unknown>),
   };
 });
 
-/** The read path uses the callback API of node:fs: `open`, `fstat` and `read` go through the same hooks. */
+/**
+ * Reads and the temporary file of a write use the callback API of node:fs: `open`, `fstat`,
+ * `read`, `write`, `futimes`, `fsync` and `close` go through the same hooks (`fd-` prefixed
+ * for the last four). With `hooks.frozenMtime` set, `futimes` sets that mtime instead of the
+ * one asked for.
+ */
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
   const hooked =
@@ -71,6 +68,13 @@ vi.mock('node:fs', async (importOriginal) => {
     open: hooked('open', real.open),
     fstat: hooked('fstat', real.fstat),
     read: hooked('read', real.read),
+    write: hooked('fd-write', real.write),
+    futimes: hooked('fd-futimes', ((fd: number, atime: number, mtime: number, cb: (e: unknown) => void) => {
+      const frozen = hooks.frozenMtime;
+      real.futimes(fd, frozen ?? atime, frozen ?? mtime, cb);
+    }) as never),
+    fsync: hooked('fd-fsync', real.fsync),
+    close: hooked('fd-close', real.close),
   };
 });
 
@@ -430,8 +434,11 @@ describe('FileStore', () => {
     expect(await store.write('k', enc('x'), { ifEqual: first })).toEqual({ ok: false });
   });
 
-  it('generations never repeat even when the clock does not move (inode reuse)', async () => {
-    hooks.frozenMtime = 1_000_000_000; // every new file gets the same mtime, as within one coarse tick
+  // 1.79e9 s: today's magnitude, where a double steps by 0.24 us, so `sec + us / 1e6` handed to
+  // utimes lands one microsecond low about half the time (the 1 us bump was lost: failed before
+  // the fix in nsToSeconds).
+  it.each([1_000_000_000, 1_790_000_000.123457])('generations never repeat even when the clock does not move (inode reuse; mtime %d s)', async (frozen) => {
+    hooks.frozenMtime = frozen; // every new file gets the same mtime, as within one coarse tick
     const seen = new Set<string>();
     const inodes = new Set<string>();
     for (let i = 0; i < 30; i++) {
@@ -462,15 +469,15 @@ describe('FileStore', () => {
     let release!: () => void;
     const paused = new Promise<void>((r) => (release = r));
     let reached!: () => void;
-    const atRename = new Promise<void>((r) => (reached = r));
+    const atLink = new Promise<void>((r) => (reached = r));
     hooks.before = async (op) => {
-      if (op === 'rename') {
+      if (op === 'link') {
         reached();
         await paused;
       }
     };
     const writing = limited.write('k', enc('v'));
-    await atRename; // the writer holds the only slot
+    await atLink; // the writer holds the only slot
     const ac = new AbortController();
     const reading = limited.read('other', { signal: ac.signal });
     ac.abort();
@@ -686,7 +693,7 @@ process.exit(0);
       await new Promise((r) => p.on('exit', r));
       return p.pid!;
     }
-    const owner = (pid: number, host = os.hostname()) => JSON.stringify({ pid, host, token: 'feedface', created: Date.now() });
+    const owner = (pid: number, host = os.hostname()) => lockRecord(pid, 'feedface', host);
 
     it('a lock left by a writer that died is broken at once, and the write goes through', async () => {
       await store.write('d/k', enc('old'));
@@ -741,7 +748,7 @@ process.kill(process.pid, 'SIGKILL');`;
       });
       const signal = await new Promise((r) => p.on('exit', (_c, s) => r(s)));
       expect(signal).toBe('SIGKILL');
-      await expect(fs.access(lockOf('d/k'))).resolves.toBeUndefined(); // left behind
+      expect((await fs.lstat(lockOf('d/k'))).isSymbolicLink()).toBe(true); // left behind
       expect(await store.write('d/k', enc('new'), {})).toMatchObject({ ok: true });
       const r = await store.read('d/k');
       expect(r.state === 'value' && dec(r.value)).toBe('new');
@@ -817,6 +824,249 @@ process.kill(process.pid, 'SIGKILL');`;
       const viaLink = new FileStore(linkedRoot);
       expect(await viaLink.write('a/b', enc('w'))).toMatchObject({ ok: true });
       expect(await fs.readFile(path.join(root, 'a/b'), 'utf8')).toBe('w');
+    });
+
+    it('a symbolic link swapped in after writes to that directory is refused (every write checks; the directory moved out keeps its inode)', async () => {
+      for (const k of ['a/k1', 'x/y/k']) expect(await store.write(k, enc('v1'))).toMatchObject({ ok: true });
+      // The same directory inodes, now outside the root, reached through links inside it.
+      await fs.rename(path.join(root, 'a'), path.join(outside, 'a'));
+      await fs.symlink(path.join(outside, 'a'), path.join(root, 'a'));
+      await fs.rename(path.join(root, 'x'), path.join(outside, 'x'));
+      await fs.symlink(path.join(outside, 'x'), path.join(root, 'x'));
+      for (const [key, opts] of [
+        ['a/k2', {}],
+        ['a/k1', {}],
+        ['a/k3', { ifEqual: '' }],
+        ['x/y/k', {}],
+        ['x/y/new', {}],
+      ] as const) {
+        const err = await store.write(key, enc('evil'), opts).catch((e: unknown) => e);
+        expect(err, key).toBeInstanceOf(KvStoreError);
+        expect((err as Error).message).toMatch(/symbolic link/);
+      }
+      await expect(store.delete('a/k1')).rejects.toBeInstanceOf(KvStoreError);
+      expect(await allFiles(outside)).toEqual(['a/k1', 'x/y/k']);
+      expect(await fs.readFile(path.join(outside, 'a/k1'), 'utf8')).toBe('v1');
+      expect(await fs.readFile(path.join(outside, 'x/y/k'), 'utf8')).toBe('v1');
+    });
+  });
+
+  describe('which writes take the cross-process lock', () => {
+    /** The fs/promises calls one operation makes. */
+    async function opsOf(f: () => Promise<unknown>): Promise<string[]> {
+      const ops: string[] = [];
+      hooks.before = (op) => void ops.push(op);
+      try {
+        await f();
+      } finally {
+        hooks.before = undefined;
+      }
+      return ops;
+    }
+
+    it('creating a key (no condition, or ifEqual "") links without a lock; replacing one or ifEqual <gen> takes it', async () => {
+      const create = await opsOf(() => store.write('d/k', enc('1')));
+      expect(create.filter((o) => ['symlink', 'link', 'rename'].includes(o))).toEqual(['link']);
+      const createIfAbsent = await opsOf(() => store.write('d/j', enc('1'), { ifEqual: '' }));
+      expect(createIfAbsent.filter((o) => ['symlink', 'link', 'rename'].includes(o))).toEqual(['link']);
+      const exists = await opsOf(() => store.write('d/j', enc('2'), { ifEqual: '' }));
+      expect(exists.filter((o) => ['symlink', 'link', 'rename'].includes(o))).toEqual(['link']);
+      const replace = await opsOf(() => store.write('d/k', enc('2')));
+      expect(replace.filter((o) => ['symlink', 'link', 'rename'].includes(o))).toEqual(['link', 'symlink', 'rename']);
+      const g = (await store.read('d/k')).generation;
+      const cond = await opsOf(() => store.write('d/k', enc('3'), { ifEqual: g }));
+      expect(cond.filter((o) => ['symlink', 'link', 'rename'].includes(o))).toEqual(['symlink', 'rename']);
+      const r = await store.read('d/k');
+      expect(r.state === 'value' && dec(r.value)).toBe('3');
+      expect((await store.read('d/j')).state === 'value' && dec((await store.read('d/j') as { value: Uint8Array }).value)).toBe('1');
+      expect(await allFiles(root)).toEqual(['d/j', 'd/k']);
+      expect(await fs.readdir(path.join(root, 'd'))).toEqual(expect.not.arrayContaining([expect.stringContaining(TEMP_PREFIX)]));
+    });
+
+    it('a lock taken from a writer while it holds it: the write fails naming the key, changes nothing, and leaves the new holder\'s lock', async () => {
+      const lockPath = path.join(root, 'd', `${TEMP_PREFIX}lock-k`);
+      await store.write('d/k', enc('old'));
+      const foreign = lockRecord(process.pid + 1, 'someoneelse', 'other-host');
+      hooks.before = async (op) => {
+        if (op === 'stat') {
+          // Under the lock (an unconditional replace stats only there): broken and retaken.
+          hooks.before = undefined;
+          await fs.unlink(lockPath);
+          await fs.symlink(foreign, lockPath);
+        }
+      };
+      const err = await store.write('d/k', enc('new')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KvStoreError);
+      expect((err as KvStoreError).key).toBe('d/k');
+      expect((err as Error).message).toMatch(/taken from this writer/);
+      const r = await store.read('d/k');
+      expect(r.state === 'value' && dec(r.value)).toBe('old');
+      expect(await fs.readlink(lockPath)).toBe(foreign); // not removed by our release
+      expect(await allFiles(root)).toEqual(['d/k']);
+    });
+
+    it('where symbolic links cannot be made (EPERM), the lock is an O_EXCL file with the same record', async () => {
+      await store.write('d/k', enc('0'));
+      const lockPath = path.join(root, 'd', `${TEMP_PREFIX}lock-k`);
+      let seen: string | undefined;
+      let kind: string | undefined;
+      hooks.before = async (op) => {
+        if (op === 'symlink') throw Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
+        if (op === 'rename') {
+          kind = (await fs.lstat(lockPath)).isFile() ? 'file' : 'other';
+          seen = await fs.readFile(lockPath, 'utf8');
+        }
+      };
+      const g = (await store.read('d/k')).generation;
+      expect(await store.write('d/k', enc('1'), { ifEqual: g })).toMatchObject({ ok: true });
+      expect(await store.write('d/k', enc('2'), { ifEqual: g })).toEqual({ ok: false });
+      expect(await store.write('d/k', enc('3'))).toMatchObject({ ok: true });
+      expect(await store.delete('d/k')).toBe(true);
+      hooks.before = undefined;
+      expect(kind).toBe('file');
+      expect(seen).toMatch(new RegExp(`^${process.pid}\\.[A-Za-z0-9_-]+@`));
+      expect(await fs.readdir(path.join(root, 'd'))).toEqual([]);
+    });
+
+    describe('across processes', () => {
+      const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+      /**
+       * A child process that, on a line on stdin, writes `value` to `key` without a condition and
+       * prints `done <generation>`. It prints `lock-busy` each time it finds the key's lock held
+       * (its fs/promises `symlink` fails with EEXIST).
+       */
+      async function unconditionalWriter(key: string, value: string) {
+        const fileTs = pathToFileURL(path.join(repo, 'src/kvstore/file.ts')).href;
+        const script = path.join(root, '..', `${path.basename(root)}-writer.mjs`);
+        await fs.writeFile(
+          script,
+          `import { createRequire, syncBuiltinESMExports } from 'node:module';
+const fsp = createRequire(import.meta.url)('node:fs').promises;
+const symlink = fsp.symlink;
+fsp.symlink = async (...a) => {
+  try {
+    return await symlink(...a);
+  } catch (e) {
+    if (e.code === 'EEXIST') process.stdout.write('lock-busy\\n');
+    throw e;
+  }
+};
+syncBuiltinESMExports();
+const { FileStore } = await import(${JSON.stringify(fileTs)});
+const [root, key, value] = process.argv.slice(2);
+const store = new FileStore(root);
+process.stdout.write('ready\\n');
+await new Promise((r) => process.stdin.once('data', r));
+const w = await store.write(key, new TextEncoder().encode(value));
+process.stdout.write('done ' + w.generation + '\\n');
+process.exit(0);
+`,
+        );
+        const p = spawn(process.execPath, ['--import', 'tsx', script, root, key, value], { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        const waiters: { word: string; resolve: (line: string) => void }[] = [];
+        p.stdout.on('data', (d: Buffer) => {
+          out += d;
+          for (const w of [...waiters]) {
+            const line = out.split('\n').find((l) => l.startsWith(w.word));
+            if (line !== undefined) {
+              waiters.splice(waiters.indexOf(w), 1);
+              w.resolve(line);
+            }
+          }
+        });
+        p.stderr.on('data', (d: Buffer) => (err += d));
+        const exited = new Promise<never>((_, rej) => p.on('exit', (code) => rej(new Error(`writer exited ${code}: ${err}`))));
+        exited.catch(() => {});
+        /** Resolves with the first line starting with one of `words` (seen before or later). */
+        const next = (...words: string[]) =>
+          Promise.race([
+            ...words.map(
+              (word) =>
+                new Promise<string>((resolve) => {
+                  const line = out.split('\n').find((l) => l.startsWith(word));
+                  if (line !== undefined) resolve(line);
+                  else waiters.push({ word, resolve });
+                }),
+            ),
+            exited,
+          ]);
+        return { p, next, cleanup: () => (p.kill(), fs.rm(script, { force: true })) };
+      }
+
+      it('an unconditional write from another process waits for a conditional write holding the lock and lands after it', async () => {
+        const w0 = await store.write('d/k', enc('old'));
+        if (!w0.ok) throw new Error('setup');
+        const child = await unconditionalWriter('d/k', 'unconditional');
+        try {
+          await child.next('ready');
+          let release!: () => void;
+          const paused = new Promise<void>((r) => (release = r));
+          let atRename!: () => void;
+          const reached = new Promise<void>((r) => (atRename = r));
+          hooks.before = async (op) => {
+            if (op === 'rename') {
+              atRename();
+              await paused; // the conditional writer holds the lock, its condition checked
+            }
+          };
+          const cond = store.write('d/k', enc('conditional'), { ifEqual: w0.generation });
+          await reached;
+          child.p.stdin.write('go\n');
+          // The child must find the lock held; had it written, the conditional write below would replace a value it never checked.
+          const first = await child.next('lock-busy', 'done');
+          expect(first).toBe('lock-busy');
+          const during = await store.read('d/k');
+          expect(during.state === 'value' && dec(during.value)).toBe('old');
+          hooks.before = undefined;
+          release();
+          const c = await cond;
+          expect(c.ok).toBe(true);
+          const done = await child.next('done');
+          const childGen = done.slice('done '.length);
+          const now = await store.read('d/k');
+          expect(now.state === 'value' && dec(now.value)).toBe('unconditional');
+          expect(now.generation).toBe(childGen);
+          // The later file has the later mtime (generation field 3, base 36).
+          const mtime = (g: string) => BigInt(parseInt(g.split('.')[2]!, 36));
+          expect(mtime(childGen) > mtime(c.ok ? c.generation : '')).toBe(true);
+          expect(await allFiles(root)).toEqual(['d/k']);
+        } finally {
+          await child.cleanup();
+        }
+      });
+
+      it('"create if absent" racing an unconditional create in another process: the second link fails, nothing is replaced', async () => {
+        const child = await unconditionalWriter('d/new', 'unconditional');
+        try {
+          await child.next('ready');
+          await fs.mkdir(path.join(root, 'd'));
+          let release!: () => void;
+          const paused = new Promise<void>((r) => (release = r));
+          let atLink!: () => void;
+          const reached = new Promise<void>((r) => (atLink = r));
+          hooks.before = async (op) => {
+            if (op === 'link') {
+              atLink();
+              await paused; // checked nothing: link itself is the check
+            }
+          };
+          const create = store.write('d/new', enc('create'), { ifEqual: '' });
+          await reached;
+          child.p.stdin.write('go\n');
+          const done = await child.next('done');
+          hooks.before = undefined;
+          release();
+          expect(await create).toEqual({ ok: false });
+          const now = await store.read('d/new');
+          expect(now.state === 'value' && dec(now.value)).toBe('unconditional');
+          expect(now.generation).toBe(done.slice('done '.length));
+          expect(await allFiles(root)).toEqual(['d/new']);
+        } finally {
+          await child.cleanup();
+        }
+      });
     });
   });
 });
