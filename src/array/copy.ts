@@ -1,4 +1,5 @@
 import { tryCoreSync } from '../wasm/core.js';
+import { isSharedMemory } from './dtype.js';
 import { copyStridedWasm, WASM_COPY_MAX_RANK } from '../wasm/copy.js';
 
 /**
@@ -63,7 +64,7 @@ export function copyStrided(
     // wasm memory and written back whole, bytes between the copied elements included: never in
     // shared memory, where another thread may be writing those bytes meanwhile (codec workers
     // placing neighbouring chunks of one result) and the write-back would undo its writes.
-    if ((dense || !isShared(dst)) && sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
+    if ((dense || !isSharedMemory(dst)) && sHi - sLo + dLen * (dense ? 1 : 2) <= SPAN_BUDGET * bytes) {
       const k = kernelOrder(l.shape, l.dstStrides, l.srcStrides);
       copyStridedWasm(core, dst, l.dstOffset, k.dstStrides, l.dstOffset, dHi, dense,
         src, l.srcOffset, k.srcStrides, sLo, sHi, k.shape, elemSize, swap);
@@ -87,11 +88,6 @@ export function copyStrided(
   }
   if (contiguous) return setRuns();
   forEachRun(l, (d, s) => copyRun(dst, d, ds, src, s, ss, n, elemSize, swap));
-}
-
-/** Whether `a` is a view of shared memory (other threads may write it concurrently). */
-function isShared(a: Uint8Array): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
 
 /**

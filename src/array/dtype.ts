@@ -196,3 +196,8 @@ export function float32ToFloat16Bits(x: number): number {
   }
   return sign | (e << 10) | m;
 }
+
+/** Whether `b`'s memory is a SharedArrayBuffer (other threads, codec workers, may read and write it). */
+export function isSharedMemory(b: ArrayBufferView): boolean {
+  return typeof SharedArrayBuffer === 'function' && b.buffer instanceof SharedArrayBuffer;
+}

@@ -121,7 +121,3 @@ export function sharedMemoryAvailable(): boolean {
   return coi === undefined || coi === true;
 }
 
-/** Whether `b`'s memory is a SharedArrayBuffer (a worker can write it). */
-export function isSharedMemory(b: ArrayBufferView): boolean {
-  return typeof SharedArrayBuffer === 'function' && b.buffer instanceof SharedArrayBuffer;
-}

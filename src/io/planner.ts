@@ -12,7 +12,7 @@ import { SharedWork } from '../util/shared-work.js';
 import { SignalFan } from '../util/signal-fan.js';
 import { MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES } from '../limits.js';
 import { copyStrided } from '../array/copy.js';
-import { type ChunkPlacement, placeChunk } from '../array/place.js';
+import { type ChunkPlacement, placeChunk, placementRange } from '../array/place.js';
 import type { DecodeTarget } from '../codecs/codec.js';
 import { boxPositions, type GridAxis, gridCells, gridCount, gridPositions, rangeAxis } from '../array/grid.js';
 
@@ -655,12 +655,8 @@ function allocView(grid: ChunkGrid, viewShape: readonly number[], checkOnly = fa
  */
 function planeSpan(grid: ChunkGrid, p: ChunkPlacement): [number, number] | undefined {
   if (grid.chunkShape.length < 2) return undefined;
-  const j = p.dims[0]!;
-  const first = p.start[0]!;
-  const last = j < 0 ? first : first + p.steps[0]! * (p.shape[j]! - 1);
-  const lo = Math.min(first, last);
-  const hi = Math.max(first, last) + 1;
-  return 2 * (hi - lo) <= grid.chunkShape[0]! ? [lo, hi] : undefined;
+  const [lo, last] = placementRange(p, 0);
+  return 2 * (last + 1 - lo) <= grid.chunkShape[0]! ? [lo, last + 1] : undefined;
 }
 
 /**

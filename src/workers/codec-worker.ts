@@ -6,7 +6,7 @@
  * the chunk straight into the read's result (shared memory), so nothing travels back. Chains
  * here have no runner: nothing a worker does waits for the pool.
  */
-import { bytesOf, dtypeSize, type TypedArray, viewAs } from '../array/dtype.js';
+import { bytesOf, dtypeSize, isSharedMemory, type TypedArray, viewAs } from '../array/dtype.js';
 import { isAllFill, NdArray } from '../array/ndarray.js';
 import { placeChunk, placementOrder } from '../array/place.js';
 import { CodecChain } from '../codecs/chain.js';
@@ -82,8 +82,7 @@ function buffersOf(...views: ArrayBufferView[]): ArrayBuffer[] {
  * shared memory is copied out.
  */
 function ownArray(a: NdArray): ArrayMessage {
-  const shared = typeof SharedArrayBuffer === 'function' && a.data.buffer instanceof SharedArrayBuffer;
-  const data = shared ? (a.data as TypedArray).slice() : a.data;
+  const data = isSharedMemory(a.data) ? (a.data as TypedArray).slice() : a.data;
   return { dtype: a.dtype, data, shape: [...a.shape], strides: [...a.strides], offset: a.offset };
 }
 
@@ -106,7 +105,7 @@ function spanOf(a: NdArray): { bytes: Uint8Array; offset: number } {
 
 /** Encoded bytes the main thread may own (copied out of shared memory, see ownArray). */
 function ownBytes(b: Uint8Array): Uint8Array {
-  return typeof SharedArrayBuffer === 'function' && b.buffer instanceof SharedArrayBuffer ? b.slice() : b;
+  return isSharedMemory(b) ? b.slice() : b;
 }
 
 /** Tasks the pool cancelled before they started (tasks without a lane). */

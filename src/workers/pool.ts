@@ -1,7 +1,7 @@
-import { bytesOf, dtypeSize, viewAs } from '../array/dtype.js';
+import { bytesOf, dtypeSize, isSharedMemory, viewAs } from '../array/dtype.js';
 import { copyStrided } from '../array/copy.js';
 import { cOrderStrides, isAllFill, NdArray, product } from '../array/ndarray.js';
-import { isSharedMemory, placeChunk, placementBytes, placementRunBytes, sharedMemoryAvailable } from '../array/place.js';
+import { placeChunk, placementBytes, placementRunBytes, sharedMemoryAvailable } from '../array/place.js';
 import type { ChainRunner, CodecContext, DecodeTarget, RunnableChain } from '../codecs/codec.js';
 import { AbortError, CodecError } from '../errors.js';
 import type { RequestPriority } from '../util/limiter.js';
