@@ -128,12 +128,19 @@ export class CodecChain implements RunnableChain {
   async decodeInto(b: Uint8Array, ctx: CodecContext | undefined, target: DecodeTarget): Promise<NdArray | undefined> {
     const pooled = ctx?.runner?.decodeInto?.(this, b, ctx, target);
     if (pooled) return pooled;
-    // a chunk kept (cached) must be whole; one only placed may be decoded as far as it is read
-    const neededBytes = target.keep ? undefined : this.neededBytes(target.placement);
-    const order = this.honorsOrder ? placementOrder(target.placement) : undefined;
-    const a = await this.decodeInline(b, order || neededBytes !== undefined ? { ...ctx, order, neededBytes } : ctx);
+    const hints = this.placementHints(target.placement, target.keep === true);
+    const a = await this.decodeInline(b, hints.order || hints.neededBytes !== undefined ? { ...ctx, ...hints } : ctx);
     placeChunk(target.dst, target.placement, a);
     return target.keep ? a : undefined;
+  }
+
+  /**
+   * What decoding a chunk for placement `p` may use (CodecContext fields): the memory order the
+   * copy will walk (`order`, for chains that honour it) and the bytes it reads (`neededBytes`).
+   * A chunk that is also kept (cached) must be whole: no `neededBytes` then.
+   */
+  placementHints(p: ChunkPlacement, keep: boolean): { order?: readonly number[]; neededBytes?: number } {
+    return { order: this.honorsOrder ? placementOrder(p) : undefined, neededBytes: keep ? undefined : this.neededBytes(p) };
   }
 
   /**

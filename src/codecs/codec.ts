@@ -143,6 +143,11 @@ export interface RunnableChain {
   readonly costly: boolean;
   /** Runs the chain on the calling thread, ignoring any runner. */
   decodeInline(b: Uint8Array, ctx?: CodecContext): Promise<NdArray>;
+  /**
+   * Decodes and places one chunk (through `ctx.runner` when it takes it, else on the calling
+   * thread with the placement's order and prefix hints); see CodecChain.decodeInto.
+   */
+  decodeInto(b: Uint8Array, ctx: CodecContext | undefined, target: DecodeTarget): Promise<NdArray | undefined>;
   encodeInline(a: NdArray, ctx?: CodecContext): Promise<Uint8Array>;
 }
 

@@ -60,15 +60,14 @@ export async function zstdDecodeFrames(b: Uint8Array, ctx?: CodecContext): Promi
   const claimed = frameContentSize(b);
   if (claimed !== undefined && claimed > 2 ** 31) throw corrupt('zstd', ctx, `frame header claims ${claimed} bytes`);
   const limit = limitOf(ctx);
-  const bound = zstdDecodedBound(b, ctx);
+  const needed = ctx?.neededBytes;
+  const ends: number[] | undefined = needed !== undefined ? [] : undefined; // block ends, for a prefix decode
+  const bound = zstdDecodedBound(b, ctx, ends);
   if (bound.exact > limit) throw tooLarge('zstd', ctx, `frame headers declare ${bound.exact} bytes, which`);
   const native = await nativeZstd();
-  const needed = ctx?.neededBytes;
-  if (native && needed !== undefined && prefixWorthIt(bound, needed)) {
+  if (native && needed !== undefined && ends && prefixWorthIt(bound, needed)) {
     // Only a prefix is read: decode until it is out (the block holding its last byte), into a
     // buffer of the declared size. Nothing checks the rest of the frame; the headers were walked.
-    const ends: number[] = [];
-    zstdDecodedBound(b, ctx, ends);
     let out: Uint8Array;
     try {
       out = native.decodePrefix(b, needed, bound.exact, ends, ctx?.output?.(bound.exact));

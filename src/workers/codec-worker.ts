@@ -8,7 +8,7 @@
  */
 import { bytesOf, dtypeSize, isSharedMemory, type TypedArray, viewAs } from '../array/dtype.js';
 import { isAllFill, NdArray } from '../array/ndarray.js';
-import { placeChunk, placementOrder } from '../array/place.js';
+import { placeChunk } from '../array/place.js';
 import { CodecChain } from '../codecs/chain.js';
 import { type CodecJSON, ScratchBuffers } from '../codecs/codec.js';
 import { importNodeOnly } from '../util/node-only.js';
@@ -144,9 +144,8 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
     } else if (m.type === 'decodeInto' && !m.target) {
       // the result is memory this worker cannot reach: decode into scratch, hand the chunk over
       // in the lane's output buffer (the pool places it from there)
-      const order = chain.honorsOrder && m.placement ? placementOrder(m.placement) : undefined;
-      const neededBytes = m.placement ? chain.neededBytes(m.placement) : undefined;
-      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch, order, neededBytes });
+      const hints = m.placement ? chain.placementHints(m.placement, false) : {};
+      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch, ...hints });
       const span = spanOf(a);
       const meta = { dtype: a.dtype, shape: [...a.shape], strides: [...a.strides], offset: span.offset };
       if (m.out && span.bytes.length <= m.out.byteLength) {
@@ -160,9 +159,8 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       }
     } else if (m.type === 'decodeInto') {
       const target = m.target!;
-      const order = chain.honorsOrder ? placementOrder(target.placement) : undefined;
-      const neededBytes = m.keep ? undefined : chain.neededBytes(target.placement); // a kept chunk must be whole
-      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, order, neededBytes });
+      const hints = chain.placementHints(target.placement, m.keep);
+      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, ...hints });
       // write into the caller's memory only if the task was not aborted meanwhile
       if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
         port.post({ type: 'skipped', id: m.id }, []);

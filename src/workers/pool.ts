@@ -377,13 +377,7 @@ export class CodecWorkerPool implements ChainRunner {
         this.stats.placed++;
         return reply.array ? toNdArray(reply.array) : undefined;
       },
-      async (e: unknown) => {
-        if (!(e instanceof RunInline)) throw e;
-        this.stats.inline++;
-        const a = await chain.decodeInline(b, { ...ctx, runner: undefined });
-        placeChunk(target.dst, target.placement, a);
-        return keep ? a : undefined;
-      },
+      (e: unknown) => this.intoInline(e, chain, b, ctx, target),
     );
   }
 
@@ -411,14 +405,15 @@ export class CodecWorkerPool implements ChainRunner {
         else if (reply.type !== 'decodedInLane') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         return undefined;
       },
-      async (e: unknown) => {
-        if (!(e instanceof RunInline)) throw e;
-        this.stats.inline++;
-        const a = await chain.decodeInline(b, { ...ctx, runner: undefined });
-        placeChunk(target.dst, target.placement, a);
-        return undefined;
-      },
+      (e: unknown) => this.intoInline(e, chain, b, ctx, target) as Promise<undefined>,
     );
+  }
+
+  /** A decodeInto task the pool handed back (RunInline): the chain decodes and places it here. */
+  private intoInline(e: unknown, chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<NdArray | undefined> {
+    if (!(e instanceof RunInline)) throw e;
+    this.stats.inline++;
+    return chain.decodeInto(b, { ...ctx, runner: undefined }, target);
   }
 
   /**
@@ -705,15 +700,12 @@ export class CodecWorkerPool implements ChainRunner {
     }
     while (this.queue.length) {
       // demand tasks first (in order), then prefetch ones, each to the worker slotFor picks
+      // (a prefetch task's worker is a demand task's too, never the other way round: prefetch
+      // tasks are looked at only when no demand task waits)
       const di = this.queue.findIndex((t) => !isBackground(t));
-      let best = di >= 0 ? this.slotFor(false) : undefined;
-      let index = best ? di : -1;
-      if (index < 0) {
-        const bi = di === 0 ? -1 : this.queue.findIndex(isBackground);
-        best = bi >= 0 ? this.slotFor(true) : undefined;
-        index = best ? bi : -1;
-      }
-      if (best && index >= 0) {
+      const index = di >= 0 ? di : 0;
+      const best = this.slotFor(di < 0);
+      if (best) {
         this.assign(best, this.queue.splice(index, 1)[0]!);
         continue;
       }
