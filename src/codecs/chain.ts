@@ -4,7 +4,7 @@ import { type ChunkPlacement, placeChunk, placementOrder, placementPrefix } from
 import { MetadataError, VolstoreError } from '../errors.js';
 import { decodedBytesBound } from '../limits.js';
 import type { ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, ChunkSpec, CodecContext, CodecJSON, DecodeTarget, RunnableChain } from './codec.js';
-import { createCodec } from './codec.js';
+import { createCodec, ScratchPool } from './codec.js';
 import { registerBuiltinCodecs } from './registry.js';
 
 /**
@@ -128,10 +128,21 @@ export class CodecChain implements RunnableChain {
   async decodeInto(b: Uint8Array, ctx: CodecContext | undefined, target: DecodeTarget): Promise<NdArray | undefined> {
     const pooled = ctx?.runner?.decodeInto?.(this, b, ctx, target);
     if (pooled) return pooled;
-    const hints = this.placementHints(target.placement, target.keep === true);
-    const a = await this.decodeInline(b, hints.order || hints.neededBytes !== undefined ? { ...ctx, ...hints } : ctx);
-    placeChunk(target.dst, target.placement, a);
-    return target.keep ? a : undefined;
+    const keep = target.keep === true;
+    const hints = this.placementHints(target.placement, keep);
+    if (keep) {
+      const a = await this.decodeInline(b, hints.order || hints.neededBytes !== undefined ? { ...ctx, ...hints } : ctx);
+      placeChunk(target.dst, target.placement, a);
+      return a;
+    }
+    // a chunk only placed decodes into reused scratch (ctx.scratch), its own while in flight
+    const scratch = inlineScratch.take();
+    try {
+      placeChunk(target.dst, target.placement, await this.decodeInline(b, { ...ctx, ...hints, scratch }));
+    } finally {
+      inlineScratch.give(scratch);
+    }
+    return undefined;
   }
 
   /**
@@ -255,6 +266,9 @@ export class CodecChain implements RunnableChain {
     return [...this.arrayArray.map((x) => x.codec.toJSON()), this.arrayBytes.codec.toJSON(), ...this.bytesBytes.map((c) => c.toJSON())];
   }
 }
+
+/** Scratch for chunks decoded on this thread and only placed (see decodeInto). */
+const inlineScratch = new ScratchPool();
 
 /** For array->bytes codecs without their own bound (jpeg, png): 4 x raw + 64 KiB. */
 function maxEncodedSizeDefault(spec: { dtype: Parameters<typeof dtypeSize>[0]; shape: readonly number[] }): number {
