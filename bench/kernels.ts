@@ -54,6 +54,10 @@ function copyCase(name: string, elem: number, shape: number[], dstStrides: numbe
 const C3 = (s: number[], e: number) => [s[1]! * s[2]! * e, s[2]! * e, e];
 // chunk 64^3 into a 256x256x64 array: contiguous inner runs of 64 elements
 copyCase('u8 64^3 chunk -> 256x256x64 (runs 64 B)', 1, [64, 64, 64], C3([64, 256, 256], 1), C3([64, 64, 64], 1), false, 1000, 0);
+copyCase('u8 64^3 chunk -> 64x512x512 (runs 64 B)', 1, [64, 64, 64], C3([64, 512, 512], 1), C3([64, 64, 64], 1), false, 64, 0);
+copyCase('u8 64x512x512 -> 64^3 chunk (gather, runs 64 B)', 1, [64, 64, 64], C3([64, 64, 64], 1), C3([64, 512, 512], 1), false, 0, 64);
+copyCase('u16 64^3 chunk -> 64x512x512 (runs 128 B)', 2, [64, 64, 64], C3([64, 512, 512], 2), C3([64, 64, 64], 2), false, 128, 0);
+copyCase('u32 64^3 chunk -> 64x512x512 (runs 256 B)', 4, [64, 64, 64], C3([64, 512, 512], 4), C3([64, 64, 64], 4), false, 256, 0);
 copyCase('u16 64^3 chunk -> 256x256x64 (runs 128 B)', 2, [64, 64, 64], C3([64, 256, 256], 2), C3([64, 64, 64], 2), false, 1000, 0);
 copyCase('u8 64x64x16 chunk -> 256^2 rows of 16 B', 1, [64, 64, 16], C3([64, 256, 256], 1), C3([64, 64, 16], 1), false);
 copyCase('u32 whole 64^3 chunk (one run)', 4, [64, 64, 64], C3([64, 64, 64], 4), C3([64, 64, 64], 4), false);

@@ -67,6 +67,28 @@ describe('copyStrided', () => {
     }), { numRuns: 400 });
   });
 
+  it('copies short aligned rows (the word loops) of every length, odd and even row counts, both ways', () => {
+    // rows of 8..512 bytes in 8-byte steps (the 64-byte-row and 64-byte-block loops among them)
+    // and 4-byte steps (32-bit words), scattered into and gathered out of a wider array
+    for (const run of [8, 16, 24, 32, 36, 60, 64, 72, 128, 136, 192, 256, 512]) {
+      for (const rows of [1, 2, 3, 7, 8]) {
+        for (const planes of [1, 3]) {
+          const shape = [planes, rows, run];
+          const wide = [rows * (run + 64) * 2, run + 64, 1];
+          const packed = [rows * run, run, 1];
+          const src = new Uint8Array(planes * rows * (run + 64) * 2 + 64).map((_, i) => (i * 37 + run) & 255);
+          for (const [dst, ds, ss, dOff, sOff] of [[planes * rows * (run + 64) * 2 + 64, wide, packed, 64, 0], [planes * rows * run, packed, wide, 0, 64]] as const) {
+            const a = new Uint8Array(dst).fill(7);
+            const b = a.slice();
+            copyStrided(a, dOff, ds, src, sOff, ss, shape, 1);
+            copyStridedRef(b, dOff, ds, src, sOff, ss, shape, 1, false);
+            expectSame(a, b);
+          }
+        }
+      }
+    }
+  });
+
   it('handles big transposed, swapped and strided copies (wasm path)', () => {
     for (const elem of [1, 2, 4, 8]) for (const swap of [false, true]) {
       const [n0, n1, n2] = [33, 47, 29];
