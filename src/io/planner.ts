@@ -7,7 +7,7 @@ import { AbortError, ByteRangeError, CorruptionError, OutOfBoundsError, Volstore
 import type { IndexTransform } from '../index-space/index.js';
 import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
 import { type Priority, RequestPriority } from '../util/limiter.js';
-import { readBuffers } from './read-buffers.js';
+import { readBuffers } from '../kvstore/read-buffers.js';
 import { SharedWork } from '../util/shared-work.js';
 import { SignalFan } from '../util/signal-fan.js';
 import { MAX_CHUNKS_PER_REQUEST, MAX_READ_BYTES } from '../limits.js';
@@ -569,7 +569,7 @@ export async function loadGroup(
     // decoded concurrently (in the pool, one per worker at a time)
     return settleAll(results.map(async (r, i) => {
       const target = targetOf?.(group[i]!);
-      return checkMissing(await decodeResult(driver, group[i]!, keys[i]!, r, opts, ctx, target && { ...target, keep: false }), keys[i]!, opts);
+      return checkMissing(recycled(await decodeResult(driver, group[i]!, keys[i]!, r, opts, ctx, target && { ...target, keep: false }), r), keys[i]!, opts);
     }));
   }
   const bound = opts.recheckBefore ?? now();
@@ -597,7 +597,7 @@ export async function loadGroup(
       let placed = false;
       out[i] = pool.load<ChunkValue | typeof PLACED>(cacheKeyOf(driver, key, opts), { bound, signal: child.signal, priority, ticket, counters: opts.counters }, async (ctx) => {
         const results = await cellRead.run(0, (s) => store.readCell(cell, fetchKeys, s, ticket), ctx.signal);
-        return own.decode((t) => decodeResult(driver, group[i]!, key, results[j]!, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; }));
+        return recycled(await own.decode((t) => decodeResult(driver, group[i]!, key, results[j]!, opts, ctx, keepFor(t, ctx, pool), () => { placed = true; })), results[j]!);
       }).then(
         (v) => (placed ? PLACED : checkMissing(v, key, opts)),
         async (e: unknown) => {

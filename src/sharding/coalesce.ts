@@ -29,6 +29,7 @@
  */
 import { AbortError, ByteRangeError, ConditionFailedError, CorruptionError, throwIfAborted } from '../errors.js';
 import { type KvStore, MAX_RMW_ATTEMPTS, NO_GENERATION, type ReadOptions, type ReadResult } from '../kvstore/kvstore.js';
+import { readBuffers } from '../kvstore/read-buffers.js';
 import type { Priority, RequestPriority } from '../util/limiter.js';
 import { PrioritizedWork } from '../util/shared-work.js';
 
@@ -213,6 +214,8 @@ interface Flying {
   offset: number;
   end: number;
   key: string;
+  /** Ranges that joined it in flight (each gets a view of its bytes, as each member does). */
+  joined: number;
 }
 
 /** Runs `fn` at the end of this turn of the event loop (after the microtasks of this turn). */
@@ -404,6 +407,7 @@ export class ShardReader<I extends ShardIndex, W> {
     const end = span.offset + span.length;
     for (const f of this.flying.get(bk) ?? []) {
       if (f.offset <= span.offset && end <= f.end && this.ranges.has(f.key)) {
+        f.joined++;
         return this.ranges.run(f.key, () => Promise.reject(new Error('unreachable: joined read')), signal, priority)
           .then((r) => sliceOf(r, f.offset, span));
       }
@@ -433,14 +437,20 @@ export class ShardReader<I extends ShardIndex, W> {
     const gap = base.coalesceGap ?? (this.inFlightReads >= COALESCE_BUSY_READS ? COALESCE_GAP_BUSY : COALESCE_GAP);
     for (const g of mergeRanges(live, base.coalesceLimit ?? DEFAULT_COALESCE_LIMIT, gap)) {
       const end = g.offset + g.length;
-      const f: Flying = { offset: g.offset, end, key: `${bk}\u0000${g.offset}\u0000${end}\u0000${++this.seq}` };
+      const f: Flying = { offset: g.offset, end, key: `${bk}\u0000${g.offset}\u0000${end}\u0000${++this.seq}`, joined: 0 };
       let list = this.flying.get(bk);
       if (!list) this.flying.set(bk, (list = []));
       list.push(f);
       const work = async (s: AbortSignal | undefined, p: RequestPriority): Promise<ReadResult> => {
         this.inFlightReads++;
         try {
-          return await base.read(shardKey, { byteRange: { offset: g.offset, length: g.length }, ifEqual: generation, signal: s, priority: p });
+          // into a recycled buffer (readBuffers), handed out as one view per member and per
+          // range that joined: it goes back to the pool once every view was given back (the
+          // planner gives a chunk's bytes back once it placed the chunk and kept nothing); no
+          // range can join once this read is done, so the count is final here
+          const r = await base.read(shardKey, { byteRange: { offset: g.offset, length: g.length }, ifEqual: generation, signal: s, priority: p, buffer: readBuffers.take });
+          if (r.state === 'value') readBuffers.share(r.value, g.members.length + f.joined);
+          return r;
         } catch (e) {
           if (e instanceof ByteRangeError) {
             const what = g.members.length === 1 ? g.members[0]!.describe() : `${g.members.length} items from ${g.members[0]!.describe()}`;

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ByteRangeError, ConditionFailedError, CorruptionError } from '../../src/errors.js';
 import type { CellUpdate, KvStore, ReadOptions, ReadResult } from '../../src/kvstore/kvstore.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
+import { readBuffers } from '../../src/kvstore/read-buffers.js';
 import { COALESCE_GAP, MAX_SHARD_READ_ATTEMPTS, mergeRanges } from '../../src/sharding/coalesce.js';
 import { Uint64ShardedStore } from '../../src/sharding/precomputed-store.js';
 import { chunkIdKey, parseShardingSpec } from '../../src/sharding/precomputed.js';
@@ -99,4 +100,43 @@ describe('a shard that keeps changing under a reader: one policy, one error', ()
       expect((err as Error).message).toMatch(/past the end of the shard/);
     });
   }
+});
+
+describe('merged shard reads into recycled buffers', () => {
+  /** A memory store that reads into the buffer it is given (as the file store does), slowly. */
+  class IntoBuffer extends MemoryStore {
+    override async read(key: string, options?: ReadOptions): Promise<ReadResult> {
+      const r = await super.read(key, options);
+      if (r.state !== 'value' || !options?.buffer || options.ifEqual === undefined) return r;
+      await new Promise((res) => setTimeout(res, 30)); // in flight long enough for a range to join it
+      const into = options.buffer(r.value.length);
+      if (!into) return r;
+      into.set(r.value);
+      return { ...r, value: into.subarray(0, r.value.length) };
+    }
+  }
+
+  it('a merged read goes back to the pool only once every member and every range that joined it gave its view back', async () => {
+    const base = new IntoBuffer();
+    const { store } = await zarr3Store(base);
+    const keys = ['0', '1', '2', '3'];
+    const cell = store.cellOf(keys[0]!);
+    const updates = new Map<string, CellUpdate>(keys.map((k, i) => [k, { fn: async () => new Uint8Array([10 * i + 1, 10 * i + 2]), overwrite: true }]));
+    await store.updateCell(cell, updates);
+    const reader = (await zarr3Store(base)).store;
+    await reader.readCell(cell, ['3']); // the index is cached from here on
+    const merged = reader.readCell(cell, ['0', '1', '2']); // one merged read of three members
+    await new Promise((res) => setTimeout(res, 10));
+    const joined = reader.read('1'); // joins the merged read in flight
+    const views = [...(await merged).map((r) => (r as { value: Uint8Array }).value), (await joined as { value: Uint8Array }).value];
+    expect(views.map((v) => [...v])).toEqual([[1, 2], [11, 12], [21, 22], [11, 12]]);
+    const buffer = views[0]!.buffer;
+    for (const v of views) expect(v.buffer).toBe(buffer);
+    const length = buffer.byteLength;
+    for (const v of views.slice(0, 3)) readBuffers.give(v);
+    const other = readBuffers.take(length)!; // one view is still out: not this buffer
+    expect(other.buffer).not.toBe(buffer);
+    readBuffers.give(views[3]);
+    expect(readBuffers.take(length)!.buffer).toBe(buffer);
+  });
 });

@@ -17,6 +17,8 @@ export class ReadBuffers {
   private readonly free = new Map<number, Uint8Array[]>();
   /** Buffers this pool handed out (only those come back). */
   private readonly ours = new WeakSet<ArrayBufferLike>();
+  /** Buffers handed out as several views (see share): views not given back yet. */
+  private readonly shares = new WeakMap<ArrayBufferLike, number>();
   private held = 0;
   /** Buffers handed out, and how many of them were reused (for tests and the bench). */
   readonly stats = { taken: 0, reused: 0 };
@@ -39,9 +41,31 @@ export class ReadBuffers {
     return fresh;
   };
 
-  /** Gives back the buffer under `value` if this pool handed it out; the caller holds no view of it any more. */
+  /**
+   * Declares that `count` views of the buffer under `value` will be handed out (the members of
+   * a merged shard read): it comes back only when each of them was given back. Views that are
+   * never given back (a member whose caller aborted, or whose chunk was kept) keep it out of
+   * the pool for good; the garbage collector then frees it. Buffers not from this pool are
+   * ignored. Call it before handing out any view.
+   */
+  share(value: Uint8Array, count: number): void {
+    if (this.ours.has(value.buffer) && count > 0) this.shares.set(value.buffer, count);
+  }
+
+  /**
+   * Gives back the buffer under `value` if this pool handed it out; the caller holds no view of
+   * it any more. A shared buffer ({@link share}) needs each of its views given back once.
+   */
   give(value: Uint8Array | undefined): void {
     if (!value || !this.ours.has(value.buffer) || value.buffer.byteLength === 0) return;
+    const views = this.shares.get(value.buffer);
+    if (views !== undefined) {
+      if (views > 1) {
+        this.shares.set(value.buffer, views - 1);
+        return;
+      }
+      this.shares.delete(value.buffer);
+    }
     const b = new Uint8Array(value.buffer, 0, value.buffer.byteLength);
     if (this.held + b.byteLength > this.limit) return;
     let list = this.free.get(b.byteLength);
@@ -63,5 +87,5 @@ function allocUninitialized(length: number): Uint8Array {
   return B ? new Uint8Array(B.allocUnsafeSlow(length).buffer, 0, length) : new Uint8Array(length);
 }
 
-/** The process's read buffers (the planner's). */
+/** The process's read buffers (the planner's, and merged shard reads', src/sharding/coalesce.ts). */
 export const readBuffers = new ReadBuffers();
