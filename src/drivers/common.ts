@@ -391,6 +391,13 @@ export abstract class CodecChainDriver {
     return a && this.fromStored(a, chunk);
   }
 
+  /** See ChunkDriver.decodeFileInto: the runner's worker reads the file, decodes and places the chunk. */
+  async decodeFileInto(file: string, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<'placed' | 'missing' | undefined> {
+    if (!this.runner?.decodeFileInto || target.keep) return undefined;
+    const chain = await this.chainFor(chunk, false);
+    return this.runner.decodeFileInto(chain, file, this.ctx(chunk, signal, priority), target);
+  }
+
   /** See ChunkDriver.wantsSharedResult: when the runner (a codec worker pool) would write such a result itself. */
   wantsSharedResult(bytes: number): boolean {
     return this.runner?.wantsSharedResult?.(this.chain, bytes) ?? false;

@@ -58,6 +58,13 @@ export interface ChunkDriver {
    */
   decodeChunkInto?(bytes: Uint8Array, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<NdArray | undefined>;
   /**
+   * Optional: reads the chunk's stored bytes from the local file `file` (see KvStore.localFile)
+   * in a codec worker, decodes and places it into `target` (see ChainRunner.decodeFileInto):
+   * 'placed', 'missing' (no such file), or undefined when the driver's pool does not take it
+   * (the planner then reads and decodes as usual). Only for shared-memory targets keeping nothing.
+   */
+  decodeFileInto?(file: string, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<'placed' | 'missing' | undefined>;
+  /**
    * Optional: whether a read whose result is `bytes` long should allocate it in shared memory
    * (a SharedArrayBuffer), so that decodeChunkInto's workers write chunks into it directly.
    * Absent: false.

@@ -1,11 +1,11 @@
-import { type DataType, type Scalar, allocTypedArray, bytesOf, dtypeSize, toElement, viewAs } from '../array/dtype.js';
+import { type DataType, type Scalar, allocTypedArray, bytesOf, dtypeSize, isSharedMemory, toElement, viewAs } from '../array/dtype.js';
 import { NdArray, cOrderStrides } from '../array/ndarray.js';
 import { type CachePool, now, type UseCounters } from '../cache/pool.js';
 import { isAllFill } from '../array/ndarray.js';
 import type { ChunkDriver, ChunkGrid } from './chunk-driver.js';
 import { AbortError, ByteRangeError, CorruptionError, OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
-import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
+import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, NO_GENERATION, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
 import { type Priority, RequestPriority } from '../util/limiter.js';
 import { readBuffers } from '../kvstore/read-buffers.js';
 import { SharedWork } from '../util/shared-work.js';
@@ -418,6 +418,13 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   try {
     v = await pool.load<ChunkValue | typeof PLACED>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
       const cached = pool.peek<ChunkValue>(ck);
+      if (!cached && own.wants && !pool.cachesChunks && ctx.joined === 0) {
+        // Nothing to revalidate and nothing to keep: a codec worker may read the chunk's file,
+        // decode and place it in one task (closing the load to new callers, as keepFor would).
+        const done = await decodeFile(driver, pos, key, opts, ctx, own);
+        if (done === PLACED) placed = true;
+        if (done !== NOT_TAKEN) return done;
+      }
       const buffer = own.wants ? readBuffers.take : undefined;
       const r = await driver.store.read(key, { signal: ctx.signal, ifNotEqual: cached?.generation, priority: ctx.priority, buffer });
       if (r.state === 'unchanged') {
@@ -437,6 +444,36 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
     throw e;
   }
   return placed ? PLACED : checkMissing(v, key, opts);
+}
+
+/** {@link decodeFile}: the driver's pool did not take the chunk (read and decode it as usual). */
+const NOT_TAKEN = Symbol('not taken');
+
+/**
+ * A chunk of a local file (KvStore.localFile) read, decoded and placed into the starter's
+ * result by a codec worker in one task (ChunkDriver.decodeFileInto), for a load that keeps
+ * nothing: PLACED, undefined (missing: recorded as decodeResult records it), or NOT_TAKEN when
+ * the store has no local files, the result is not shared memory, or the pool declines.
+ */
+async function decodeFile(
+  driver: ChunkDriver, pos: readonly number[], key: string, opts: PlanOptions, ctx: ChunkLoad, own: StarterTarget,
+): Promise<typeof PLACED | undefined | typeof NOT_TAKEN> {
+  // (a result in shared memory: the pool wanted this chain's chunks, so it takes this one)
+  const file = own.wantsShared && driver.decodeFileInto && driver.store.localFile?.(key);
+  if (!file) return NOT_TAKEN;
+  ctx.seal?.();
+  const done = await own.decode((t) => (t ? driver.decodeFileInto!(file, pos, { ...t, keep: false }, ctx.signal, ctx.priority) : Promise.resolve(undefined)));
+  if (done === undefined) return NOT_TAKEN;
+  if (done === 'missing') return decodeResult(driver, pos, key, { state: 'missing', generation: NO_GENERATION }, opts, ctx) as Promise<undefined>;
+  countMiss(opts);
+  return PLACED;
+}
+
+/** Counts a chunk miss (a demand load fetched the chunk; prefetch loads are not misses). */
+function countMiss(opts: PlanOptions): void {
+  if (opts.priority === 'prefetch') return;
+  opts.cache?.missed('chunk');
+  if (opts.counters) opts.counters.misses++;
 }
 
 /**
@@ -466,6 +503,11 @@ class StarterTarget {
   /** Whether the load will place the chunk into the starter's result (its bytes may go into a recycled buffer). */
   get wants(): boolean {
     return this.target !== undefined && !this.left;
+  }
+
+  /** Whether it will, into shared memory (that codec workers write themselves). */
+  get wantsShared(): boolean {
+    return this.wants && isSharedMemory(this.target!.dst);
   }
 
   /** Runs the load's decode with the target while the starter waits (else without), tracking it. */
@@ -509,10 +551,7 @@ async function decodeResult(
 ): Promise<ChunkValue | typeof PLACED> {
   const pool = opts.cache;
   // A load a prefetch started is no miss, even when a demand read has joined it (a prefetch hit).
-  if (opts.priority !== 'prefetch') {
-    pool?.missed('chunk');
-    if (opts.counters) opts.counters.misses++;
-  }
+  countMiss(opts);
   const ck = cacheKeyOf(driver, key, opts);
   if (r.state !== 'value') {
     if (pool && ctx.storable) pool.set(ck, 'chunk', undefined, r.generation, 0, ctx.startedAt, ctx.prefetchOnly);

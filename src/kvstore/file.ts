@@ -216,6 +216,11 @@ export class FileStore implements KvStore {
     }, options.priority);
   }
 
+  /** See KvStore.localFile: the validated path of `key`'s file (which may not exist). */
+  localFile(key: string): string {
+    return this.pathOf(key);
+  }
+
   /**
    * Writes atomically: the bytes go to a temporary file in the key's directory, which then
    * replaces the key by `rename()` (or appears at it by `link()`), so readers see the old value

@@ -98,6 +98,13 @@ export interface KvStore {
    * `COALESCE_GAP` of `src/sharding/coalesce.ts` (its comment gives the measurement).
    */
   readonly coalesceGap?: number;
+  /**
+   * Optional (the file store): the path on this machine of the file holding `key`'s value, for
+   * a reader that opens it itself (a codec worker reads, decodes and places a chunk in one task:
+   * `ChainRunner.decodeFileInto`). The key is validated as `read` validates it (throws the same
+   * KvStoreError). A missing or non-regular file means a missing key, as in `read`.
+   */
+  localFile?(key: string): string;
   /** The TensorStore kvstore spec JSON for this store (no credentials). */
   spec(): Record<string, unknown>;
   /** Releases sockets / handles. Optional. */

@@ -13,8 +13,9 @@ import { CodecChain } from '../codecs/chain.js';
 import { type CodecJSON, ScratchBuffers } from '../codecs/codec.js';
 import { importNodeOnly } from '../util/node-only.js';
 import {
-  type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, type ReplyMessage, serializeError, type TaskInput, type TaskMessage, type WorkerMessage,
+  type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, type ReplyMessage, serializeError, type TargetMessage, type TaskInput, type TaskMessage, type WorkerMessage,
 } from './protocol.js';
+import { KvStoreError } from '../errors.js';
 
 interface Port {
   post(message: ReplyMessage, transfer: ArrayBuffer[]): void;
@@ -158,26 +159,14 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
         send(port, { type: 'decoded', id: m.id, array: { ...meta, data } }, buffersOf(data));
       }
     } else if (m.type === 'decodeInto') {
-      const target = m.target!;
-      const hints = chain.placementHints(target.placement, m.keep);
-      const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: m.keep ? undefined : scratch, ...hints });
-      // write into the caller's memory only if the task was not aborted meanwhile
-      if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
-        port.post({ type: 'skipped', id: m.id }, []);
+      await decodeAndPlace(port, chain, m, inputOf(m.input), m.target!, m.keep);
+    } else if (m.type === 'decodeFile') {
+      const bytes = await readLocalFile(m.file, m.key);
+      if (!bytes) {
+        port.post({ type: 'missing', id: m.id }, []);
         return;
       }
-      try {
-        const { buffer, byteOffset, byteLength, placement } = target;
-        placeChunk(new Uint8Array(buffer, byteOffset, byteLength), placement, a);
-      } finally {
-        Atomics.store(lanes, m.lane, LANE.DONE);
-      }
-      if (m.keep) {
-        const array = ownArray(a);
-        send(port, { type: 'placed', id: m.id, array }, buffersOf(array.data));
-      } else {
-        port.post({ type: 'placed', id: m.id }, []);
-      }
+      await decodeAndPlace(port, chain, m, bytes, m.target, false);
     } else {
       const { dtype, data, shape, strides, offset } = m.array;
       const a = new NdArray(dtype, data as never, shape, strides, offset);
@@ -190,6 +179,95 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
     }
   } catch (e) {
     port.post({ type: 'error', id: m.id, error: serializeError(e) }, []);
+  }
+}
+
+/**
+ * Decodes `input` and writes the chunk into the shared result `target`, unless the task was
+ * aborted meanwhile (its lane says so: then nothing is written and the reply is `skipped`).
+ * `keep`: the decoded chunk goes back too (for the cache), in a buffer of its own.
+ */
+async function decodeAndPlace(
+  port: Port, chain: CodecChain, m: { id: number; lane: number; key?: string; maxDecodedBytes?: number }, input: Uint8Array, target: TargetMessage, keep: boolean,
+): Promise<void> {
+  const hints = chain.placementHints(target.placement, keep);
+  const a = await chain.decodeInline(input, { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: keep ? undefined : scratch, ...hints });
+  // write into the caller's memory only if the task was not aborted meanwhile
+  if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
+    port.post({ type: 'skipped', id: m.id }, []);
+    return;
+  }
+  try {
+    const { buffer, byteOffset, byteLength, placement } = target;
+    placeChunk(new Uint8Array(buffer, byteOffset, byteLength), placement, a);
+  } finally {
+    Atomics.store(lanes, m.lane, LANE.DONE);
+  }
+  if (keep) {
+    const array = ownArray(a);
+    send(port, { type: 'placed', id: m.id, array }, buffersOf(array.data));
+  } else {
+    port.post({ type: 'placed', id: m.id }, []);
+  }
+}
+
+/** node:fs, loaded on the first decodeFile task (an import per task costs a loader round trip). */
+let nodeFs: typeof import('node:fs') | undefined;
+/** The worker's buffer for chunk files it reads (decodeFile tasks), grown as needed and reused. */
+let fileBuffer = new Uint8Array(0);
+/** Largest chunk file a worker reads (a bigger one is an error, not an allocation). */
+const MAX_CHUNK_FILE = 1 << 30;
+
+/**
+ * The bytes of the regular file `file`, read with blocking calls on this worker's thread (one
+ * open, fstat, reads, close: the calling thread's four trips through libuv's pool become none),
+ * into the worker's reused file buffer (valid until the next call); undefined when there is no
+ * such file or it is not a regular file (a missing chunk, as the file store reads it).
+ * @throws KvStoreError naming `key` when the file cannot be read.
+ */
+async function readLocalFile(file: string, key: string | undefined): Promise<Uint8Array | undefined> {
+  const fs = (nodeFs ??= await importNodeOnly<typeof import('node:fs')>('node:fs'));
+  const fail = (op: string, e: unknown) => {
+    const code = (e as { code?: string }).code ?? 'error';
+    return new KvStoreError(key ?? file, `file ${op} failed (${code}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  };
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw fail('open', e);
+  }
+  try {
+    let size: number;
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) return undefined; // a directory opens fine on Linux; it is not a value
+      size = st.size;
+    } catch (e) {
+      throw fail('stat', e);
+    }
+    if (size > MAX_CHUNK_FILE) throw new KvStoreError(key ?? file, `chunk file of ${size} bytes is over the ${MAX_CHUNK_FILE}-byte limit of a worker read`);
+    if (fileBuffer.length < size) fileBuffer = new Uint8Array(Math.max(size, 2 * fileBuffer.length));
+    let filled = 0;
+    while (filled < size) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, fileBuffer, filled, size - filled, filled);
+      } catch (e) {
+        throw fail('read', e);
+      }
+      if (n === 0) throw new KvStoreError(key ?? file, `file shrank while reading (expected ${size} bytes); written outside volstore?`);
+      filled += n;
+    }
+    return fileBuffer.subarray(0, size);
+  } finally {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // a failed close of a read-only descriptor loses nothing
+    }
   }
 }
 

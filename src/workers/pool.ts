@@ -216,6 +216,8 @@ export interface PoolStats {
   placed: number;
   /** decodeInto tasks into memory workers cannot reach whose chunk came back in the task's lane. */
   laneDecoded: number;
+  /** Chunks a worker read from their local file itself, then decoded and placed (decodeFileInto). */
+  fileRead: number;
 }
 
 export class CodecWorkerPool implements ChainRunner {
@@ -223,7 +225,7 @@ export class CodecWorkerPool implements ChainRunner {
   readonly minEncodeBytes: number;
   readonly minPlaceBytes: number;
   readonly idleMs: number;
-  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0, placed: 0, laneDecoded: 0 };
+  readonly stats: PoolStats = { spawned: 0, crashed: 0, completed: 0, abortedRunning: 0, inline: 0, placed: 0, laneDecoded: 0, fileRead: 0 };
   /** Whether workers share memory with this thread (lanes, results written by workers). */
   readonly sharedMemory: boolean;
   private readonly requestedSize: number | undefined;
@@ -378,6 +380,40 @@ export class CodecWorkerPool implements ChainRunner {
         return reply.array ? toNdArray(reply.array) : undefined;
       },
       (e: unknown) => this.intoInline(e, chain, b, ctx, target),
+    );
+  }
+
+  /**
+   * See ChainRunner.decodeFileInto: a worker reads the chunk file itself, decodes and places
+   * the chunk into the shared result (`stats.fileRead`). Declined (undefined) where decodeInto
+   * would not write the result in a worker: no shared memory, a target that keeps the chunk, or
+   * a chunk the pool would not take.
+   */
+  decodeFileInto(chain: RunnableChain, file: string, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined {
+    if (!this.sharedMemory || !isSharedMemory(target.dst) || target.keep) return undefined;
+    const desc = this.take(chain, this.minDecodeBytes, target);
+    if (!desc) return undefined;
+    const build: Task['build'] = (id, lane) => {
+      const dst = target.dst;
+      const message: TaskMessage = {
+        type: 'decodeFile', id, lane, chain: desc, file, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes,
+        target: { buffer: dst.buffer as SharedArrayBuffer, byteOffset: dst.byteOffset, byteLength: dst.byteLength, placement: target.placement },
+      };
+      return { message, transfer: [] };
+    };
+    return this.submit(desc.key, ctx.key, build, ctx).then(
+      (reply) => {
+        if (reply.type === 'missing') return 'missing';
+        if (reply.type !== 'placed') throw new Error(`codec worker: unexpected reply ${reply.type}`);
+        this.stats.placed++;
+        this.stats.fileRead++;
+        return 'placed';
+      },
+      (e: unknown) => {
+        if (!(e instanceof RunInline)) throw e;
+        this.stats.inline++;
+        return undefined; // handed back: the caller reads and decodes it
+      },
     );
   }
 

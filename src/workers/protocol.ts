@@ -79,7 +79,13 @@ export type TaskMessage =
       type: 'decodeInto'; id: number; lane: number; chain: ChainRef; input: TaskInput; key?: string; maxDecodedBytes?: number; keep: boolean;
       target?: TargetMessage; out?: SharedArrayBuffer; placement?: ChunkPlacement;
     }
-  | { type: 'encode'; id: number; lane: number; chain: ChainRef; array: ArrayMessage; key?: string; unlessFill?: boolean };
+  | { type: 'encode'; id: number; lane: number; chain: ChainRef; array: ArrayMessage; key?: string; unlessFill?: boolean }
+  /**
+   * Reads the stored chunk from the local file `file` (open, fstat, read, close, on the worker's
+   * thread), then as `decodeInto` with `target`; replies `missing` when there is no such regular
+   * file.
+   */
+  | { type: 'decodeFile'; id: number; lane: number; chain: ChainRef; file: string; key?: string; maxDecodedBytes?: number; target: TargetMessage };
 
 /** Main thread -> worker, once, first: the lane states of this worker (Int32Array over it). */
 export interface InitMessage {
@@ -109,6 +115,8 @@ export type ReplyMessage =
   | { type: 'decodedInLane'; id: number; array: Omit<ArrayMessage, 'data'>; byteLength: number }
   /** `bytes` null: an `unlessFill` array that equals the fill value everywhere (nothing encoded). */
   | { type: 'encoded'; id: number; bytes: Uint8Array | null }
+  /** A decodeFile task found no regular file at its path (nothing was written). */
+  | { type: 'missing'; id: number }
   /** The task was aborted before it started or before it wrote anything (its lane said so). */
   | { type: 'skipped'; id: number }
   /** `chain`: the worker could not build the chain (a codec registered only on the main thread). */

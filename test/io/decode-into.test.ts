@@ -13,6 +13,10 @@ import { cOrderStrides, fOrderStrides, NdArray, product, toCOrder } from '../../
 import { Context } from '../../src/context/context.js';
 import { buildPrecomputedVolume, PRECOMPUTED_DATA_TYPES } from '../../src/drivers/precomputed-info.js';
 import { N5_DATA_TYPES } from '../../src/drivers/n5.js';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { KvStoreError } from '../../src/errors.js';
 import { AbortError, open } from '../../src/index.js';
 import { mulberry32 } from '../../src/testing/prng.js';
 import type { Volume } from '../../src/volume.js';
@@ -339,5 +343,106 @@ describe('aborting a read that decodes into a caller-owned out', () => {
     // the pool still works
     const back = await vol.read();
     expect(cBytes(back).equals(cBytes(randomArray('uint16', shape, 3)))).toBe(true);
+  });
+});
+
+describe('file store: codec workers read the chunk files themselves (decodeFileInto)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'volstore-decodefile-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const fileSpec = (name: string, driver = 'zarr3') => ({ driver, kvstore: { driver: 'file', path: path.join(dir, name) } });
+
+  it('zarr v3 and N5 on local files: pooled reads equal inline reads (missing chunks, edge chunks, random views); workers read the files', async () => {
+    const read0 = pooled.stats.fileRead;
+    let n = 100;
+    for (const dtype of ['uint8', 'uint16', 'float32', 'int64'] as DataType[]) {
+      for (const codecs of zarr3Chains(dtype).filter((c) => (c[0] as { name: string }).name !== 'sharding_indexed' && c.length > 1)) {
+        const name = freshName('file-z3');
+        const shape = [10, 9, 11];
+        const w = await open({
+          ...fileSpec(name), create: true,
+          metadata: { shape, data_type: dtype, chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 5, 3] } }, codecs, fill_value: 0 },
+        } as never, { context: inlineContext });
+        // the first planes only: chunks beyond stay missing (fill value)
+        await w.slice([[0, 6], null, null]).write(randomArray(dtype, [6, 9, 11], ++n));
+        await expectSameReads(fileSpec(name), n, `zarr3 file ${dtype} ${JSON.stringify(codecs)}`);
+      }
+    }
+    for (const compression of [{ type: 'gzip' }, { type: 'zstd' }, { type: 'blosc', cname: 'lz4', clevel: 5, shuffle: 1 }]) {
+      const name = freshName('file-n5');
+      const shape = [12, 7, 9];
+      const w = await open({ ...fileSpec(name, 'n5'), create: true, metadata: { dimensions: shape, blockSize: [5, 4, 4], dataType: 'uint16', compression } } as never, { context: inlineContext });
+      await w.write(randomArray('uint16', shape, ++n));
+      await expectSameReads(fileSpec(name, 'n5'), n, `n5 file ${JSON.stringify(compression)}`);
+    }
+    expect(pooled.stats.fileRead - read0).toBeGreaterThan(100);
+  });
+
+  it('a directory where a chunk file should be reads as missing; fill_missing_data_reads=false names the chunk', async () => {
+    const name = freshName('file-dir');
+    const shape = [8, 8, 8];
+    const spec = fileSpec(name);
+    const w = await open({ ...spec, create: true, metadata: { shape, data_type: 'uint8', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 8, 8] } }, codecs: [bytesLE, { name: 'zstd' }], fill_value: 7 } } as never, { context: inlineContext });
+    await w.slice([[0, 4], null, null]).write(randomArray('uint8', [4, 8, 8], 3));
+    await mkdir(path.join(dir, name, 'c', '1', '0', '0'), { recursive: true }); // chunk c/1/0/0 is a directory
+    const read0 = pooled.stats.fileRead;
+    const got = await (await open(spec as never, { context: pooledContext })).read();
+    expect(cBytes(got).subarray(0, 256).equals(cBytes(randomArray('uint8', [4, 8, 8], 3)))).toBe(true);
+    expect([...(got.data as Uint8Array).subarray(256)].every((x) => x === 7)).toBe(true);
+    expect(pooled.stats.fileRead - read0).toBe(1); // chunk 0 read by a worker; chunk 1 found missing there
+    const strict = await open({ ...spec, fill_missing_data_reads: false } as never, { context: pooledContext });
+    await expect(strict.read()).rejects.toThrow(/c\/1\/0\/0.*missing|missing.*c\/1\/0\/0/);
+  });
+
+  it('a corrupt chunk file is a CorruptionError and an unreadable one a KvStoreError, both naming the chunk', async () => {
+    const name = freshName('file-bad');
+    const shape = [8, 8, 8];
+    const spec = fileSpec(name);
+    const w = await open({ ...spec, create: true, metadata: { shape, data_type: 'uint8', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 8, 8] } }, codecs: [bytesLE, { name: 'zstd' }] } } as never, { context: inlineContext });
+    await w.write(randomArray('uint8', shape, 4));
+    const vol = await open(spec as never, { context: pooledContext });
+    const chunk = path.join(dir, name, 'c', '1', '0', '0');
+    const good = await readFile(chunk);
+    await writeFile(chunk, Buffer.concat([good.subarray(0, 12), Buffer.alloc(good.length - 12, 0xff)]));
+    await expect(vol.read()).rejects.toMatchObject({ name: 'CorruptionError', message: expect.stringContaining('c/1/0/0') });
+    await rm(chunk);
+    await symlink(chunk, chunk); // a link to itself: open fails with ELOOP
+    const err = await vol.read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KvStoreError);
+    expect((err as Error).message).toMatch(/c\/1\/0\/0/);
+    expect((err as Error).message).toMatch(/ELOOP/);
+  });
+
+  it('aborting a read whose chunks workers are reading and placing: AbortError, nothing lands afterwards', async () => {
+    const name = freshName('file-abort');
+    const shape = [40, 64, 64];
+    const spec = fileSpec(name);
+    const w = await open({ ...spec, create: true, metadata: { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 32, 32] } }, codecs: [bytesLE, { name: 'zstd' }] } } as never, { context: inlineContext });
+    await w.write(randomArray('uint16', shape, 9));
+    const vol = await open(spec as never, { context: pooledContext });
+    const out = new NdArray('uint16', NdArray.zeros('uint16', [product(shape)], undefined, true).data, shape);
+    let rejected = 0;
+    for (const after of [0, 2, 5, 10, 30]) {
+      const ac = new AbortController();
+      const done0 = pooled.stats.completed;
+      let settled = false;
+      const reading = vol.read({ out, signal: ac.signal }).then(() => 'done', (e: unknown) => e).finally(() => (settled = true));
+      while (!settled && pooled.stats.completed - done0 < after) await new Promise((r) => setTimeout(r, 1));
+      ac.abort();
+      const result = await reading;
+      if (result === 'done') continue;
+      expect(result).toBeInstanceOf(AbortError);
+      rejected++;
+      (out.data as Uint16Array).fill(0xbeef);
+      while (pooled.running > 0 || pooled.executing > 0) await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, 20));
+      expect((out.data as Uint16Array).every((x) => x === 0xbeef), `abort after ${after} chunks: a worker wrote into out after the read rejected`).toBe(true);
+    }
+    expect(rejected).toBeGreaterThan(1);
+    expect(cBytes(await vol.read()).equals(cBytes(randomArray('uint16', shape, 9)))).toBe(true);
   });
 });
