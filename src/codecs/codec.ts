@@ -1,4 +1,5 @@
 import type { DataType, Scalar } from '../array/dtype.js';
+import type { LocalFile } from '../kvstore/kvstore.js';
 import type { NdArray } from '../array/ndarray.js';
 import type { ChunkPlacement } from '../array/place.js';
 import { UnsupportedError } from '../errors.js';
@@ -199,15 +200,16 @@ export interface ChainRunner {
    */
   decodeInto?(chain: RunnableChain, b: Uint8Array, ctx: CodecContext, target: DecodeTarget): Promise<NdArray | undefined> | undefined;
   /**
-   * Reads a chunk's stored bytes from the local file `file` itself (a worker opens and reads
-   * it), decodes and places the chunk into `target`, in one task: the calling thread neither
-   * reads the file nor handles its bytes. Only for a shared-memory target that keeps nothing.
-   * Resolves 'placed', or 'missing' when there is no such regular file (nothing written), or
-   * undefined when the runner handed the task back (the caller reads and decodes it itself);
-   * rejects with KvStoreError (naming `ctx.key`) when the file cannot be read, and as decodeInto
-   * does otherwise. Undefined: declined.
+   * Reads a chunk's stored bytes from a local file itself (`file`, see KvStore.localFile: a
+   * worker opens and reads it), decodes and places the chunk into `target`, in one task: the
+   * calling thread neither reads the file nor handles its bytes. Only for a shared-memory target
+   * that keeps nothing. Resolves 'placed', or 'missing' when there is no such regular file
+   * (nothing written), or undefined when the caller must read the chunk itself after all (the
+   * runner handed the task back, or the file no longer has `file.generation`); rejects with
+   * KvStoreError (naming `ctx.key`) when the file cannot be read, and as decodeInto does
+   * otherwise. Undefined: declined.
    */
-  decodeFileInto?(chain: RunnableChain, file: string, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined;
+  decodeFileInto?(chain: RunnableChain, file: LocalFile, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined;
   /**
    * Whether a read of `chain` chunks with a result of `bytes` should allocate the result in
    * shared memory, for decodeInto to write directly (absent: never).

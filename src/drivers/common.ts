@@ -5,7 +5,7 @@ import type { ChunkGrid } from '../io/chunk-driver.js';
 import { MAX_CHUNK_BYTES } from '../limits.js';
 import { describeJson, jsonBoundsProblem, MAX_JSON_BYTES } from '../util/json.js';
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError } from '../errors.js';
-import { type KvStore, NO_GENERATION } from '../kvstore/kvstore.js';
+import { type KvStore, type LocalFile, NO_GENERATION } from '../kvstore/kvstore.js';
 import { CodecChain } from '../codecs/chain.js';
 import type { ChainRunner, ChunkSpec, CodecContext, CodecJSON, DecodeTarget } from '../codecs/codec.js';
 import type { OpenMode, Schema } from './driver.js';
@@ -392,7 +392,7 @@ export abstract class CodecChainDriver {
   }
 
   /** See ChunkDriver.decodeFileInto: the runner's worker reads the file, decodes and places the chunk. */
-  async decodeFileInto(file: string, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<'placed' | 'missing' | undefined> {
+  async decodeFileInto(file: LocalFile, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<'placed' | 'missing' | undefined> {
     if (!this.runner?.decodeFileInto || target.keep) return undefined;
     const chain = await this.chainFor(chunk, false);
     return this.runner.decodeFileInto(chain, file, this.ctx(chunk, signal, priority), target);

@@ -1,7 +1,7 @@
 import type { DataType, Scalar } from '../array/dtype.js';
 import type { NdArray } from '../array/ndarray.js';
 import type { CodecJSON, DecodeTarget } from '../codecs/codec.js';
-import type { KvStore } from '../kvstore/kvstore.js';
+import type { KvStore, LocalFile } from '../kvstore/kvstore.js';
 import type { RequestPriority } from '../util/limiter.js';
 
 /**
@@ -63,7 +63,7 @@ export interface ChunkDriver {
    * 'placed', 'missing' (no such file), or undefined when the driver's pool does not take it
    * (the planner then reads and decodes as usual). Only for shared-memory targets keeping nothing.
    */
-  decodeFileInto?(file: string, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<'placed' | 'missing' | undefined>;
+  decodeFileInto?(file: LocalFile, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<'placed' | 'missing' | undefined>;
   /**
    * Optional: whether a read whose result is `bytes` long should allocate it in shared memory
    * (a SharedArrayBuffer), so that decodeChunkInto's workers write chunks into it directly.

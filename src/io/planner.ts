@@ -446,6 +446,15 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   return placed ? PLACED : checkMissing(v, key, opts);
 }
 
+/**
+ * Whether a load of this chunk into `target` will go to a codec worker that reads the chunk's
+ * bytes from a local file itself ({@link decodeFile}): the cache keeps no chunks, the result is
+ * shared memory, and the store can say where the chunk lies (a shard's cached index lists it).
+ */
+function workerReads(driver: ChunkDriver, key: string, target: DecodeTarget, pool: NonNullable<PlanOptions['cache']>): boolean {
+  return !pool.cachesChunks && driver.decodeFileInto !== undefined && isSharedMemory(target.dst) && driver.store.localFile?.(key) !== undefined;
+}
+
 /** {@link decodeFile}: the driver's pool did not take the chunk (read and decode it as usual). */
 const NOT_TAKEN = Symbol('not taken');
 
@@ -617,9 +626,11 @@ export async function loadGroup(
   const fan = new SignalFan(opts.signal);
   keys.forEach((key, i) => {
     const ck = cacheKeyOf(driver, key, opts);
-    if (pool.has(ck) || pool.inFlightFor(ck, bound)) {
+    const target = targetOf?.(group[i]!);
+    if (pool.has(ck) || pool.inFlightFor(ck, bound) || (target && workerReads(driver, key, target, pool))) {
+      // cached, loading, or a chunk a codec worker reads from its shard's file itself (decodeFile)
       const child = fan.child();
-      out[i] = loadChunk(driver, group[i]!, { ...opts, signal: child.signal }, targetOf?.(group[i]!)).finally(child.release);
+      out[i] = loadChunk(driver, group[i]!, { ...opts, signal: child.signal }, target).finally(child.release);
     } else {
       toFetch.push(i);
     }

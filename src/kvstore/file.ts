@@ -32,10 +32,12 @@ import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Limiter } from '../util/limiter.js';
+import { generationOf } from './file-generation.js';
 import { acquireFileLock, type FileLock } from './file-lock.js';
 import { KvStoreError, SpecError, throwIfAborted, VolstoreError } from '../errors.js';
 import {
   type KvStore,
+  type LocalFile,
   type ListOptions,
   NO_GENERATION,
   type ReadOptions,
@@ -217,8 +219,8 @@ export class FileStore implements KvStore {
   }
 
   /** See KvStore.localFile: the validated path of `key`'s file (which may not exist). */
-  localFile(key: string): string {
-    return this.pathOf(key);
+  localFile(key: string): LocalFile {
+    return { path: this.pathOf(key) };
   }
 
   /**
@@ -601,17 +603,6 @@ async function linkNew(key: string, tmp: string, file: string): Promise<boolean>
     if (errnoOf(e) === 'EEXIST') return false;
     throw wrap(key, 'link', e);
   }
-}
-
-interface BigStat {
-  dev: bigint;
-  ino: bigint;
-  mtimeNs: bigint;
-  size: bigint;
-}
-
-function generationOf(st: BigStat): string {
-  return `${st.dev.toString(36)}.${st.ino.toString(36)}.${st.mtimeNs.toString(36)}.${st.size.toString(36)}`;
 }
 
 /** Largest single read (Linux transfers at most ~2 GiB per read(2) anyway). */

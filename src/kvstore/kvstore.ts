@@ -67,6 +67,19 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
+/** See KvStore.localFile. */
+export interface LocalFile {
+  /** Absolute path of the file. */
+  path: string;
+  /** A byte range of it (the whole file when absent). */
+  range?: { offset: number; length: number };
+  /**
+   * The file store generation the file must still have for the range to hold the value
+   * (`src/kvstore/file-generation.ts`); absent: any (the whole file is the value).
+   */
+  generation?: string;
+}
+
 /**
  * A key-value store (TensorStore's kvstore): conditional reads and writes by generation, byte
  * ranges, listing. volstore's stores: MemoryStore, FileStore (`volstore/node`), HttpStore,
@@ -99,12 +112,14 @@ export interface KvStore {
    */
   readonly coalesceGap?: number;
   /**
-   * Optional (the file store): the path on this machine of the file holding `key`'s value, for
-   * a reader that opens it itself (a codec worker reads, decodes and places a chunk in one task:
-   * `ChainRunner.decodeFileInto`). The key is validated as `read` validates it (throws the same
-   * KvStoreError). A missing or non-regular file means a missing key, as in `read`.
+   * Optional: where on this machine `key`'s value lies, for a reader that opens the file itself
+   * (a codec worker reads, decodes and places a chunk in one task: `ChainRunner.decodeFileInto`),
+   * or undefined when this key cannot be read so (read it with `read`). The file store: the
+   * key's file (validated as `read` validates keys; a missing or non-regular file is a missing
+   * key). A sharded store: a byte range of the shard's file, valid while the shard still has
+   * `generation` (the reader checks it, and reads with `read` when it does not).
    */
-  localFile?(key: string): string;
+  localFile?(key: string): LocalFile | undefined;
   /** The TensorStore kvstore spec JSON for this store (no credentials). */
   spec(): Record<string, unknown>;
   /** Releases sockets / handles. Optional. */

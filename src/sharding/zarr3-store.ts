@@ -8,6 +8,7 @@ import {
   type CellUpdate,
   isBatchUpdatable,
   type KvStore,
+  type LocalFile,
   NO_GENERATION,
   type ReadOptions,
   type ReadResult,
@@ -130,6 +131,23 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     const entries = await f.decodeIndex(r.value, shardKey);
     f.checkEntries(entries, r.size, shardKey);
     return { generation: r.generation, entries };
+  }
+
+  /**
+   * See KvStore.localFile: an inner chunk's byte range in its shard's file, when the base store
+   * has local files (not nested shards), the shard's index is cached and it lists the chunk. The
+   * range holds while the shard has the index's generation, which the reader checks; a chunk the
+   * index lists as absent is left to `read` (it revalidates the index).
+   */
+  localFile(key: string): LocalFile | undefined {
+    if (!this.base.localFile) return undefined;
+    const { shardKey, local } = this.parse(key);
+    const index = this.reader.cached(shardKey);
+    if (!index || index.generation === NO_GENERATION) return undefined;
+    const span = this.locate(index, { key, local });
+    const file = span && this.base.localFile(shardKey);
+    if (!span || !file || file.range || file.generation !== undefined) return undefined;
+    return { path: file.path, range: span, generation: index.generation };
   }
 
   /** The bytes of a wanted inner chunk in its shard; undefined when it is empty. */

@@ -16,6 +16,8 @@ import {
   type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, type ReplyMessage, serializeError, type TargetMessage, type TaskInput, type TaskMessage, type WorkerMessage,
 } from './protocol.js';
 import { KvStoreError } from '../errors.js';
+import { generationOf } from '../kvstore/file-generation.js';
+import type { LocalFile } from '../kvstore/kvstore.js';
 
 interface Port {
   post(message: ReplyMessage, transfer: ArrayBuffer[]): void;
@@ -162,8 +164,8 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       await decodeAndPlace(port, chain, m, inputOf(m.input), m.target!, m.keep);
     } else if (m.type === 'decodeFile') {
       const bytes = await readLocalFile(m.file, m.key);
-      if (!bytes) {
-        port.post({ type: 'missing', id: m.id }, []);
+      if (bytes === 'missing' || bytes === 'stale') {
+        port.post({ type: bytes, id: m.id }, []);
         return;
       }
       await decodeAndPlace(port, chain, m, bytes, m.target, false);
@@ -219,46 +221,58 @@ let fileBuffer = new Uint8Array(0);
 const MAX_CHUNK_FILE = 1 << 30;
 
 /**
- * The bytes of the regular file `file`, read with blocking calls on this worker's thread (one
- * open, fstat, reads, close: the calling thread's four trips through libuv's pool become none),
- * into the worker's reused file buffer (valid until the next call); undefined when there is no
- * such file or it is not a regular file (a missing chunk, as the file store reads it).
+ * The bytes of a local file (see KvStore.localFile), read with blocking calls on this worker's
+ * thread (one open, fstat, reads, close: the calling thread's four trips through libuv's pool
+ * become none), into the worker's reused file buffer (valid until the next call): the whole
+ * file, or its `range` when the file still has the `generation` expected. 'missing' when there
+ * is no such regular file and no generation was expected (a missing chunk, as the file store
+ * reads it); 'stale' when the file is gone, changed, or shorter than the range (the caller then
+ * reads it through its store, which sorts out what happened).
  * @throws KvStoreError naming `key` when the file cannot be read.
  */
-async function readLocalFile(file: string, key: string | undefined): Promise<Uint8Array | undefined> {
+async function readLocalFile(file: LocalFile, key: string | undefined): Promise<Uint8Array | 'missing' | 'stale'> {
   const fs = (nodeFs ??= await importNodeOnly<typeof import('node:fs')>('node:fs'));
+  const name = key ?? file.path;
   const fail = (op: string, e: unknown) => {
     const code = (e as { code?: string }).code ?? 'error';
-    return new KvStoreError(key ?? file, `file ${op} failed (${code}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    return new KvStoreError(name, `file ${op} failed (${code}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   };
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = fs.openSync(file.path, 'r');
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return file.generation === undefined ? 'missing' : 'stale';
     throw fail('open', e);
   }
   try {
     let size: number;
+    let start = 0;
     try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) return undefined; // a directory opens fine on Linux; it is not a value
-      size = st.size;
+      const st = fs.fstatSync(fd, { bigint: true });
+      // a directory opens fine on Linux; it is not a value
+      if (!st.isFile()) return file.generation === undefined ? 'missing' : 'stale';
+      if (file.generation !== undefined && generationOf(st) !== file.generation) return 'stale';
+      size = Number(st.size);
     } catch (e) {
       throw fail('stat', e);
     }
-    if (size > MAX_CHUNK_FILE) throw new KvStoreError(key ?? file, `chunk file of ${size} bytes is over the ${MAX_CHUNK_FILE}-byte limit of a worker read`);
+    if (file.range) {
+      if (file.range.offset + file.range.length > size) return 'stale';
+      start = file.range.offset;
+      size = file.range.length;
+    }
+    if (size > MAX_CHUNK_FILE) throw new KvStoreError(name, `chunk of ${size} bytes is over the ${MAX_CHUNK_FILE}-byte limit of a worker read`);
     if (fileBuffer.length < size) fileBuffer = new Uint8Array(Math.max(size, 2 * fileBuffer.length));
     let filled = 0;
     while (filled < size) {
       let n: number;
       try {
-        n = fs.readSync(fd, fileBuffer, filled, size - filled, filled);
+        n = fs.readSync(fd, fileBuffer, filled, size - filled, start + filled);
       } catch (e) {
         throw fail('read', e);
       }
-      if (n === 0) throw new KvStoreError(key ?? file, `file shrank while reading (expected ${size} bytes); written outside volstore?`);
+      if (n === 0) throw new KvStoreError(name, `file shrank while reading (expected ${start + size} bytes); written outside volstore?`);
       filled += n;
     }
     return fileBuffer.subarray(0, size);

@@ -1,4 +1,5 @@
 import { bytesOf, dtypeSize, isSharedMemory, viewAs } from '../array/dtype.js';
+import type { LocalFile } from '../kvstore/kvstore.js';
 import { copyStrided } from '../array/copy.js';
 import { cOrderStrides, isAllFill, NdArray, product } from '../array/ndarray.js';
 import { placeChunk, placementBytes, placementRunBytes, sharedMemoryAvailable } from '../array/place.js';
@@ -389,7 +390,7 @@ export class CodecWorkerPool implements ChainRunner {
    * would not write the result in a worker: no shared memory, a target that keeps the chunk, or
    * a chunk the pool would not take.
    */
-  decodeFileInto(chain: RunnableChain, file: string, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined {
+  decodeFileInto(chain: RunnableChain, file: LocalFile, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined {
     if (!this.sharedMemory || !isSharedMemory(target.dst) || target.keep) return undefined;
     const desc = this.take(chain, this.minDecodeBytes, target);
     if (!desc) return undefined;
@@ -404,6 +405,7 @@ export class CodecWorkerPool implements ChainRunner {
     return this.submit(desc.key, ctx.key, build, ctx).then(
       (reply) => {
         if (reply.type === 'missing') return 'missing';
+        if (reply.type === 'stale') return undefined; // changed since located: the caller reads it
         if (reply.type !== 'placed') throw new Error(`codec worker: unexpected reply ${reply.type}`);
         this.stats.placed++;
         this.stats.fileRead++;

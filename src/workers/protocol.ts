@@ -1,4 +1,5 @@
 import type { DataType, Scalar, TypedArray } from '../array/dtype.js';
+import type { LocalFile } from '../kvstore/kvstore.js';
 import type { ChunkPlacement } from '../array/place.js';
 import type { CodecJSON } from '../codecs/codec.js';
 import * as errors from '../errors.js';
@@ -81,11 +82,12 @@ export type TaskMessage =
     }
   | { type: 'encode'; id: number; lane: number; chain: ChainRef; array: ArrayMessage; key?: string; unlessFill?: boolean }
   /**
-   * Reads the stored chunk from the local file `file` (open, fstat, read, close, on the worker's
-   * thread), then as `decodeInto` with `target`; replies `missing` when there is no such regular
-   * file.
+   * Reads the stored chunk from a local file (open, fstat, read, close, on the worker's thread:
+   * the whole file, or `file.range` of it when the file still has `file.generation`), then as
+   * `decodeInto` with `target`; replies `missing` when there is no such regular file (no
+   * generation expected), `stale` when the file no longer has the generation expected.
    */
-  | { type: 'decodeFile'; id: number; lane: number; chain: ChainRef; file: string; key?: string; maxDecodedBytes?: number; target: TargetMessage };
+  | { type: 'decodeFile'; id: number; lane: number; chain: ChainRef; file: LocalFile; key?: string; maxDecodedBytes?: number; target: TargetMessage };
 
 /** Main thread -> worker, once, first: the lane states of this worker (Int32Array over it). */
 export interface InitMessage {
@@ -117,6 +119,8 @@ export type ReplyMessage =
   | { type: 'encoded'; id: number; bytes: Uint8Array | null }
   /** A decodeFile task found no regular file at its path (nothing was written). */
   | { type: 'missing'; id: number }
+  /** A decodeFile task found the file changed since its range was located (nothing was written). */
+  | { type: 'stale'; id: number }
   /** The task was aborted before it started or before it wrote anything (its lane said so). */
   | { type: 'skipped'; id: number }
   /** `chain`: the worker could not build the chain (a codec registered only on the main thread). */

@@ -382,6 +382,37 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
     expect(pooled.stats.fileRead - read0).toBeGreaterThan(100);
   });
 
+  it('zarr v3 shards on local files: workers read inner chunks from the shard files (cached index); equal to inline reads', async () => {
+    let n = 300;
+    for (const dtype of ['uint8', 'uint16', 'float64'] as DataType[]) {
+      const name = freshName('file-shard');
+      const shape = [13, 10, 9];
+      const codecs = [{ name: 'sharding_indexed', configuration: { chunk_shape: [4, 5, 3], codecs: [bytesLE, { name: 'zstd' }], index_codecs: [bytesLE, { name: 'crc32c' }] } }];
+      const w = await open({ ...fileSpec(name), create: true, metadata: { shape, data_type: dtype, chunk_grid: { name: 'regular', configuration: { chunk_shape: [8, 10, 6] } }, codecs, fill_value: 0 } } as never, { context: inlineContext });
+      await w.slice([null, [0, 7], null]).write(randomArray(dtype, [13, 7, 9], ++n)); // some inner chunks stay empty
+      const read0 = pooled.stats.fileRead;
+      await expectSameReads(fileSpec(name), n, `zarr3 sharded file ${dtype}`);
+      expect(pooled.stats.fileRead - read0, dtype).toBeGreaterThan(10);
+    }
+  });
+
+  it('a shard rewritten behind a reader with its index cached: the worker sees the generation changed and the read returns the new data', async () => {
+    const name = freshName('file-shard-stale');
+    const shape = [8, 8, 8];
+    const meta = { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [8, 8, 8] } }, codecs: [{ name: 'sharding_indexed', configuration: { chunk_shape: [4, 4, 4], codecs: [bytesLE, { name: 'zstd' }], index_codecs: [bytesLE, { name: 'crc32c' }] } }] };
+    const w = await open({ ...fileSpec(name), create: true, metadata: meta } as never, { context: inlineContext });
+    await w.write(randomArray('uint16', shape, 1));
+    const vol = await open(fileSpec(name) as never, { context: pooledContext });
+    expect(cBytes(await vol.read()).equals(cBytes(randomArray('uint16', shape, 1)))).toBe(true);
+    const read0 = pooled.stats.fileRead;
+    expect(cBytes(await vol.read()).equals(cBytes(randomArray('uint16', shape, 1)))).toBe(true);
+    expect(pooled.stats.fileRead - read0).toBe(8); // every inner chunk read by a worker, from the cached index
+    // another writer (its own context: the reader's cached index is now stale)
+    const other = await open(fileSpec(name) as never, { context: new Context() });
+    await other.write(randomArray('uint16', shape, 2));
+    expect(cBytes(await vol.read()).equals(cBytes(randomArray('uint16', shape, 2)))).toBe(true);
+  });
+
   it('a directory where a chunk file should be reads as missing; fill_missing_data_reads=false names the chunk', async () => {
     const name = freshName('file-dir');
     const shape = [8, 8, 8];
