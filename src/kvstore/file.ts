@@ -32,7 +32,7 @@ import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Limiter } from '../util/limiter.js';
-import { generationOf } from './file-generation.js';
+import { errnoOf, fileError as wrap, generationOf, isMissing } from './file-common.js';
 import { acquireFileLock, type FileLock } from './file-lock.js';
 import { KvStoreError, SpecError, throwIfAborted, VolstoreError } from '../errors.js';
 import {
@@ -670,15 +670,6 @@ function validSegments(rel: string): boolean {
   return rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !s.startsWith(TEMP_PREFIX));
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
-}
-
-function isMissing(e: unknown): boolean {
-  const code = errnoOf(e);
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
 async function isDirectory(p: string): Promise<boolean> {
   return fsp.lstat(p).then(
     (st) => st.isDirectory(),
@@ -695,12 +686,6 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function wrap(key: string, op: string, e: unknown): Error {
-  if (e instanceof VolstoreError) return e;
-  const code = errnoOf(e) ?? 'error';
-  const msg = e instanceof Error ? e.message : String(e);
-  return new KvStoreError(key, `file ${op} failed (${code}): ${msg}`, { cause: e });
-}
 
 /** Serialises async work on one path within the process (FIFO). */
 async function withPathLock<T>(p: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {

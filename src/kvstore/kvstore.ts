@@ -75,7 +75,7 @@ export interface LocalFile {
   range?: { offset: number; length: number };
   /**
    * The file store generation the file must still have for the range to hold the value
-   * (`src/kvstore/file-generation.ts`); absent: any (the whole file is the value).
+   * (`src/kvstore/file-common.ts`); absent: any (the whole file is the value).
    */
   generation?: string;
 }

@@ -16,7 +16,7 @@ import {
   type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, type ReplyMessage, serializeError, type TargetMessage, type TaskInput, type TaskMessage, type WorkerMessage,
 } from './protocol.js';
 import { KvStoreError } from '../errors.js';
-import { generationOf } from '../kvstore/file-generation.js';
+import { fileError, generationOf, isMissing } from '../kvstore/file-common.js';
 import type { LocalFile } from '../kvstore/kvstore.js';
 
 interface Port {
@@ -233,16 +233,12 @@ const MAX_CHUNK_FILE = 1 << 30;
 async function readLocalFile(file: LocalFile, key: string | undefined): Promise<Uint8Array | 'missing' | 'stale'> {
   const fs = (nodeFs ??= await importNodeOnly<typeof import('node:fs')>('node:fs'));
   const name = key ?? file.path;
-  const fail = (op: string, e: unknown) => {
-    const code = (e as { code?: string }).code ?? 'error';
-    return new KvStoreError(name, `file ${op} failed (${code}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  };
+  const fail = (op: string, e: unknown) => fileError(name, op, e);
   let fd: number;
   try {
     fd = fs.openSync(file.path, 'r');
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return file.generation === undefined ? 'missing' : 'stale';
+    if (isMissing(e)) return file.generation === undefined ? 'missing' : 'stale';
     throw fail('open', e);
   }
   try {

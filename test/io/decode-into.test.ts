@@ -281,6 +281,37 @@ describe('workers writing neighbouring chunks into one shared result', () => {
   });
 });
 
+/**
+ * Reads `vol` into the uint16 `out` once per entry of `afters`, aborting after that many pooled
+ * tasks completed: each read that rejects must reject with AbortError, and once it has, nothing
+ * may land in `out` (the caller reuses it at once). Counts the rejected reads and the aborts
+ * that found tasks in the workers.
+ */
+async function abortRounds(vol: Volume, out: NdArray, afters: readonly number[]): Promise<{ rejected: number; inWorkers: number }> {
+  let rejected = 0;
+  let inWorkers = 0;
+  for (const after of afters) {
+    const ac = new AbortController();
+    const done0 = pooled.stats.completed;
+    let settled = false;
+    const reading = vol.read({ out, signal: ac.signal }).then(() => 'done', (e: unknown) => e).finally(() => (settled = true));
+    while (!settled && pooled.stats.completed - done0 < after) await new Promise((r) => setTimeout(r, 1));
+    if (pooled.running > 0) inWorkers++;
+    ac.abort();
+    const result = await reading;
+    if (result === 'done') continue; // finished before the abort landed
+    expect(result).toBeInstanceOf(AbortError);
+    rejected++;
+    // the caller reuses its buffer at once...
+    (out.data as Uint16Array).fill(0xbeef);
+    // ...and whatever the workers were doing when the read was aborted has ended since
+    while (pooled.running > 0 || pooled.executing > 0) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 20));
+    expect((out.data as Uint16Array).every((x) => x === 0xbeef), `abort after ${after} chunks: a worker wrote into out after the read rejected`).toBe(true);
+  }
+  return { rejected, inWorkers };
+}
+
 describe('aborting a read that decodes into a caller-owned out', () => {
   it('waits for a decode already on its way into out (a slow decode on this thread) before it rejects', async () => {
     registerTestCodecs();
@@ -316,27 +347,7 @@ describe('aborting a read that decodes into a caller-owned out', () => {
     await w.write(randomArray('uint16', shape, 3));
     const vol = await open(spec as never, { context: pooledContext });
     const out = new NdArray('uint16', NdArray.zeros('uint16', [product(shape)], undefined, sharedOut).data, shape);
-    let rejected = 0;
-    let inWorkers = 0;
-    for (const after of [0, 1, 3, 8, 20, 50]) {
-      const ac = new AbortController();
-      const done0 = pooled.stats.completed;
-      let settled = false;
-      const reading = vol.read({ out, signal: ac.signal }).then(() => 'done', (e: unknown) => e).finally(() => (settled = true));
-      while (!settled && pooled.stats.completed - done0 < after) await new Promise((r) => setTimeout(r, 1));
-      if (pooled.running > 0) inWorkers++;
-      ac.abort();
-      const result = await reading;
-      if (result === 'done') continue; // finished before the abort landed
-      expect(result).toBeInstanceOf(AbortError);
-      rejected++;
-      // the caller reuses its buffer at once...
-      (out.data as Uint16Array).fill(0xbeef);
-      // ...and whatever the workers were doing when the read was aborted has ended since
-      while (pooled.running > 0 || pooled.executing > 0) await new Promise((r) => setTimeout(r, 2));
-      await new Promise((r) => setTimeout(r, 20));
-      expect((out.data as Uint16Array).every((x) => x === 0xbeef), `abort after ${after} chunks: a worker wrote into out after the read rejected`).toBe(true);
-    }
+    const { rejected, inWorkers } = await abortRounds(vol, out, [0, 1, 3, 8, 20, 50]);
     expect(rejected).toBeGreaterThan(2);
     expect(inWorkers).toBeGreaterThan(0); // some aborts hit chunks workers were decoding
     expect(sharedOut ? pooled.stats.placed : pooled.stats.laneDecoded).toBeGreaterThan(0); // decoded into out, by workers or through lanes
@@ -456,23 +467,7 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
     await w.write(randomArray('uint16', shape, 9));
     const vol = await open(spec as never, { context: pooledContext });
     const out = new NdArray('uint16', NdArray.zeros('uint16', [product(shape)], undefined, true).data, shape);
-    let rejected = 0;
-    for (const after of [0, 2, 5, 10, 30]) {
-      const ac = new AbortController();
-      const done0 = pooled.stats.completed;
-      let settled = false;
-      const reading = vol.read({ out, signal: ac.signal }).then(() => 'done', (e: unknown) => e).finally(() => (settled = true));
-      while (!settled && pooled.stats.completed - done0 < after) await new Promise((r) => setTimeout(r, 1));
-      ac.abort();
-      const result = await reading;
-      if (result === 'done') continue;
-      expect(result).toBeInstanceOf(AbortError);
-      rejected++;
-      (out.data as Uint16Array).fill(0xbeef);
-      while (pooled.running > 0 || pooled.executing > 0) await new Promise((r) => setTimeout(r, 2));
-      await new Promise((r) => setTimeout(r, 20));
-      expect((out.data as Uint16Array).every((x) => x === 0xbeef), `abort after ${after} chunks: a worker wrote into out after the read rejected`).toBe(true);
-    }
+    const { rejected } = await abortRounds(vol, out, [0, 2, 5, 10, 30]);
     expect(rejected).toBeGreaterThan(1);
     expect(cBytes(await vol.read()).equals(cBytes(randomArray('uint16', shape, 9)))).toBe(true);
   });
