@@ -3,7 +3,8 @@
  * codec chain it is sent from canonical JSON once (cached by the chain's key; the WASM core and
  * codec modules load lazily, once per worker) and runs whole-chunk decodes and encodes on the
  * worker's thread; `decodeInto` tasks decode into the worker's reusable scratch buffers and copy
- * the chunk straight into the read's result (shared memory), so nothing travels back. Chains
+ * the chunk straight into the read's result (shared memory), so nothing travels back;
+ * `decodeFile` tasks first read the chunk's bytes from a local file themselves (Node only). Chains
  * here have no runner: nothing a worker does waits for the pool.
  */
 import { bytesOf, dtypeSize, isSharedMemory, type TypedArray, viewAs } from '../array/dtype.js';
@@ -163,6 +164,10 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
     } else if (m.type === 'decodeInto') {
       await decodeAndPlace(port, chain, m, inputOf(m.input), m.target!, m.keep);
     } else if (m.type === 'decodeFile') {
+      if (lanes && m.lane >= 0 && Atomics.load(lanes, m.lane) !== LANE.RUNNING) {
+        port.post({ type: 'skipped', id: m.id }, []); // aborted since it started: no need to read
+        return;
+      }
       const bytes = await readLocalFile(m.file, m.key);
       if (bytes === 'missing' || bytes === 'stale') {
         port.post({ type: bytes, id: m.id }, []);
