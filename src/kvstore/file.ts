@@ -220,7 +220,7 @@ export class FileStore implements KvStore {
 
   /** See KvStore.localFile: the validated path of `key`'s file (which may not exist). */
   localFile(key: string): LocalFile {
-    return { path: this.pathOf(key) };
+    return { path: this.pathOf(key), maxConcurrent: this.limiter.limit };
   }
 
   /**

@@ -78,6 +78,12 @@ export interface LocalFile {
    * (`src/kvstore/file-common.ts`); absent: any (the whole file is the value).
    */
   generation?: string;
+  /**
+   * The store's limit on concurrent file operations (`file_io_concurrency`), if it has one. A
+   * reader doing its own reads outside that limit must stay at or below it by itself (the codec
+   * worker pool declines when it could have more reads in flight than this).
+   */
+  maxConcurrent?: number;
 }
 
 /**

@@ -147,7 +147,7 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     const span = this.locate(index, { key, local });
     const file = span && this.base.localFile(shardKey);
     if (!span || !file || file.range || file.generation !== undefined) return undefined;
-    return { path: file.path, range: span, generation: index.generation };
+    return { path: file.path, range: span, generation: index.generation, maxConcurrent: file.maxConcurrent };
   }
 
   /** The bytes of a wanted inner chunk in its shard; undefined when it is empty. */

@@ -387,17 +387,22 @@ export class CodecWorkerPool implements ChainRunner {
   /**
    * See ChainRunner.decodeFileInto: a worker reads the chunk file itself, decodes and places
    * the chunk into the shared result (`stats.fileRead`). Declined (undefined) where decodeInto
-   * would not write the result in a worker: no shared memory, a target that keeps the chunk, or
-   * a chunk the pool would not take.
+   * would not write the result in a worker (no shared memory, a target that keeps the chunk, a
+   * chunk the pool would not take), and when the store allows fewer concurrent file operations
+   * than the pool can have tasks in flight (size x PIPELINE).
    */
   decodeFileInto(chain: RunnableChain, file: LocalFile, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined {
     if (!this.sharedMemory || !isSharedMemory(target.dst) || target.keep) return undefined;
+    // workers read outside the store's limit on concurrent file operations: only when they can
+    // never have more reads in flight than it allows (a lowered file_io_concurrency is kept)
+    if (file.maxConcurrent !== undefined && file.maxConcurrent < this.size * PIPELINE) return undefined;
     const desc = this.take(chain, this.minDecodeBytes, target);
     if (!desc) return undefined;
+    const { path, range, generation } = file; // data only: it is posted
     const build: Task['build'] = (id, lane) => {
       const dst = target.dst;
       const message: TaskMessage = {
-        type: 'decodeFile', id, lane, chain: desc, file, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes,
+        type: 'decodeFile', id, lane, chain: desc, file: { path, range, generation }, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes,
         target: { buffer: dst.buffer as SharedArrayBuffer, byteOffset: dst.byteOffset, byteLength: dst.byteLength, placement: target.placement },
       };
       return { message, transfer: [] };

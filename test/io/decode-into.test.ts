@@ -424,6 +424,22 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
     expect(cBytes(await vol.read()).equals(cBytes(randomArray('uint16', shape, 2)))).toBe(true);
   });
 
+  it('a file_io_concurrency below what the pool can have in flight is kept: the store reads, workers only decode', async () => {
+    const name = freshName('file-limit');
+    const shape = [16, 16, 16];
+    const w = await open({ ...fileSpec(name), create: true, metadata: { shape, data_type: 'uint8', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 16, 16] } }, codecs: [bytesLE, { name: 'zstd' }] } } as never, { context: inlineContext });
+    await w.write(randomArray('uint8', shape, 12));
+    const read0 = pooled.stats.fileRead;
+    const placed0 = pooled.stats.placed;
+    const limited = await open(fileSpec(name) as never, { context: new PoolContext(pooled, { file_io_concurrency: { limit: 2 } }) });
+    expect(cBytes(await limited.read()).equals(cBytes(randomArray('uint8', shape, 12)))).toBe(true);
+    expect(pooled.stats.fileRead - read0).toBe(0);
+    expect(pooled.stats.placed - placed0).toBe(4); // decoded and placed by workers all the same
+    const open32 = await open(fileSpec(name) as never, { context: pooledContext });
+    expect(cBytes(await open32.read()).equals(cBytes(randomArray('uint8', shape, 12)))).toBe(true);
+    expect(pooled.stats.fileRead - read0).toBe(4);
+  });
+
   it('a directory where a chunk file should be reads as missing; fill_missing_data_reads=false names the chunk', async () => {
     const name = freshName('file-dir');
     const shape = [8, 8, 8];
