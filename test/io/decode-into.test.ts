@@ -424,6 +424,25 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
     expect(cBytes(await vol.read()).equals(cBytes(randomArray('uint16', shape, 2)))).toBe(true);
   });
 
+  it('precomputed on local files (compressed_segmentation, jpeg, raw; unsharded): pooled reads equal inline reads; workers read the files', async () => {
+    const read0 = pooled.stats.fileRead;
+    let n = 400;
+    for (const c of [
+      { dtype: 'uint64', encoding: 'compressed_segmentation', channels: 1 },
+      { dtype: 'uint8', encoding: 'jpeg', channels: 1 },
+      { dtype: 'uint16', encoding: 'raw', channels: 1 },
+    ] as const) {
+      const path0 = path.join(dir, freshName('file-pc'));
+      const shape = [10, 9, 11, c.channels];
+      const { spec } = buildPrecomputedVolume({ dtype: c.dtype, shape, chunk: [4, 5, 3], encoding: c.encoding, blockSize: [2, 3, 2], sharding: 'none' });
+      const kvstore = { driver: 'file', path: path0 };
+      const w = await open({ ...spec, kvstore, create: true } as never, { context: inlineContext });
+      await w.write(randomArray(c.dtype, shape, ++n, c.encoding === 'compressed_segmentation' ? 6 : 1000));
+      await expectSameReads({ driver: 'neuroglancer_precomputed', kvstore }, n, `precomputed file ${c.encoding} ${c.dtype}`);
+    }
+    expect(pooled.stats.fileRead - read0).toBeGreaterThan(50);
+  });
+
   it('a file_io_concurrency below what the pool can have in flight is kept: the store reads, workers only decode', async () => {
     const name = freshName('file-limit');
     const shape = [16, 16, 16];
