@@ -5,7 +5,7 @@ import { isAllFill } from '../array/ndarray.js';
 import type { ChunkDriver, ChunkGrid } from './chunk-driver.js';
 import { AbortError, ByteRangeError, CorruptionError, OutOfBoundsError, VolstoreError, throwIfAborted } from '../errors.js';
 import type { IndexTransform } from '../index-space/index.js';
-import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, NO_GENERATION, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
+import { type CellReadable, type CellUpdate, isBatchUpdatable, isCellReadable, type KvStore, type LocalFile, NO_GENERATION, type ReadResult, updateKey, type UpdateFn } from '../kvstore/kvstore.js';
 import { type Priority, RequestPriority } from '../util/limiter.js';
 import { readBuffers } from '../kvstore/read-buffers.js';
 import { SharedWork } from '../util/shared-work.js';
@@ -397,7 +397,9 @@ interface ChunkLoad {
  * of one chunk share one fetch and one decode (cancelled only when every caller aborts).
  * Undefined when the chunk is missing.
  */
-export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opts: PlanOptions, target?: DecodeTarget): Promise<ChunkValue | typeof PLACED> {
+export async function loadChunk(
+  driver: ChunkDriver, pos: readonly number[], opts: PlanOptions, target?: DecodeTarget, file?: LocalFile,
+): Promise<ChunkValue | typeof PLACED> {
   const key = driver.keyOf(pos);
   const pool = opts.cache;
   const priority = opts.priority ?? 'demand';
@@ -418,10 +420,11 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
   try {
     v = await pool.load<ChunkValue | typeof PLACED>(ck, { bound, signal: opts.signal, priority, counters: opts.counters }, async (ctx) => {
       const cached = pool.peek<ChunkValue>(ck);
-      if (!cached && own.wants && !pool.cachesChunks && ctx.joined === 0) {
+      const local = !cached && own.wants && ctx.joined === 0 ? (file ?? workerFile(driver, key, target, pool)) : undefined;
+      if (local) {
         // Nothing to revalidate and nothing to keep: a codec worker may read the chunk's file,
         // decode and place it in one task (closing the load to new callers, as keepFor would).
-        const done = await decodeFile(driver, pos, key, opts, ctx, own);
+        const done = await decodeFile(driver, pos, key, local, opts, ctx, own);
         if (done === PLACED) placed = true;
         if (done !== NOT_TAKEN) return done;
       }
@@ -447,29 +450,28 @@ export async function loadChunk(driver: ChunkDriver, pos: readonly number[], opt
 }
 
 /**
- * Whether a load of this chunk into `target` will go to a codec worker that reads the chunk's
- * bytes from a local file itself ({@link decodeFile}): the cache keeps no chunks, the result is
- * shared memory, and the store can say where the chunk lies (a shard's cached index lists it).
+ * Where a codec worker would read this chunk from, when a load of it into `target` is one for
+ * {@link decodeFile}: the cache keeps no chunks, the result is shared memory (the pool wanted
+ * this chain's chunks), the driver can hand a file to its pool, and the store can say where
+ * the chunk lies (a local file; a shard's range when its cached index lists the chunk).
  */
-function workerReads(driver: ChunkDriver, key: string, target: DecodeTarget, pool: NonNullable<PlanOptions['cache']>): boolean {
-  return !pool.cachesChunks && driver.decodeFileInto !== undefined && isSharedMemory(target.dst) && driver.store.localFile?.(key) !== undefined;
+function workerFile(driver: ChunkDriver, key: string, target: DecodeTarget | undefined, pool: NonNullable<PlanOptions['cache']>): LocalFile | undefined {
+  if (!target || pool.cachesChunks || !driver.decodeFileInto || !isSharedMemory(target.dst)) return undefined;
+  return driver.store.localFile?.(key);
 }
 
 /** {@link decodeFile}: the driver's pool did not take the chunk (read and decode it as usual). */
 const NOT_TAKEN = Symbol('not taken');
 
 /**
- * A chunk of a local file (KvStore.localFile) read, decoded and placed into the starter's
- * result by a codec worker in one task (ChunkDriver.decodeFileInto), for a load that keeps
- * nothing: PLACED, undefined (missing: recorded as decodeResult records it), or NOT_TAKEN when
- * the store has no local files, the result is not shared memory, or the pool declines.
+ * A chunk at `file` (see {@link workerFile}) read, decoded and placed into the starter's result
+ * by a codec worker in one task (ChunkDriver.decodeFileInto), for a load that keeps nothing:
+ * PLACED, undefined (missing: recorded as decodeResult records it), or NOT_TAKEN when the pool
+ * declines or hands it back (or the file changed since it was located).
  */
 async function decodeFile(
-  driver: ChunkDriver, pos: readonly number[], key: string, opts: PlanOptions, ctx: ChunkLoad, own: StarterTarget,
+  driver: ChunkDriver, pos: readonly number[], key: string, file: LocalFile, opts: PlanOptions, ctx: ChunkLoad, own: StarterTarget,
 ): Promise<typeof PLACED | undefined | typeof NOT_TAKEN> {
-  // (a result in shared memory: the pool wanted this chain's chunks, so it takes this one)
-  const file = own.wantsShared && driver.decodeFileInto && driver.store.localFile?.(key);
-  if (!file) return NOT_TAKEN;
   ctx.seal?.();
   const done = await own.decode((t) => (t ? driver.decodeFileInto!(file, pos, { ...t, keep: false }, ctx.signal, ctx.priority) : Promise.resolve(undefined)));
   if (done === undefined) return NOT_TAKEN;
@@ -512,11 +514,6 @@ class StarterTarget {
   /** Whether the load will place the chunk into the starter's result (its bytes may go into a recycled buffer). */
   get wants(): boolean {
     return this.target !== undefined && !this.left;
-  }
-
-  /** Whether it will, into shared memory (that codec workers write themselves). */
-  get wantsShared(): boolean {
-    return this.wants && isSharedMemory(this.target!.dst);
   }
 
   /** Runs the load's decode with the target while the starter waits (else without), tracking it. */
@@ -627,10 +624,11 @@ export async function loadGroup(
   keys.forEach((key, i) => {
     const ck = cacheKeyOf(driver, key, opts);
     const target = targetOf?.(group[i]!);
-    if (pool.has(ck) || pool.inFlightFor(ck, bound) || (target && workerReads(driver, key, target, pool))) {
+    const file = workerFile(driver, key, target, pool);
+    if (pool.has(ck) || pool.inFlightFor(ck, bound) || file) {
       // cached, loading, or a chunk a codec worker reads from its shard's file itself (decodeFile)
       const child = fan.child();
-      out[i] = loadChunk(driver, group[i]!, { ...opts, signal: child.signal }, target).finally(child.release);
+      out[i] = loadChunk(driver, group[i]!, { ...opts, signal: child.signal }, target, file).finally(child.release);
     } else {
       toFetch.push(i);
     }

@@ -29,6 +29,11 @@ export function isMissing(e: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** A read that hit the end of `key`'s file before `expected` bytes: it was cut short behind our back. */
+export function shrankError(key: string, expected: number): KvStoreError {
+  return new KvStoreError(key, `file shrank while reading (expected ${expected} bytes); written outside volstore?`);
+}
+
 /** A failed file call `op` on `key`'s file as KvStoreError naming the key and the errno code. */
 export function fileError(key: string, op: string, e: unknown): Error {
   if (e instanceof VolstoreError) return e;

@@ -32,7 +32,7 @@ import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Limiter } from '../util/limiter.js';
-import { errnoOf, fileError as wrap, generationOf, isMissing } from './file-common.js';
+import { errnoOf, fileError as wrap, generationOf, isMissing, shrankError } from './file-common.js';
 import { acquireFileLock, type FileLock } from './file-lock.js';
 import { KvStoreError, SpecError, throwIfAborted, VolstoreError } from '../errors.js';
 import {
@@ -206,7 +206,7 @@ export class FileStore implements KvStore {
             throw wrap(key, 'read', e);
           }
           if (bytesRead === 0) {
-            throw new KvStoreError(key, `file shrank while reading (expected ${size} bytes); written outside volstore?`);
+            throw shrankError(key, size);
           }
           filled += bytesRead;
         }

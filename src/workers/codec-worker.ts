@@ -17,7 +17,7 @@ import {
   type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, type ReplyMessage, serializeError, type TargetMessage, type TaskInput, type TaskMessage, type WorkerMessage,
 } from './protocol.js';
 import { KvStoreError } from '../errors.js';
-import { fileError, generationOf, isMissing } from '../kvstore/file-common.js';
+import { fileError, generationOf, isMissing, shrankError } from '../kvstore/file-common.js';
 import type { LocalFile } from '../kvstore/kvstore.js';
 
 interface Port {
@@ -273,7 +273,7 @@ async function readLocalFile(file: LocalFile, key: string | undefined): Promise<
       } catch (e) {
         throw fail('read', e);
       }
-      if (n === 0) throw new KvStoreError(name, `file shrank while reading (expected ${start + size} bytes); written outside volstore?`);
+      if (n === 0) throw shrankError(name, start + size);
       filled += n;
     }
     return fileBuffer.subarray(0, size);

@@ -9,7 +9,7 @@ import type { RequestPriority } from '../util/limiter.js';
 import { importNodeOnly } from '../util/node-only.js';
 import { log } from '../util/log.js';
 import {
-  deserializeError, type ArrayMessage, type ChainDescriptor, LANE, MAX_LANES, type ReplyMessage, type TaskInput, type TaskMessage, type WorkerHandle, type WorkerMessage, type WorkerPlatform,
+  deserializeError, type ArrayMessage, type ChainDescriptor, LANE, MAX_LANES, type ReplyMessage, type TargetMessage, type TaskInput, type TaskMessage, type WorkerHandle, type WorkerMessage, type WorkerPlatform,
 } from './protocol.js';
 
 /**
@@ -198,6 +198,12 @@ const MAX_LANE_BYTES = 16 * 1024 * 1024;
  */
 const PIPELINE = 2;
 
+/** Where a task writes its chunk: the shared result's bytes and the placement in them (posted as data). */
+function targetMessage(target: DecodeTarget): TargetMessage {
+  const dst = target.dst;
+  return { buffer: dst.buffer as SharedArrayBuffer, byteOffset: dst.byteOffset, byteLength: dst.byteLength, placement: target.placement };
+}
+
 /** Thrown inside the pool when a task cannot run in a worker; the caller runs it inline. */
 class RunInline extends Error {}
 
@@ -367,10 +373,8 @@ export class CodecWorkerPool implements ChainRunner {
     if (!desc) return undefined;
     const keep = target.keep === true;
     const build: Task['build'] = (id, lane, input) => {
-      const dst = target.dst;
       const message: TaskMessage = {
-        type: 'decodeInto', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes, keep,
-        target: { buffer: dst.buffer as SharedArrayBuffer, byteOffset: dst.byteOffset, byteLength: dst.byteLength, placement: target.placement },
+        type: 'decodeInto', id, lane, chain: desc, input: input(b), key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes, keep, target: targetMessage(target),
       };
       return { message, transfer: transferOf(message.input) };
     };
@@ -400,10 +404,8 @@ export class CodecWorkerPool implements ChainRunner {
     if (!desc) return undefined;
     const { path, range, generation } = file; // data only: it is posted
     const build: Task['build'] = (id, lane) => {
-      const dst = target.dst;
       const message: TaskMessage = {
-        type: 'decodeFile', id, lane, chain: desc, file: { path, range, generation }, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes,
-        target: { buffer: dst.buffer as SharedArrayBuffer, byteOffset: dst.byteOffset, byteLength: dst.byteLength, placement: target.placement },
+        type: 'decodeFile', id, lane, chain: desc, file: { path, range, generation }, key: ctx.key, maxDecodedBytes: ctx.maxDecodedBytes, target: targetMessage(target),
       };
       return { message, transfer: [] };
     };
