@@ -14,14 +14,15 @@ import { CodecChain } from '../codecs/chain.js';
 import { type CodecJSON, ScratchBuffers } from '../codecs/codec.js';
 import { importNodeOnly } from '../util/node-only.js';
 import {
-  type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, type ReplyMessage, serializeError, type TargetMessage, type TaskInput, type TaskMessage, type WorkerMessage,
+  type ArrayMessage, type ChainDescriptor, type ChainRef, LANE, POSTED_WORD, type ReplyMessage, serializeError, type TargetMessage, type TaskInput, type TaskMessage, type WorkerMessage,
+  type WorkerReply,
 } from './protocol.js';
 import { KvStoreError } from '../errors.js';
 import { fileError, generationOf, isMissing, shrankError } from '../kvstore/file-common.js';
 import type { LocalFile } from '../kvstore/kvstore.js';
 
 interface Port {
-  post(message: ReplyMessage, transfer: ArrayBuffer[]): void;
+  post(message: WorkerReply, transfer: ArrayBuffer[]): void;
   listen(fn: (message: WorkerMessage) => void): void;
 }
 
@@ -126,7 +127,7 @@ function inputOf(input: TaskInput): Uint8Array {
 async function handle(port: Port, m: TaskMessage): Promise<void> {
   if (m.lane >= 0 && lanes) {
     if (Atomics.compareExchange(lanes, m.lane, LANE.PENDING, LANE.RUNNING) !== LANE.PENDING) {
-      port.post({ type: 'skipped', id: m.id }, []);
+      reply(port, { type: 'skipped', id: m.id });
       return;
     }
   } else if (cancelled.size) {
@@ -137,7 +138,7 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
   try {
     chain = await chainOf(m.chain);
   } catch (e) {
-    port.post({ type: 'error', id: m.id, error: serializeError(e), chain: true }, []);
+    reply(port, { type: 'error', id: m.id, error: serializeError(e), chain: true });
     return;
   }
   try {
@@ -155,7 +156,7 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       if (m.out && span.bytes.length <= m.out.byteLength) {
         new Uint8Array(m.out, 0, span.bytes.length).set(span.bytes);
         if (lanes && m.lane >= 0) Atomics.store(lanes, m.lane, LANE.DONE);
-        port.post({ type: 'decodedInLane', id: m.id, byteLength: span.bytes.length, array: meta }, []);
+        reply(port, { type: 'decodedInLane', id: m.id, byteLength: span.bytes.length, array: meta });
       } else {
         // bigger than the lane's buffer (should not happen: it is sized to the chunk): a copy of its own
         const data = viewAs(a.dtype, span.bytes.slice());
@@ -165,12 +166,12 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       await decodeAndPlace(port, chain, m, inputOf(m.input), m.target!, m.keep);
     } else if (m.type === 'decodeFile') {
       if (lanes && m.lane >= 0 && Atomics.load(lanes, m.lane) !== LANE.RUNNING) {
-        port.post({ type: 'skipped', id: m.id }, []); // aborted since it started: no need to read
+        reply(port, { type: 'skipped', id: m.id }); // aborted since it started: no need to read
         return;
       }
       const bytes = await readLocalFile(m.file, m.key);
       if (bytes === 'missing' || bytes === 'stale') {
-        port.post({ type: bytes, id: m.id }, []);
+        reply(port, { type: bytes, id: m.id });
         return;
       }
       await decodeAndPlace(port, chain, m, bytes, m.target, false);
@@ -178,14 +179,14 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       const { dtype, data, shape, strides, offset } = m.array;
       const a = new NdArray(dtype, data as never, shape, strides, offset);
       if (m.unlessFill && isAllFill(a, chain.spec.fillValue)) {
-        port.post({ type: 'encoded', id: m.id, bytes: null }, []);
+        reply(port, { type: 'encoded', id: m.id, bytes: null });
         return;
       }
       const bytes = ownBytes(await chain.encodeInline(a, { key: m.key }));
       send(port, { type: 'encoded', id: m.id, bytes }, buffersOf(bytes));
     }
   } catch (e) {
-    port.post({ type: 'error', id: m.id, error: serializeError(e) }, []);
+    reply(port, { type: 'error', id: m.id, error: serializeError(e) });
   }
 }
 
@@ -201,7 +202,7 @@ async function decodeAndPlace(
   const a = await chain.decodeInline(input, { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: keep ? undefined : scratch, ...hints });
   // write into the caller's memory only if the task was not aborted meanwhile
   if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
-    port.post({ type: 'skipped', id: m.id }, []);
+    reply(port, { type: 'skipped', id: m.id });
     return;
   }
   try {
@@ -214,7 +215,7 @@ async function decodeAndPlace(
     const array = ownArray(a);
     send(port, { type: 'placed', id: m.id, array }, buffersOf(array.data));
   } else {
-    port.post({ type: 'placed', id: m.id }, []);
+    reply(port, { type: 'placed', id: m.id });
   }
 }
 
@@ -286,8 +287,52 @@ async function readLocalFile(file: LocalFile, key: string | undefined): Promise<
   }
 }
 
-/** Posts with a transfer list; when a buffer cannot be transferred (WASM memory), copies. */
+/** Task messages received and not started yet (they wait in `last`'s chain). */
+let queued = 0;
+/** Task messages started (see POSTED_WORD). */
+let started = 0;
+
+/**
+ * Tasks sent to this worker and not started yet: with lanes, what the pool has posted (its
+ * count in shared memory) less what this worker started, so tasks still in the message queue
+ * count too (Node delivers a worker's messages one at a time, running each task's synchronous
+ * part before the next message is even looked at); without, those received and not started.
+ */
+function waiting(): number {
+  return lanes ? Math.max(0, Atomics.load(lanes, POSTED_WORD) - started) : queued;
+}
+/** Replies held back (see reply), oldest first. */
+const held: ReplyMessage[] = [];
+/** Most replies held back at once. */
+const MAX_HELD = 4;
+
+/**
+ * Sends a reply that carries no buffers. While two or more tasks wait here, it is held back and
+ * goes with later ones in one `batch` message: the main thread, usually asleep, is woken once
+ * per few chunks instead of once per chunk (a wake-up costs it and this thread tens of
+ * microseconds on a 2-core VM, a tenth of a 64^3 zstd chunk), and the pool keeps this worker
+ * fed with PIPELINE tasks (the one or two left cover the round trip). Replies that settle an
+ * abort or an error (`skipped`, `error`) go at once: an aborted caller never waits on other
+ * chunks, and the pool's grace timer for a stuck worker sees the answer.
+ */
+function reply(port: Port, m: ReplyMessage): void {
+  held.push(m);
+  if (waiting() <= 1 || held.length >= MAX_HELD || m.type === 'skipped' || m.type === 'error') flush(port);
+}
+
+/** Sends the replies held back, one message for all. */
+function flush(port: Port): void {
+  if (held.length === 0) return;
+  const replies = held.splice(0);
+  port.post(replies.length === 1 ? replies[0]! : { type: 'batch', replies }, []);
+}
+
+/**
+ * Posts a reply with a transfer list (after any held back, so the main thread sees replies in
+ * order); when a buffer cannot be transferred (WASM memory), copies.
+ */
 function send(port: Port, reply: ReplyMessage, transfer: ArrayBuffer[]): void {
+  flush(port);
   try {
     port.post(reply, transfer);
   } catch {
@@ -310,6 +355,13 @@ port.listen((m) => {
   }
   // a descriptor is kept as it arrives (even if its task is then skipped): later tasks send only its id
   if (typeof m.chain === 'object') descriptors.set(m.chain.id, m.chain);
-  last = last.then(() => handle(port, m));
+  queued++;
+  last = last.then(() => {
+    queued--;
+    started++;
+    return handle(port, m);
+  }).then(() => {
+    if (waiting() === 0) flush(port); // idle now: nothing may stay held (a cancelled task replies nothing)
+  });
 });
 port.post({ type: 'ready' }, []);

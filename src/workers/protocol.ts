@@ -66,6 +66,13 @@ export const LANE = { PENDING: 0, RUNNING: 1, PLACING: 2, DONE: 3, ABORTED: 4 } 
 export const MAX_LANES = 8;
 
 /**
+ * The Int32 after the lane states (the shared buffer holds MAX_LANES + 1): how many tasks the
+ * pool has posted to this worker, counted before each post. The worker compares it with the
+ * tasks it has started to know how many wait for it, including those still in its message queue.
+ */
+export const POSTED_WORD = MAX_LANES;
+
+/**
  * Main thread -> worker. `lane` is the task's lane (-1: none, no shared memory).
  * `decodeInto` with `target`: the worker writes the chunk into that shared result. With `out`
  * instead (the result is memory the worker cannot reach): the worker decodes into its scratch
@@ -89,7 +96,7 @@ export type TaskMessage =
    */
   | { type: 'decodeFile'; id: number; lane: number; chain: ChainRef; file: LocalFile; key?: string; maxDecodedBytes?: number; target: TargetMessage };
 
-/** Main thread -> worker, once, first: the lane states of this worker (Int32Array over it). */
+/** Main thread -> worker, once, first: the lane states of this worker (Int32Array over it; see POSTED_WORD). */
 export interface InitMessage {
   type: 'init';
   lanes: SharedArrayBuffer;
@@ -125,6 +132,20 @@ export type ReplyMessage =
   | { type: 'skipped'; id: number }
   /** `chain`: the worker could not build the chain (a codec registered only on the main thread). */
   | { type: 'error'; id: number; error: SerializedError; chain?: boolean };
+
+/**
+ * Worker -> main thread: several replies in one message. A worker holds back the replies that
+ * carry no buffers while at least two more of its tasks wait (see codec-worker.ts), so a busy
+ * pool wakes the main thread once per few chunks instead of once per chunk; the main thread
+ * handles them in order, as if each had come alone.
+ */
+export interface ReplyBatch {
+  type: 'batch';
+  replies: ReplyMessage[];
+}
+
+/** Everything a worker sends the main thread. */
+export type WorkerReply = ReplyMessage | ReplyBatch;
 
 /** An Error as plain data: its class name, message, code and own fields (key, codec, ...). */
 export interface SerializedError {
@@ -178,8 +199,8 @@ export interface WorkerHandle {
    * empty); shared memory in `message` is shared, never copied.
    */
   post(message: WorkerMessage, transfer: ArrayBuffer[]): void;
-  /** Set by the pool: called with each reply. */
-  onMessage?: (message: ReplyMessage) => void;
+  /** Set by the pool: called with each message from the worker. */
+  onMessage?: (message: WorkerReply) => void;
   /** Set by the pool: called once when the worker fails to load, throws uncaught, or exits. */
   onFailure?: (error: Error) => void;
   /** Node: keep the process alive while the worker has work (no-ops in browsers). */

@@ -11,11 +11,11 @@ import type { ChunkPlacement } from '../../src/array/place.js';
 import { CodecChain } from '../../src/codecs/chain.js';
 import { AbortError } from '../../src/errors.js';
 import { CodecWorkerPool, type WorkerHandle } from '../../src/workers/pool.js';
-import { LANE, type ReplyMessage, type TaskMessage, type WorkerMessage } from '../../src/workers/protocol.js';
+import { LANE, POSTED_WORD, type ReplyMessage, type TaskMessage, type WorkerMessage, type WorkerReply } from '../../src/workers/protocol.js';
 
 /** A worker the test plays: records what the pool sends, answers when told. */
 class ScriptedWorker implements WorkerHandle {
-  onMessage?: (m: ReplyMessage) => void;
+  onMessage?: (m: WorkerReply) => void;
   onFailure?: (e: Error) => void;
   lanes?: Int32Array;
   tasks: TaskMessage[] = [];
@@ -29,7 +29,7 @@ class ScriptedWorker implements WorkerHandle {
   terminate(): void {
     this.terminated = true;
   }
-  reply(m: ReplyMessage): void {
+  reply(m: WorkerReply): void {
     this.onMessage?.(m);
   }
 }
@@ -129,6 +129,33 @@ describe('decodeInto abort handshake (lanes)', () => {
     worker.reply({ type: 'placed', id: m2.id });
     await expect(q).resolves.toBeUndefined();
     expect(worker.terminated).toBe(false);
+    pool.close();
+  });
+
+  it('a batch of replies settles each of its tasks and refills the pipeline; the posted count tells the worker what waits', async () => {
+    const { pool, worker, chain, bytes, target } = await setup();
+    const ps = Array.from({ length: 7 }, (_, i) => pool.decodeInto(chain, bytes, { key: `c/${i}` }, target)!);
+    await tick();
+    expect(worker.tasks.length).toBe(4); // the pipeline of one worker
+    expect(Atomics.load(worker.lanes!, POSTED_WORD)).toBe(4);
+    const [a, b, c] = worker.tasks as [TaskMessage, TaskMessage, TaskMessage];
+    for (const m of [a, b, c]) {
+      Atomics.compareExchange(worker.lanes!, m.lane, LANE.PENDING, LANE.RUNNING);
+      Atomics.compareExchange(worker.lanes!, m.lane, LANE.RUNNING, LANE.PLACING);
+      Atomics.store(worker.lanes!, m.lane, LANE.DONE);
+    }
+    const replies: ReplyMessage[] = [a, b, c].map((m) => ({ type: 'placed', id: m.id }));
+    worker.reply({ type: 'batch', replies });
+    for (const p of ps.slice(0, 3)) expect(await settledYet(p)).toBe(true);
+    expect(await settledYet(ps[3]!)).toBe(false);
+    expect(pool.stats.replyBatches).toBe(1);
+    // the three freed places went to the three tasks still queued, counted before they were posted
+    expect(worker.tasks.length).toBe(7);
+    expect(Atomics.load(worker.lanes!, POSTED_WORD)).toBe(7);
+    const lanesInUse = worker.tasks.slice(3).map((m) => m.lane); // d's and the three new tasks'
+    expect(new Set(lanesInUse).size).toBe(4);
+    worker.reply({ type: 'batch', replies: worker.tasks.slice(3).map((m) => ({ type: 'placed', id: m.id }) as ReplyMessage) });
+    await expect(Promise.all(ps)).resolves.toEqual(Array(7).fill(undefined));
     pool.close();
   });
 });

@@ -16,7 +16,7 @@ import { registerShardingCodec } from '../../src/sharding/zarr3.js';
 import { mulberry32 } from '../../src/testing/prng.js';
 import { RequestPriority } from '../../src/util/limiter.js';
 import { nodePlatform } from '../../src/workers/node.js';
-import { CodecWorkerPool, WorkerCrashError, type WorkerPlatform } from '../../src/workers/pool.js';
+import { CodecWorkerPool, PIPELINE, WorkerCrashError, type WorkerPlatform } from '../../src/workers/pool.js';
 import { freshName } from '../core/helpers.js';
 import { registerTestCodecs } from './test-codecs.js';
 
@@ -217,21 +217,23 @@ describe('codec worker pool', () => {
     // the worker gets stuck in a synchronous decode that never ends...
     const stuck = new AbortController();
     const running = spin.decode(new Uint8Array([0xff, 1, 2, 3]), { runner: p, signal: stuck.signal });
-    // ...with a task sent behind it (in the worker's queue), and two more in the pool's queue
+    // ...with tasks sent behind it (in the worker's queue: its pipeline full), and two more in
+    // the pool's queue
     const inWorker = new AbortController();
     const sentBehind = zstd.decode(encoded, { runner: p, signal: inWorker.signal });
+    const fillers = Array.from({ length: PIPELINE - 2 }, () => zstd.decode(encoded, { runner: p }));
     const waiting = new AbortController();
     const queued = zstd.decode(encoded, { runner: p, signal: waiting.signal });
     const survivor = zstd.decode(encoded, { runner: p });
-    expect([p.running, p.queued]).toEqual([2, 2]);
+    expect([p.running, p.queued]).toEqual([PIPELINE, 2]);
 
     waiting.abort();
     await expect(queued).rejects.toBeInstanceOf(AbortError);
-    expect([p.running, p.queued]).toEqual([2, 1]);
+    expect([p.running, p.queued]).toEqual([PIPELINE, 1]);
     inWorker.abort();
     await expect(sentBehind).rejects.toBeInstanceOf(AbortError);
     // its place in the worker went to the survivor at once
-    expect([p.running, p.queued]).toEqual([2, 0]);
+    expect([p.running, p.queued]).toEqual([PIPELINE, 0]);
 
     // the stuck task runs in its worker once the worker has loaded the chain
     while (p.executing < 1) await new Promise((r) => setTimeout(r, 5));
@@ -241,12 +243,13 @@ describe('codec worker pool', () => {
     // ...and the worker, still stuck after the grace period, is replaced: the survivor runs in
     // a new one although the old one never returned
     expectIdentical(data, await survivor);
+    for (const f of fillers) expectIdentical(data, await f);
     expect(p.stats.abortedRunning).toBe(1);
     expect(p.stats.spawned).toBe(2);
     expect(p.workers).toBe(1);
     // an already-aborted signal never reaches a worker
     await expect(zstd.decode(encoded, { runner: p, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
-    expect(p.stats.completed).toBe(1);
+    expect(p.stats.completed).toBe(1 + fillers.length);
   });
 
   it('prefetch decodes never take every worker: a demand decode runs at once; a prefetch a demand read joins goes ahead', async () => {
@@ -256,18 +259,45 @@ describe('codec worker pool', () => {
     const data = randomArray('uint8', [1000], 11);
     const encoded = await zstd.encodeInline(data);
     const ac = new AbortController();
-    // three prefetch decodes that never end: they fill one worker's pipeline, the third waits
-    const tickets = [0, 1, 2].map(() => new RequestPriority('prefetch'));
+    // prefetch decodes that never end: they fill one worker's pipeline, the last one waits
+    const tickets = Array.from({ length: PIPELINE + 1 }, () => new RequestPriority('prefetch'));
     const stuck = tickets.map((priority) => spin.decode(new Uint8Array([0xff, 1, 2, 3]), { runner: p, signal: ac.signal, priority }).catch((e: unknown) => e));
-    expect([p.running, p.queued]).toEqual([2, 1]);
+    expect([p.running, p.queued]).toEqual([PIPELINE, 1]);
     // a demand decode finds the other worker free
     expectIdentical(await zstd.decode(encoded, { runner: p, key: 'demand' }), await zstd.decodeInline(encoded));
-    expect([p.running, p.queued]).toEqual([2, 1]);
+    expect([p.running, p.queued]).toEqual([PIPELINE, 1]);
     // raised to demand (a demand read joined that load): it goes to the free worker now
-    tickets[2]!.raise();
-    expect([p.running, p.queued]).toEqual([3, 0]);
+    tickets[PIPELINE]!.raise();
+    expect([p.running, p.queued]).toEqual([PIPELINE + 1, 0]);
     ac.abort();
     for (const r of await Promise.all(stuck)) expect(r).toBeInstanceOf(AbortError);
+  });
+
+  it('busy workers answer for several chunks in one message, and every chunk lands where the inline path puts it', async () => {
+    const p = await pool(2);
+    const e = 48;
+    const n = 40;
+    const chain = await CodecChain.create([bytesCodec, { name: 'zstd', configuration: { level: 3 } }], { dtype: 'uint16', shape: [e, e, e], fillValue: 0 });
+    // smooth data with noise: decodes take a while (so tasks wait behind each other in a worker)
+    const rand = mulberry32(21);
+    const encoded = await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const a = NdArray.zeros('uint16', [e, e, e]);
+      const d = a.data as Uint16Array;
+      for (let k = 0; k < d.length; k++) d[k] = ((k >> 6) + i * 7 + Math.floor(rand() * 4)) & 0xffff;
+      return chain.encodeInline(a);
+    }));
+    // chunk i at (i, 0, 0) of an [n*e, e, e] result, transposed in its last two axes
+    const shape = [n * e, e, e];
+    const strides = cOrderStrides(shape).map((x) => x * 2);
+    const placement = (i: number): ChunkPlacement => ({ shape: [e, e, e], dstOffset: i * e * strides[0]!, dstStrides: [strides[0]!, strides[2]!, strides[1]!], start: [0, 0, 0], dims: [0, 1, 2], steps: [1, 1, 1] });
+    const expected = new Uint8Array(n * e ** 3 * 2);
+    await Promise.all(encoded.map((b, i) => chain.decodeInto(b, { key: `c/${i}` }, { dst: expected, placement: placement(i) })));
+    const dst = bytesOf(allocSharedTypedArray('uint16', n * e ** 3));
+    const placed = p.stats.placed;
+    await Promise.all(encoded.map((b, i) => chain.decodeInto(b, { runner: p, key: `c/${i}` }, { dst, placement: placement(i) })));
+    expect(p.stats.placed - placed).toBe(n);
+    expect(p.stats.replyBatches).toBeGreaterThan(0);
+    expect(Buffer.from(dst).equals(Buffer.from(expected))).toBe(true);
   });
 
   it('a crashing worker fails its task with WorkerCrashError and is replaced', async () => {
