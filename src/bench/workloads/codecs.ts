@@ -47,6 +47,12 @@ const CASES: CodecCase[] = [
   { name: 'compressed_segmentation', codecs: [{ name: 'compressed_segmentation', configuration: { block_size: [8, 8, 8] } }], dtype: 'uint64', native: false, edges: [64] },
 ];
 
+/**
+ * How long the pool decodes the target case's chunks before its steady-state rounds are timed
+ * (each worker's JIT warm-up; see run).
+ */
+const STEADY_WARMUP_MS = 1500;
+
 /** Chunk edges of the crossover sweep (zstd(3), uint8). */
 const CROSSOVER_EDGES = [16, 24, 32, 48, 64, 96, 128];
 
@@ -165,6 +171,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
   const total = Math.max(0.5, Math.min(16, opts.size / 32)) * 1e6;
   // tiny runs (smoke tests) use small chunks only
   const edgeCap = opts.size >= 128 ? Infinity : 32;
+  const warmMs = opts.size >= 128 ? STEADY_WARMUP_MS : 100; // smoke tests: a token warm-up
   const capped = (edges: number[]) => [...new Set(edges.map((e) => Math.min(e, edgeCap)))];
   const pool = new CodecWorkerPool({ minDecodeBytes: 0, minEncodeBytes: 0 });
   const nativeWas = nativeCodecsEnabled();
@@ -259,8 +266,20 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         // the issue's target case gets more rounds: a run takes ~20 ms, and 3 medians of a
         // 2-core pool moved by +-20% between bench runs
         const targetCase = c.name === 'zstd(3)' && e === Math.min(64, edgeCap);
+        const intoContenders = [{ name: 'inline', run: intoAll('inline') }, { name: 'pool', run: intoAll('pool', pool) }];
+        let cold: Map<string, { medianMs: number }> | undefined;
+        if (targetCase) {
+          // the first rounds (what a short-lived process sees), then the steady state: each
+          // worker is a V8 isolate of its own that compiles the decode path for itself, and
+          // until it has (~1 s of decoding here) background compiles take a core from a 2-core
+          // pool (measured: 61 chunks, 1.3-1.4x cold, 1.55-1.7x after 100 runs); the calling
+          // thread's inline path is hot already from the rows above
+          cold = await measureInterleaved(intoContenders, { runs: 3, warmup: 0 });
+          const until = performance.now() + warmMs;
+          while (performance.now() < until) await intoAll('pool', pool)();
+        }
         const it = await measureInterleaved(
-          [{ name: 'inline', run: intoAll('inline') }, { name: 'pool', run: intoAll('pool', pool) }],
+          intoContenders,
           {
             runs: targetCase ? Math.max(5 * opts.runs, 15) : opts.runs,
             warmup: targetCase ? Math.max(3, opts.warmup) : Math.max(1, opts.warmup),
@@ -303,13 +322,15 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
           // issue 11's decode targets, on the chunks reads decode (64^3 uint8 zstd(3))
           const m = (t: { medianMs: number; samplesMs: number[] }): Measured => ({ medianMs: t.medianMs, samplesMs: t.samplesMs, bytes: rawBytes, mbPerSec: mbPerSec(rawBytes, t.medianMs) });
           const speedup = iPool! / iInline!;
+          const coldSpeedup = rate(cold!, 'pool')! / rate(cold!, 'inline')!;
+          result.params.coldPoolVsInline = Number(coldSpeedup.toFixed(2));
           result.rows.push({
             layout: `${c.name} ${e}^3 ${c.dtype}, ${chunks.length} chunks`,
-            op: `decode into a result: pool (${pool.size} workers) vs inline`,
+            op: `decode into a result: pool (${pool.size} workers, warm) vs inline`,
             decodedBytes: rawBytes,
             fileBytes: encBytes,
             volstore: m(it.get('pool')!),
-            target: { text: `>= 1.7x inline (${fmt(iInline)} MB/s): ${speedup.toFixed(2)}x`, met: speedup >= 1.7 },
+            target: { text: `>= 1.7x inline (${fmt(iInline)} MB/s): ${speedup.toFixed(2)}x (first rounds, workers cold: ${coldSpeedup.toFixed(2)}x)`, met: speedup >= 1.7 },
             verified: 'pool = inline = original chunks',
           });
           if (cli) {
@@ -333,7 +354,8 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
       rows,
       footnote:
         'wasm/js: portable codecs on the calling thread (numcodecs WASM zstd/lz4/blosc, fflate); native: zstd-napi and node:zlib on the calling thread ' +
-          '(into: decoding into a result volume at each chunk\'s spot, as reads do: inline = decode + copy on the calling thread, pool = workers decode into reused buffers and copy into the shared result) ' +
+          '(into: decoding into a result volume at each chunk\'s spot, as reads do: inline = decode + copy on the calling thread, pool = workers decode into reused buffers and copy into the shared result; ' +
+          `the zstd(3) ${Math.min(64, edgeCap)}^3 row's into columns are timed after the pool has decoded its chunks for ${warmMs / 1000} s, the workers' JIT warm-up: its first, cold rounds are params.coldPoolVsInline) ` +
         '(node:zlib inflate runs on libuv threads); pool: the codec worker pool, all chunks in flight; CLI: Debian zstd -b3 -B<chunk bytes> (one thread) or ' +
         'gzip -6 / gzip -d on the same bytes as one file (one process). pool/native = the pool\'s speed-up over the inline path (native where it exists).',
     });
