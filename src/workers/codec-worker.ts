@@ -353,6 +353,11 @@ port.listen((m) => {
     lanes = new Int32Array(m.lanes);
     return;
   }
+  if (m.type === 'tasks') for (const t of m.tasks) enqueue(t);
+  else enqueue(m);
+});
+
+function enqueue(m: TaskMessage): void {
   // a descriptor is kept as it arrives (even if its task is then skipped): later tasks send only its id
   if (typeof m.chain === 'object') descriptors.set(m.chain.id, m.chain);
   queued++;
@@ -363,5 +368,5 @@ port.listen((m) => {
   }).then(() => {
     if (waiting() === 0) flush(port); // idle now: nothing may stay held (a cancelled task replies nothing)
   });
-});
+}
 port.post({ type: 'ready' }, []);

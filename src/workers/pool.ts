@@ -163,7 +163,17 @@ interface Slot {
   retireAfterReply?: boolean;
   /** Ids of the chain descriptors this worker was sent (later tasks send only the id). */
   sentChains: Set<number>;
+  /** Tasks assigned to it and not posted yet (pump posts them at its end, see post). */
+  outbox?: Outgoing[];
   idleTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** A task assigned to a worker, its message built, waiting to be posted. */
+interface Outgoing {
+  task: Task;
+  desc: ChainDescriptor;
+  message: TaskMessage;
+  transfer: ArrayBuffer[];
 }
 
 /**
@@ -737,8 +747,14 @@ export class CodecWorkerPool implements ChainRunner {
     this.queue.unshift(...tasks);
   }
 
+  /** Sends queued tasks to workers with room for them (see dispatch), then posts them (see post). */
   private pump(): void {
     if (this.batching) return; // the batch's handler pumps once at its end
+    this.dispatch();
+    for (const s of this.slots) if (s.outbox) this.post(s);
+  }
+
+  private dispatch(): void {
     if (this.off) {
       for (const t of this.queue.splice(0)) this.finish(t, () => t.reject(new RunInline()));
       return;
@@ -883,28 +899,69 @@ export class CodecWorkerPool implements ChainRunner {
     try {
       if (slot.laneStates && task.lane >= 0) Atomics.store(slot.laneStates, task.lane, LANE.PENDING);
       sent = task.build(task.id, task.lane, input, output);
-      const desc = sent.message.chain as ChainDescriptor;
-      const known = slot.sentChains.has(desc.id);
-      if (known) sent.message.chain = desc.id;
-      if (slot.laneStates) Atomics.add(slot.laneStates, POSTED_WORD, 1); // before the worker can see the task
-      try {
-        slot.handle.post(sent.message, sent.transfer);
-      } catch (e) {
-        if (slot.laneStates) Atomics.sub(slot.laneStates, POSTED_WORD, 1);
-        throw e;
-      }
-      if (!known) slot.sentChains.add(desc.id);
     } catch (e) {
-      // not clonable (should not happen: plain JSON, numbers, typed arrays): run it inline
-      log.debug(`codec worker: cannot post a task (${e instanceof Error ? e.message : String(e)})`);
+      log.debug(`codec worker: cannot build a task (${e instanceof Error ? e.message : String(e)})`);
       task.lane = -1;
       this.finish(task, () => task.reject(new RunInline()));
       return;
     }
+    // the descriptor goes with the worker's first task of this chain, later ones carry its id
+    const desc = sent.message.chain as ChainDescriptor;
+    if (slot.sentChains.has(desc.id)) sent.message.chain = desc.id;
+    else slot.sentChains.add(desc.id);
+    (slot.outbox ??= []).push({ task, desc, message: sent.message, transfer: sent.transfer });
     if (lane) lane.taskId = task.id;
     slot.tasks.push(task);
     task.slot = slot;
     slot.handle.ref();
+  }
+
+  /**
+   * Posts the tasks assigned to `slot` since its last post: one message for all of them (a
+   * `tasks` batch when several), so refilling a worker's pipeline after a batch of replies costs
+   * one post (and at most one wake-up of the worker) instead of one per task. The tasks are
+   * counted in the worker's POSTED_WORD before the worker can see them.
+   */
+  private post(slot: Slot): void {
+    const out = slot.outbox;
+    slot.outbox = undefined;
+    if (!out?.length) return;
+    const states = slot.laneStates;
+    if (states) Atomics.add(states, POSTED_WORD, out.length);
+    try {
+      if (out.length === 1) slot.handle.post(out[0]!.message, out[0]!.transfer);
+      else slot.handle.post({ type: 'tasks', tasks: out.map((o) => o.message) }, [...new Set(out.flatMap((o) => o.transfer))]);
+      return;
+    } catch (e) {
+      if (states) Atomics.sub(states, POSTED_WORD, out.length);
+      if (out.length === 1) return this.unsend(slot, out[0]!, e);
+    }
+    // one of them cannot be posted: each on its own, so only that one runs inline
+    for (const o of out) {
+      // a descriptor that did not reach the worker goes with the next task of its chain
+      if (typeof o.message.chain === 'number' && !slot.sentChains.has(o.desc.id)) o.message.chain = o.desc;
+      if (states) Atomics.add(states, POSTED_WORD, 1);
+      try {
+        slot.handle.post(o.message, o.transfer);
+        slot.sentChains.add(o.desc.id);
+      } catch (e) {
+        if (states) Atomics.sub(states, POSTED_WORD, 1);
+        this.unsend(slot, o, e);
+      }
+    }
+  }
+
+  /** A task whose message could not be posted (not clonable: should not happen): it runs inline. */
+  private unsend(slot: Slot, o: Outgoing, e: unknown): void {
+    log.debug(`codec worker: cannot post a task (${e instanceof Error ? e.message : String(e)})`);
+    if (typeof o.message.chain === 'object') slot.sentChains.delete(o.desc.id);
+    const { task } = o;
+    const k = slot.tasks.indexOf(task);
+    if (k >= 0) slot.tasks.splice(k, 1);
+    for (const lane of slot.lanes) if (lane?.taskId === task.id) lane.taskId = 0;
+    task.lane = -1;
+    this.finish(task, () => task.reject(new RunInline()));
+    this.settled(slot);
   }
 
   /** After a task of `slot` settled: an empty worker is unref'd and arms its idle timer. */

@@ -108,8 +108,14 @@ export interface CancelMessage {
   id: number;
 }
 
+/** Main thread -> worker: several tasks in one message (run in order, as if each had come alone). */
+export interface TaskBatch {
+  type: 'tasks';
+  tasks: TaskMessage[];
+}
+
 /** Everything the main thread sends a worker. */
-export type WorkerMessage = TaskMessage | CancelMessage | InitMessage;
+export type WorkerMessage = TaskMessage | TaskBatch | CancelMessage | InitMessage;
 
 /** Worker -> main thread. */
 export type ReplyMessage =

@@ -22,6 +22,7 @@ class ScriptedWorker implements WorkerHandle {
   terminated = false;
   post(m: WorkerMessage): void {
     if (m.type === 'init') this.lanes = new Int32Array(m.lanes);
+    else if (m.type === 'tasks') this.tasks.push(...m.tasks);
     else if (m.type !== 'cancel') this.tasks.push(m);
   }
   ref(): void {}

@@ -364,7 +364,7 @@ describe('codec worker pool', () => {
           const worker = n++;
           const post = h.post.bind(h);
           h.post = (m, t) => {
-            if ('chain' in m) posted.push({ worker, chain: m.chain, type: m.type });
+            for (const x of m.type === 'tasks' ? m.tasks : [m]) if ('chain' in x) posted.push({ worker, chain: x.chain, type: x.type });
             post(m, t);
           };
           return h;
