@@ -213,9 +213,10 @@ export interface ChainRunner {
   decodeFileInto?(chain: RunnableChain, file: LocalFile, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined;
   /**
    * Whether a read of `chain` chunks with a result of `bytes` should allocate the result in
-   * shared memory, for decodeInto to write directly (absent: never).
+   * shared memory, for decodeInto (or, with `fileReads`, decodeFileInto: the chunks lie in local
+   * files) to write directly (absent: never).
    */
-  wantsSharedResult?(chain: RunnableChain, bytes: number): boolean;
+  wantsSharedResult?(chain: RunnableChain, bytes: number, fileReads?: boolean): boolean;
   /**
    * Like encode, but resolves to null (nothing encoded) when the array equals the chain's fill
    * value everywhere, checked in the worker (the array is scanned where it is gathered anyway).

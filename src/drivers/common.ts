@@ -399,8 +399,8 @@ export abstract class CodecChainDriver {
   }
 
   /** See ChunkDriver.wantsSharedResult: when the runner (a codec worker pool) would write such a result itself. */
-  wantsSharedResult(bytes: number): boolean {
-    return this.runner?.wantsSharedResult?.(this.chain, bytes) ?? false;
+  wantsSharedResult(bytes: number, fileReads?: boolean): boolean {
+    return this.runner?.wantsSharedResult?.(this.chain, bytes, fileReads) ?? false;
   }
 
   async encodeChunk(array: NdArray, chunk: readonly number[], signal?: AbortSignal): Promise<Uint8Array> {

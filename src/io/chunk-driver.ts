@@ -69,7 +69,7 @@ export interface ChunkDriver {
    * (a SharedArrayBuffer), so that decodeChunkInto's workers write chunks into it directly.
    * Absent: false.
    */
-  wantsSharedResult?(bytes: number): boolean;
+  wantsSharedResult?(bytes: number, fileReads?: boolean): boolean;
   /**
    * Encodes a full chunkShape array (any strides: the planner passes views of a write's source
    * where that holds the whole chunk) to stored bytes. Must not modify `array`.

@@ -768,7 +768,8 @@ export async function readRegion(driver: ChunkDriver, t: IndexTransform, opts: P
     }
   } else {
     const bytes = viewShape.reduce((n, s) => n * s, size);
-    out = allocView(grid, viewShape, false, axes !== undefined && driver.wantsSharedResult?.(bytes) === true)!;
+    const shared = axes !== undefined && driver.wantsSharedResult?.(bytes, driver.store.localFile !== undefined) === true;
+    out = allocView(grid, viewShape, false, shared)!;
   }
   if (out.size === 0) return out;
   const fresh = !opts.out;

@@ -199,6 +199,13 @@ const ABORT_GRACE_MS = 250;
  */
 const MIN_WORKERS_FOR_PLAIN = 3;
 
+/**
+ * Workers from which chunks of plain chains whose stored bytes lie in local files go to the pool
+ * (decodeFileInto): a worker reads the file and copies the chunk into the result, so the calling
+ * thread neither copies nor reads, and nothing is copied into a lane.
+ */
+const MIN_WORKERS_FOR_PLAIN_FILES = 2;
+
 /** Largest input copied into a lane (bigger ones get a buffer of their own, transferred). */
 const MAX_LANE_BYTES = 16 * 1024 * 1024;
 
@@ -279,10 +286,13 @@ export class CodecWorkerPool implements ChainRunner {
     if (options.size === 0) this.off = true;
   }
 
-  /** Worker slots (the platform's cores unless set; 0 = off, known once the platform loaded). */
+  /**
+   * Worker slots: the platform's cores unless set (0 = off); before the platform has loaded,
+   * the cores this runtime reports (see coresHere).
+   */
   get size(): number {
     if (this.requestedSize === 0) return 0;
-    return this.requestedSize ?? this.platform?.cores ?? 1;
+    return this.requestedSize ?? this.platform?.cores ?? coresHere();
   }
 
   /** Whether the pool may take work (false once closed, or when workers cannot start here). */
@@ -326,10 +336,10 @@ export class CodecWorkerPool implements ChainRunner {
    * in shared memory, so that this pool's workers write decoded chunks into it themselves
    * (see {@link decodeInto}): the pool is on, shares memory, and takes this chain's chunks.
    */
-  wantsSharedResult(chain: RunnableChain, bytes: number): boolean {
+  wantsSharedResult(chain: RunnableChain, bytes: number, fileReads = false): boolean {
     if (!this.sharedMemory || this.off) return false;
     if (chain.costly) return bytes >= this.minDecodeBytes && chunkBytes(chain) >= this.minDecodeBytes;
-    return this.size >= MIN_WORKERS_FOR_PLAIN && bytes >= this.minPlaceBytes && chunkBytes(chain) >= this.minPlaceBytes;
+    return this.size >= (fileReads ? MIN_WORKERS_FOR_PLAIN_FILES : MIN_WORKERS_FOR_PLAIN) && bytes >= this.minPlaceBytes && chunkBytes(chain) >= this.minPlaceBytes;
   }
 
   /**
@@ -410,14 +420,15 @@ export class CodecWorkerPool implements ChainRunner {
    * the chunk into the shared result (`stats.fileRead`). Declined (undefined) where decodeInto
    * would not write the result in a worker (no shared memory, a target that keeps the chunk, a
    * chunk the pool would not take), and when the store allows fewer concurrent file operations
-   * than the pool can have tasks in flight (size x PIPELINE).
+   * than the pool has workers (each worker reads one file at a time, with blocking calls: the
+   * tasks waiting in its pipeline read nothing yet).
    */
   decodeFileInto(chain: RunnableChain, file: LocalFile, ctx: CodecContext, target: DecodeTarget): Promise<'placed' | 'missing' | undefined> | undefined {
     if (!this.sharedMemory || !isSharedMemory(target.dst) || target.keep) return undefined;
     // workers read outside the store's limit on concurrent file operations: only when they can
     // never have more reads in flight than it allows (a lowered file_io_concurrency is kept)
-    if (file.maxConcurrent !== undefined && file.maxConcurrent < this.size * PIPELINE) return undefined;
-    const desc = this.take(chain, this.minDecodeBytes, target);
+    if (file.maxConcurrent !== undefined && file.maxConcurrent < this.size) return undefined;
+    const desc = this.take(chain, this.minDecodeBytes, target, true);
     if (!desc) return undefined;
     const { path, range, generation } = file; // data only: it is posted
     const build: Task['build'] = (id, lane) => {
@@ -564,17 +575,18 @@ export class CodecWorkerPool implements ChainRunner {
    * nothing to decode) only with a placement `target` whose copy is worth a core: at least
    * `minPlaceBytes`, into a fresh result (page faults) or in short rows (word loops).
    */
-  private take(chain: RunnableChain, min: number, target?: DecodeTarget): ChainDescriptor | undefined {
+  private take(chain: RunnableChain, min: number, target?: DecodeTarget, fileRead = false): ChainDescriptor | undefined {
     if (this.off) return undefined;
     if (chain.costly) {
       if (chunkBytes(chain) < min) return undefined;
     } else {
       // plain chunks: only with cores to spare (with two, the lane copy and messages cost about
-      // what moving the copy off this thread saves: bench zarr3-file, raw layouts)
-      if (!target || this.size < MIN_WORKERS_FOR_PLAIN) return undefined;
+      // what moving the copy off this thread saves: bench zarr3-file, raw layouts), or when the
+      // worker reads the chunk's file itself (no lane copy; the calling thread does no I/O)
+      if (!target || this.size < (fileRead ? MIN_WORKERS_FOR_PLAIN_FILES : MIN_WORKERS_FOR_PLAIN)) return undefined;
       const size = dtypeSize(chain.spec.dtype);
       if (placementBytes(target.placement, size) < this.minPlaceBytes) return undefined;
-      if (!target.fresh && placementRunBytes(target.placement, size) >= MIN_CONTIGUOUS_RUN) return undefined;
+      if (!fileRead && !target.fresh && placementRunBytes(target.placement, size) >= MIN_CONTIGUOUS_RUN) return undefined;
     }
     const desc = describe(chain);
     if (this.noWorkerChains.has(desc.key)) return undefined;
@@ -1109,6 +1121,17 @@ function isBackground(t: Task): boolean {
 }
 
 /** Index of a free lane of `slot` (one no unanswered task holds), or -1. */
+/**
+ * The cores this runtime reports, synchronously (the pool's size before its platform has
+ * loaded, e.g. when the first read of a process decides how to allocate its result): a
+ * browser's navigator, Node's os module (process.getBuiltinModule, Node >= 20.16), else 1.
+ */
+function coresHere(): number {
+  const g = globalThis as { navigator?: { hardwareConcurrency?: number }; process?: { getBuiltinModule?: (id: string) => unknown } };
+  const n = g.navigator?.hardwareConcurrency ?? (g.process?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined)?.availableParallelism?.();
+  return typeof n === 'number' && n >= 1 ? n : 1;
+}
+
 function freeLane(slot: Slot): number {
   for (let i = 0; i < MAX_LANES; i++) if (!slot.lanes[i] || slot.lanes[i]!.taskId === 0) return i;
   return -1;

@@ -443,7 +443,51 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
     expect(pooled.stats.fileRead - read0).toBeGreaterThan(50);
   });
 
-  it('a file_io_concurrency below what the pool can have in flight is kept: the store reads, workers only decode', async () => {
+  it('two workers: raw chunks on local files are read and copied into the result by workers (no lane copies); raw chunks in memory stay on the calling thread', async () => {
+    const two = new CodecWorkerPool({ size: 2, minDecodeBytes: 0, minPlaceBytes: 0 });
+    try {
+      expect(await two.warm()).toBe(true);
+      const ctx = new PoolContext(two);
+      const shape = [24, 20, 18];
+      const data = randomArray('uint16', [16, 20, 18], 601);
+      for (const sharded of [false, true]) {
+        const name = freshName('file-raw-two');
+        const codecs = sharded ? [{ name: 'sharding_indexed', configuration: { chunk_shape: [8, 10, 6], codecs: [bytesLE], index_codecs: [bytesLE, { name: 'crc32c' }] } }] : [bytesLE];
+        const metadata = { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: sharded ? [16, 20, 12] : [8, 10, 6] } }, codecs, fill_value: 0 };
+        const w = await open({ ...fileSpec(name), create: true, metadata } as never, { context: inlineContext });
+        await w.slice([[0, 16], null, null]).write(data); // the planes beyond stay missing (fill value)
+        const expected = cBytes(await (await open(fileSpec(name) as never, { context: inlineContext })).read());
+        const vol = await open(fileSpec(name) as never, { context: ctx });
+        await vol.read(); // (sharded: reads and caches the shard indexes)
+        const s0 = { ...two.stats };
+        const fresh = await vol.read();
+        expect(fresh.data.buffer, `sharded ${sharded}`).toBeInstanceOf(SharedArrayBuffer);
+        expect(cBytes(fresh).equals(expected), `sharded ${sharded}: fresh`).toBe(true);
+        (fresh.data as Uint16Array).fill(7);
+        expect(await vol.read({ out: fresh })).toBe(fresh);
+        expect(cBytes(fresh).equals(expected), `sharded ${sharded}: into out`).toBe(true);
+        // 12 stored chunks (2 x 2 x 3 of 8 x 10 x 6), read twice, each by a worker
+        expect(two.stats.fileRead - s0.fileRead, `sharded ${sharded}`).toBe(24);
+        expect(two.stats.laneDecoded - s0.laneDecoded).toBe(0);
+        const views = [randomView(vol, mulberry32(602)), randomView(vol, mulberry32(603))];
+        const inlineVol = await open(fileSpec(name) as never, { context: inlineContext });
+        const inlineViews = [randomView(inlineVol, mulberry32(602)), randomView(inlineVol, mulberry32(603))];
+        for (let i = 0; i < views.length; i++) expect(cBytes(await views[i]!.read()).equals(cBytes(await inlineViews[i]!.read()))).toBe(true);
+      }
+      // in memory there is no file for a worker to read: a plain chunk would cost a lane copy
+      const mem = await open({ driver: 'zarr3', kvstore: { driver: 'memory' }, create: true, metadata: { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [8, 10, 6] } }, codecs: [bytesLE], fill_value: 0 } } as never, { context: ctx });
+      await mem.slice([[0, 16], null, null]).write(data);
+      const c0 = two.stats.completed;
+      const r = await mem.read();
+      expect(r.data.buffer).toBeInstanceOf(ArrayBuffer);
+      expect(cBytes(await mem.slice([[0, 16], null, null]).read()).equals(cBytes(data))).toBe(true);
+      expect(two.stats.completed).toBe(c0);
+    } finally {
+      two.close();
+    }
+  });
+
+  it('a file_io_concurrency below the pool\'s workers is kept: the store reads, workers only decode', async () => {
     const name = freshName('file-limit');
     const shape = [16, 16, 16];
     const w = await open({ ...fileSpec(name), create: true, metadata: { shape, data_type: 'uint8', chunk_grid: { name: 'regular', configuration: { chunk_shape: [4, 16, 16] } }, codecs: [bytesLE, { name: 'zstd' }] } } as never, { context: inlineContext });
@@ -457,6 +501,11 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
     const open32 = await open(fileSpec(name) as never, { context: pooledContext });
     expect(cBytes(await open32.read()).equals(cBytes(randomArray('uint8', shape, 12)))).toBe(true);
     expect(pooled.stats.fileRead - read0).toBe(4);
+    // a limit of one read per worker is enough: a worker reads one file at a time (the tasks
+    // waiting in its pipeline read nothing yet)
+    const perWorker = await open(fileSpec(name) as never, { context: new PoolContext(pooled, { file_io_concurrency: { limit: pooled.size } }) });
+    expect(cBytes(await perWorker.read()).equals(cBytes(randomArray('uint8', shape, 12)))).toBe(true);
+    expect(pooled.stats.fileRead - read0).toBe(8);
   });
 
   it('a directory where a chunk file should be reads as missing; fill_missing_data_reads=false names the chunk', async () => {

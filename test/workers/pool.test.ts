@@ -5,6 +5,7 @@
  * a chain, no deadlock for chains nesting chains, and integration through open() + Context.
  */
 import fc from 'fast-check';
+import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocSharedTypedArray, DATA_TYPES, type DataType, type Scalar, bytesOf, dtypeSize, isBigIntDtype } from '../../src/array/dtype.js';
 import { cOrderStrides, NdArray, product } from '../../src/array/ndarray.js';
@@ -271,6 +272,13 @@ describe('codec worker pool', () => {
     expect([p.running, p.queued]).toEqual([PIPELINE + 1, 0]);
     ac.abort();
     for (const r of await Promise.all(stuck)) expect(r).toBeInstanceOf(AbortError);
+  });
+
+  it('knows its size before its platform has loaded: the cores the runtime reports', () => {
+    const p = new CodecWorkerPool();
+    expect(p.size).toBe(availableParallelism());
+    expect(new CodecWorkerPool({ size: 3 }).size).toBe(3);
+    p.close();
   });
 
   it('busy workers answer for several chunks in one message, and every chunk lands where the inline path puts it', async () => {
