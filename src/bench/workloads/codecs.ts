@@ -335,13 +335,19 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
           });
           if (cli) {
             const perCore = iPool! / pool.size / cli[1];
+            // the same per core of CPU time actually spent off the calling thread (workers, and
+            // whatever else ran: V8's and libuv's threads), rather than per core of wall time,
+            // which also counts the calling thread's share and idle moments: reported beside it
+            const cpu = await cpuPerChunk(intoAll('pool', pool), chunks.length, opts.runs);
+            const perCoreCpu = rawBytes / chunks.length / Math.max(1, cpu.total - cpu.main) / cli[1];
+            result.params.perCoreDecodeByCpu = Number(perCoreCpu.toFixed(2));
             result.rows.push({
               layout: `${c.name} ${e}^3 ${c.dtype}, ${chunks.length} chunks`,
               op: `decode per core (pool MB/s / ${pool.size}) vs zstd -b3 (one thread, ${fmt(cli[1])} MB/s)`,
               decodedBytes: rawBytes,
               fileBytes: encBytes,
               volstore: m(it.get('pool')!),
-              target: { text: `>= 0.80x zstd -b: ${perCore.toFixed(2)}x`, met: perCore >= 0.8 },
+              target: { text: `>= 0.80x zstd -b: ${perCore.toFixed(2)}x (per core of CPU time off the calling thread: ${perCoreCpu.toFixed(2)}x)`, met: perCore >= 0.8 },
               verified: 'pool = inline = original chunks',
             });
           }
