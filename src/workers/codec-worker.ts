@@ -341,7 +341,7 @@ function send(port: Port, reply: ReplyMessage, transfer: ArrayBuffer[]): void {
 }
 
 const port = await connect();
-// Tasks run one at a time, in the order sent (the pool keeps up to two in flight per worker, so
+// Tasks run one at a time, in the order sent (the pool keeps up to PIPELINE in flight per worker, so
 // the next one is already here when the current one ends); a cancel skips a task not started.
 let last: Promise<void> = Promise.resolve();
 port.listen((m) => {
