@@ -134,12 +134,18 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   }
 
   /**
-   * See KvStore.localFile: an inner chunk's byte range in its shard's file, when the base store
-   * has local files (not nested shards), the shard's index is cached and it lists the chunk. The
-   * range holds while the shard has the index's generation, which the reader checks; a chunk the
-   * index lists as absent is left to `read` (it revalidates the index).
+   * See KvStore.localFile: present only when the base store has local files (so a reader can
+   * tell shards on disk from shards elsewhere, see ChunkDriver.wantsSharedResult); an inner
+   * chunk's byte range in its shard's file, when the base store gives whole files (not nested
+   * shards), the shard's index is cached and it lists the chunk. The range holds while the shard
+   * has the index's generation, which the reader checks; a chunk the index lists as absent is
+   * left to `read` (it revalidates the index).
    */
-  localFile(key: string): LocalFile | undefined {
+  get localFile(): ((key: string) => LocalFile | undefined) | undefined {
+    return this.base.localFile ? this.localFileOf : undefined;
+  }
+
+  private readonly localFileOf = (key: string): LocalFile | undefined => {
     if (!this.base.localFile) return undefined;
     const { shardKey, local } = this.parse(key);
     const index = this.reader.cached(shardKey);
@@ -148,7 +154,7 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
     const file = span && this.base.localFile(shardKey);
     if (!span || !file || file.range || file.generation !== undefined) return undefined;
     return { path: file.path, range: span, generation: index.generation, maxConcurrent: file.maxConcurrent };
-  }
+  };
 
   /** The bytes of a wanted inner chunk in its shard; undefined when it is empty. */
   private locate(index: Zarr3Index, w: Wanted): ByteSpan | undefined {

@@ -474,14 +474,18 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
         const inlineViews = [randomView(inlineVol, mulberry32(602)), randomView(inlineVol, mulberry32(603))];
         for (let i = 0; i < views.length; i++) expect(cBytes(await views[i]!.read()).equals(cBytes(await inlineViews[i]!.read()))).toBe(true);
       }
-      // in memory there is no file for a worker to read: a plain chunk would cost a lane copy
-      const mem = await open({ driver: 'zarr3', kvstore: { driver: 'memory' }, create: true, metadata: { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: [8, 10, 6] } }, codecs: [bytesLE], fill_value: 0 } } as never, { context: ctx });
-      await mem.slice([[0, 16], null, null]).write(data);
-      const c0 = two.stats.completed;
-      const r = await mem.read();
-      expect(r.data.buffer).toBeInstanceOf(ArrayBuffer);
-      expect(cBytes(await mem.slice([[0, 16], null, null]).read()).equals(cBytes(data))).toBe(true);
-      expect(two.stats.completed).toBe(c0);
+      // in memory there is no file for a worker to read (a plain chunk would cost a lane copy),
+      // sharded or not: ordinary results, nothing sent to the workers
+      for (const sharded of [false, true]) {
+        const codecs = sharded ? [{ name: 'sharding_indexed', configuration: { chunk_shape: [8, 10, 6], codecs: [bytesLE], index_codecs: [bytesLE, { name: 'crc32c' }] } }] : [bytesLE];
+        const metadata = { shape, data_type: 'uint16', chunk_grid: { name: 'regular', configuration: { chunk_shape: sharded ? [16, 20, 12] : [8, 10, 6] } }, codecs, fill_value: 0 };
+        const mem = await open({ driver: 'zarr3', kvstore: { driver: 'memory', path: `${freshName('mem-raw-two')}/` }, create: true, metadata } as never, { context: ctx });
+        await mem.slice([[0, 16], null, null]).write(data);
+        const c0 = two.stats.completed;
+        for (let i = 0; i < 2; i++) expect((await mem.read()).data.buffer, `memory, sharded ${sharded}`).toBeInstanceOf(ArrayBuffer);
+        expect(cBytes(await mem.slice([[0, 16], null, null]).read()).equals(cBytes(data))).toBe(true);
+        expect(two.stats.completed).toBe(c0);
+      }
     } finally {
       two.close();
     }
