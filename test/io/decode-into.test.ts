@@ -473,6 +473,14 @@ describe('file store: codec workers read the chunk files themselves (decodeFileI
         const inlineVol = await open(fileSpec(name) as never, { context: inlineContext });
         const inlineViews = [randomView(inlineVol, mulberry32(602)), randomView(inlineVol, mulberry32(603))];
         for (let i = 0; i < views.length; i++) expect(cBytes(await views[i]!.read()).equals(cBytes(await inlineViews[i]!.read()))).toBe(true);
+        if (!sharded) {
+          // a raw chunk file cut short: a typed error naming the chunk, from the worker that read it
+          const chunk = path.join(dir, name, 'c', '1', '1', '2');
+          await writeFile(chunk, (await readFile(chunk)).subarray(0, 100));
+          const s1 = two.stats.fileRead;
+          await expect(vol.read()).rejects.toMatchObject({ name: 'CorruptionError', message: expect.stringContaining('c/1/1/2') });
+          expect(two.stats.fileRead).toBeGreaterThan(s1);
+        }
       }
       // in memory there is no file for a worker to read (a plain chunk would cost a lane copy),
       // sharded or not: ordinary results, nothing sent to the workers
