@@ -127,7 +127,7 @@ function inputOf(input: TaskInput): Uint8Array {
 async function handle(port: Port, m: TaskMessage): Promise<void> {
   if (m.lane >= 0 && lanes) {
     if (Atomics.compareExchange(lanes, m.lane, LANE.PENDING, LANE.RUNNING) !== LANE.PENDING) {
-      reply(port, { type: 'skipped', id: m.id });
+      reply(port, { type: 'skipped', id: m.id }, m.lane);
       return;
     }
   } else if (cancelled.size) {
@@ -138,14 +138,14 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
   try {
     chain = await chainOf(m.chain);
   } catch (e) {
-    reply(port, { type: 'error', id: m.id, error: serializeError(e), chain: true });
+    reply(port, { type: 'error', id: m.id, error: serializeError(e), chain: true }, m.lane);
     return;
   }
   try {
     if (m.type === 'decode') {
       const a = await chain.decodeInline(inputOf(m.input), { key: m.key, maxDecodedBytes: m.maxDecodedBytes });
       const array = ownArray(a);
-      send(port, { type: 'decoded', id: m.id, array }, buffersOf(array.data));
+      send(port, { type: 'decoded', id: m.id, array }, buffersOf(array.data), m.lane);
     } else if (m.type === 'decodeInto' && !m.target) {
       // the result is memory this worker cannot reach: decode into scratch, hand the chunk over
       // in the lane's output buffer (the pool places it from there)
@@ -156,22 +156,22 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       if (m.out && span.bytes.length <= m.out.byteLength) {
         new Uint8Array(m.out, 0, span.bytes.length).set(span.bytes);
         if (lanes && m.lane >= 0) Atomics.store(lanes, m.lane, LANE.DONE);
-        reply(port, { type: 'decodedInLane', id: m.id, byteLength: span.bytes.length, array: meta });
+        reply(port, { type: 'decodedInLane', id: m.id, byteLength: span.bytes.length, array: meta }, m.lane);
       } else {
         // bigger than the lane's buffer (should not happen: it is sized to the chunk): a copy of its own
         const data = viewAs(a.dtype, span.bytes.slice());
-        send(port, { type: 'decoded', id: m.id, array: { ...meta, data } }, buffersOf(data));
+        send(port, { type: 'decoded', id: m.id, array: { ...meta, data } }, buffersOf(data), m.lane);
       }
     } else if (m.type === 'decodeInto') {
       await decodeAndPlace(port, chain, m, inputOf(m.input), m.target!, m.keep);
     } else if (m.type === 'decodeFile') {
       if (lanes && m.lane >= 0 && Atomics.load(lanes, m.lane) !== LANE.RUNNING) {
-        reply(port, { type: 'skipped', id: m.id }); // aborted since it started: no need to read
+        reply(port, { type: 'skipped', id: m.id }, m.lane); // aborted since it started: no need to read
         return;
       }
       const bytes = await readLocalFile(m.file, m.key);
       if (bytes === 'missing' || bytes === 'stale') {
-        reply(port, { type: bytes, id: m.id });
+        reply(port, { type: bytes, id: m.id }, m.lane);
         return;
       }
       await decodeAndPlace(port, chain, m, bytes, m.target, false);
@@ -179,14 +179,14 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       const { dtype, data, shape, strides, offset } = m.array;
       const a = new NdArray(dtype, data as never, shape, strides, offset);
       if (m.unlessFill && isAllFill(a, chain.spec.fillValue)) {
-        reply(port, { type: 'encoded', id: m.id, bytes: null });
+        reply(port, { type: 'encoded', id: m.id, bytes: null }, m.lane);
         return;
       }
       const bytes = ownBytes(await chain.encodeInline(a, { key: m.key }));
-      send(port, { type: 'encoded', id: m.id, bytes }, buffersOf(bytes));
+      send(port, { type: 'encoded', id: m.id, bytes }, buffersOf(bytes), m.lane);
     }
   } catch (e) {
-    reply(port, { type: 'error', id: m.id, error: serializeError(e) });
+    reply(port, { type: 'error', id: m.id, error: serializeError(e) }, m.lane);
   }
 }
 
@@ -202,7 +202,7 @@ async function decodeAndPlace(
   const a = await chain.decodeInline(input, { key: m.key, maxDecodedBytes: m.maxDecodedBytes, scratch: keep ? undefined : scratch, ...hints });
   // write into the caller's memory only if the task was not aborted meanwhile
   if (!lanes || Atomics.compareExchange(lanes, m.lane, LANE.RUNNING, LANE.PLACING) !== LANE.RUNNING) {
-    reply(port, { type: 'skipped', id: m.id });
+    reply(port, { type: 'skipped', id: m.id }, m.lane);
     return;
   }
   try {
@@ -213,9 +213,9 @@ async function decodeAndPlace(
   }
   if (keep) {
     const array = ownArray(a);
-    send(port, { type: 'placed', id: m.id, array }, buffersOf(array.data));
+    send(port, { type: 'placed', id: m.id, array }, buffersOf(array.data), m.lane);
   } else {
-    reply(port, { type: 'placed', id: m.id });
+    reply(port, { type: 'placed', id: m.id }, m.lane);
   }
 }
 
@@ -307,7 +307,7 @@ const held: ReplyMessage[] = [];
 const MAX_HELD = 4;
 
 /**
- * Sends a reply that carries no buffers. While two or more tasks wait here, it is held back and
+ * Sends a reply that carries no buffers. While two or more tasks wait here (with lanes), it is held back and
  * goes with later ones in one `batch` message: the main thread, usually asleep, is woken once
  * per few chunks instead of once per chunk (a wake-up costs it and this thread tens of
  * microseconds on a 2-core VM, a tenth of a 64^3 zstd chunk), and the pool keeps this worker
@@ -315,9 +315,12 @@ const MAX_HELD = 4;
  * abort or an error (`skipped`, `error`) go at once: an aborted caller never waits on other
  * chunks, and the pool's grace timer for a stuck worker sees the answer.
  */
-function reply(port: Port, m: ReplyMessage): void {
+function reply(port: Port, m: ReplyMessage, lane: number): void {
+  // finished: the lane says so (a task still RUNNING or PLACING is the one this worker was on
+  // if it dies, whatever replies it holds back; see the pool's onFailure)
+  if (lanes && lane >= 0) Atomics.compareExchange(lanes, lane, LANE.RUNNING, LANE.DONE);
   held.push(m);
-  if (waiting() <= 1 || held.length >= MAX_HELD || m.type === 'skipped' || m.type === 'error') flush(port);
+  if (!lanes || waiting() <= 1 || held.length >= MAX_HELD || m.type === 'skipped' || m.type === 'error') flush(port);
 }
 
 /** Sends the replies held back, one message for all. */
@@ -331,7 +334,8 @@ function flush(port: Port): void {
  * Posts a reply with a transfer list (after any held back, so the main thread sees replies in
  * order); when a buffer cannot be transferred (WASM memory), copies.
  */
-function send(port: Port, reply: ReplyMessage, transfer: ArrayBuffer[]): void {
+function send(port: Port, reply: ReplyMessage, transfer: ArrayBuffer[], lane: number): void {
+  if (lanes && lane >= 0) Atomics.compareExchange(lanes, lane, LANE.RUNNING, LANE.DONE); // finished (see reply)
   flush(port);
   try {
     port.post(reply, transfer);

@@ -1080,12 +1080,17 @@ export class CodecWorkerPool implements ChainRunner {
     if (slot.state === 'dead') return;
     const wasStarting = slot.state === 'starting';
     this.remove(slot);
-    let failed = slot.tasks.shift();
+    // the task it was on: the oldest one it had not finished (with lanes, a finished task's lane
+    // is DONE, and its reply may have been held back with the dying worker: such tasks go to
+    // another worker again, like those not started, and write the same bytes)
+    const states = slot.laneStates;
+    const k = states ? slot.tasks.findIndex((t) => t.lane < 0 || Atomics.load(states, t.lane) !== LANE.DONE) : 0;
+    let failed = k >= 0 ? slot.tasks.splice(k, 1)[0] : undefined;
     if (failed?.zombie) {
       if (failed.graceTimer !== undefined) clearTimeout(failed.graceTimer);
       failed = undefined; // aborted and settled already
     }
-    this.requeue(slot); // the tasks waiting behind the one that was running
+    this.requeue(slot); // the tasks waiting behind the one that was running, and finished ones not answered
     this.retire(slot);
     if (failed) {
       this.stats.crashed++;
@@ -1120,7 +1125,6 @@ function isBackground(t: Task): boolean {
   return t.priority?.level === 'prefetch';
 }
 
-/** Index of a free lane of `slot` (one no unanswered task holds), or -1. */
 /**
  * The cores this runtime reports, synchronously (the pool's size before its platform has
  * loaded, e.g. when the first read of a process decides how to allocate its result): a
@@ -1132,6 +1136,7 @@ function coresHere(): number {
   return typeof n === 'number' && n >= 1 ? n : 1;
 }
 
+/** Index of a free lane of `slot` (one no unanswered task holds), or -1. */
 function freeLane(slot: Slot): number {
   for (let i = 0; i < MAX_LANES; i++) if (!slot.lanes[i] || slot.lanes[i]!.taskId === 0) return i;
   return -1;

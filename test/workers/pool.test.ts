@@ -335,6 +335,23 @@ describe('codec worker pool', () => {
     expect([one.stats.crashed, one.stats.spawned, one.stats.completed]).toEqual([1, 2, 2]);
   });
 
+  it('a worker that dies holding back finished chunks\' replies fails only the chunk it was running; the finished ones still resolve', async () => {
+    const p = await pool(1);
+    const crash = await CodecChain.create([bytesCodec, { name: 'test_crash' }], { dtype: 'uint8', shape: [3], fillValue: 0 });
+    const dst = bytesOf(allocSharedTypedArray('uint8', 3 * 4));
+    const placement = (i: number): ChunkPlacement => ({ shape: [3], dstOffset: 3 * i, dstStrides: [1], start: [0], dims: [0], steps: [1] });
+    // chunk 0 finishes while three more wait in the worker (its reply is held back), chunk 1 kills it
+    const values = [1, 0xee, 3, 4];
+    const settled = await Promise.allSettled(values.map((v, i) => crash.decodeInto(new Uint8Array([v, v, v]), { runner: p, key: `c/${i}` }, { dst, placement: placement(i) })));
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const err = (settled[1] as PromiseRejectedResult).reason as Error;
+    expect(err).toBeInstanceOf(WorkerCrashError);
+    expect(err.message).toContain('c/1');
+    expect([...dst.subarray(0, 3)]).toEqual([1, 1, 1]);
+    expect([...dst.subarray(6)]).toEqual([3, 3, 3, 4, 4, 4]);
+    expect(p.stats.crashed).toBe(1);
+  });
+
   it('runs chunks inline when workers cannot start, or cannot build the chain', async () => {
     const chain = await CodecChain.create([bytesCodec, { name: 'gzip' }], { dtype: 'int32', shape: [50], fillValue: 0 });
     const a = randomArray('int32', [50], 4);
