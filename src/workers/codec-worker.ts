@@ -24,13 +24,28 @@ import type { LocalFile } from '../kvstore/kvstore.js';
 interface Port {
   post(message: WorkerReply, transfer: ArrayBuffer[]): void;
   listen(fn: (message: WorkerMessage) => void): void;
+  /**
+   * Hands the messages already queued for this worker to the listener now, synchronously (Node:
+   * receiveMessageOnPort), so a task can see what waits behind it; absent in browsers.
+   */
+  drain?(): void;
 }
 
 async function connect(): Promise<Port> {
   if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
-    const { parentPort } = await importNodeOnly<typeof import('node:worker_threads')>('node:worker_threads');
+    const { parentPort, receiveMessageOnPort } = await importNodeOnly<typeof import('node:worker_threads')>('node:worker_threads');
     if (!parentPort) throw new Error('codec-worker: not running in a worker thread');
-    return { post: (m, t) => parentPort.postMessage(m, t), listen: (fn) => parentPort.on('message', fn) };
+    let listener: ((message: WorkerMessage) => void) | undefined;
+    return {
+      post: (m, t) => parentPort.postMessage(m, t),
+      listen: (fn) => {
+        listener = fn;
+        parentPort.on('message', fn);
+      },
+      drain: () => {
+        for (let r = receiveMessageOnPort(parentPort); r && listener; r = receiveMessageOnPort(parentPort)) listener(r.message as WorkerMessage);
+      },
+    };
   }
   const scope = globalThis as unknown as {
     postMessage(m: unknown, transfer: Transferable[]): void;
@@ -124,14 +139,15 @@ function inputOf(input: TaskInput): Uint8Array {
   return 'shared' in input ? new Uint8Array(input.shared, 0, input.length) : input.bytes;
 }
 
-async function handle(port: Port, m: TaskMessage): Promise<void> {
+/** Runs task `m`; resolves false when it did no codec work (skipped, cancelled, no chain). */
+async function handle(port: Port, m: TaskMessage): Promise<boolean> {
   if (m.lane >= 0 && lanes) {
     if (Atomics.compareExchange(lanes, m.lane, LANE.PENDING, LANE.RUNNING) !== LANE.PENDING) {
       reply(port, { type: 'skipped', id: m.id }, m.lane);
-      return;
+      return false;
     }
   } else if (cancelled.size) {
-    if (cancelled.delete(m.id)) return;
+    if (cancelled.delete(m.id)) return false;
     for (const id of cancelled) if (id < m.id) cancelled.delete(id); // cancels that came too late
   }
   let chain: CodecChain;
@@ -139,7 +155,7 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
     chain = await chainOf(m.chain);
   } catch (e) {
     reply(port, { type: 'error', id: m.id, error: serializeError(e), chain: true }, m.lane);
-    return;
+    return false;
   }
   try {
     if (m.type === 'decode') {
@@ -167,12 +183,12 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
     } else if (m.type === 'decodeFile') {
       if (lanes && m.lane >= 0 && Atomics.load(lanes, m.lane) !== LANE.RUNNING) {
         reply(port, { type: 'skipped', id: m.id }, m.lane); // aborted since it started: no need to read
-        return;
+        return false;
       }
       const bytes = await readLocalFile(m.file, m.key);
       if (bytes === 'missing' || bytes === 'stale') {
         reply(port, { type: bytes, id: m.id }, m.lane);
-        return;
+        return true;
       }
       await decodeAndPlace(port, chain, m, bytes, m.target, false);
     } else {
@@ -180,7 +196,7 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
       const a = new NdArray(dtype, data as never, shape, strides, offset);
       if (m.unlessFill && isAllFill(a, chain.spec.fillValue)) {
         reply(port, { type: 'encoded', id: m.id, bytes: null }, m.lane);
-        return;
+        return true;
       }
       const bytes = ownBytes(await chain.encodeInline(a, { key: m.key }));
       send(port, { type: 'encoded', id: m.id, bytes }, buffersOf(bytes), m.lane);
@@ -188,6 +204,7 @@ async function handle(port: Port, m: TaskMessage): Promise<void> {
   } catch (e) {
     reply(port, { type: 'error', id: m.id, error: serializeError(e) }, m.lane);
   }
+  return true;
 }
 
 /**
@@ -287,10 +304,30 @@ async function readLocalFile(file: LocalFile, key: string | undefined): Promise<
   }
 }
 
-/** Task messages received and not started yet (they wait in `last`'s chain). */
-let queued = 0;
+/** Task messages received and not started yet (they wait in `last`'s chain), oldest first. */
+const pending: TaskMessage[] = [];
 /** Task messages started (see POSTED_WORD). */
 let started = 0;
+/** How long this worker's tasks of a chain take, ms (a moving average), by chain id. */
+const durations = new Map<number, number>();
+/**
+ * A reply is held back only while the next task is expected to take less than this: a chunk
+ * finished is never kept from its caller for long behind a slow one (a huge chunk, another
+ * read's), at most about MAX_HELD x this.
+ */
+const HOLD_FOR_MS = 2;
+
+function chainIdOf(m: TaskMessage): number {
+  return typeof m.chain === 'number' ? m.chain : m.chain.id;
+}
+
+/** Whether the next task (received already) is of a chain whose tasks here took under HOLD_FOR_MS. */
+function nextIsShort(): boolean {
+  const next = pending[0];
+  if (!next) return false; // still on its way: unknown
+  const ms = durations.get(chainIdOf(next));
+  return ms !== undefined && ms < HOLD_FOR_MS;
+}
 
 /**
  * Tasks sent to this worker and not started yet: with lanes, what the pool has posted (its
@@ -299,7 +336,7 @@ let started = 0;
  * part before the next message is even looked at); without, those received and not started.
  */
 function waiting(): number {
-  return lanes ? Math.max(0, Atomics.load(lanes, POSTED_WORD) - started) : queued;
+  return lanes ? Math.max(0, Atomics.load(lanes, POSTED_WORD) - started) : pending.length;
 }
 /** Replies held back (see reply), oldest first. */
 const held: ReplyMessage[] = [];
@@ -307,20 +344,24 @@ const held: ReplyMessage[] = [];
 const MAX_HELD = 4;
 
 /**
- * Sends a reply that carries no buffers. While two or more tasks wait here (with lanes), it is held back and
- * goes with later ones in one `batch` message: the main thread, usually asleep, is woken once
- * per few chunks instead of once per chunk (a wake-up costs it and this thread tens of
- * microseconds on a 2-core VM, a tenth of a 64^3 zstd chunk), and the pool keeps this worker
- * fed with PIPELINE tasks (the one or two left cover the round trip). Replies that settle an
- * abort or an error (`skipped`, `error`) go at once: an aborted caller never waits on other
- * chunks, and the pool's grace timer for a stuck worker sees the answer.
+ * Sends a reply that carries no buffers. While two or more tasks wait here (with lanes) and the
+ * next one is expected to be short (see nextIsShort), it is held back and goes with later ones
+ * in one `batch` message: the main thread, usually asleep, is woken once per few chunks instead
+ * of once per chunk (a wake-up costs it and this thread tens of microseconds on a 2-core VM, a
+ * tenth of a 64^3 zstd chunk), and the pool keeps this worker fed with PIPELINE tasks (the one
+ * or two left cover the round trip). Replies that settle an abort or an error (`skipped`,
+ * `error`) go at once: an aborted caller never waits on other chunks, and the pool's grace
+ * timer for a stuck worker sees the answer.
  */
 function reply(port: Port, m: ReplyMessage, lane: number): void {
   // finished: the lane says so (a task still RUNNING or PLACING is the one this worker was on
   // if it dies, whatever replies it holds back; see the pool's onFailure)
   if (lanes && lane >= 0) Atomics.compareExchange(lanes, lane, LANE.RUNNING, LANE.DONE);
   held.push(m);
-  if (!lanes || waiting() <= 1 || held.length >= MAX_HELD || m.type === 'skipped' || m.type === 'error') flush(port);
+  let hold = lanes !== undefined && waiting() >= 2 && held.length < MAX_HELD && m.type !== 'skipped' && m.type !== 'error';
+  if (hold && pending.length === 0) port.drain?.(); // the tasks posted behind this one, if they are here
+  hold &&= nextIsShort();
+  if (!hold) flush(port);
 }
 
 /** Sends the replies held back, one message for all. */
@@ -364,12 +405,20 @@ port.listen((m) => {
 function enqueue(m: TaskMessage): void {
   // a descriptor is kept as it arrives (even if its task is then skipped): later tasks send only its id
   if (typeof m.chain === 'object') descriptors.set(m.chain.id, m.chain);
-  queued++;
+  pending.push(m);
+  let t0 = 0;
   last = last.then(() => {
-    queued--;
+    pending.shift(); // m: tasks run in the order received
     started++;
+    t0 = performance.now();
     return handle(port, m);
-  }).then(() => {
+  }).then((ran) => {
+    if (ran) {
+      const ms = performance.now() - t0;
+      const id = chainIdOf(m);
+      const before = durations.get(id);
+      durations.set(id, before === undefined ? ms : 0.7 * before + 0.3 * ms);
+    }
     if (waiting() === 0) flush(port); // idle now: nothing may stay held (a cancelled task replies nothing)
   });
 }

@@ -335,6 +335,28 @@ describe('codec worker pool', () => {
     expect([one.stats.crashed, one.stats.spawned, one.stats.completed]).toEqual([1, 2, 2]);
   });
 
+  it('a finished chunk\'s reply is not held back behind a slow task', async () => {
+    const p = await pool(1);
+    const fast = await CodecChain.create([bytesCodec, { name: 'test_crash' }], { dtype: 'uint8', shape: [3], fillValue: 0 }); // a copy, unless 0xee
+    const slow = await CodecChain.create([bytesCodec, { name: 'test_slow' }], { dtype: 'uint8', shape: [3], fillValue: 0 }); // 30 ms
+    const dst = bytesOf(allocSharedTypedArray('uint8', 3 * 8));
+    const into = (chain: CodecChain, v: number, i: number) => chain.decodeInto(new Uint8Array([v, v, v]), { runner: p, key: `c/${i}` }, { dst, placement: { shape: [3], dstOffset: 3 * i, dstStrides: [1], start: [0], dims: [0], steps: [1] } });
+    // the worker learns how long each chain's tasks take
+    await Promise.all([into(fast, 1, 0), into(fast, 1, 1), into(slow, 2, 2)]);
+    // a fast chunk with a slow one and a fast one behind it: its reply goes at once
+    const a = into(fast, 3, 3);
+    const b = into(slow, 4, 4);
+    const c = into(fast, 5, 5);
+    await a;
+    expect([...dst.subarray(9, 12)]).toEqual([3, 3, 3]);
+    let bDone = false;
+    void b.then(() => (bDone = true));
+    await new Promise((r) => setImmediate(r));
+    expect(bDone).toBe(false);
+    await Promise.all([b, c]);
+    expect([...dst.subarray(12, 18)]).toEqual([4, 4, 4, 5, 5, 5]);
+  });
+
   it('a worker that dies holding back finished chunks\' replies fails only the chunk it was running; the finished ones still resolve', async () => {
     const p = await pool(1);
     const crash = await CodecChain.create([bytesCodec, { name: 'test_crash' }], { dtype: 'uint8', shape: [3], fillValue: 0 });
