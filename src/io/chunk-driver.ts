@@ -66,7 +66,8 @@ export interface ChunkDriver {
   decodeFileInto?(file: LocalFile, chunk: readonly number[], target: DecodeTarget, signal?: AbortSignal, priority?: RequestPriority): Promise<'placed' | 'missing' | undefined>;
   /**
    * Optional: whether a read whose result is `bytes` long should allocate it in shared memory
-   * (a SharedArrayBuffer), so that decodeChunkInto's workers write chunks into it directly.
+   * (a SharedArrayBuffer), so that decodeChunkInto's workers write chunks into it directly;
+   * `fileReads`: the store has local files (KvStore.localFile), which workers read themselves.
    * Absent: false.
    */
   wantsSharedResult?(bytes: number, fileReads?: boolean): boolean;

@@ -123,7 +123,9 @@ export interface KvStore {
    * or undefined when this key cannot be read so (read it with `read`). The file store: the
    * key's file (validated as `read` validates keys; a missing or non-regular file is a missing
    * key). A sharded store: a byte range of the shard's file, valid while the shard still has
-   * `generation` (the reader checks it, and reads with `read` when it does not).
+   * `generation` (the reader checks it, and reads with `read` when it does not). Present only on
+   * stores whose values can lie in local files: readers test its presence to tell such stores
+   * from others (the planner allocates results that workers can write for them).
    */
   localFile?(key: string): LocalFile | undefined;
   /** The TensorStore kvstore spec JSON for this store (no credentials). */

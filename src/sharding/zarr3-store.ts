@@ -146,12 +146,11 @@ export class ShardedStore implements KvStore, BatchUpdatable, CellReadable {
   }
 
   private readonly localFileOf = (key: string): LocalFile | undefined => {
-    if (!this.base.localFile) return undefined;
     const { shardKey, local } = this.parse(key);
     const index = this.reader.cached(shardKey);
     if (!index || index.generation === NO_GENERATION) return undefined;
     const span = this.locate(index, { key, local });
-    const file = span && this.base.localFile(shardKey);
+    const file = span && this.base.localFile?.(shardKey);
     if (!span || !file || file.range || file.generation !== undefined) return undefined;
     return { path: file.path, range: span, generation: index.generation, maxConcurrent: file.maxConcurrent };
   };

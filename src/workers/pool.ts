@@ -334,7 +334,9 @@ export class CodecWorkerPool implements ChainRunner {
   /**
    * Whether a read of a `chain` array whose result is `bytes` long should allocate that result
    * in shared memory, so that this pool's workers write decoded chunks into it themselves
-   * (see {@link decodeInto}): the pool is on, shares memory, and takes this chain's chunks.
+   * (see {@link decodeInto}): the pool is on, shares memory, and takes this chain's chunks
+   * (plain chunks from MIN_WORKERS_FOR_PLAIN workers, or MIN_WORKERS_FOR_PLAIN_FILES with
+   * `fileReads`: the workers read them from local files, see {@link decodeFileInto}).
    */
   wantsSharedResult(chain: RunnableChain, bytes: number, fileReads = false): boolean {
     if (!this.sharedMemory || this.off) return false;
