@@ -2,10 +2,9 @@ import { readdir, rm, stat, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { NdArray } from '../../array/ndarray.js';
 import { buildPrecomputedVolume } from '../../drivers/precomputed-info.js';
-import { Context } from '../../context/context.js';
 import { open } from '../../open.js';
-import { CodecWorkerPool } from '../../workers/pool.js';
 import type { Volume } from '../../volume.js';
+import { InlineContext } from '../inline-context.js';
 import { executeReads, planReads, type FileRead, type Zarr3Layout } from '../io-ceiling.js';
 import { generateSegmentation } from '../seg-gen.js';
 import { mbPerSec, measured, measureInterleaved, type Contender } from '../timing.js';
@@ -19,14 +18,6 @@ import { assertBytesEqual, BenchVerificationError } from './zarr3-file.js';
  * (vs raw uint64 and vs zstd), full read and an XY slice (z fixed) by volstore, with plain fs
  * reads of the same files as the I/O ceiling (and read + zstd decode for the zarr3 layout).
  */
-
-/** A Context whose arrays decode on the calling thread (a codec pool that is off). */
-class InlineContext extends Context {
-  private static readonly off = new CodecWorkerPool({ size: 0 });
-  override get codecPool(): CodecWorkerPool {
-    return InlineContext.off;
-  }
-}
 
 const CHUNK = 64;
 const BLOCK = 8;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { NdArray } from '../../array/ndarray.js';
 import { open } from '../../open.js';
 import type { Volume } from '../../volume.js';
+import { InlineContext } from '../inline-context.js';
 import { allDataFiles, executeReads, planReads, type Box, type FileRead, type Zarr3Layout } from '../io-ceiling.js';
 import { cpuProfile, summarizeProfile } from '../profile.js';
 import { mbPerSec, measured, measureInterleaved, median, timeOnce, type Contender } from '../timing.js';
@@ -202,6 +203,8 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
       });
 
       const vol = await open(specFor(dir, n, l, false) as never);
+      // the same volume decoded without workers (issue 11's inline path), for the zstd full reads
+      const inlineVol = l.compressed ? await open(specFor(dir, n, l, false) as never, { context: new InlineContext() }) : undefined;
       const layout: Zarr3Layout = { dir, shape: [n, n, n], chunk: [CHUNK, CHUNK, CHUNK], shard: l.sharded ? [SHARD, SHARD, SHARD] : undefined };
       const zarr = zarrita?.zarr;
       const zarr1 = zarr ? await zarr.open(new zarrita!.Store(dir) as never, { kind: 'array' }) : undefined;
@@ -221,6 +224,11 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
             name: 'zarrita',
             run: async () => asBytes((await zarr.get(zarr1 as never, sel)).data),
           });
+        }
+        let inlineOut: NdArray | undefined;
+        if (inlineVol && op.name === 'full read') {
+          // into a reused result, like volstoreOut: the two differ only in where chunks decode
+          contenders.push({ name: 'inlineOut', run: async () => asBytes((inlineOut = await inlineVol.read({ out: inlineOut })).data) });
         }
         let fileBytes = 0;
         contenders.push({
@@ -255,6 +263,8 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
             const what = `${result.name} [${l.name}] ${op.name}`;
             if (name === 'volstoreOut') {
               assertBytesEqual(`${what}: volstore read({out}) vs the generated volume`, r as Uint8Array, expected);
+            } else if (name === 'inlineOut') {
+              assertBytesEqual(`${what}: volstore read({out}) without workers vs the generated volume`, r as Uint8Array, expected);
             } else if (name === 'volstore') {
               assertBytesEqual(`${what}: volstore vs the generated volume`, r as Uint8Array, expected);
               volstoreBytes = r as Uint8Array;
@@ -293,6 +303,22 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         };
         row.target = targetFor(l, op, row.vsZarrita);
         result.rows.push(row);
+        const io = timings.get('inlineOut');
+        if (io) {
+          // issue 11's decode target where reads decode: chunk files read, decoded and placed by
+          // the workers (the calling thread only plans and posts) vs all of it on the calling
+          // thread, both into a reused result (so first touches do not count)
+          const speedup = io.medianMs / vo.medianMs;
+          result.rows.push({
+            layout: l.name,
+            op: 'full read into out: codec workers vs inline',
+            decodedBytes: expected.length,
+            fileBytes,
+            volstore: vo,
+            target: { text: `>= 1.7x the read without workers (${io.medianMs.toFixed(0)} ms): ${speedup.toFixed(2)}x`, met: speedup >= 1.7 },
+            verified: 'both = expected',
+          });
+        }
         const fl = timings.get('floor');
         if (floorRow && fl) {
           // issue 11: a fresh full read within 1.25x of the floor, read({out}) within 1.5x of readFile
