@@ -373,7 +373,8 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
     let cpuCrossover: number | undefined;
     const xchain = async (e: number) => CodecChain.create(CASES[0]!.codecs, { dtype: 'uint8', shape: [e, e, e], fillValue: 0 });
     for (const e of CROSSOVER_EDGES.filter((x) => x <= edgeCap)) {
-      const chunks = chunksOf('uint8', e, Math.min(total, 8e6), opts.seed + e);
+      // at least 16 chunks: with 4 (128^3 in 8 MB) a 2-worker pool wins or loses on one slow chunk
+      const chunks = chunksOf('uint8', e, Math.max(Math.min(total, 8e6), 16 * e ** 3), opts.seed + e);
       const chain = await xchain(e);
       const encoded = await Promise.all(chunks.map((a) => chain.encodeInline(a)));
       const rawBytes = chunks.length * e ** 3;
