@@ -42,11 +42,20 @@ function tsxApiUrl(): string {
   return (tsxApi = pathToFileURL(path.join(path.dirname(pkgPath), rel)).href);
 }
 
+/**
+ * A worker thread running module `entry` (a file URL): a .js module directly, a .ts one through
+ * tsx's loader (registered in the worker first). `data` is the worker's `workerData` (a plain
+ * object; with a .ts entry it also carries `tsx` and `entry`).
+ */
+export function startNodeWorker(entry: URL, data: Record<string, unknown> = {}): Worker {
+  return /\.[mc]?ts$/.test(entry.pathname)
+    ? new Worker(TS_BOOTSTRAP, { eval: true, workerData: { ...data, tsx: tsxApiUrl(), entry: entry.href } })
+    : new Worker(fileURLToPath(entry), { workerData: data });
+}
+
 /** Starts one worker thread on `entry` and wraps it as a WorkerHandle. */
 export function spawnNodeWorker(entry: URL): WorkerHandle {
-  const w = /\.[mc]?ts$/.test(entry.pathname)
-    ? new Worker(TS_BOOTSTRAP, { eval: true, workerData: { tsx: tsxApiUrl(), entry: entry.href } })
-    : new Worker(fileURLToPath(entry));
+  const w = startNodeWorker(entry);
   let failed = false;
   let terminated = false;
   const handle: WorkerHandle = {

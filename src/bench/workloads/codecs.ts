@@ -57,7 +57,7 @@ const STEADY_WARMUP_MS = 1500;
 const CROSSOVER_EDGES = [16, 24, 32, 48, 64, 96, 128];
 
 /** `n` cubic chunks of edge `e` cut from a generated volume (EM-like uint8, or segmentation ids). */
-function chunksOf(dtype: DataType, e: number, totalBytes: number, seed: number): NdArray[] {
+export function chunksOf(dtype: DataType, e: number, totalBytes: number, seed: number): NdArray[] {
   const count = Math.max(1, Math.round(totalBytes / (e ** 3 * (dtype === 'uint64' ? 8 : 1))));
   // one volume of 2 x 2 x k chunks, cut into chunks (distinct data per chunk, like a real volume)
   const k = Math.ceil(count / 4);
@@ -70,6 +70,22 @@ function chunksOf(dtype: DataType, e: number, totalBytes: number, seed: number):
     for (let i = 0; i < count; i++) out.push(cut(new NdArray('uint8', vol, [e * k, e * 2, e * 2]), e, i));
   }
   return out;
+}
+
+/**
+ * Where `count` chunks of edge `e` (elements of `size` bytes) go when decoded back into the
+ * C-order [e*k, 2e, 2e] volume they were cut from (see chunksOf): the volume's shape and each
+ * chunk's placement in it.
+ */
+export function placementsOf(count: number, e: number, size: number): { volShape: number[]; placements: ChunkPlacement[] } {
+  const k = Math.ceil(count / 4);
+  const volShape = [e * k, 2 * e, 2 * e];
+  const strides = cOrderStrides(volShape).map((x) => x * size);
+  const placements = Array.from({ length: count }, (_, i): ChunkPlacement => {
+    const z0 = Math.floor(i / 4) * e, y0 = ((i >> 1) & 1) * e, x0 = (i & 1) * e;
+    return { shape: [e, e, e], dstOffset: z0 * strides[0]! + y0 * strides[1]! + x0 * strides[2]!, dstStrides: strides, start: [0, 0, 0], dims: [0, 1, 2], steps: [1, 1, 1] };
+  });
+  return { volShape, placements };
 }
 
 /** Chunk `i` (z-major over the 2 x 2 grid of each z slab) of a [e*k, 2e, 2e] volume, as a C-order copy. */
@@ -247,14 +263,7 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
         // decoding into a read's result (what reads do): each chunk placed at its spot in the
         // volume it was cut from, inline (decode + copy here) vs in the pool (workers decode into
         // reused buffers and copy into the shared result); the result is reused across runs
-        const size = dtypeSize(c.dtype);
-        const k = Math.ceil(chunks.length / 4);
-        const volShape = [e * k, 2 * e, 2 * e];
-        const volStrides = cOrderStrides(volShape).map((x) => x * size);
-        const placements: ChunkPlacement[] = chunks.map((_, i) => {
-          const z0 = Math.floor(i / 4) * e, y0 = ((i >> 1) & 1) * e, x0 = (i & 1) * e;
-          return { shape: [e, e, e], dstOffset: z0 * volStrides[0]! + y0 * volStrides[1]! + x0 * volStrides[2]!, dstStrides: volStrides, start: [0, 0, 0], dims: [0, 1, 2], steps: [1, 1, 1] };
-        });
+        const { volShape, placements } = placementsOf(chunks.length, e, dtypeSize(c.dtype));
         const results = new Map<string, Uint8Array>();
         const intoAll = (name: string, runner?: CodecWorkerPool) => async () => {
           let dst = results.get(name);
@@ -379,13 +388,8 @@ async function run(opts: BenchOptions): Promise<WorkloadResult> {
       const encoded = await Promise.all(chunks.map((a) => chain.encodeInline(a)));
       const rawBytes = chunks.length * e ** 3;
       // each chunk at its own spot of a [k*e, 2e, 2e] result, reused (no first touch)
-      const k = Math.ceil(chunks.length / 4);
-      const strides = cOrderStrides([k * e, 2 * e, 2 * e]);
-      const dst = new Uint8Array(new SharedArrayBuffer(k * e * 4 * e * e));
-      const placements: ChunkPlacement[] = chunks.map((_, i) => ({
-        shape: [e, e, e], dstOffset: Math.floor(i / 4) * e * strides[0]! + ((i >> 1) & 1) * e * strides[1]! + (i & 1) * e,
-        dstStrides: strides, start: [0, 0, 0], dims: [0, 1, 2], steps: [1, 1, 1],
-      }));
+      const { volShape, placements } = placementsOf(chunks.length, e, 1);
+      const dst = new Uint8Array(new SharedArrayBuffer(product(volShape)));
       const decodeAll = (runner?: CodecWorkerPool) => () => Promise.all(encoded.map((b, i) => chain.decodeInto(b, { runner }, { dst, placement: placements[i]! })));
       const t = await measureInterleaved([{ name: 'inline', run: decodeAll() }, { name: 'pool', run: decodeAll(pool) }], { runs: Math.max(3, opts.runs), warmup: Math.max(1, opts.warmup) });
       const inl = mbPerSec(rawBytes, t.get('inline')!.medianMs);
