@@ -30,7 +30,9 @@ export class GzipCodec implements BytesBytesCodec {
     return guardEncode('gzip', ctx, async () => {
       const node = await nodeZlib();
       if (node) return nodeDeflate(node.gzipSync.bind(node), b, this.level);
-      return gzipSync(b, { level: this.level as 0 });
+      // no modification time (fflate writes the current time unless told 0): the same chunk
+      // always encodes to the same bytes, as with node:zlib
+      return gzipSync(b, { level: this.level as 0, mtime: 0 });
     });
   }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { BytesBytesCodec } from '../../src/codecs/codec.js';
 import { setNodeZlibEnabled } from '../../src/codecs/compression-util.js';
 import { VolstoreError } from '../../src/errors.js';
@@ -84,6 +84,22 @@ for (const nodePath of [true, false]) {
         );
       });
     }
+
+    it('gzip encodes the same bytes whatever the time (no modification time in the header)', async () => {
+      setNodeZlibEnabled(nodePath);
+      const c = await bb('gzip', { level: 5 });
+      const data = new Uint8Array(4000).map((_, i) => (i * 31) % 7);
+      const now = vi.spyOn(Date, 'now').mockReturnValue(Date.UTC(2026, 0, 1));
+      try {
+        const first = await c.encode(data);
+        now.mockReturnValue(Date.UTC(2026, 5, 1, 12, 30, 7));
+        const later = await c.encode(data);
+        expect(Buffer.from(later).equals(Buffer.from(first))).toBe(true);
+        expect([...first.subarray(4, 8)]).toEqual([0, 0, 0, 0]); // MTIME: none
+      } finally {
+        now.mockRestore();
+      }
+    });
 
     it('gzip decodes multi-member streams and checks every trailer', async () => {
       setNodeZlibEnabled(nodePath);
