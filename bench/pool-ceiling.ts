@@ -122,7 +122,11 @@ async function main(): Promise<void> {
   const counter = (copy: boolean) => async () => {
     if (copy) encoded.forEach((b, i) => sharedBytes.set(b, offsets[i]));
     const done = new Promise<void>((r) => (finished = r));
-    c[0] = 0; c[1] = encoded.length; c[2] = 0;
+    // the count and the done counter before the next index: a thread still leaving the last
+    // batch may take index 0 as soon as it is reset, and its chunk then counts in this batch
+    Atomics.store(c, 1, encoded.length);
+    Atomics.store(c, 2, 0);
+    Atomics.store(c, 0, 0);
     Atomics.add(c, 3, 1);
     Atomics.notify(c, 3);
     await done;
