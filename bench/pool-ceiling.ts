@@ -19,7 +19,6 @@
  * a fixed time, with no coordination at all: the hardware's own scaling of this work.
  * Numbers are medians; compare ratios within one run (do not run it beside a test suite).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +27,8 @@ import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_t
 import { bytesOf } from '../src/array/dtype.js';
 import { NdArray, product } from '../src/array/ndarray.js';
 import { type ChunkPlacement, placeChunk } from '../src/array/place.js';
-import { chunksOf, placementsOf } from '../src/bench/workloads/codecs.js';
+import { median } from '../src/bench/timing.js';
+import { chunksOf, placementsOf, zstdCliBench } from '../src/bench/workloads/codecs.js';
 import { CodecChain } from '../src/codecs/chain.js';
 import { nativeZstd } from '../src/codecs/native.js';
 import { startNodeWorker } from '../src/workers/node.js';
@@ -92,8 +92,6 @@ async function thread(d: ThreadData): Promise<void> {
 function start(data: ThreadData): Worker {
   return startNodeWorker(new URL(import.meta.url), data as unknown as Record<string, unknown>);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { rounds: { type: 'string', default: '40' }, threads: { type: 'string' } } });
@@ -188,10 +186,8 @@ async function main(): Promise<void> {
     try {
       const file = path.join(dir, 'chunks.raw');
       writeFileSync(file, Buffer.concat(chunks.map((a) => bytesOf(a.data))));
-      const r = spawnSync('/usr/bin/zstd', ['-b3', `-B${E ** 3}`, '-i1', file], { encoding: 'utf8' });
-      const m = [...`${r.stdout}\n${r.stderr}`.matchAll(/([\d.]+) MB\/s,\s+([\d.]+) MB\/s/g)].pop();
-      if (m) {
-        const cli = Number(m[2]);
+      const cli = zstdCliBench(file, 3, E ** 3)?.[1];
+      if (cli) {
         console.log(`zstd -b3 decode, one thread: ${cli.toFixed(0)} MB/s; per thread above: 1 thread ${(one / cli).toFixed(2)}x, ${threads} threads ${(all / threads / cli).toFixed(2)}x`);
       }
     } finally {

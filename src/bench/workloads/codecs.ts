@@ -152,7 +152,7 @@ function threadTicks(): { main: number; usPerTick: number } | undefined {
 }
 
 /** MB/s of `zstd -b<level>` on `file` with blocks of `block` bytes: [compress, decompress]. */
-function zstdCliBench(file: string, level: number, block: number): [number, number] | undefined {
+export function zstdCliBench(file: string, level: number, block: number): [number, number] | undefined {
   const r = spawnSync('/usr/bin/zstd', [`-b${level}`, `-B${block}`, '-i1', file], { encoding: 'utf8' });
   const text = `${r.stdout}\n${r.stderr}`;
   const all = [...text.matchAll(/([\d.]+) MB\/s,\s+([\d.]+) MB\/s/g)];
