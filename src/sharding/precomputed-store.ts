@@ -11,6 +11,7 @@ import {
   type ListOptions,
   deleteValue,
   MAX_RMW_ATTEMPTS,
+  rmwPause,
   NO_GENERATION,
   type ReadOptions,
   type ReadResult,
@@ -430,7 +431,10 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
       if (chunks.size === 0) {
         if (generation === NO_GENERATION && !blind) return undefined;
         if (blind) await deleteValue(this.base, cell, signal);
-        else if (!(await this.base.delete(cell, { ifEqual: generation, signal }))) continue;
+        else if (!(await this.base.delete(cell, { ifEqual: generation, signal }))) {
+          if (attempt + 1 < MAX_RMW_ATTEMPTS) await rmwPause(attempt, signal); // lost a race: let the others through
+          continue;
+        }
         this.reader.forget(cell);
         return NO_GENERATION;
       }
@@ -445,6 +449,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
         }
         return w.generation;
       }
+      if (attempt + 1 < MAX_RMW_ATTEMPTS) await rmwPause(attempt, signal); // lost a race: let the others through
     }
     throw new ConditionFailedError(cell, `gave up after ${MAX_RMW_ATTEMPTS} conflicting concurrent shard writes`);
   }

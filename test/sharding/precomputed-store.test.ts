@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { CorruptionError } from '../../src/errors.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ConditionFailedError, CorruptionError } from '../../src/errors.js';
 import type { KvStore, ReadOptions, ReadResult, WriteOptions } from '../../src/kvstore/kvstore.js';
 import { MemoryStore } from '../../src/kvstore/memory.js';
 import { Uint64ShardedStore } from '../../src/sharding/precomputed-store.js';
@@ -148,6 +148,37 @@ describe('Uint64ShardedStore', () => {
     }]]));
     expect(((await a.read(chunkIdKey(1n))) as { value: Uint8Array }).value[0]).toBe(1);
     expect(((await b.read(chunkIdKey(0n))) as { value: Uint8Array }).value[0]).toBe(0);
+  });
+
+  it('a shard write that keeps losing races pauses between attempts (rmwPause), then gives up naming the shard', async () => {
+    vi.useFakeTimers();
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      // every conditional shard write loses (another writer always got there first)
+      class AlwaysRaced extends CountingStore {
+        override async write(key: string, value: Uint8Array, options?: WriteOptions) {
+          this.writes++;
+          return options?.ifEqual !== undefined ? { ok: false as const } : super.write(key, value, options);
+        }
+      }
+      const base = new AlwaysRaced();
+      const st = new Uint64ShardedStore(base, spec({ minishard_bits: 1 }));
+      const cell = st.cellOf(chunkIdKey(0n));
+      let settled = false;
+      const done = st.updateCell(cell, new Map([[chunkIdKey(0n), { overwrite: false, fn: async () => bytes(9) }]]))
+        .catch((e: unknown) => e).finally(() => (settled = true));
+      // the pauses add up to half their bounds here: 0.5 x (1 + 2 + ... + 32 + 57 x 64) = 1855.5 ms
+      await vi.advanceTimersByTimeAsync(1800);
+      expect(settled).toBe(false);
+      await vi.advanceTimersByTimeAsync(100);
+      const e = await done;
+      expect(e).toBeInstanceOf(ConditionFailedError);
+      expect((e as Error).message).toMatch(/0\.shard.*gave up after 64 conflicting concurrent shard writes/);
+      expect(base.writes).toBe(64);
+    } finally {
+      vi.useRealTimers();
+      vi.restoreAllMocks();
+    }
   });
 
   it('conditional writes: ifEqual "" means the chunk must not exist', async () => {
