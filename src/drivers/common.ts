@@ -5,7 +5,7 @@ import type { ChunkGrid } from '../io/chunk-driver.js';
 import { MAX_CHUNK_BYTES } from '../limits.js';
 import { describeJson, jsonBoundsProblem, MAX_JSON_BYTES } from '../util/json.js';
 import { AlreadyExistsError, ConditionFailedError, MetadataError, NotFoundError } from '../errors.js';
-import { type KvStore, type LocalFile, NO_GENERATION } from '../kvstore/kvstore.js';
+import { type KvStore, type LocalFile, NO_GENERATION, rmwPause } from '../kvstore/kvstore.js';
 import { CodecChain } from '../codecs/chain.js';
 import type { ChainRunner, ChunkSpec, CodecContext, CodecJSON, DecodeTarget } from '../codecs/codec.js';
 import type { OpenMode, Schema } from './driver.js';
@@ -165,6 +165,7 @@ export async function openOrCreate<M>(args: {
       return m;
     }
     // Lost a race with another writer: read again and open, add to, or refuse what is there.
+    await rmwPause(attempt, signal);
   }
   throw new ConditionFailedError(url, `metadata kept changing under concurrent writers (${MAX_METADATA_ATTEMPTS} attempts)`);
 }

@@ -8,7 +8,7 @@ import {
   UnsupportedError,
   ConditionFailedError,
 } from '../errors.js';
-import type { KvStore } from '../kvstore/kvstore.js';
+import { type KvStore, rmwPause } from '../kvstore/kvstore.js';
 import {
   ChainsByExtent, checkChunkBytes, checkGridSchema, chunkExtent, CodecChainDriver, cropToExtent, encodeJson, keyUrl, openOrCreate, parseJsonBytes,
 } from './common.js';
@@ -397,6 +397,7 @@ async function ensureContainerVersion(root: KvStore, signal: AbortSignal | undef
     }
     const w = await root.write(ATTRIBUTES_KEY, encodeJson({ n5: N5_VERSION, ...json }), { ifEqual: r.generation, signal });
     if (w.ok) return;
+    await rmwPause(attempt, signal);
   }
   throw new ConditionFailedError(keyUrl(root, ATTRIBUTES_KEY), 'the N5 container root attributes.json kept changing');
 }

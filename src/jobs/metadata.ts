@@ -13,7 +13,7 @@
  * equal this job's.
  */
 import { AlreadyExistsError, MetadataError, throwIfAborted } from '../errors.js';
-import type { KvStore } from '../kvstore/kvstore.js';
+import { type KvStore, rmwPause } from '../kvstore/kvstore.js';
 import { openKvStore } from '../kvstore/open.js';
 import type { KvStoreSpec } from '../kvstore/spec.js';
 import { Context } from '../context/context.js';
@@ -167,6 +167,7 @@ async function publishInfo(store: KvStore, key: string, bytes: Uint8Array, allow
     const r = await store.read(key, { signal });
     if (r.state !== 'value') {
       if ((await store.write(key, bytes, { ifEqual: '', signal })).ok) return true;
+      await rmwPause(attempt, signal); // another task created it first: read what it wrote
       continue;
     }
     const found = parse(r.value, where) as InfoJson;
@@ -193,6 +194,7 @@ async function publishInfo(store: KvStore, key: string, bytes: Uint8Array, allow
     if (!added) return false;
     const w = await store.write(key, jsonBytes({ ...found, scales }), { ifEqual: r.generation, signal });
     if (w.ok) return true;
+    await rmwPause(attempt, signal); // lost a race with another task: let the others through
   }
   throw new MetadataError(where, `kept changing under concurrent writers (${INFO_ATTEMPTS} attempts)`);
 }

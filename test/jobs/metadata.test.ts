@@ -65,6 +65,19 @@ describe('publishMetadata', () => {
     // A single run (allowExisting false) may not "add" a scale that is there.
     await expect(publishMetadata(store, ours, { allowExisting: false, ownScales: new Set([s2.key]) })).rejects.toThrow(/scale "32_32_40" already exists; pass --overwrite/);
   });
+
+  it('24 jobs adding one scale each to one info at once: every scale lands (lost races pause, then retry)', async () => {
+    const store = new MemoryStore();
+    const base = { '@type': 'neuroglancer_multiscale_volume', type: 'image', data_type: 'uint8', num_channels: 1 };
+    const scale = (k: number) => ({ key: `s${k}`, size: [64 >> (k % 6), 64, 16], resolution: [8 << (k % 6), 8, 40 + k] });
+    // more rivals than the 16 rounds one job gets: retrying at once, the last ones lose every round
+    const jobs = Array.from({ length: 24 }, (_, k) => publishMetadata(store, new Map([['info', jsonBytes({ ...base, scales: [scale(k)] })]]), { ownScales: new Set([`s${k}`]) }));
+    const results = await Promise.all(jobs);
+    expect(results.every((r) => r.created.includes('info'))).toBe(true);
+    const r = await store.read('info');
+    const info = JSON.parse(text(r.state === 'value' ? r.value : undefined)!);
+    expect(info.scales.map((s: { key: string }) => s.key).sort()).toEqual(Array.from({ length: 24 }, (_, k) => `s${k}`).sort());
+  });
 });
 
 describe('jsonDifference and jobDigest', () => {
