@@ -314,7 +314,7 @@ export async function updateKey(
       const w = await store.write(key, v, { ifEqual: r.generation, signal });
       if (w.ok) return;
     }
-    if (attempt + 1 < MAX_RMW_ATTEMPTS) await rmwPause(attempt, signal); // lost a race: let the others through
+    await rmwPause(attempt, signal); // lost a race: let the others through
   }
   throw new ConditionFailedLazy(key, `gave up after ${MAX_RMW_ATTEMPTS} conflicting concurrent writes`);
 }

@@ -432,7 +432,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
         if (generation === NO_GENERATION && !blind) return undefined;
         if (blind) await deleteValue(this.base, cell, signal);
         else if (!(await this.base.delete(cell, { ifEqual: generation, signal }))) {
-          if (attempt + 1 < MAX_RMW_ATTEMPTS) await rmwPause(attempt, signal); // lost a race: let the others through
+          await rmwPause(attempt, signal); // lost a race: let the others through
           continue;
         }
         this.reader.forget(cell);
@@ -449,7 +449,7 @@ export class Uint64ShardedStore implements KvStore, BatchUpdatable, CellReadable
         }
         return w.generation;
       }
-      if (attempt + 1 < MAX_RMW_ATTEMPTS) await rmwPause(attempt, signal); // lost a race: let the others through
+      await rmwPause(attempt, signal); // lost a race: let the others through
     }
     throw new ConditionFailedError(cell, `gave up after ${MAX_RMW_ATTEMPTS} conflicting concurrent shard writes`);
   }

@@ -167,7 +167,7 @@ describe('Uint64ShardedStore', () => {
       let settled = false;
       const done = st.updateCell(cell, new Map([[chunkIdKey(0n), { overwrite: false, fn: async () => bytes(9) }]]))
         .catch((e: unknown) => e).finally(() => (settled = true));
-      // the pauses add up to half their bounds here: 0.5 x (1 + 2 + ... + 32 + 57 x 64) = 1855.5 ms
+      // a pause after each of the 64 lost races, half its bound here: 0.5 x (1 + 2 + ... + 32 + 58 x 64) = 1887.5 ms
       await vi.advanceTimersByTimeAsync(1800);
       expect(settled).toBe(false);
       await vi.advanceTimersByTimeAsync(100);
